@@ -1,0 +1,5 @@
+//! liveagent
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod wire;

@@ -1,0 +1,675 @@
+//! The `System/Messages` long-poll answer (spec §3.4, §5): the envelope and every message type as a typed enum.
+//!
+//! Decoding is two-step: the envelope is read with each `message` kept as raw JSON, then each payload is decoded
+//! by its `type`. A type we do not know becomes [`Message::Unknown`] (type name and raw JSON kept); a known type
+//! whose payload does not fit becomes [`Message::Invalid`] with the reason. Neither fails the batch: one odd
+//! message must not make the client re-poll forever or lose the messages around it.
+
+use super::lenient;
+use super::types::{
+    AvailabilityResult, Button, CustomDetail, GeoLocation, IdleTimeoutSettings, SensitiveDataRule,
+    TranscriptEntry,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// An agent named in typing and disconnect events. The guide documents no payload; real servers send
+/// `{name, agentId}` (where `agentId` may be a UUID rather than the user id) or `{}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRef {
+    /// Agent display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Agent id as the server sent it.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agent_id: Option<String>,
+}
+
+/// A chatbot footer-menu item on `ChatEstablished` (undocumented; SDK `ChatFooterMenuMessage`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FooterMenuItem {
+    /// Label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Value to send back when chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Bot dialog id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialog_id: Option<String>,
+    /// Item id.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<String>,
+}
+
+/// `ChatEstablished` and `ChatTransferred`: the agent now serving the chat (spec §5.2.3, §5.2.7).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentInfo {
+    /// Agent display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The agent's user id. For `ChatTransferred` the guide calls it the visitor's id; the SDK reads it as the
+    /// new agent's id, and so do we (spec §10).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_id: Option<String>,
+    /// Sneak Peek is on for this agent; absent means false. RXSF's `sneakPeakEnabled` is accepted.
+    #[serde(
+        default,
+        alias = "sneakPeakEnabled",
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sneak_peek_enabled: Option<bool>,
+    /// Visitor idle-timeout settings (wire `chasitorIdleTimeout`; the guide's `chasitorIdletimeout` accepted).
+    #[serde(
+        default,
+        alias = "chasitorIdletimeout",
+        deserialize_with = "super::types::de_idle_timeout",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub chasitor_idle_timeout: Option<IdleTimeoutSettings>,
+    /// Chatbot footer-menu items (undocumented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<FooterMenuItem>>,
+}
+
+/// Bot pacing hint on agent messages (undocumented; `responseDelayMilliseconds` may be `0` or `0.0`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    /// Suggested delay before showing the message, in milliseconds.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub response_delay_milliseconds: Option<f64>,
+}
+
+/// An agent-to-visitor text (spec §5.2.4).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentMessage {
+    /// Agent display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The text. Absent text decodes as the empty string.
+    #[serde(default)]
+    pub text: String,
+    /// Agent user id (undocumented, present in real traffic).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agent_id: Option<String>,
+    /// Bot pacing hint (undocumented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+}
+
+/// `ChatRequestSuccess`: the request was routed (not yet accepted) (spec §5.2.6).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRequestSuccess {
+    /// Queue position (0 under Omni-Channel routing, where it means "unknown").
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub queue_position: Option<i64>,
+    /// Estimated wait in seconds (beta, v47+); `-1` when unknown.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub estimated_wait_time: Option<f64>,
+    /// Visitor location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_location: Option<GeoLocation>,
+    /// Page URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Original referrer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oref: Option<String>,
+    /// Post-chat page URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_chat_url: Option<String>,
+    /// The pre-chat details as the server recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_details: Option<Vec<CustomDetail>>,
+    /// Visitor id (UUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_id: Option<String>,
+    /// Connection timeout in ms (undocumented).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub connection_timeout: Option<f64>,
+    /// Sensitive-data rules to apply to outgoing text (undocumented here; also a message of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive_data_rules: Option<Vec<SensitiveDataRule>>,
+    /// Whether the transcript is saved (undocumented).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub transcript_save_enabled: Option<bool>,
+}
+
+/// `ChatRequestFail` (spec §5.2.5). Can also arrive mid-chat when the agent goes offline.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRequestFail {
+    /// `Unavailable`, `NoPost`, `InternalFailure`, `Blocked`, ... (absent: the SDK says `Unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Post-chat page URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_chat_url: Option<String>,
+    /// Attached records (seen as `[]` in real traffic), raw JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_records: Option<serde_json::Value>,
+}
+
+/// `ChatEnded` (payload type ChatEndReason, spec §5.2.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatEnded {
+    /// `agent`, `client`, `clientIdleTimeout`, `agentsUnavailable`, ... (absent: the SDK says `unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Record ids attached to the transcript. Sources disagree on the type (string, string array, array of
+    /// `{fieldName, fieldValue}`), so it is kept as raw JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_records: Option<serde_json::Value>,
+}
+
+/// `QueueUpdate` (spec §5.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueUpdate {
+    /// New queue position.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub position: Option<i64>,
+    /// Estimated wait in seconds (beta); `-1` when unknown.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub estimated_wait_time: Option<f64>,
+}
+
+/// `ChasitorSessionData`: the first message after a ReconnectSession (spec §5.2.1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChasitorSessionData {
+    /// Queue position.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub queue_position: Option<i64>,
+    /// Visitor location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_location: Option<GeoLocation>,
+    /// Page URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Original referrer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oref: Option<String>,
+    /// Post-chat page URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_chat_url: Option<String>,
+    /// Sneak Peek on (RXSF's `sneakPeakEnabled` accepted).
+    #[serde(
+        default,
+        alias = "sneakPeakEnabled",
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sneak_peek_enabled: Option<bool>,
+    /// The transcript so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_messages: Option<Vec<TranscriptEntry>>,
+}
+
+/// `CustomEvent` from the agent side (spec §5.2), also the body of the visitor's `Chasitor/CustomEvent`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CustomEvent {
+    /// Event type the listener subscribes to.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Payload (a string on the wire).
+    #[serde(default, deserialize_with = "de_string_lenient")]
+    pub data: String,
+}
+
+fn de_string_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(lenient::opt_string(d)?.unwrap_or_default())
+}
+
+/// `FileTransfer`: the agent asks for a file, cancels, or reports the outcome (undocumented; SDK, GO1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileTransfer {
+    /// `Requested`, `Canceled`, `Success` or `Failure`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Where to upload the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_servlet_url: Option<String>,
+    /// Token to pass with the upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_token: Option<String>,
+    /// Content-delivery servlet URL (sent as the upload's Referer by some clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdm_servlet_url: Option<String>,
+}
+
+/// One choice of a chatbot [`RichMessage`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RichItem {
+    /// Label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `RichMessage`: chatbot menus and buttons (undocumented; SDK). Inner types other than `ChatWindowMenu` and
+/// `ChatWindowButton` keep their whole payload in `raw`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RichMessage {
+    /// `ChatWindowMenu`, `ChatWindowButton`, ...
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Menu header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The choices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<RichItem>,
+}
+
+/// `ChatResumedAfterTransfer` (undocumented; SDK).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatResumedAfterTransfer {
+    /// Agent display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Show the agent's rich avatar.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub show_rich_avatar: Option<bool>,
+    /// The transfer failed and the chat resumed with the previous agent.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub is_transfer_failure: Option<bool>,
+}
+
+/// `ReconnectSession` answer (spec §6.5): a new affinity token after a 503.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconnectSession {
+    /// Reset `X-LIVEAGENT-SEQUENCE` for the next request. **Absent means true** (SDK; spec §9.10).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reset_sequence: Option<bool>,
+    /// The new affinity token (secret: never printed by `Debug`).
+    #[serde(default)]
+    pub affinity_token: String,
+}
+
+impl ReconnectSession {
+    /// `resetSequence` with its documented default (true).
+    pub fn resets_sequence(&self) -> bool {
+        self.reset_sequence.unwrap_or(true)
+    }
+}
+
+impl std::fmt::Debug for ReconnectSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconnectSession")
+            .field("reset_sequence", &self.reset_sequence)
+            .field("affinity_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `SwitchServer`: later requests go to another host (spec §6.6).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchServer {
+    /// The org's new Chat API endpoint, e.g. `https://pool.salesforceliveagent.com/chat`.
+    #[serde(default)]
+    pub new_url: String,
+}
+
+/// `AsyncResult`: outcome of an asynchronous server operation (undocumented; SDK).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AsyncResult {
+    /// Whether it succeeded.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub is_success: Option<bool>,
+    /// Error text when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `Availability` answer (spec §6.3).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Availability {
+    /// One result per requested id.
+    #[serde(default)]
+    pub results: Vec<AvailabilityResult>,
+}
+
+/// `Settings` answer (spec §6.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// How often the visitor must ping (units undocumented; probably ms). The table's `pingrate` is accepted.
+    #[serde(
+        default,
+        alias = "pingrate",
+        deserialize_with = "lenient::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ping_rate: Option<f64>,
+    /// Content server URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_server_url: Option<String>,
+    /// The requested buttons (RXSF's `button` is accepted).
+    #[serde(default, alias = "button")]
+    pub buttons: Vec<Button>,
+}
+
+/// `VisitorId` answer (spec §6.4).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorId {
+    /// The visitor tracking session id.
+    #[serde(default)]
+    pub session_id: String,
+}
+
+/// The idle-timeout warning state (`ChasitorIdleTimeoutWarningEvent`, spec §6.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum IdleWarning {
+    /// The warning is shown.
+    Triggered,
+    /// The warning was cleared by visitor activity.
+    Cleared,
+}
+
+/// `ChasitorIdleTimeoutWarningEvent` payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdleTimeoutWarningEvent {
+    /// `triggered` or `cleared`.
+    pub idle_timeout_warning_event: IdleWarning,
+}
+
+/// `SensitiveDataRules` (spec §6.9).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SensitiveDataRules {
+    /// The rules.
+    #[serde(default)]
+    pub sensitive_data_rules: Vec<SensitiveDataRule>,
+}
+
+/// `NewVisitorBreadcrumb`: the page the visitor is on.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Breadcrumb {
+    /// Page URL.
+    #[serde(default)]
+    pub location: String,
+}
+
+macro_rules! message_enum {
+    ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
+        /// One message of a Messages batch, typed by its `type` (spec §5.2, §5.3).
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum Message {
+            $( $(#[$doc])* $variant($payload), )*
+            /// A `type` this crate does not know: kept whole, never an error.
+            Unknown {
+                /// The `type` string.
+                kind: String,
+                /// The `message` payload as sent.
+                raw: serde_json::Value,
+            },
+            /// A known `type` whose payload did not decode; the reason says which field and why.
+            Invalid {
+                /// The `type` string.
+                kind: String,
+                /// The `message` payload as sent.
+                raw: serde_json::Value,
+                /// What was wrong.
+                error: String,
+            },
+        }
+
+        /// Every message `type` with a typed variant, in declaration order.
+        pub const KNOWN_MESSAGE_TYPES: &[&str] = &[$($name),*];
+
+        impl Message {
+            /// The wire `type` string.
+            pub fn kind(&self) -> &str {
+                match self {
+                    $( Message::$variant(_) => $name, )*
+                    Message::Unknown { kind, .. } | Message::Invalid { kind, .. } => kind,
+                }
+            }
+
+            /// Decodes one payload by its type. Unknown types and undecodable payloads are kept, not refused.
+            pub fn decode(kind: &str, payload: &str) -> Message {
+                fn typed<T: DeserializeOwned>(kind: &str, payload: &str, f: fn(T) -> Message) -> Message {
+                    match serde_json::from_str::<T>(payload) {
+                        Ok(v) => f(v),
+                        Err(e) => Message::Invalid {
+                            kind: kind.to_owned(),
+                            raw: serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
+                            error: e.to_string(),
+                        },
+                    }
+                }
+                match kind {
+                    $( $name => typed::<$payload>(kind, payload, Message::$variant), )*
+                    _ => Message::Unknown {
+                        kind: kind.to_owned(),
+                        raw: serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
+                    },
+                }
+            }
+
+            /// The payload as a JSON value (what goes under `message` on the wire).
+            pub fn payload_json(&self) -> serde_json::Value {
+                match self {
+                    $( Message::$variant(p) => serde_json::to_value(p).unwrap_or(serde_json::Value::Null), )*
+                    Message::Unknown { raw, .. } | Message::Invalid { raw, .. } => raw.clone(),
+                }
+            }
+        }
+    };
+}
+
+message_enum! {
+    /// The agent got disconnected; the chat is still alive and another agent may pick it up.
+    AgentDisconnect(AgentRef) = "AgentDisconnect",
+    /// The agent stopped typing.
+    AgentNotTyping(AgentRef) = "AgentNotTyping",
+    /// The agent is typing.
+    AgentTyping(AgentRef) = "AgentTyping",
+    /// Session data restored after a ReconnectSession.
+    ChasitorSessionData(ChasitorSessionData) = "ChasitorSessionData",
+    /// The chat ended.
+    ChatEnded(ChatEnded) = "ChatEnded",
+    /// An agent accepted the chat.
+    ChatEstablished(AgentInfo) = "ChatEstablished",
+    /// A text from the agent.
+    ChatMessage(AgentMessage) = "ChatMessage",
+    /// The chat request failed (or, mid-chat, the agent went offline).
+    ChatRequestFail(ChatRequestFail) = "ChatRequestFail",
+    /// The request was routed; wait for ChatEstablished.
+    ChatRequestSuccess(ChatRequestSuccess) = "ChatRequestSuccess",
+    /// The chat moved to another agent.
+    ChatTransferred(AgentInfo) = "ChatTransferred",
+    /// An agent-side custom event.
+    CustomEvent(CustomEvent) = "CustomEvent",
+    /// The page the visitor is viewing.
+    NewVisitorBreadcrumb(Breadcrumb) = "NewVisitorBreadcrumb",
+    /// The queue position changed.
+    QueueUpdate(QueueUpdate) = "QueueUpdate",
+    /// Sensitive-data rules to apply.
+    SensitiveDataRules(SensitiveDataRules) = "SensitiveDataRules",
+    /// A new affinity token (normally the ReconnectSession answer).
+    ReconnectSession(ReconnectSession) = "ReconnectSession",
+    /// Move to another host.
+    SwitchServer(SwitchServer) = "SwitchServer",
+    /// Availability results (normally the Visitor/Availability answer).
+    Availability(Availability) = "Availability",
+    /// Deployment settings (normally the Visitor/Settings answer).
+    Settings(Settings) = "Settings",
+    /// Visitor tracking id (normally the Visitor/VisitorId answer).
+    VisitorId(VisitorId) = "VisitorId",
+    /// Outcome of an asynchronous operation.
+    AsyncResult(AsyncResult) = "AsyncResult",
+    /// File transfer request or outcome.
+    FileTransfer(FileTransfer) = "FileTransfer",
+    /// A transfer to another button or queue (e.g. bot to human) started.
+    TransferToButtonInitiated(serde_json::Map<String, serde_json::Value>) = "TransferToButtonInitiated",
+    /// The chat resumed after a transfer.
+    ChatResumedAfterTransfer(ChatResumedAfterTransfer) = "ChatResumedAfterTransfer",
+    /// Another agent joined a conference.
+    AgentJoinedConference(AgentRef) = "AgentJoinedConference",
+    /// An agent left a conference.
+    AgentLeftConference(AgentRef) = "AgentLeftConference",
+    /// Chatbot rich content (menus, buttons).
+    RichMessage(RichMessage) = "RichMessage",
+    /// The visitor idle-timeout warning was triggered or cleared.
+    IdleTimeoutWarning(IdleTimeoutWarningEvent) = "ChasitorIdleTimeoutWarningEvent",
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Message", 2)?;
+        st.serialize_field("type", self.kind())?;
+        st.serialize_field("message", &self.payload_json())?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawMessage::deserialize(d)?;
+        Ok(raw.decode())
+    }
+}
+
+/// One `{type, message}` element with the payload still raw: the first decoding step.
+#[derive(Deserialize)]
+pub(crate) struct RawMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    message: Option<&'a RawValue>,
+}
+
+impl RawMessage<'_> {
+    pub(crate) fn decode(&self) -> Message {
+        let payload = self.message.map(RawValue::get).unwrap_or("{}");
+        // `"message": null` is treated like `{}`.
+        let payload = if payload == "null" { "{}" } else { payload };
+        Message::decode(&self.kind, payload)
+    }
+}
+
+/// The envelope of a 200 Messages answer (spec §5.1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct MessagesBody {
+    /// The batch, in server order.
+    pub messages: Vec<Message>,
+    /// Batch sequence: echo it as `ack` on the next poll. Absent on some non-poll envelopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
+    /// Reconnect offset; only present when the batch has messages, and not always then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawEnvelope<'a> {
+    #[serde(borrow, default)]
+    pub(crate) messages: Option<Vec<RawMessage<'a>>>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub(crate) sequence: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub(crate) offset: Option<i64>,
+}
+
+impl RawEnvelope<'_> {
+    pub(crate) fn into_body(self) -> MessagesBody {
+        MessagesBody {
+            messages: self
+                .messages
+                .unwrap_or_default()
+                .iter()
+                .map(RawMessage::decode)
+                .collect(),
+            sequence: self.sequence,
+            offset: self.offset,
+        }
+    }
+}

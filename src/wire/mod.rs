@@ -1,0 +1,207 @@
+//! Stateless wire codecs for every resource of the Chat REST API: request builders that produce a complete
+//! `http::Request` and parsers that turn an answer into typed values. Nothing here knows about sessions.
+//!
+//! Exact in what we send, lenient in what we accept: requests carry exactly the headers of the spec's header
+//! matrix (§1.3.1, with §10's recommendations where sources disagree); parsers accept every shape seen.
+
+mod error;
+mod lenient;
+mod messages;
+mod request;
+mod response;
+mod types;
+
+pub use error::{BuildError, DecodeError, SNIPPET_LEN, ServerError};
+pub use messages::*;
+pub use request::*;
+pub use response::*;
+pub use types::*;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Header names (spec §1.3).
+pub mod header {
+    /// `X-LIVEAGENT-API-VERSION`
+    pub const API_VERSION: &str = "x-liveagent-api-version";
+    /// `X-LIVEAGENT-AFFINITY`
+    pub const AFFINITY: &str = "x-liveagent-affinity";
+    /// `X-LIVEAGENT-SESSION-KEY`
+    pub const SESSION_KEY: &str = "x-liveagent-session-key";
+    /// `X-LIVEAGENT-SEQUENCE`
+    pub const SEQUENCE: &str = "x-liveagent-sequence";
+}
+
+/// The chat host to talk to: scheme and authority of the org's Chat API endpoint.
+///
+/// Accepts `https://host`, `https://host/chat/rest/` (as shown in Setup), `https://host/chat` (a SwitchServer
+/// `newUrl`) or a bare `host`. The path is dropped: every resource lives under `/chat/rest/`.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Endpoint {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+}
+
+impl Endpoint {
+    /// Parses an endpoint URL or host name.
+    pub fn parse(url: &str) -> Result<Endpoint, BuildError> {
+        let url = url.trim();
+        let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (http::uri::Scheme::HTTPS, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (http::uri::Scheme::HTTP, r)
+        } else if url.contains("://") {
+            return Err(BuildError::InvalidEndpoint {
+                reason: "only http:// and https:// are supported".into(),
+            });
+        } else {
+            (http::uri::Scheme::HTTPS, url)
+        };
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() {
+            return Err(BuildError::InvalidEndpoint {
+                reason: "no host".into(),
+            });
+        }
+        if host.contains('@') {
+            return Err(BuildError::InvalidEndpoint {
+                reason: "credentials in the URL are not supported".into(),
+            });
+        }
+        let authority =
+            host.parse::<http::uri::Authority>()
+                .map_err(|e| BuildError::InvalidEndpoint {
+                    reason: format!("bad host {host:?}: {e}"),
+                })?;
+        Ok(Endpoint { scheme, authority })
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &str {
+        self.scheme.as_str()
+    }
+
+    /// Host and optional port.
+    pub fn authority(&self) -> &str {
+        self.authority.as_str()
+    }
+
+    /// The host without port.
+    pub fn host(&self) -> &str {
+        self.authority.host()
+    }
+
+    /// True for `https`.
+    pub fn is_tls(&self) -> bool {
+        self.scheme == http::uri::Scheme::HTTPS
+    }
+
+    /// True when the host is a loopback address (`localhost`, `127.0.0.0/8`, `[::1]`).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host().trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+    }
+
+    pub(crate) fn uri(
+        &self,
+        path_and_query: String,
+        resource: &'static str,
+    ) -> Result<http::Uri, BuildError> {
+        http::Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| BuildError::InvalidUri { resource })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({self})")
+    }
+}
+
+impl TryFrom<String> for Endpoint {
+    type Error = BuildError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Endpoint::parse(&s)
+    }
+}
+
+impl From<Endpoint> for String {
+    fn from(e: Endpoint) -> String {
+        e.to_string()
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = BuildError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Endpoint::parse(s)
+    }
+}
+
+macro_rules! secret {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a value received from the server.
+            pub fn new(value: impl Into<String>) -> Self {
+                $name(value.into())
+            }
+            /// The secret value, for putting on the wire. Do not log it.
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+secret!(
+    /// `X-LIVEAGENT-SESSION-KEY`: secret, never printed by `Debug`.
+    SessionKey
+);
+secret!(
+    /// `X-LIVEAGENT-AFFINITY` token: routes requests to the server holding the session; never printed by `Debug`.
+    AffinityToken
+);
+
+/// What a session-scoped request needs to identify itself.
+#[derive(Clone, Copy)]
+pub struct SessionAuth<'a> {
+    /// The session key.
+    pub key: &'a SessionKey,
+    /// The affinity token; `None` sends the literal `null` (before SessionId, and on ReconnectSession).
+    pub affinity: Option<&'a AffinityToken>,
+}
+
+impl fmt::Debug for SessionAuth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionAuth")
+            .field("key", self.key)
+            .field("affinity", &self.affinity)
+            .finish()
+    }
+}
