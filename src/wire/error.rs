@@ -210,10 +210,10 @@ impl ServerError {
     pub fn parse(status: u16, body: &[u8]) -> ServerError {
         let text = String::from_utf8_lossy(truncate_bytes(body, 4 * SNIPPET_LEN));
         let text = text.trim();
-        if status == 409 {
-            if let Some((expected, actual)) = parse_out_of_sync(text) {
-                return ServerError::OutOfSync { expected, actual };
-            }
+        if status == 409
+            && let Some((expected, actual)) = parse_out_of_sync(text)
+        {
+            return ServerError::OutOfSync { expected, actual };
         }
         ServerError::Status {
             status,

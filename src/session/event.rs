@@ -1,0 +1,356 @@
+//! What the session gives back: requests to send, events for the application, and when to wake it next.
+
+use crate::wire::{
+    AgentInfo, AgentMessage, ChasitorSessionData, DecodeError, Endpoint, Message, ServerError,
+};
+use std::fmt;
+use std::time::Instant;
+
+/// Identifies one request handed out by [`Session::poll_output`](crate::Session::poll_output). Report its
+/// outcome with exactly this id.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Identifies a command (message, typing, ...) so the application can see when the server accepted it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct CommandId(pub u64);
+
+/// Which resource a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum RequestKind {
+    /// `GET System/SessionId`.
+    SessionId,
+    /// `POST Chasitor/ChasitorInit`.
+    ChasitorInit,
+    /// `GET System/Messages`, the long poll.
+    Messages,
+    /// One or more visitor commands: `POST Chasitor/<noun>` or `POST System/MultiNoun`.
+    Chat,
+    /// `POST Chasitor/ChasitorResyncState` after a handover.
+    ResyncState,
+    /// `GET System/ReconnectSession` after a 503.
+    ReconnectSession,
+    /// `DELETE System/SessionId/{key}`.
+    DeleteSession,
+}
+
+impl RequestKind {
+    /// True for the long poll.
+    pub fn is_poll(self) -> bool {
+        self == RequestKind::Messages
+    }
+    /// True for the POSTs that share the single outbound slot.
+    pub fn is_post(self) -> bool {
+        matches!(
+            self,
+            RequestKind::ChasitorInit | RequestKind::Chat | RequestKind::ResyncState
+        )
+    }
+}
+
+/// A request to perform. Send `http` as is (do not follow redirects), and report the outcome with
+/// [`handle_response`](crate::Session::handle_response) or
+/// [`handle_transport_error`](crate::Session::handle_transport_error) using `id`. If nothing is reported by
+/// `deadline`, the session counts the request as failed at that time (set your transport timeout at or above it).
+#[derive(Debug)]
+pub struct OutgoingRequest {
+    /// The id to report back with.
+    pub id: RequestId,
+    /// What it is for.
+    pub kind: RequestKind,
+    /// The HTTP request, complete with headers and body.
+    pub http: http::Request<Vec<u8>>,
+    /// When the session stops waiting for it.
+    pub deadline: Instant,
+}
+
+/// One step of the drain loop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send this request now.
+    Request(OutgoingRequest),
+    /// Hand this to the application.
+    Event(Event),
+    /// Nothing more to do: wait until this instant (then call
+    /// [`handle_timeout`](crate::Session::handle_timeout)), or until a response or a command arrives.
+    /// `None` once the session has ended.
+    Wait(Option<Instant>),
+}
+
+/// Why a request failed (the cause carried by [`Event::Retrying`] and [`EndReason::GaveUp`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The transport reported an error, or the deadline passed without an answer.
+    Transport,
+    /// The server answered with an error status.
+    Server(ServerError),
+    /// The answer did not decode.
+    Decode(DecodeError),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Transport => f.write_str("transport error or timeout"),
+            Failure::Server(e) => e.fmt(f),
+            Failure::Decode(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Why the session ended.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The visitor ended the chat ([`Session::end`](crate::Session::end)).
+    VisitorEnded {
+        /// `attachedRecords` of the final ChatEnded, when it arrived.
+        attached_records: Option<serde_json::Value>,
+    },
+    /// The agent side ended the chat (ChatEnded).
+    AgentEnded {
+        /// The server's reason, e.g. `agent`.
+        reason: Option<String>,
+        /// `attachedRecords`, raw.
+        attached_records: Option<serde_json::Value>,
+    },
+    /// The chat request failed (ChatRequestFail), before or during the chat.
+    RequestFailed {
+        /// The server's reason, e.g. `Unavailable`.
+        reason: Option<String>,
+    },
+    /// The visitor was idle past `chasitorIdleTimeout`; the session sent ChatEnd `clientIdleTimeout`.
+    IdleTimeout,
+    /// 403: the session is not valid any more (expired or ended on the server).
+    SessionInvalid {
+        /// Which request got the 403.
+        request: RequestKind,
+        /// The answer.
+        error: ServerError,
+    },
+    /// 409 on the long poll: per the guide, a duplicate poll terminated the chat.
+    Conflict {
+        /// Which request got the 409.
+        request: RequestKind,
+        /// The answer.
+        error: ServerError,
+    },
+    /// The server refused a request as malformed (400, 404, 405, a redirect, ...): retrying it unchanged is
+    /// pointless.
+    Rejected {
+        /// Which request.
+        request: RequestKind,
+        /// The answer.
+        error: ServerError,
+    },
+    /// A request kept failing until the retry budget ran out.
+    GaveUp {
+        /// Which request.
+        request: RequestKind,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        last: Failure,
+    },
+    /// A value from the server could not be put in a request (e.g. a token with a newline).
+    Protocol {
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl EndReason {
+    /// True when the chat ended the ordinary way (visitor, agent or idle timeout).
+    pub fn is_normal(&self) -> bool {
+        matches!(
+            self,
+            EndReason::VisitorEnded { .. } | EndReason::AgentEnded { .. } | EndReason::IdleTimeout
+        )
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndReason::VisitorEnded { .. } => f.write_str("the visitor ended the chat"),
+            EndReason::AgentEnded { reason, .. } => {
+                write!(
+                    f,
+                    "the chat was ended ({})",
+                    reason.as_deref().unwrap_or("unknown")
+                )
+            }
+            EndReason::RequestFailed { reason } => write!(
+                f,
+                "the chat request failed ({})",
+                reason.as_deref().unwrap_or("Unknown")
+            ),
+            EndReason::IdleTimeout => f.write_str("the visitor was idle too long"),
+            EndReason::SessionInvalid { request, error } => {
+                write!(f, "the session is no longer valid ({request:?}: {error})")
+            }
+            EndReason::Conflict { request, error } => {
+                write!(f, "the server terminated the chat ({request:?}: {error})")
+            }
+            EndReason::Rejected { request, error } => {
+                write!(f, "the server rejected a request ({request:?}: {error})")
+            }
+            EndReason::GaveUp {
+                request,
+                attempts,
+                last,
+            } => write!(
+                f,
+                "gave up on {request:?} after {attempts} attempts: {last}"
+            ),
+            EndReason::Protocol { reason } => write!(f, "protocol error: {reason}"),
+        }
+    }
+}
+
+/// Something the application should know about. Server messages arrive in server order, each once; typing
+/// indicators are folded into state changes ([`Event::AgentTyping`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// ChasitorInit was accepted: the chat request is on its way to the routing engine.
+    ChatRequested,
+    /// ChatRequestSuccess: routed and waiting for an agent. Position 0 may mean "unknown" (Omni-Channel).
+    Queued {
+        /// Queue position.
+        position: Option<i64>,
+        /// Estimated wait in seconds (beta; `-1` unknown).
+        estimated_wait_secs: Option<f64>,
+    },
+    /// QueueUpdate.
+    QueueUpdate {
+        /// New queue position.
+        position: Option<i64>,
+        /// Estimated wait in seconds (beta; `-1` unknown).
+        estimated_wait_secs: Option<f64>,
+    },
+    /// ChatEstablished: an agent accepted; commands queued so far are now sent.
+    ChatEstablished(AgentInfo),
+    /// ChatTransferred: another agent serves the chat.
+    ChatTransferred(AgentInfo),
+    /// AgentDisconnect: the chat is still alive; another agent may pick it up. Commands wait meanwhile.
+    AgentDisconnected,
+    /// A text from the agent. Implies the agent stopped typing.
+    AgentMessage(AgentMessage),
+    /// The agent started or stopped typing (only changes are reported; a batch holding both ends "not typing").
+    AgentTyping(bool),
+    /// After a 503 handover, the server restored the session (ChasitorSessionData).
+    SessionRestored(ChasitorSessionData),
+    /// SwitchServer: later requests go to this endpoint.
+    ServerSwitched(Endpoint),
+    /// The server accepted these commands.
+    Delivered(Vec<CommandId>),
+    /// The visitor idle-timeout warning fired; the chat ends at `ends_at` unless the visitor acts.
+    IdleWarning {
+        /// When the chat will end.
+        ends_at: Instant,
+    },
+    /// Visitor activity cleared the idle warning.
+    IdleWarningCleared,
+    /// A request failed and will be retried at `at`.
+    Retrying {
+        /// Which request.
+        request: RequestKind,
+        /// Consecutive failures so far.
+        attempt: u32,
+        /// When it is retried.
+        at: Instant,
+        /// Why it failed.
+        cause: Failure,
+    },
+    /// Any other server message: CustomEvent, FileTransfer, RichMessage, SensitiveDataRules, conference
+    /// messages, unknown types (kept whole), ...
+    Message(Message),
+    /// The session is over; nothing more will be sent.
+    Ended(EndReason),
+}
+
+/// What [`handle_response`](crate::Session::handle_response) and friends did with an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled {
+    /// The answer was for an outstanding request and has been processed.
+    Accepted,
+    /// The request had already been answered, expired or abandoned (e.g. by a 503): the answer was ignored.
+    Stale,
+}
+
+/// A driver reported an outcome for a request id the session never handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The id was never issued by this session.
+    UnknownRequest(RequestId),
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::UnknownRequest(id) => {
+                write!(f, "request {id} was never issued by this session")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// A command was refused; the session is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The session has ended.
+    Ended,
+    /// The visitor already asked to end the chat.
+    Ending,
+    /// The outbound queue is full.
+    QueueFull {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The text is empty.
+    EmptyText,
+    /// The text is longer than allowed.
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Ended => f.write_str("the session has ended"),
+            CommandError::Ending => f.write_str("the chat is ending"),
+            CommandError::QueueFull { limit } => {
+                write!(f, "the outbound queue is full ({limit} commands)")
+            }
+            CommandError::EmptyText => f.write_str("the text is empty"),
+            CommandError::TextTooLong { len, limit } => {
+                write!(f, "the text is {len} bytes, more than the limit of {limit}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}

@@ -1,0 +1,1332 @@
+//! The visitor session: a sans-IO state machine that drives a whole chat.
+//!
+//! It owns the protocol's counters (`ack`, `pc`, `offset`, `X-LIVEAGENT-SEQUENCE`), the single long poll, the
+//! single outbound POST slot and its queue, the 503 handover, retries and timers. It never touches a socket
+//! or a clock: the driver feeds it answers and the time, and drains [`Output`]s.
+//!
+//! Decisions where the spec is silent or sources disagree (see the crate docs for the full list):
+//! * `ack` echoes the last 200's `sequence` and is kept across a handover (CARBON resets it to -1, untested).
+//! * Messages are de-duplicated by index (`sequence - len + 1 ..= sequence`); the floor resets after a
+//!   ReconnectSession because the server may renumber.
+//! * A POST 409 `Out of sync ... Actual M` re-sends the same batch with sequence M + 1 at once.
+//! * ChasitorResyncState is sent when ChasitorSessionData arrives, before any re-sent command, and only once
+//!   the chat is established (before that the guide forbids any POST but ChasitorInit). If a poll completes
+//!   after a reconnect without ChasitorSessionData, the session proceeds as if it had arrived.
+//! * Ending before an agent accepted uses `DELETE System/SessionId/{key}` (the documented way to end a session);
+//!   afterwards `ChatEnd {"reason":"client"}` then one more poll for ChatEnded.
+
+mod backoff;
+mod event;
+
+pub use event::*;
+
+use crate::config::Config;
+use crate::wire::{
+    self, AffinityToken, AgentInfo, Api, CustomEvent, Endpoint, IdleWarning, Message,
+    MessagesAnswer, MessagesBody, Noun, RichAction, ServerError, SessionAuth, SessionKey,
+    TriggeredRule,
+};
+use backoff::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where the chat is. Reconnecting after a 503 is orthogonal: see [`Session::is_reconnecting`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum State {
+    /// Asking for a session (`SessionId`).
+    Connecting,
+    /// Session created; sending ChasitorInit.
+    Initializing,
+    /// ChasitorInit accepted; polling, waiting for ChatRequestSuccess.
+    Requested,
+    /// Routed, waiting for an agent to accept.
+    Queued,
+    /// An agent accepted; messages flow both ways.
+    Chatting,
+    /// The agent disconnected; the chat is alive and may be picked up again.
+    AgentDisconnected,
+    /// ChatEnd queued or sent; waiting for the final ChatEnded.
+    Ending,
+    /// Ending a chat that was never established: DELETE SessionId.
+    Deleting,
+    /// Over. See [`Session::end_reason`].
+    Ended,
+}
+
+/// A visitor command waiting to be sent (persisted with the session).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Command {
+    /// A text message.
+    Message(String),
+    /// Typing started (true) or stopped (false).
+    Typing(bool),
+    /// What the visitor is typing right now.
+    SneakPeek {
+        /// Position of this update.
+        position: i64,
+        /// The text so far.
+        text: String,
+    },
+    /// A custom event.
+    CustomEvent {
+        /// Event type.
+        kind: String,
+        /// Payload.
+        data: String,
+    },
+    /// Report which sensitive-data rules fired.
+    SensitiveDataRules(Vec<TriggeredRule>),
+    /// A chatbot menu or button choice.
+    RichMessage(Vec<RichAction>),
+    /// The idle warning was shown or cleared.
+    IdleWarning(IdleWarning),
+    /// End the chat with this reason (`client` or `clientIdleTimeout`).
+    End(String),
+}
+
+impl Command {
+    fn to_noun(&self) -> Noun {
+        match self {
+            Command::Message(text) => Noun::ChatMessage { text: text.clone() },
+            Command::Typing(true) => Noun::ChasitorTyping,
+            Command::Typing(false) => Noun::ChasitorNotTyping,
+            Command::SneakPeek { position, text } => Noun::ChasitorSneakPeek {
+                position: *position,
+                text: text.clone(),
+            },
+            Command::CustomEvent { kind, data } => Noun::CustomEvent(CustomEvent {
+                kind: kind.clone(),
+                data: data.clone(),
+            }),
+            Command::SensitiveDataRules(rules) => Noun::SensitiveDataRuleTriggered {
+                rules: rules.clone(),
+            },
+            Command::RichMessage(actions) => Noun::RichMessage {
+                actions: actions.clone(),
+            },
+            Command::IdleWarning(w) => Noun::IdleTimeoutWarning(*w),
+            Command::End(reason) => Noun::ChatEnd {
+                reason: reason.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct QueuedCommand {
+    id: CommandId,
+    command: Command,
+}
+
+/// A POST batch sent but not yet accepted: retried with the same sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Batch {
+    commands: Vec<QueuedCommand>,
+    sequence: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Credentials {
+    id: String,
+    key: SessionKey,
+    affinity: AffinityToken,
+}
+
+/// Progress of a 503 handover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Reconnect {
+    None,
+    /// A 503 arrived: ReconnectSession must be sent (or is in flight).
+    Needed,
+    /// Reconnected; polling for ChasitorSessionData, sending nothing else.
+    AwaitingSessionData,
+    /// ChasitorSessionData arrived: ChasitorResyncState goes before anything else.
+    ResyncPending,
+}
+
+/// The durable part of a session: everything needed to resume the same chat after a restart. Serialise it
+/// with serde; it holds the session key and affinity token, so store it like a credential. `Debug` hides them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSnapshot {
+    state: State,
+    credentials: Option<Credentials>,
+    endpoint: Endpoint,
+    client_poll_timeout_secs: Option<i64>,
+    ack: i64,
+    last_index: Option<i64>,
+    offset: Option<i64>,
+    pc: u64,
+    next_sequence: u64,
+    reconnect: Reconnect,
+    queue: VecDeque<QueuedCommand>,
+    unacked: Option<Batch>,
+    agent: Option<AgentInfo>,
+    agent_typing: bool,
+    ending_reason: Option<String>,
+    next_request_id: u64,
+    next_command_id: u64,
+    sneak_peek_position: i64,
+    rng: Rng,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: u64,
+    kind: RequestKind,
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Control,
+    Post,
+    Poll,
+}
+
+fn slot_of(kind: RequestKind) -> Slot {
+    match kind {
+        RequestKind::Messages => Slot::Poll,
+        RequestKind::ChasitorInit | RequestKind::Chat | RequestKind::ResyncState => Slot::Post,
+        RequestKind::SessionId | RequestKind::ReconnectSession | RequestKind::DeleteSession => {
+            Slot::Control
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct SlotTimers {
+    retry_at: Option<Instant>,
+    failures: u32,
+}
+
+/// The visitor side of one chat. See the crate docs for the drive loop.
+pub struct Session {
+    config: Arc<Config>,
+    d: SessionSnapshot,
+    now: Instant,
+    in_flight: Vec<InFlight>,
+    control: SlotTimers,
+    post: SlotTimers,
+    poll: SlotTimers,
+    events: VecDeque<Event>,
+    end_reason: Option<EndReason>,
+    /// ChatEnd was accepted: the next poll that completes ends the session.
+    chat_end_accepted: bool,
+    idle_warn_at: Option<Instant>,
+    idle_end_at: Option<Instant>,
+    idle_warned: bool,
+    /// Ending was asked for before a SessionId answer arrived.
+    end_requested: bool,
+    /// A poll was issued after ChatEnd was accepted: its answer is the last one.
+    final_poll_issued: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.d.state)
+            .field("reconnect", &self.d.reconnect)
+            .field("ack", &self.d.ack)
+            .field("next_sequence", &self.d.next_sequence)
+            .field("in_flight", &self.in_flight)
+            .field("queued", &self.d.queue.len())
+            .field("end_reason", &self.end_reason)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `now + d`, never panicking: a duration too large for the platform's `Instant` is shortened.
+fn later(now: Instant, d: Duration) -> Instant {
+    let mut d = d.max(Duration::from_millis(1));
+    loop {
+        if let Some(t) = now.checked_add(d) {
+            return t;
+        }
+        d /= 2;
+        if d.is_zero() {
+            return now;
+        }
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn due(t: Option<Instant>, now: Instant) -> bool {
+    t.is_none_or(|t| t <= now)
+}
+
+impl Session {
+    /// A new session; the first output is the SessionId request.
+    pub fn new(config: Config, now: Instant) -> Session {
+        Session::with_shared_config(Arc::new(config), now)
+    }
+
+    /// Like [`Session::new`], sharing one configuration between many sessions (bots, load tests).
+    pub fn with_shared_config(config: Arc<Config>, now: Instant) -> Session {
+        let d = SessionSnapshot {
+            state: State::Connecting,
+            credentials: None,
+            endpoint: config.endpoint.clone(),
+            client_poll_timeout_secs: None,
+            ack: -1,
+            last_index: None,
+            offset: None,
+            pc: 0,
+            next_sequence: 1,
+            reconnect: Reconnect::None,
+            queue: VecDeque::new(),
+            unacked: None,
+            agent: None,
+            agent_typing: false,
+            ending_reason: None,
+            next_request_id: 1,
+            next_command_id: 1,
+            sneak_peek_position: 0,
+            rng: Rng::new(config.seed),
+        };
+        Session::from_parts(config, d, now)
+    }
+
+    fn from_parts(config: Arc<Config>, d: SessionSnapshot, now: Instant) -> Session {
+        Session {
+            config,
+            d,
+            now,
+            in_flight: Vec::new(),
+            control: SlotTimers::default(),
+            post: SlotTimers::default(),
+            poll: SlotTimers::default(),
+            events: VecDeque::new(),
+            end_reason: None,
+            chat_end_accepted: false,
+            idle_warn_at: None,
+            idle_end_at: None,
+            idle_warned: false,
+            end_requested: false,
+            final_poll_issued: false,
+        }
+    }
+
+    /// Resumes a chat from a [`snapshot`](Session::snapshot) taken earlier (possibly in another process).
+    /// Requests that were in flight are considered lost: the poll is re-issued with the same `ack`, an
+    /// unacknowledged POST is re-sent with the same sequence number so the server can drop a duplicate.
+    pub fn resume(config: Config, snapshot: SessionSnapshot, now: Instant) -> Session {
+        let mut s = Session::from_parts(Arc::new(config), snapshot, now);
+        if s.d.state == State::Ended {
+            s.end_reason = Some(EndReason::Protocol {
+                reason: "resumed a session that had already ended".into(),
+            });
+        } else if s.d.state == State::Chatting {
+            s.arm_idle_timer();
+        }
+        s
+    }
+
+    /// The durable state, for persisting. Taking it does not change the session.
+    pub fn snapshot(&self) -> SessionSnapshot {
+        self.d.clone()
+    }
+
+    /// Where the chat is.
+    pub fn state(&self) -> State {
+        self.d.state
+    }
+
+    /// True between a 503 and the end of the handover (ChasitorResyncState sent).
+    pub fn is_reconnecting(&self) -> bool {
+        self.d.reconnect != Reconnect::None
+    }
+
+    /// Why the session ended, once it has.
+    pub fn end_reason(&self) -> Option<&EndReason> {
+        self.end_reason.as_ref()
+    }
+
+    /// The agent serving the chat, if any.
+    pub fn agent(&self) -> Option<&AgentInfo> {
+        self.d.agent.as_ref()
+    }
+
+    /// Whether the agent is typing.
+    pub fn agent_typing(&self) -> bool {
+        self.d.agent_typing
+    }
+
+    /// The endpoint requests go to (changes on SwitchServer).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.d.endpoint
+    }
+
+    /// The session id (goes into ChasitorInit), once known. Not a secret.
+    pub fn session_id(&self) -> Option<&str> {
+        self.d.credentials.as_ref().map(|c| c.id.as_str())
+    }
+
+    /// The `ack` the next poll will carry.
+    pub fn ack(&self) -> i64 {
+        self.d.ack
+    }
+
+    /// The next `X-LIVEAGENT-SEQUENCE` a new POST will carry.
+    pub fn next_sequence(&self) -> u64 {
+        self.d.next_sequence
+    }
+
+    /// The last reconnect offset received.
+    pub fn offset(&self) -> Option<i64> {
+        self.d.offset
+    }
+
+    /// Requests handed out and not yet answered.
+    pub fn in_flight(&self) -> impl Iterator<Item = (RequestId, RequestKind)> + '_ {
+        self.in_flight.iter().map(|f| (RequestId(f.id), f.kind))
+    }
+
+    /// Commands not yet accepted by the server (queued or in flight).
+    pub fn pending_commands(&self) -> usize {
+        self.d.queue.len() + self.d.unacked.as_ref().map_or(0, |b| b.commands.len())
+    }
+
+    fn is_ended(&self) -> bool {
+        self.d.state == State::Ended
+    }
+
+    fn tick(&mut self, now: Instant) {
+        // Time never goes backwards: an earlier `now` is clamped to the latest seen.
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Commands
+    // ----------------------------------------------------------------------------------------------
+
+    fn check_accepting(&self) -> Result<(), CommandError> {
+        match self.d.state {
+            State::Ended => Err(CommandError::Ended),
+            State::Ending | State::Deleting => Err(CommandError::Ending),
+            _ if self.d.queue.len() >= self.config.max_queued_commands => {
+                Err(CommandError::QueueFull {
+                    limit: self.config.max_queued_commands,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_text(&self, text: &str) -> Result<(), CommandError> {
+        if text.is_empty() {
+            return Err(CommandError::EmptyText);
+        }
+        if text.len() > self.config.max_text_bytes {
+            return Err(CommandError::TextTooLong {
+                len: text.len(),
+                limit: self.config.max_text_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, command: Command) -> CommandId {
+        let id = CommandId(self.d.next_command_id);
+        self.d.next_command_id = self.d.next_command_id.saturating_add(1);
+        self.d.queue.push_back(QueuedCommand { id, command });
+        id
+    }
+
+    /// Visitor activity restarts the idle timer and clears a shown warning.
+    fn visitor_active(&mut self) {
+        if self.idle_warned {
+            self.idle_warned = false;
+            self.enqueue(Command::IdleWarning(IdleWarning::Cleared));
+            self.events.push_back(Event::IdleWarningCleared);
+        }
+        if self.d.state == State::Chatting || self.d.state == State::AgentDisconnected {
+            self.arm_idle_timer();
+        }
+    }
+
+    /// Sends a text to the agent. Before ChatEstablished it is queued (the server answers 500 to early POSTs).
+    pub fn send_message(&mut self, text: impl Into<String>) -> Result<CommandId, CommandError> {
+        let text = text.into();
+        self.check_accepting()?;
+        self.check_text(&text)?;
+        self.visitor_active();
+        Ok(self.enqueue(Command::Message(text)))
+    }
+
+    /// Reports that the visitor started or stopped typing.
+    pub fn set_typing(&mut self, typing: bool) -> Result<CommandId, CommandError> {
+        self.check_accepting()?;
+        if typing {
+            self.visitor_active();
+        }
+        Ok(self.enqueue(Command::Typing(typing)))
+    }
+
+    /// Sends what the visitor is typing (Sneak Peek). The position counts up by itself.
+    pub fn sneak_peek(&mut self, text: impl Into<String>) -> Result<CommandId, CommandError> {
+        let text = text.into();
+        self.check_accepting()?;
+        if text.len() > self.config.max_text_bytes {
+            return Err(CommandError::TextTooLong {
+                len: text.len(),
+                limit: self.config.max_text_bytes,
+            });
+        }
+        self.visitor_active();
+        self.d.sneak_peek_position = self.d.sneak_peek_position.saturating_add(1);
+        let position = self.d.sneak_peek_position;
+        Ok(self.enqueue(Command::SneakPeek { position, text }))
+    }
+
+    /// Sends a custom event to the agent side.
+    pub fn send_custom_event(
+        &mut self,
+        kind: impl Into<String>,
+        data: impl Into<String>,
+    ) -> Result<CommandId, CommandError> {
+        self.check_accepting()?;
+        let kind = kind.into();
+        if kind.is_empty() {
+            return Err(CommandError::EmptyText);
+        }
+        Ok(self.enqueue(Command::CustomEvent {
+            kind,
+            data: data.into(),
+        }))
+    }
+
+    /// Reports the sensitive-data rules the application applied to the visitor's text.
+    pub fn report_sensitive_data_rules(
+        &mut self,
+        rules: Vec<TriggeredRule>,
+    ) -> Result<CommandId, CommandError> {
+        self.check_accepting()?;
+        Ok(self.enqueue(Command::SensitiveDataRules(rules)))
+    }
+
+    /// Sends a chatbot menu or button choice (undocumented `Chasitor/RichMessage`).
+    pub fn send_rich_message(
+        &mut self,
+        actions: Vec<RichAction>,
+    ) -> Result<CommandId, CommandError> {
+        self.check_accepting()?;
+        self.visitor_active();
+        Ok(self.enqueue(Command::RichMessage(actions)))
+    }
+
+    /// Ends the chat. Established: queued commands go first, then ChatEnd, then one more poll for ChatEnded.
+    /// Not yet established: in-flight requests are abandoned and the session is deleted. Calling it again
+    /// while ending is harmless.
+    pub fn end(&mut self) -> Result<(), CommandError> {
+        match self.d.state {
+            State::Ended => Err(CommandError::Ended),
+            State::Ending | State::Deleting => Ok(()),
+            State::Chatting | State::AgentDisconnected => {
+                self.begin_chat_end("client");
+                Ok(())
+            }
+            State::Connecting => {
+                if self.in_flight.is_empty() {
+                    self.finish(EndReason::VisitorEnded {
+                        attached_records: None,
+                    });
+                } else {
+                    self.end_requested = true;
+                }
+                Ok(())
+            }
+            State::Initializing | State::Requested | State::Queued => {
+                self.in_flight.clear();
+                self.d.queue.clear();
+                self.d.unacked = None;
+                self.d.reconnect = Reconnect::None;
+                self.d.state = State::Deleting;
+                self.control = SlotTimers::default();
+                Ok(())
+            }
+        }
+    }
+
+    fn begin_chat_end(&mut self, reason: &str) {
+        self.d.ending_reason = Some(reason.to_owned());
+        self.enqueue(Command::End(reason.to_owned()));
+        self.d.state = State::Ending;
+        self.idle_warn_at = None;
+        self.idle_end_at = None;
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Outputs and time
+    // ----------------------------------------------------------------------------------------------
+
+    /// The single drain point: call it after every input or command until it returns [`Output::Wait`].
+    /// Requests come before events. Extra calls are harmless.
+    pub fn poll_output(&mut self, now: Instant) -> Output {
+        self.tick(now);
+        if let Some(req) = self.next_request() {
+            return Output::Request(req);
+        }
+        if let Some(ev) = self.events.pop_front() {
+            return Output::Event(ev);
+        }
+        Output::Wait(self.poll_timeout())
+    }
+
+    /// When [`handle_timeout`](Session::handle_timeout) should next be called; `None` once ended.
+    /// After `handle_timeout(now)` this is `None` or later than `now`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_ended() {
+            return None;
+        }
+        let mut t = None;
+        for f in &self.in_flight {
+            t = min_opt(t, Some(f.deadline));
+        }
+        for slot in [&self.control, &self.post, &self.poll] {
+            t = min_opt(t, slot.retry_at);
+        }
+        t = min_opt(t, self.idle_warn_at);
+        min_opt(t, self.idle_end_at)
+    }
+
+    /// Tells the session the time: expires requests past their deadline (as transport errors), releases
+    /// retries that are due, and runs the idle timer. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        if self.is_ended() {
+            return;
+        }
+        let now = self.now;
+        while let Some(pos) = self.in_flight.iter().position(|f| f.deadline <= now) {
+            let f = self.in_flight.remove(pos);
+            self.on_failure(f.kind, Failure::Transport);
+            if self.is_ended() {
+                return;
+            }
+        }
+        for slot in [&mut self.control, &mut self.post, &mut self.poll] {
+            if slot.retry_at.is_some_and(|t| t <= now) {
+                slot.retry_at = None;
+            }
+        }
+        if self.idle_warn_at.is_some_and(|t| t <= now) {
+            self.idle_warn_at = None;
+            if !self.idle_warned {
+                self.idle_warned = true;
+                self.enqueue(Command::IdleWarning(IdleWarning::Triggered));
+                let ends_at = self.idle_end_at.unwrap_or(now);
+                self.events.push_back(Event::IdleWarning { ends_at });
+            }
+        }
+        if self.idle_end_at.is_some_and(|t| t <= now) {
+            self.idle_end_at = None;
+            if matches!(self.d.state, State::Chatting | State::AgentDisconnected) {
+                self.begin_chat_end("clientIdleTimeout");
+            }
+        }
+    }
+
+    fn arm_idle_timer(&mut self) {
+        self.idle_warn_at = None;
+        self.idle_end_at = None;
+        if !self.config.enforce_idle_timeout {
+            return;
+        }
+        let Some(settings) = self
+            .d
+            .agent
+            .as_ref()
+            .and_then(|a| a.chasitor_idle_timeout.as_ref())
+        else {
+            return;
+        };
+        if settings.is_enabled != Some(true) {
+            return;
+        }
+        let timeout = settings.timeout.unwrap_or(0);
+        if timeout <= 0 {
+            return;
+        }
+        let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0).min(365 * 24 * 3600));
+        self.idle_end_at = Some(later(self.now, secs(timeout)));
+        if let Some(w) = settings.warning_time.filter(|&w| w > 0 && w < timeout) {
+            self.idle_warn_at = Some(later(self.now, secs(w)));
+        }
+    }
+
+    fn busy(&self, slot: Slot) -> bool {
+        self.in_flight.iter().any(|f| slot_of(f.kind) == slot)
+    }
+
+    fn api(&self) -> Api<'_> {
+        Api::new(&self.d.endpoint, self.config.api_version)
+    }
+
+    fn auth(&self) -> Option<SessionAuth<'_>> {
+        self.d.credentials.as_ref().map(|c| SessionAuth {
+            key: &c.key,
+            affinity: Some(&c.affinity),
+        })
+    }
+
+    /// Picks the next request to send, if any, and records it as in flight.
+    fn next_request(&mut self) -> Option<OutgoingRequest> {
+        if self.is_ended() {
+            return None;
+        }
+        let now = self.now;
+        let kind = self.next_kind(now)?;
+        let built = self.build(kind);
+        match built {
+            Ok(http) => {
+                let id = self.d.next_request_id;
+                self.d.next_request_id = self.d.next_request_id.saturating_add(1);
+                let timeout = if kind == RequestKind::Messages {
+                    let secs = self
+                        .d
+                        .client_poll_timeout_secs
+                        .filter(|&s| s > 0)
+                        .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0).min(3600)))
+                        .unwrap_or(self.config.default_client_poll_timeout);
+                    secs.saturating_add(self.config.poll_margin)
+                } else {
+                    self.config.request_timeout
+                };
+                let deadline = later(now, timeout);
+                if kind == RequestKind::Messages {
+                    self.d.pc = self.d.pc.saturating_add(1);
+                    if self.chat_end_accepted {
+                        self.final_poll_issued = true;
+                    }
+                }
+                self.in_flight.push(InFlight { id, kind, deadline });
+                Some(OutgoingRequest {
+                    id: RequestId(id),
+                    kind,
+                    http,
+                    deadline,
+                })
+            }
+            Err(e) => {
+                self.finish(EndReason::Protocol {
+                    reason: e.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    fn next_kind(&mut self, now: Instant) -> Option<RequestKind> {
+        let state = self.d.state;
+        if !self.busy(Slot::Control) && due(self.control.retry_at, now) {
+            if self.d.credentials.is_none() && state == State::Connecting {
+                return Some(RequestKind::SessionId);
+            }
+            if state == State::Deleting && self.d.credentials.is_some() {
+                return Some(RequestKind::DeleteSession);
+            }
+            if self.d.reconnect == Reconnect::Needed && self.d.credentials.is_some() {
+                return Some(RequestKind::ReconnectSession);
+            }
+        }
+        if self.d.credentials.is_none() || state == State::Deleting {
+            return None;
+        }
+        if !self.busy(Slot::Post) && due(self.post.retry_at, now) {
+            match self.d.reconnect {
+                Reconnect::Needed | Reconnect::AwaitingSessionData => {}
+                Reconnect::ResyncPending => return Some(RequestKind::ResyncState),
+                Reconnect::None => {
+                    if state == State::Initializing {
+                        return Some(RequestKind::ChasitorInit);
+                    }
+                    if matches!(state, State::Chatting | State::Ending) && self.has_outbound() {
+                        self.prepare_batch();
+                        return Some(RequestKind::Chat);
+                    }
+                }
+            }
+        }
+        let polling = matches!(
+            state,
+            State::Requested
+                | State::Queued
+                | State::Chatting
+                | State::AgentDisconnected
+                | State::Ending
+        );
+        if polling
+            && self.d.reconnect != Reconnect::Needed
+            && !self.busy(Slot::Poll)
+            && due(self.poll.retry_at, now)
+        {
+            return Some(RequestKind::Messages);
+        }
+        None
+    }
+
+    fn has_outbound(&self) -> bool {
+        self.d.unacked.is_some() || !self.d.queue.is_empty()
+    }
+
+    /// Moves queued commands into the unacknowledged batch unless a batch is already waiting for a retry.
+    fn prepare_batch(&mut self) {
+        if self.d.unacked.is_some() {
+            return;
+        }
+        let n = self.d.queue.len().min(self.config.max_batch.max(1));
+        let commands: Vec<QueuedCommand> = self.d.queue.drain(..n).collect();
+        let sequence = self.d.next_sequence;
+        self.d.next_sequence = self.d.next_sequence.saturating_add(1);
+        self.d.unacked = Some(Batch { commands, sequence });
+    }
+
+    fn build(&self, kind: RequestKind) -> Result<http::Request<Vec<u8>>, wire::BuildError> {
+        let api = self.api();
+        let missing = || wire::BuildError::InvalidUri {
+            resource: "session",
+        };
+        match kind {
+            RequestKind::SessionId => api.session_id(),
+            RequestKind::DeleteSession => api.delete_session(self.auth().ok_or_else(missing)?),
+            RequestKind::ReconnectSession => {
+                let c = self.d.credentials.as_ref().ok_or_else(missing)?;
+                api.reconnect_session(&c.key, self.d.offset)
+            }
+            RequestKind::Messages => {
+                let pc = self.config.send_poll_counter.then_some(self.d.pc);
+                api.messages(self.auth().ok_or_else(missing)?, self.d.ack, pc)
+            }
+            RequestKind::ChasitorInit => {
+                let c = self.d.credentials.as_ref().ok_or_else(missing)?;
+                let noun = Noun::ChasitorInit(Box::new(self.chasitor_init(&c.id)));
+                // ChasitorInit is always the first sequenced POST: 1, or whatever a reset left.
+                api.chasitor(
+                    self.auth().ok_or_else(missing)?,
+                    &noun,
+                    self.init_sequence(),
+                )
+            }
+            RequestKind::ResyncState => api.chasitor(
+                self.auth().ok_or_else(missing)?,
+                &Noun::ChasitorResyncState {
+                    organization_id: self.config.organization_id.clone(),
+                },
+                0,
+            ),
+            RequestKind::Chat => {
+                let batch = self.d.unacked.as_ref().ok_or_else(missing)?;
+                let auth = self.auth().ok_or_else(missing)?;
+                match batch.commands.as_slice() {
+                    [one] => api.chasitor(auth, &one.command.to_noun(), batch.sequence),
+                    many => {
+                        let nouns: Vec<Noun> = many.iter().map(|c| c.command.to_noun()).collect();
+                        api.multi_noun(auth, &nouns, batch.sequence)
+                    }
+                }
+            }
+        }
+    }
+
+    fn init_sequence(&self) -> u64 {
+        // ChasitorInit takes the sequence the counter holds; it is advanced only when the server accepts it,
+        // so a retry reuses the number.
+        self.d.next_sequence
+    }
+
+    fn chasitor_init(&self, session_id: &str) -> wire::ChasitorInit {
+        let c = &self.config;
+        wire::ChasitorInit {
+            organization_id: c.organization_id.clone(),
+            deployment_id: c.deployment_id.clone(),
+            button_id: c.button_id.clone(),
+            agent_id: c.agent_id.clone(),
+            do_fallback: c.do_fallback,
+            session_id: session_id.to_owned(),
+            user_agent: c.visitor.user_agent.clone(),
+            language: c.visitor.language.clone(),
+            screen_resolution: c.visitor.screen_resolution.clone(),
+            visitor_name: c.visitor.name.clone(),
+            prechat_details: c.prechat_details.clone(),
+            prechat_entities: c.prechat_entities.clone(),
+            button_overrides: c.button_overrides.clone(),
+            receive_queue_updates: c.receive_queue_updates,
+            is_post: true,
+            tracking_id: None,
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Inputs
+    // ----------------------------------------------------------------------------------------------
+
+    fn take_in_flight(&mut self, id: RequestId) -> Result<Option<InFlight>, InputError> {
+        if id.0 == 0 || id.0 >= self.d.next_request_id {
+            return Err(InputError::UnknownRequest(id));
+        }
+        Ok(self
+            .in_flight
+            .iter()
+            .position(|f| f.id == id.0)
+            .map(|pos| self.in_flight.remove(pos)))
+    }
+
+    /// Feeds the answer to request `id`. A late answer to an abandoned, expired or already answered request
+    /// is ignored and reported as [`Handled::Stale`].
+    pub fn handle_response<B: AsRef<[u8]>>(
+        &mut self,
+        id: RequestId,
+        response: http::Response<B>,
+        now: Instant,
+    ) -> Result<Handled, InputError> {
+        self.tick(now);
+        let Some(f) = self.take_in_flight(id)? else {
+            return Ok(Handled::Stale);
+        };
+        let status = response.status().as_u16();
+        let body = response.body().as_ref();
+        self.on_response(f.kind, status, body);
+        Ok(Handled::Accepted)
+    }
+
+    /// Reports that request `id` failed in the transport (connection error, timeout). It is retried with
+    /// backoff until the retry budget runs out.
+    pub fn handle_transport_error(
+        &mut self,
+        id: RequestId,
+        now: Instant,
+    ) -> Result<Handled, InputError> {
+        self.tick(now);
+        let Some(f) = self.take_in_flight(id)? else {
+            return Ok(Handled::Stale);
+        };
+        self.on_failure(f.kind, Failure::Transport);
+        Ok(Handled::Accepted)
+    }
+
+    fn slot_timers(&mut self, kind: RequestKind) -> &mut SlotTimers {
+        match slot_of(kind) {
+            Slot::Control => &mut self.control,
+            Slot::Post => &mut self.post,
+            Slot::Poll => &mut self.poll,
+        }
+    }
+
+    fn on_success(&mut self, kind: RequestKind) {
+        let t = self.slot_timers(kind);
+        t.failures = 0;
+        t.retry_at = None;
+    }
+
+    /// A retryable failure: back off, or give up when the budget is spent.
+    fn on_failure(&mut self, kind: RequestKind, cause: Failure) {
+        if kind == RequestKind::DeleteSession {
+            // Best effort: the visitor asked to leave; the server expires the session anyway.
+            self.finish(EndReason::VisitorEnded {
+                attached_records: None,
+            });
+            return;
+        }
+        let max = self.config.retry.max_attempts.max(1);
+        let t = self.slot_timers(kind);
+        t.failures = t.failures.saturating_add(1);
+        let attempt = t.failures;
+        if attempt >= max {
+            self.finish(EndReason::GaveUp {
+                request: kind,
+                attempts: attempt,
+                last: cause,
+            });
+            return;
+        }
+        let delay = backoff::delay(&self.config.retry, attempt, &mut self.d.rng);
+        let at = later(self.now, delay);
+        self.slot_timers(kind).retry_at = Some(at);
+        self.events.push_back(Event::Retrying {
+            request: kind,
+            attempt,
+            at,
+            cause,
+        });
+    }
+
+    fn on_response(&mut self, kind: RequestKind, status: u16, body: &[u8]) {
+        if self.is_ended() {
+            return;
+        }
+        let ok = (200..300).contains(&status);
+        if !ok {
+            self.on_error_status(kind, status, body);
+            return;
+        }
+        let limits = self.config.limits.into();
+        match kind {
+            RequestKind::SessionId => match wire::parse_session_id(status, body, &limits) {
+                Ok(s) => {
+                    self.on_success(kind);
+                    self.d.client_poll_timeout_secs = s.client_poll_timeout;
+                    self.d.credentials = Some(Credentials {
+                        id: s.id,
+                        key: s.key,
+                        affinity: s.affinity_token,
+                    });
+                    self.d.state = if self.end_requested {
+                        State::Deleting
+                    } else {
+                        State::Initializing
+                    };
+                }
+                Err(e) => self.on_failure(kind, Failure::Decode(e)),
+            },
+            RequestKind::ChasitorInit => {
+                self.on_success(kind);
+                self.d.next_sequence = self.d.next_sequence.saturating_add(1);
+                if self.d.state == State::Initializing {
+                    self.d.state = State::Requested;
+                    self.events.push_back(Event::ChatRequested);
+                }
+            }
+            RequestKind::ResyncState => {
+                self.on_success(kind);
+                self.d.reconnect = Reconnect::None;
+            }
+            RequestKind::Chat => {
+                self.on_success(kind);
+                if let Some(batch) = self.d.unacked.take() {
+                    if batch
+                        .commands
+                        .iter()
+                        .any(|c| matches!(c.command, Command::End(_)))
+                    {
+                        self.chat_end_accepted = true;
+                    }
+                    let ids = batch.commands.iter().map(|c| c.id).collect();
+                    self.events.push_back(Event::Delivered(ids));
+                }
+            }
+            RequestKind::DeleteSession => self.finish(EndReason::VisitorEnded {
+                attached_records: None,
+            }),
+            RequestKind::ReconnectSession => {
+                match wire::parse_reconnect_session(status, body, &limits) {
+                    Ok(r) => {
+                        self.on_success(kind);
+                        if let Some(c) = self.d.credentials.as_mut() {
+                            c.affinity = AffinityToken::new(r.affinity_token.clone());
+                        }
+                        if r.resets_sequence() {
+                            self.d.next_sequence = 1;
+                            if let Some(b) = self.d.unacked.as_mut() {
+                                // The abandoned batch is re-sent under the new numbering.
+                                b.sequence = 1;
+                                self.d.next_sequence = 2;
+                            }
+                        }
+                        // The server may renumber what it re-delivers: index de-duplication starts afresh.
+                        self.d.last_index = None;
+                        self.d.reconnect = if self.d.state == State::Initializing {
+                            // No chat yet, so no session data will come: just re-send ChasitorInit.
+                            Reconnect::None
+                        } else {
+                            Reconnect::AwaitingSessionData
+                        };
+                    }
+                    Err(e) => self.on_failure(kind, Failure::Decode(e)),
+                }
+            }
+            RequestKind::Messages => match wire::parse_messages(status, body, &limits) {
+                Ok(answer) => {
+                    self.on_success(kind);
+                    self.on_poll_answer(answer);
+                }
+                Err(e) => self.on_failure(kind, Failure::Decode(e)),
+            },
+        }
+    }
+
+    fn on_error_status(&mut self, kind: RequestKind, status: u16, body: &[u8]) {
+        let error = ServerError::parse(status, body);
+        match (status, kind) {
+            (503, RequestKind::SessionId | RequestKind::ReconnectSession) => {
+                self.on_failure(kind, Failure::Server(error))
+            }
+            (503, RequestKind::DeleteSession) => self.finish(EndReason::VisitorEnded {
+                attached_records: None,
+            }),
+            (503, _) => self.start_handover(),
+            (403, RequestKind::DeleteSession) => self.finish(EndReason::VisitorEnded {
+                attached_records: None,
+            }),
+            (403, _) if self.d.state == State::Ending => {
+                // The chat is already over on the server (e.g. the agent ended it first).
+                self.finish(self.visitor_end_reason(None))
+            }
+            (403, _) => self.finish(EndReason::SessionInvalid {
+                request: kind,
+                error,
+            }),
+            (409, RequestKind::Chat | RequestKind::ChasitorInit) => match error {
+                ServerError::OutOfSync { actual, .. } => self.resync_sequence(kind, actual, error),
+                _ => self.finish(EndReason::Conflict {
+                    request: kind,
+                    error,
+                }),
+            },
+            (409, _) => self.finish(EndReason::Conflict {
+                request: kind,
+                error,
+            }),
+            (408 | 425 | 429, _) | (500..=599, _) => self.on_failure(kind, Failure::Server(error)),
+            (_, RequestKind::ResyncState) => {
+                // Its placement is inferred (CARBON); a refusal must not cost the chat.
+                self.d.reconnect = Reconnect::None;
+            }
+            _ => self.finish(EndReason::Rejected {
+                request: kind,
+                error,
+            }),
+        }
+    }
+
+    /// POST 409 `Out of sync`: continue from Actual + 1, re-sending the same batch at once (spec §4.4).
+    fn resync_sequence(&mut self, kind: RequestKind, actual: i64, error: ServerError) {
+        let next = u64::try_from(actual).unwrap_or(0).saturating_add(1);
+        // Counts against the retry budget so a server that keeps refusing cannot loop us forever.
+        let max = self.config.retry.max_attempts.max(1);
+        let t = self.slot_timers(kind);
+        t.failures = t.failures.saturating_add(1);
+        if t.failures >= max {
+            let attempts = t.failures;
+            self.finish(EndReason::GaveUp {
+                request: kind,
+                attempts,
+                last: Failure::Server(error),
+            });
+            return;
+        }
+        match kind {
+            RequestKind::ChasitorInit => self.d.next_sequence = next,
+            _ => {
+                if let Some(b) = self.d.unacked.as_mut() {
+                    b.sequence = next;
+                }
+                self.d.next_sequence = next.saturating_add(1);
+            }
+        }
+    }
+
+    /// 503: the affinity token changed. Abandon everything in flight and reconnect (spec §4.6).
+    fn start_handover(&mut self) {
+        self.in_flight.clear();
+        self.poll.retry_at = None;
+        self.post.retry_at = None;
+        self.control = SlotTimers::default();
+        self.d.reconnect = Reconnect::Needed;
+    }
+
+    fn visitor_end_reason(&self, attached_records: Option<serde_json::Value>) -> EndReason {
+        if self.d.ending_reason.as_deref() == Some("clientIdleTimeout") {
+            EndReason::IdleTimeout
+        } else {
+            EndReason::VisitorEnded { attached_records }
+        }
+    }
+
+    fn on_poll_answer(&mut self, answer: MessagesAnswer) {
+        let mut restored = false;
+        match answer {
+            MessagesAnswer::NoContent => {}
+            MessagesAnswer::Batch(batch) => restored = self.on_batch(batch),
+        }
+        if self.is_ended() {
+            return;
+        }
+        if self.d.reconnect == Reconnect::AwaitingSessionData && !restored {
+            // Lenient: a poll completed after the reconnect without ChasitorSessionData; carry on.
+            self.after_session_data();
+        }
+        if self.final_poll_issued && self.d.state == State::Ending {
+            // This was the "one more poll" after ChatEnd and it held no ChatEnded.
+            self.finish(self.visitor_end_reason(None));
+        }
+    }
+
+    fn after_session_data(&mut self) {
+        self.d.reconnect = if matches!(
+            self.d.state,
+            State::Chatting | State::AgentDisconnected | State::Ending
+        ) {
+            Reconnect::ResyncPending
+        } else {
+            Reconnect::None
+        };
+    }
+
+    /// Processes one batch; returns whether it held ChasitorSessionData.
+    fn on_batch(&mut self, batch: MessagesBody) -> bool {
+        let MessagesBody {
+            messages,
+            sequence,
+            offset,
+        } = batch;
+        let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        let first_index = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
+        let has_not_typing = messages
+            .iter()
+            .any(|m| matches!(m, Message::AgentNotTyping(_)));
+        let mut restored = false;
+        let mut pending_end: Option<EndReason> = None;
+        for (i, m) in messages.into_iter().enumerate() {
+            if let (Some(first), Some(floor)) = (first_index, self.d.last_index) {
+                let idx = first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
+                if idx <= floor {
+                    continue; // already delivered
+                }
+            }
+            if pending_end.is_some() {
+                // After ChatEnded/ChatRequestFail nothing changes state; content still reaches the app.
+                if let Message::ChatMessage(msg) = m {
+                    self.events.push_back(Event::AgentMessage(msg));
+                }
+                continue;
+            }
+            match m {
+                Message::ChatRequestSuccess(s) => {
+                    if self.d.state == State::Requested {
+                        self.d.state = State::Queued;
+                    }
+                    self.events.push_back(Event::Queued {
+                        position: s.queue_position,
+                        estimated_wait_secs: s.estimated_wait_time,
+                    });
+                }
+                Message::QueueUpdate(q) => self.events.push_back(Event::QueueUpdate {
+                    position: q.position,
+                    estimated_wait_secs: q.estimated_wait_time,
+                }),
+                Message::ChatEstablished(agent) => {
+                    if matches!(
+                        self.d.state,
+                        State::Requested
+                            | State::Queued
+                            | State::AgentDisconnected
+                            | State::Chatting
+                    ) {
+                        self.d.state = State::Chatting;
+                    }
+                    self.d.agent = Some(agent.clone());
+                    self.d.agent_typing = false;
+                    if self.d.state == State::Chatting {
+                        self.arm_idle_timer();
+                    }
+                    self.events.push_back(Event::ChatEstablished(agent));
+                }
+                Message::ChatTransferred(agent) => {
+                    if self.d.state == State::AgentDisconnected {
+                        self.d.state = State::Chatting;
+                    }
+                    self.d.agent = Some(agent.clone());
+                    self.d.agent_typing = false;
+                    if self.d.state == State::Chatting {
+                        self.arm_idle_timer();
+                    }
+                    self.events.push_back(Event::ChatTransferred(agent));
+                }
+                Message::AgentDisconnect(_) => {
+                    if self.d.state == State::Chatting {
+                        self.d.state = State::AgentDisconnected;
+                    }
+                    self.d.agent_typing = false;
+                    self.events.push_back(Event::AgentDisconnected);
+                }
+                Message::ChatMessage(msg) => {
+                    self.d.agent_typing = false;
+                    self.events.push_back(Event::AgentMessage(msg));
+                }
+                Message::AgentTyping(_) => {
+                    // A batch holding both typing events ends "not typing" (they can arrive out of order).
+                    if !has_not_typing && !self.d.agent_typing {
+                        self.d.agent_typing = true;
+                        self.events.push_back(Event::AgentTyping(true));
+                    }
+                }
+                Message::AgentNotTyping(_) => {
+                    if self.d.agent_typing {
+                        self.d.agent_typing = false;
+                        self.events.push_back(Event::AgentTyping(false));
+                    }
+                }
+                Message::ChatEnded(e) => {
+                    pending_end = Some(if self.d.state == State::Ending {
+                        self.visitor_end_reason(e.attached_records)
+                    } else {
+                        EndReason::AgentEnded {
+                            reason: e.reason,
+                            attached_records: e.attached_records,
+                        }
+                    });
+                }
+                Message::ChatRequestFail(f) => {
+                    pending_end = Some(EndReason::RequestFailed { reason: f.reason });
+                }
+                Message::ChasitorSessionData(data) => {
+                    if self.d.reconnect == Reconnect::AwaitingSessionData {
+                        restored = true;
+                        self.after_session_data();
+                    }
+                    self.events.push_back(Event::SessionRestored(data));
+                }
+                Message::SwitchServer(s) => match Endpoint::parse(&s.new_url) {
+                    Ok(e) if !s.new_url.trim().is_empty() => {
+                        self.d.endpoint = e.clone();
+                        self.events.push_back(Event::ServerSwitched(e));
+                    }
+                    _ => self
+                        .events
+                        .push_back(Event::Message(Message::SwitchServer(s))),
+                },
+                other => self.events.push_back(Event::Message(other)),
+            }
+        }
+        if let Some(s) = sequence {
+            self.d.ack = s;
+            self.d.last_index = Some(self.d.last_index.map_or(s, |f| f.max(s)));
+        }
+        if let Some(o) = offset {
+            self.d.offset = Some(o);
+        }
+        if let Some(reason) = pending_end {
+            self.finish(reason);
+        }
+        restored
+    }
+
+    fn finish(&mut self, reason: EndReason) {
+        if self.is_ended() {
+            return;
+        }
+        self.d.state = State::Ended;
+        self.in_flight.clear();
+        self.control = SlotTimers::default();
+        self.post = SlotTimers::default();
+        self.poll = SlotTimers::default();
+        self.idle_warn_at = None;
+        self.idle_end_at = None;
+        self.d.reconnect = Reconnect::None;
+        self.end_reason = Some(reason.clone());
+        self.events.push_back(Event::Ended(reason));
+    }
+}
