@@ -60,3 +60,8 @@ pub use session::{
     Command, CommandError, CommandId, EndReason, Event, Failure, Handled, InputError,
     OutgoingRequest, Output, RequestId, RequestKind, Session, SessionSnapshot, State,
 };
+
+/// The README's code blocks, compiled as doctests so the quickstart cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

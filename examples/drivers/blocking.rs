@@ -1,0 +1,90 @@
+//! A blocking driver: `ureq` on one short-lived thread per request, so the long poll and a POST can be in
+//! flight together, and `std::sync::mpsc` to wake the loop. No async runtime.
+
+use liveagent::{Event, OutgoingRequest, Output, RequestId, Session};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// What wakes the drive loop besides a timer.
+pub enum Wake<C> {
+    /// The outcome of a request: the answer, or `None` for a transport failure or timeout.
+    Answer(RequestId, Option<http::Response<Vec<u8>>>),
+    /// Something from the application (a line typed, a message to send).
+    App(C),
+}
+
+/// What the application's callback receives.
+pub enum Input<C> {
+    /// An event from the session.
+    Event(Event),
+    /// A value the application sent through [`BlockingDriver::sender`].
+    App(C),
+}
+
+/// Drives one [`Session`] over real HTTP with blocking I/O.
+pub struct BlockingDriver<C> {
+    agent: ureq::Agent,
+    tx: mpsc::Sender<Wake<C>>,
+    rx: mpsc::Receiver<Wake<C>>,
+}
+
+impl<C: Send + 'static> BlockingDriver<C> {
+    /// A driver whose HTTP client hands every status back (the session interprets 4xx/5xx) and never
+    /// follows redirects.
+    pub fn new() -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let (tx, rx) = mpsc::channel();
+        BlockingDriver { agent, tx, rx }
+    }
+
+    /// A handle to wake the loop with application input (e.g. from a stdin thread).
+    pub fn sender(&self) -> mpsc::Sender<Wake<C>> {
+        self.tx.clone()
+    }
+
+    /// Runs the session until it ends, handing each event and application input to `on`.
+    pub fn run(&mut self, session: &mut Session, mut on: impl FnMut(&mut Session, Input<C>)) {
+        loop {
+            match session.poll_output(Instant::now()) {
+                Output::Request(req) => self.spawn(req),
+                Output::Event(ev) => on(session, Input::Event(ev)),
+                Output::Wait(None) => return,
+                Output::Wait(Some(deadline)) => {
+                    // At least 1 ms, so a deadline that is already due cannot make us spin.
+                    let wait = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+                    match self.rx.recv_timeout(wait) {
+                        Ok(Wake::Answer(id, Some(resp))) => {
+                            let _ = session.handle_response(id, resp, Instant::now());
+                        }
+                        Ok(Wake::Answer(id, None)) => {
+                            let _ = session.handle_transport_error(id, Instant::now());
+                        }
+                        Ok(Wake::App(c)) => on(session, Input::App(c)),
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                            session.handle_timeout(Instant::now())
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn spawn(&self, req: OutgoingRequest) {
+        let (agent, tx) = (self.agent.clone(), self.tx.clone());
+        // The transport gives up at the request's deadline; the session would count it failed then anyway.
+        let timeout = req.deadline.saturating_duration_since(Instant::now());
+        std::thread::spawn(move || {
+            let http = agent.configure_request(req.http).timeout_global(Some(timeout)).build();
+            let answer = agent.run(http).ok().and_then(|mut resp| {
+                let body = resp.body_mut().with_config().limit(1 << 20).read_to_vec().ok()?;
+                Some(resp.map(|_| body))
+            });
+            let _ = tx.send(Wake::Answer(req.id, answer));
+        });
+    }
+}

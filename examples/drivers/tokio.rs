@@ -1,0 +1,75 @@
+//! An async driver: tokio + hyper. The long poll and the POSTs run as concurrent tasks; each honours its
+//! request's deadline; redirects are never followed (hyper's client does not follow them).
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use liveagent::{Event, OutgoingRequest, Output, RequestId, Session};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// What the application's callback receives.
+pub enum Input<C> {
+    /// An event from the session.
+    Event(Event),
+    /// A value the application sent on its channel.
+    App(C),
+}
+
+type Answer = (RequestId, Option<http::Response<Vec<u8>>>);
+
+/// A plain-HTTP client (loopback and the simulator; put a TLS connector here for real orgs).
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Runs the session until it ends, handing each event and each value from `app` to `on`.
+pub async fn run<C>(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    session: &mut Session,
+    mut app: mpsc::Receiver<C>,
+    mut on: impl FnMut(&mut Session, Input<C>),
+) {
+    let mut in_flight: JoinSet<Answer> = JoinSet::new();
+    loop {
+        let deadline = loop {
+            match session.poll_output(Instant::now()) {
+                Output::Request(req) => {
+                    in_flight.spawn(send(client.clone(), req));
+                }
+                Output::Event(ev) => on(session, Input::Event(ev)),
+                Output::Wait(deadline) => break deadline,
+                _ => {}
+            }
+        };
+        let Some(deadline) = deadline else { return }; // ended; dropping the JoinSet aborts stragglers
+        if Instant::now() >= deadline {
+            // Checked before select!: a due timer must fire even if tokio's budget delays the sleep.
+            session.handle_timeout(Instant::now());
+            continue;
+        }
+        tokio::select! {
+            Some(Ok((id, answer))) = in_flight.join_next() => {
+                let _ = match answer {
+                    Some(resp) => session.handle_response(id, resp, Instant::now()),
+                    None => session.handle_transport_error(id, Instant::now()),
+                };
+            }
+            Some(c) = app.recv() => on(session, Input::App(c)),
+            _ = tokio::time::sleep_until(deadline.into()) => session.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+async fn send(client: Client<HttpConnector, Full<Bytes>>, req: OutgoingRequest) -> Answer {
+    let OutgoingRequest { id, http, deadline, .. } = req;
+    let call = async move {
+        let resp = client.request(http.map(Full::from)).await.ok()?;
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.ok()?.to_bytes();
+        Some(http::Response::from_parts(parts, bytes.to_vec()))
+    };
+    (id, tokio::time::timeout_at(deadline.into(), call).await.ok().flatten())
+}
