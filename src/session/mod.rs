@@ -221,6 +221,9 @@ pub struct Session {
     idle_warned: bool,
     /// Ending was asked for before a SessionId answer arrived.
     end_requested: bool,
+    /// Visitor activity happened in a command (which carries no time): the idle timer is re-armed from the
+    /// next `now` the driver passes in, not from the possibly much older last-seen time.
+    idle_rearm: bool,
     /// A poll was issued after ChatEnd was accepted: its answer is the last one.
     final_poll_issued: bool,
 }
@@ -313,6 +316,7 @@ impl Session {
             idle_end_at: None,
             idle_warned: false,
             end_requested: false,
+            idle_rearm: false,
             final_poll_issued: false,
         }
     }
@@ -406,6 +410,16 @@ impl Session {
         if now > self.now {
             self.now = now;
         }
+        // Fix (scenario `idle_timeout`): commands take no `now`, so arming the idle timer inside one used the
+        // last time seen, which can be a whole long-poll hold (~30 s) old: the warning and the end then came
+        // that much too early. Activity only disarms the timer; it is re-armed here from the driver's `now`
+        // (the drive loop calls `poll_output(now)` after every command).
+        if self.idle_rearm {
+            self.idle_rearm = false;
+            if matches!(self.d.state, State::Chatting | State::AgentDisconnected) {
+                self.arm_idle_timer();
+            }
+        }
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -453,7 +467,10 @@ impl Session {
             self.events.push_back(Event::IdleWarningCleared);
         }
         if self.d.state == State::Chatting || self.d.state == State::AgentDisconnected {
-            self.arm_idle_timer();
+            // Disarm now (a later `handle_timeout` must not fire the old deadlines); re-armed in `tick`.
+            self.idle_warn_at = None;
+            self.idle_end_at = None;
+            self.idle_rearm = true;
         }
     }
 
