@@ -1,0 +1,120 @@
+//! The fault plan: deterministic misbehaviour of the server, given as plain data (so a fuzzer can generate it).
+//!
+//! A [`Fault`] says *which session* (by creation index, or every session), *when* ([`Trigger`]) and *what*
+//! ([`FaultKind`]). Every fault fires at most once per session it applies to.
+//!
+//! Request-count triggers fire when the counted request arrives, before it is processed, so the fault applies
+//! to that very request. Time triggers ([`Trigger::After`]) "arm" the fault at that moment: effects on replies
+//! (drop, delay, 5xx burst, duplicate batch) then apply to the next request(s) of the session, while state
+//! changes (handover, expiry, server switch) take effect at once — a held poll is answered immediately.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A list of faults. The default plan is empty: a well-behaved server.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FaultPlan {
+    /// The faults, in any order.
+    pub faults: Vec<Fault>,
+}
+
+impl FaultPlan {
+    /// An empty plan.
+    pub fn new() -> Self {
+        FaultPlan::default()
+    }
+
+    /// Adds a fault (builder style).
+    pub fn with(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// True when no fault is planned.
+    pub fn is_empty(&self) -> bool {
+        self.faults.is_empty()
+    }
+}
+
+/// One planned fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// The session it applies to, by creation index (0 = the first SessionId the server answered); `None` =
+    /// every session (each one independently). Ignored for [`Trigger::ServerRequest`].
+    pub session: Option<usize>,
+    /// When it fires.
+    pub at: Trigger,
+    /// What happens.
+    pub kind: FaultKind,
+}
+
+impl Fault {
+    /// A fault for the session with creation index `session`.
+    pub fn for_session(session: usize, at: Trigger, kind: FaultKind) -> Fault {
+        Fault {
+            session: Some(session),
+            at,
+            kind,
+        }
+    }
+
+    /// A fault for every session.
+    pub fn every_session(at: Trigger, kind: FaultKind) -> Fault {
+        Fault {
+            session: None,
+            at,
+            kind,
+        }
+    }
+}
+
+/// When a fault fires. Counters are 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// The n-th request carrying the session's key (header `X-LIVEAGENT-SESSION-KEY`, or the key in a DELETE
+    /// path). The SessionId request that created the session is not counted; ChasitorInit is usually #1.
+    Request(u64),
+    /// The n-th `System/Messages` poll of the session.
+    Poll(u64),
+    /// The n-th POST (Chasitor noun, MultiNoun or Breadcrumb) of the session; ChasitorInit is usually #1.
+    Post(u64),
+    /// This long after the session was created.
+    After(Duration),
+    /// The n-th request the server receives, whatever it is (also SessionId and Visitor requests). Session-
+    /// level kinds (handover, expiry, switch, duplicate) apply to the request's session, if it has one.
+    ServerRequest(u64),
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// The request is processed normally but its reply is [`Reply::Drop`](super::Reply::Drop): the transport
+    /// closes the connection without answering (a lost response). For a held poll, the eventual answer is
+    /// dropped; its messages stay unacknowledged and are redelivered to the next poll with the same `ack`.
+    DropReply,
+    /// The request is processed normally but its reply becomes ready only this much later (for a held poll:
+    /// this much after it is answered).
+    DelayReply(Duration),
+    /// This request and the next `count - 1` requests of the session are answered with `status` (meant for
+    /// 500, 502, 504) and not processed. A 503 here also enables ReconnectSession, as any 503 does.
+    ServerErrors {
+        /// How many requests in a row.
+        count: u32,
+        /// The HTTP status to answer.
+        status: u16,
+    },
+    /// The session expires on the server: this and every later request gets 403.
+    Expire,
+    /// Server handover (spec §4.6): the affinity token is invalidated. The next session request (or a held
+    /// poll, at once) gets 503; then only ReconnectSession is accepted.
+    Handover,
+    /// The org moves: a `SwitchServer` message is emitted with `newUrl` = the alternate host (or back to the
+    /// primary on a second switch). Once the visitor acknowledged it (a poll with `ack` >= its index), the
+    /// session's requests must go to the new host.
+    SwitchServer,
+    /// The next poll (this one, if it is a poll) is answered with the previous 200 batch again, byte for byte:
+    /// same messages, same `sequence` and `offset`. Waits for a previous batch if there is none yet.
+    DuplicateBatch,
+}

@@ -1,0 +1,266 @@
+//! A deterministic, sans-IO model of the **server** side of the Chat REST API, for testing clients.
+//!
+//! [`Server`] hosts any number of chat sessions. Feed it requests ([`Server::handle_request`]) and the time
+//! ([`Server::handle_timeout`]); take replies out with [`Server::poll_reply`]; ask [`Server::poll_timeout`]
+//! when it next needs the clock. It does no I/O, reads no clock and draws randomness only from a PRNG seeded
+//! by [`SimConfig::seed`]: the same configuration and the same inputs at the same instants give the same
+//! replies and the same [`transcript`](Server::transcript), byte for byte. It never panics: a bad request
+//! gets an HTTP error answer.
+//!
+//! # What it enforces (spec references are to `chat-rest-api.md`)
+//!
+//! * Routing: unknown path 404, known path with the wrong method 405. `.jsonp` variants are not served.
+//! * `X-LIVEAGENT-API-VERSION` on every request (400 `No version header found`; not an integer 400).
+//! * `System/SessionId`: `X-LIVEAGENT-AFFINITY` must be the literal `null` and no session key may be sent
+//!   (400 otherwise). Session-scoped requests need the `X-LIVEAGENT-SESSION-KEY` of a live session (403
+//!   `Session required but was invalid or not found`) and the current affinity token: any other token (a
+//!   stale one after a handover, a made-up one, `null`) gets **503**, which — like every 503 — allows one
+//!   ReconnectSession.
+//! * `System/ReconnectSession`: only after the server answered 503 for the session (else 405), with affinity
+//!   `null` (else 400). Answers the wrapped form `{"messages":[{"type":"ReconnectSession","message":
+//!   {"resetSequence":true,"affinityToken":...}}]}`. The `ReconnectSession.offset` is mapped back to the
+//!   message it was issued with; the retained messages after it are re-queued behind a new
+//!   `ChasitorSessionData` with fresh indices continuing after that message's index, so the visitor's `ack`
+//!   stays valid. An offset below every issued offset (e.g. `0`: no batch received yet) means "nothing
+//!   received"; an offset that was never issued is 400. The sequence restarts: the next sequenced POST must
+//!   carry 1. Chat POSTs are accepted again at once; whether ChasitorResyncState arrived is recorded.
+//! * `X-LIVEAGENT-SEQUENCE` on every sequenced POST (all Chasitor nouns but ChasitorResyncState, and
+//!   MultiNoun with one number for the batch; missing or not a number: 400). `seq == last + 1`: processed.
+//!   `seq <= last`: a retransmission, answered 200 and not processed again. `seq > last + 1`: 409
+//!   `Out of sync Ack. Expected {seq}. Actual {last}` when [`SimConfig::require_consecutive_sequence`]
+//!   (default), else processed. A request refused for another reason (400, 403, 500, 503, 5xx fault) does not
+//!   consume its sequence number.
+//! * ChasitorInit must be the first POST (`sessionId` must be the session's id; a second ChasitorInit is 400).
+//!   Chat POSTs before ChatEstablished was emitted answer 500 (the guide's NullPointerException), except
+//!   **ChatEnd, which is accepted while queued: it is how a visitor cancels a waiting request** (the chat ends
+//!   with ChatEnded reason `client`). After the final message (ChatEnded/ChatRequestFail) chat POSTs answer
+//!   403. POST bodies must be valid JSON of the noun's shape (400).
+//! * `System/Messages`: each emitted message gets the next session-wide index 0, 1, 2, ... A poll with
+//!   `ack=k` acknowledges (discards) messages with index <= k and gets all retained messages with a higher
+//!   index in one 200 `{"messages":[...],"sequence":<index of the last>,"offset":<97_000_000 + 7 * index>}`
+//!   (see [`offset_for_index`]); with none, the poll is held until a message is emitted (answered at once) or
+//!   [`SimConfig::poll_hold`] passes (204, empty body). A lower `ack` than before redelivers what is still
+//!   retained. Without `ack` (as the Android SDK polls) everything delivered so far counts as acknowledged.
+//!   Only one poll may be held per session: a second concurrent poll ends the chat and **both** polls are
+//!   answered 409 (spec §8). `pc` is only recorded.
+//! * The poll that delivers the final message (ChatEnded, ChatRequestFail) ends the session: later requests
+//!   get 403. A session with no poll in progress for [`SimConfig::session_idle_timeout`] expires (403).
+//! * `DELETE System/SessionId/{key}` (affinity checked; a session-key header, if sent, must match the path)
+//!   ends the session at once; a held poll gets 403.
+//! * SwitchServer: after the visitor acknowledged the message, requests of that session that arrive at the
+//!   other host are refused — polls with 200 and the SwitchServer envelope again (what the guide says a wrong
+//!   instance answers), everything else with 400. Requests whose URI has no authority and no `Host` header are
+//!   not checked; hosts other than the alternate count as the primary.
+//! * Visitor resources (`Settings`, `Availability`, `VisitorId`, `Breadcrumb`) need only the version header;
+//!   the GETs need `org_id` and `deployment_id` (400). A Breadcrumb sent with a valid session's headers is
+//!   recorded and echoed to that session as `NewVisitorBreadcrumb`.
+
+mod agent;
+mod faults;
+mod rng;
+mod server;
+mod session;
+mod transcript;
+
+pub use agent::{AgentAction, AgentProfile, AgentScript, AgentStep};
+pub use faults::{Fault, FaultKind, FaultPlan, Trigger};
+pub use session::{EndReason, SessionRecord, SessionState, VisitorEvent};
+pub use transcript::TranscriptLine;
+
+use crate::wire::{BuildError, Endpoint};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// The first offset; offsets are opaque large numbers to the client (real ones look like `97391055`).
+pub const OFFSET_BASE: i64 = 97_000_000;
+/// Distance between the offsets of consecutive message indices.
+pub const OFFSET_STRIDE: i64 = 7;
+
+/// The `offset` the server sends with a batch whose last message has this index.
+pub fn offset_for_index(index: i64) -> i64 {
+    OFFSET_BASE.saturating_add(index.saturating_mul(OFFSET_STRIDE))
+}
+
+/// How the simulated server behaves. All fields are public; start from `SimConfig::default()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// `http` or `https`: the scheme of `newUrl` in SwitchServer messages.
+    pub scheme: String,
+    /// The authority (host and optional port) the server answers as.
+    pub host: String,
+    /// The authority a SwitchServer moves sessions to.
+    pub alternate_host: String,
+    /// How long an idle Messages poll is held before 204 (default 30 s, as observed).
+    pub poll_hold: Duration,
+    /// `clientPollTimeout` of the SessionId answer, in seconds (default 40, as in real captures).
+    pub client_poll_timeout: i64,
+    /// A session with no poll in progress for this long expires (default 60 s).
+    pub session_idle_timeout: Duration,
+    /// Refuse sequence gaps with 409 (default). When false any increase is accepted.
+    pub require_consecutive_sequence: bool,
+    /// Lowest accepted `X-LIVEAGENT-API-VERSION` (default 29; lower is 400).
+    pub min_api_version: u32,
+    /// The agent side of every chat.
+    pub agent: AgentScript,
+    /// Planned faults.
+    pub faults: FaultPlan,
+    /// Seed of the id generator.
+    pub seed: u64,
+    /// Buttons and agents report `isAvailable` (Settings, Availability).
+    pub available: bool,
+    /// Answer Settings, Availability and VisitorId wrapped in `{"messages":[{"type":..,"message":..}]}`
+    /// (as observed by several peers) rather than bare (the guide's shape). Default true.
+    pub wrap_visitor_answers: bool,
+    /// Record the transcript (default true; turn off for huge load tests).
+    pub record_transcript: bool,
+    /// Milliseconds since the Unix epoch that the `now` given to [`Server::new`] stands for (timestamps in
+    /// transcripts and session keys). Default 1_700_000_000_000.
+    pub epoch_ms: i64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            scheme: "https".into(),
+            host: "d.la1-c1-sim.salesforceliveagent.test".into(),
+            alternate_host: "d.la2-c2-sim.salesforceliveagent.test".into(),
+            poll_hold: Duration::from_secs(30),
+            client_poll_timeout: 40,
+            session_idle_timeout: Duration::from_secs(60),
+            require_consecutive_sequence: true,
+            min_api_version: 29,
+            agent: AgentScript::default(),
+            faults: FaultPlan::default(),
+            seed: 0x5EED,
+            available: true,
+            wrap_visitor_answers: true,
+            record_transcript: true,
+            epoch_ms: 1_700_000_000_000,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Sets the seed (builder style).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the agent script (builder style).
+    pub fn with_agent(mut self, agent: AgentScript) -> Self {
+        self.agent = agent;
+        self
+    }
+
+    /// Sets the fault plan (builder style).
+    pub fn with_faults(mut self, faults: FaultPlan) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Adds one fault (builder style).
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.faults.push(fault);
+        self
+    }
+
+    /// The endpoint clients should use: `scheme://host`.
+    pub fn endpoint(&self) -> Result<Endpoint, BuildError> {
+        Endpoint::parse(&format!("{}://{}", self.scheme, self.host))
+    }
+
+    /// The endpoint a SwitchServer moves sessions to: `scheme://alternate_host`.
+    pub fn alternate_endpoint(&self) -> Result<Endpoint, BuildError> {
+        Endpoint::parse(&format!("{}://{}", self.scheme, self.alternate_host))
+    }
+}
+
+/// Identifies one request the server received; its reply carries the same ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(pub u64);
+
+impl fmt::Display for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What the transport should do with a request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Reply {
+    /// Send this response.
+    Response(http::Response<Vec<u8>>),
+    /// Close the connection without answering (a fault: the response was lost).
+    Drop,
+}
+
+impl Reply {
+    /// The response, unless dropped.
+    pub fn response(&self) -> Option<&http::Response<Vec<u8>>> {
+        match self {
+            Reply::Response(r) => Some(r),
+            Reply::Drop => None,
+        }
+    }
+
+    /// The HTTP status, unless dropped.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(|r| r.status().as_u16())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// A held poll reaches `poll_hold`.
+    Held(usize),
+    /// The next agent step is due.
+    Agent(usize),
+    /// The session idle timeout.
+    Idle(usize),
+    /// A time-triggered fault (session, index in the plan).
+    Fault(usize, usize),
+}
+
+/// The simulated Chat server. See the [module docs](self) for the behaviour. `Debug` shows counters only
+/// (no session keys or affinity tokens).
+pub struct Server {
+    config: SimConfig,
+    start: Instant,
+    now: Instant,
+    rng: rng::SplitMix64,
+    sessions: Vec<session::Session>,
+    by_key: HashMap<String, usize>,
+    by_id: HashMap<String, usize>,
+    timers: BTreeMap<(Instant, u64), Timer>,
+    timer_seq: u64,
+    ready: BTreeMap<(Instant, u64), (Ticket, Reply)>,
+    ready_seq: u64,
+    next_ticket: u64,
+    server_requests: u64,
+    global: session::Armed,
+    transcript: Vec<TranscriptLine>,
+    dirty: Vec<usize>,
+    live: usize,
+    /// Plan indices of faults that can apply to sessions (not ServerRequest-triggered).
+    session_faults: Vec<usize>,
+    any_duplicate_fault: bool,
+    /// Held polls by ticket, for [`Server::cancel`].
+    held_by_ticket: HashMap<u64, usize>,
+    /// Transcript lines of the request being handled, logged after its own line.
+    deferred: Option<Vec<TranscriptLine>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("sessions", &self.sessions.len())
+            .field("live", &self.live)
+            .field("timers", &self.timers.len())
+            .field("ready_replies", &self.ready.len())
+            .field("elapsed", &self.now.saturating_duration_since(self.start))
+            .finish_non_exhaustive()
+    }
+}

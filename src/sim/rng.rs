@@ -1,0 +1,85 @@
+//! The simulator's only source of randomness: a seeded SplitMix64, so every id is a function of the seed and
+//! the order of requests.
+
+/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for ids.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitMix64(u64);
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn push_hex(out: &mut String, v: u64, digits: u32) {
+        for i in (0..digits).rev() {
+            let nibble = ((v >> (i * 4)) & 0xF) as usize;
+            out.push(HEX.get(nibble).copied().unwrap_or(b'0') as char);
+        }
+    }
+
+    /// A version-4-shaped UUID string: `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
+    pub(crate) fn uuid(&mut self) -> String {
+        let a = self.next_u64();
+        let b = self.next_u64();
+        let mut s = String::with_capacity(36);
+        Self::push_hex(&mut s, a >> 32, 8);
+        s.push('-');
+        Self::push_hex(&mut s, (a >> 16) & 0xFFFF, 4);
+        s.push('-');
+        Self::push_hex(&mut s, 0x4000 | (a & 0x0FFF), 4);
+        s.push('-');
+        Self::push_hex(&mut s, 0x8000 | ((b >> 48) & 0x3FFF), 4);
+        s.push('-');
+        Self::push_hex(&mut s, b & 0xFFFF_FFFF_FFFF, 12);
+        s
+    }
+
+    /// Eight lowercase hex digits, like real affinity tokens (`878a1fa0`).
+    pub(crate) fn hex8(&mut self) -> String {
+        let mut s = String::with_capacity(8);
+        Self::push_hex(&mut s, self.next_u64() >> 32, 8);
+        s
+    }
+
+    /// A 20-byte signature in standard base64 (28 characters ending in `=`), like the third part of real
+    /// session keys (`IbjEwmJkIIyqalZS3YBU8WO3nSM=`). May contain `+` and `/`, as real ones may.
+    pub(crate) fn signature(&mut self) -> String {
+        let mut bytes = [0u8; 21];
+        for chunk in bytes.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            for (d, s) in chunk.iter_mut().zip(v.iter()) {
+                *d = *s;
+            }
+        }
+        // Only 20 bytes are encoded; the 21st pads the last group with zero bits.
+        if let Some(b) = bytes.get_mut(20) {
+            *b = 0;
+        }
+        let mut s = String::with_capacity(28);
+        // 20 bytes = 6 full groups of 3 plus 2 bytes -> 27 chars + '='.
+        for group in bytes.chunks(3).take(7) {
+            let b0 = u32::from(group.first().copied().unwrap_or(0));
+            let b1 = u32::from(group.get(1).copied().unwrap_or(0));
+            let b2 = u32::from(group.get(2).copied().unwrap_or(0));
+            let n = (b0 << 16) | (b1 << 8) | b2;
+            for shift in [18u32, 12, 6, 0] {
+                let i = ((n >> shift) & 63) as usize;
+                s.push(B64.get(i).copied().unwrap_or(b'A') as char);
+            }
+        }
+        s.truncate(27);
+        s.push('=');
+        s
+    }
+}

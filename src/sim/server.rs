@@ -1,0 +1,1922 @@
+//! The request handlers and the event loop of [`Server`].
+
+use super::session::{Armed, Effects, Held, Session, Switch};
+use super::{
+    AgentAction, EndReason, FaultKind, OFFSET_BASE, OFFSET_STRIDE, Reply, Server, SessionRecord,
+    SessionState, SimConfig, Ticket, Timer, TranscriptLine, Trigger, VisitorEvent,
+    offset_for_index, rng,
+};
+use crate::wire::{
+    self, AgentInfo, AgentMessage, AgentRef, ChasitorSessionData, ChatEnded, ChatRequestFail,
+    ChatRequestSuccess, CustomEvent, FileTransfer, GeoLocation, Message, MessagesBody, Noun,
+    QueueUpdate, ReconnectSession, RichItem, RichMessage, SessionIdBody, TranscriptEntry, header,
+};
+use http::header::{CONTENT_TYPE, HOST, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+const SESSION_INVALID: &str = "Session required but was invalid or not found";
+const NO_VERSION: &str = "No version header found";
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+
+/// An answer before it becomes a response.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    content_type: Option<&'static str>,
+    note: String,
+}
+
+impl Answer {
+    fn text(status: u16, msg: &str) -> Answer {
+        Answer {
+            status,
+            body: msg.as_bytes().to_vec(),
+            content_type: Some(TEXT),
+            note: format!("{status} {msg}"),
+        }
+    }
+    fn empty(status: u16, note: &str) -> Answer {
+        Answer {
+            status,
+            body: Vec::new(),
+            content_type: None,
+            note: if note.is_empty() {
+                status.to_string()
+            } else {
+                format!("{status} {note}")
+            },
+        }
+    }
+    fn json(body: Vec<u8>, note: String) -> Answer {
+        Answer {
+            status: 200,
+            body,
+            content_type: Some(JSON),
+            note: format!("200 {note}"),
+        }
+    }
+    fn json_of<T: serde::Serialize>(value: &T, note: String) -> Answer {
+        match serde_json::to_vec(value) {
+            Ok(b) => Answer::json(b, note),
+            Err(e) => Answer::text(500, &format!("serialisation failed: {e}")),
+        }
+    }
+}
+
+enum Outcome {
+    Respond(Answer),
+    Held,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    SessionId,
+    DeleteSession(String),
+    Reconnect,
+    Messages,
+    Chasitor(&'static str),
+    MultiNoun,
+    Settings,
+    Availability,
+    VisitorId,
+    Breadcrumb,
+}
+
+/// Per-request context.
+struct Ctx {
+    ticket: Ticket,
+    now: Instant,
+    session: Option<usize>,
+    fx: Effects,
+    line: String,
+    /// Session-level fault kinds from a ServerRequest trigger, applied once the session is known.
+    session_kinds: Vec<FaultKind>,
+    /// End the request's session once the reply is queued (it delivered the final message).
+    end_after: Option<EndReason>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Poll,
+    Post,
+    Other,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Affinity {
+    /// The current token is required.
+    Token,
+    /// Not checked by the gate (ReconnectSession checks `null` itself).
+    Unchecked,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, Answer> {
+    let Some(rest) = path.strip_prefix("/chat/rest/") else {
+        return Err(Answer::text(404, "Not Found"));
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let mut parts = rest.splitn(3, '/');
+    let prefix = parts.next().unwrap_or_default();
+    let noun = parts.next().unwrap_or_default();
+    let tail = parts.next();
+    let (route, allowed): (Route, Method) = match (prefix, noun, tail) {
+        ("System", "SessionId", None) => (Route::SessionId, Method::GET),
+        ("System", "SessionId", Some(key)) if !key.is_empty() && !key.contains('/') => (
+            Route::DeleteSession(wire::percent_decode(key)),
+            Method::DELETE,
+        ),
+        ("System", "ReconnectSession", None) => (Route::Reconnect, Method::GET),
+        ("System", "Messages", None) => (Route::Messages, Method::GET),
+        ("System", "MultiNoun", None) => (Route::MultiNoun, Method::POST),
+        ("Chasitor", n, None) => match wire::NOUN_NAMES.iter().find(|k| **k == n) {
+            Some(k) => (Route::Chasitor(k), Method::POST),
+            None => return Err(Answer::text(404, "Not Found")),
+        },
+        ("Visitor", "Settings", None) => (Route::Settings, Method::GET),
+        ("Visitor", "Availability", None) => (Route::Availability, Method::GET),
+        ("Visitor", "VisitorId", None) => (Route::VisitorId, Method::GET),
+        ("Visitor", "Breadcrumb", None) => (Route::Breadcrumb, Method::POST),
+        _ => return Err(Answer::text(404, "Not Found")),
+    };
+    if *method == allowed {
+        Ok(route)
+    } else {
+        Err(Answer::text(405, "Method Not Allowed"))
+    }
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (wire::percent_decode(k), wire::percent_decode(v))
+        })
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `[a,b]` or a bare `a` or `a,b`.
+fn list(value: &str) -> Vec<String> {
+    let v = value.trim();
+    let v = v.strip_prefix('[').unwrap_or(v);
+    let v = v.strip_suffix(']').unwrap_or(v);
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn header_str<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn authority_of<B>(req: &Request<B>) -> Option<String> {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| header_str(req, HOST.as_str()).map(str::to_owned))
+}
+
+fn parse_version(v: &str) -> Option<u32> {
+    let v = v.trim();
+    let v = v.strip_suffix(".0").unwrap_or(v);
+    v.parse().ok()
+}
+
+fn build_response(a: Answer) -> Response<Vec<u8>> {
+    let mut r = Response::new(a.body);
+    *r.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(ct) = a.content_type {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    r
+}
+
+fn quote(text: &str) -> String {
+    const MAX: usize = 60;
+    let mut out: String = text.chars().take(MAX).collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+/// A short description of a message for the transcript.
+fn describe(m: &Message) -> String {
+    match m {
+        Message::ChatMessage(p) => format!("ChatMessage {}", quote(&p.text)),
+        Message::QueueUpdate(p) => format!("QueueUpdate position {}", p.position.unwrap_or(-1)),
+        Message::ChatRequestSuccess(p) => format!(
+            "ChatRequestSuccess queuePosition {}",
+            p.queue_position.unwrap_or(-1)
+        ),
+        Message::ChatEnded(p) => format!("ChatEnded {}", p.reason.as_deref().unwrap_or("?")),
+        Message::ChatRequestFail(p) => {
+            format!("ChatRequestFail {}", p.reason.as_deref().unwrap_or("?"))
+        }
+        Message::ChatEstablished(p) | Message::ChatTransferred(p) => {
+            format!("{} {}", m.kind(), quote(p.name.as_deref().unwrap_or("")))
+        }
+        Message::SwitchServer(p) => format!("SwitchServer {}", p.new_url),
+        other => other.kind().to_owned(),
+    }
+}
+
+fn describe_noun(n: &Noun) -> String {
+    match n {
+        Noun::ChatMessage { text } => format!("ChatMessage {}", quote(text)),
+        Noun::ChatEnd { reason } => format!("ChatEnd {reason}"),
+        other => other.name().to_owned(),
+    }
+}
+
+fn geo() -> GeoLocation {
+    GeoLocation {
+        country_code: Some("US".into()),
+        country_name: Some("United States".into()),
+        region: Some("CA".into()),
+        city: Some("San Francisco".into()),
+        organization: Some("Example ISP".into()),
+        latitude: Some(37.77),
+        longitude: Some(-122.41),
+    }
+}
+
+impl Server {
+    /// A server with no sessions; `now` is time zero of the transcript.
+    pub fn new(config: SimConfig, now: Instant) -> Server {
+        let session_faults = config
+            .faults
+            .faults
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !matches!(f.at, Trigger::ServerRequest(_)))
+            .map(|(i, _)| i)
+            .collect();
+        let any_duplicate_fault = config
+            .faults
+            .faults
+            .iter()
+            .any(|f| f.kind == FaultKind::DuplicateBatch);
+        Server {
+            rng: rng::SplitMix64::new(config.seed),
+            config,
+            start: now,
+            now,
+            sessions: Vec::new(),
+            by_key: HashMap::new(),
+            by_id: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            ready: BTreeMap::new(),
+            ready_seq: 0,
+            next_ticket: 1,
+            server_requests: 0,
+            global: Armed::default(),
+            transcript: Vec::new(),
+            dirty: Vec::new(),
+            live: 0,
+            session_faults,
+            any_duplicate_fault,
+            held_by_ticket: HashMap::new(),
+            deferred: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Receives one request. Never panics: malformed requests get error answers. The answer is available
+    /// from [`poll_reply`](Self::poll_reply) at once, or later for a held poll or a delayed reply.
+    pub fn handle_request<B: AsRef<[u8]>>(&mut self, req: &Request<B>, now: Instant) -> Ticket {
+        let now = self.clock(now);
+        self.advance(now);
+        let ticket = Ticket(self.next_ticket);
+        self.next_ticket = self.next_ticket.saturating_add(1);
+        self.server_requests = self.server_requests.saturating_add(1);
+        let mut ctx = Ctx {
+            ticket,
+            now,
+            session: None,
+            fx: Effects::default(),
+            line: request_line(req),
+            session_kinds: Vec::new(),
+            end_after: None,
+        };
+        // Lines caused by the request (emits, faults) are logged after the request's own line.
+        self.deferred = Some(Vec::new());
+        let outcome = self.dispatch(req, &mut ctx);
+        let deferred = self.deferred.take().unwrap_or_default();
+        match outcome {
+            Outcome::Respond(a) => {
+                let line = ctx.line.clone();
+                self.send(ticket, ctx.session, a, ctx.fx, now, Some(line));
+                if let (Some(si), Some(reason)) = (ctx.session, ctx.end_after) {
+                    self.end_session(si, reason, now);
+                }
+            }
+            Outcome::Held => {
+                let text = format!("{} -> held", ctx.line);
+                self.log(now, Some(ticket), ctx.session, text);
+            }
+        }
+        // Inserted right after the request line (the end of a session, if any, comes after them).
+        if self.config.record_transcript && !deferred.is_empty() {
+            let at = self
+                .transcript
+                .iter()
+                .rposition(|l| l.ticket == Some(ticket))
+                .map_or(self.transcript.len(), |i| i.saturating_add(1));
+            let tail = self.transcript.split_off(at.min(self.transcript.len()));
+            self.transcript.extend(deferred);
+            self.transcript.extend(tail);
+        }
+        self.flush(now);
+        ticket
+    }
+
+    /// The next reply that is ready at `now`, in order of readiness (then of arrival).
+    pub fn poll_reply(&mut self, now: Instant) -> Option<(Ticket, Reply)> {
+        let now = self.clock(now);
+        self.advance(now);
+        let key = *self.ready.keys().next()?;
+        if key.0 > now {
+            return None;
+        }
+        self.ready.remove(&key)
+    }
+
+    /// When something next happens: a reply becomes ready, a held poll expires, an agent step or a timed
+    /// fault is due, a session idles out. `None` when nothing is scheduled.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let reply = self.ready.keys().next().map(|k| k.0);
+        let timer = self.timers.keys().next().map(|k| k.0);
+        match (reply, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Advances the clock to `now`, running everything due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clock(now);
+        self.advance(now);
+    }
+
+    /// The transport lost the connection of `ticket` (e.g. the client gave up on a poll): a held poll is
+    /// released without an answer, a ready reply is discarded. Returns whether anything was pending.
+    pub fn cancel(&mut self, ticket: Ticket, now: Instant) -> bool {
+        let now = self.clock(now);
+        self.advance(now);
+        let mut found = false;
+        if let Some(si) = self.held_by_ticket.remove(&ticket.0) {
+            if let Some(h) = self.sessions.get_mut(si).and_then(|s| s.held.take()) {
+                self.timers.remove(&h.timer);
+                found = true;
+            }
+            self.set_idle(si, now);
+            self.log(
+                now,
+                Some(ticket),
+                Some(si),
+                "connection closed by the client".into(),
+            );
+        }
+        let keys: Vec<_> = self
+            .ready
+            .iter()
+            .filter(|(_, (t, _))| *t == ticket)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.ready.remove(&k);
+            found = true;
+        }
+        self.flush(now);
+        found
+    }
+
+    /// Everything the server saw and did, in order.
+    pub fn transcript(&self) -> &[TranscriptLine] {
+        &self.transcript
+    }
+
+    /// The transcript as text, one line per entry.
+    pub fn transcript_text(&self) -> String {
+        let mut out = String::new();
+        for l in &self.transcript {
+            out.push_str(&l.to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The record of the session with this id.
+    pub fn session(&self, session_id: &str) -> Option<&SessionRecord> {
+        let si = *self.by_id.get(session_id)?;
+        self.sessions.get(si).map(|s| &s.rec)
+    }
+
+    /// The record of the session with this creation index.
+    pub fn session_by_index(&self, index: usize) -> Option<&SessionRecord> {
+        self.sessions.get(index).map(|s| &s.rec)
+    }
+
+    /// Visitor ChatMessage texts the session received, in order, each once.
+    pub fn visitor_messages(&self, session_id: &str) -> Option<&[String]> {
+        self.session(session_id)
+            .map(|r| r.visitor_messages.as_slice())
+    }
+
+    /// Agent ChatMessage texts the session emitted, in order.
+    pub fn agent_messages(&self, session_id: &str) -> Option<&[String]> {
+        self.session(session_id)
+            .map(|r| r.agent_messages.as_slice())
+    }
+
+    /// Every session ever created (ended ones included), in creation order.
+    pub fn sessions(&self) -> impl Iterator<Item = &SessionRecord> + '_ {
+        self.sessions.iter().map(|s| &s.rec)
+    }
+
+    /// Sessions not yet ended.
+    pub fn live_sessions(&self) -> usize {
+        self.live
+    }
+
+    /// Makes the agent of a session do `action` now (interactive use). Returns false if there is no such
+    /// session or the action does not fit its state.
+    pub fn agent_act(&mut self, session_id: &str, action: AgentAction, now: Instant) -> bool {
+        let now = self.clock(now);
+        self.advance(now);
+        let Some(&si) = self.by_id.get(session_id) else {
+            return false;
+        };
+        let done = self.run_action(si, &action, now);
+        self.flush(now);
+        done
+    }
+
+    /// The agent says `text` now.
+    pub fn agent_say(&mut self, session_id: &str, text: &str, now: Instant) -> bool {
+        self.agent_act(session_id, AgentAction::Say { text: text.into() }, now)
+    }
+
+    /// The agent types (true) or stops typing (false) now.
+    pub fn agent_typing(&mut self, session_id: &str, typing: bool, now: Instant) -> bool {
+        let action = if typing {
+            AgentAction::Typing
+        } else {
+            AgentAction::NotTyping
+        };
+        self.agent_act(session_id, action, now)
+    }
+
+    /// The agent ends the chat now (ChatEnded reason `agent`).
+    pub fn agent_end(&mut self, session_id: &str, now: Instant) -> bool {
+        self.agent_act(session_id, AgentAction::End, now)
+    }
+
+    /// Fires a fault on a session now, as a time trigger would. Returns false if there is no such live session.
+    pub fn inject_fault(&mut self, session_id: &str, kind: FaultKind, now: Instant) -> bool {
+        let now = self.clock(now);
+        self.advance(now);
+        let Some(&si) = self.by_id.get(session_id) else {
+            return false;
+        };
+        if !self.is_live(si) {
+            return false;
+        }
+        self.fire(si, kind, now, None);
+        self.flush(now);
+        true
+    }
+
+    // ----------------------------------------------------------------------------------------------------
+    // clock, timers, transcript
+
+    fn clock(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+
+    fn elapsed_ms(&self, t: Instant) -> i64 {
+        let ms = t.saturating_duration_since(self.start).as_millis();
+        self.config
+            .epoch_ms
+            .saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
+    }
+
+    fn log(&mut self, t: Instant, ticket: Option<Ticket>, session: Option<usize>, text: String) {
+        if self.config.record_transcript {
+            let line = TranscriptLine {
+                at: t.saturating_duration_since(self.start),
+                ticket,
+                session,
+                text,
+            };
+            match self.deferred.as_mut() {
+                Some(d) => d.push(line),
+                None => self.transcript.push(line),
+            }
+        }
+    }
+
+    fn add_timer(&mut self, at: Instant, timer: Timer) -> (Instant, u64) {
+        let key = (at, self.timer_seq);
+        self.timer_seq = self.timer_seq.wrapping_add(1);
+        self.timers.insert(key, timer);
+        key
+    }
+
+    fn advance(&mut self, now: Instant) {
+        while let Some((&key, &timer)) = self.timers.first_key_value() {
+            if key.0 > now {
+                break;
+            }
+            self.timers.remove(&key);
+            self.fire_timer(key, timer);
+            // Messages emitted at one instant (e.g. consecutive zero-delay agent steps) go out in one batch.
+            let same_instant = self.timers.keys().next().is_some_and(|k| k.0 == key.0);
+            if !same_instant {
+                self.flush(key.0);
+            }
+        }
+    }
+
+    fn fire_timer(&mut self, key: (Instant, u64), timer: Timer) {
+        let t = key.0;
+        match timer {
+            Timer::Held(si) => {
+                let ours = self
+                    .sessions
+                    .get(si)
+                    .and_then(|s| s.held.as_ref())
+                    .is_some_and(|h| h.timer == key);
+                if ours {
+                    self.answer_held(si, Answer::empty(204, "no messages"), t);
+                }
+            }
+            Timer::Agent(si) => {
+                let Some(s) = self.sessions.get_mut(si) else {
+                    return;
+                };
+                if s.agent_timer != Some(key) {
+                    return;
+                }
+                s.agent_timer = None;
+                let idx = s.step;
+                s.step = s.step.saturating_add(1);
+                if !s.rec.state.is_live() {
+                    return;
+                }
+                if let Some(step) = self.config.agent.steps.get(idx).cloned() {
+                    self.run_action(si, &step.action, t);
+                }
+                self.schedule_agent(si, t);
+            }
+            Timer::Idle(si) => {
+                let Some(s) = self.sessions.get_mut(si) else {
+                    return;
+                };
+                if s.idle_timer != Some(key) {
+                    return;
+                }
+                s.idle_timer = None;
+                if s.held.is_none() {
+                    self.end_session(si, EndReason::IdleTimeout, t);
+                }
+            }
+            Timer::Fault(si, fi) => {
+                if !self.is_live(si) {
+                    return;
+                }
+                if let Some(kind) = self.config.faults.faults.get(fi).map(|f| f.kind) {
+                    self.fire(si, kind, t, None);
+                }
+            }
+        }
+    }
+
+    fn schedule_agent(&mut self, si: usize, from: Instant) {
+        let Some(s) = self.sessions.get(si) else {
+            return;
+        };
+        let active = matches!(
+            s.rec.state,
+            SessionState::Queued | SessionState::Chatting | SessionState::AgentDisconnected
+        );
+        if !active || s.agent_timer.is_some() {
+            return;
+        }
+        let Some(step) = self.config.agent.steps.get(s.step) else {
+            return;
+        };
+        let Some(at) = from.checked_add(step.after) else {
+            return;
+        };
+        let key = self.add_timer(at, Timer::Agent(si));
+        if let Some(s) = self.sessions.get_mut(si) {
+            s.agent_timer = Some(key);
+        }
+    }
+
+    fn set_idle(&mut self, si: usize, t: Instant) {
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        if let Some(old) = s.idle_timer.take() {
+            self.timers.remove(&old);
+        }
+        let live = s.rec.state.is_live() && s.held.is_none();
+        if live && let Some(at) = t.checked_add(self.config.session_idle_timeout) {
+            let key = self.add_timer(at, Timer::Idle(si));
+            if let Some(s) = self.sessions.get_mut(si) {
+                s.idle_timer = Some(key);
+            }
+        }
+    }
+
+    fn is_live(&self, si: usize) -> bool {
+        self.sessions.get(si).is_some_and(|s| s.rec.state.is_live())
+    }
+
+    /// Queues a reply and logs it.
+    fn send(
+        &mut self,
+        ticket: Ticket,
+        session: Option<usize>,
+        a: Answer,
+        fx: Effects,
+        t: Instant,
+        prefix: Option<String>,
+    ) {
+        let mut text = match prefix {
+            Some(p) => format!("{p} -> {}", a.note),
+            None => format!("-> {}", a.note),
+        };
+        let (at, reply) = if fx.drop {
+            text.push_str(" (reply dropped)");
+            (t, Reply::Drop)
+        } else if let Some(d) = fx.delay {
+            text.push_str(&format!(
+                " (delayed {}.{:03}s)",
+                d.as_secs(),
+                d.subsec_millis()
+            ));
+            (
+                t.checked_add(d).unwrap_or(t),
+                Reply::Response(build_response(a)),
+            )
+        } else {
+            (t, Reply::Response(build_response(a)))
+        };
+        self.log(t, Some(ticket), session, text);
+        self.ready.insert((at, self.ready_seq), (ticket, reply));
+        self.ready_seq = self.ready_seq.wrapping_add(1);
+    }
+
+    // ----------------------------------------------------------------------------------------------------
+    // messages out
+
+    fn emit(&mut self, si: usize, msg: Message, t: Instant) {
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        if !s.rec.state.is_live() {
+            return;
+        }
+        let idx = s.next_index;
+        s.next_index = s.next_index.saturating_add(1);
+        let text = format!("emit {idx} {}", describe(&msg));
+        s.retained.push_back((idx, msg));
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty.push(si);
+        }
+        self.log(t, None, Some(si), text);
+    }
+
+    /// Answers held polls of sessions that got new messages.
+    fn flush(&mut self, t: Instant) {
+        while let Some(si) = self.dirty.pop() {
+            let Some(s) = self.sessions.get_mut(si) else {
+                continue;
+            };
+            s.dirty = false;
+            if s.held.is_some() && !s.retained.is_empty() {
+                let (a, ends) = self.batch(si);
+                self.answer_held(si, a, t);
+                if let Some(reason) = ends {
+                    self.end_session(si, reason, t);
+                }
+            }
+        }
+    }
+
+    /// A 200 batch of every retained message, and the end reason if it carries the final message (the caller
+    /// ends the session after sending it).
+    fn batch(&mut self, si: usize) -> (Answer, Option<EndReason>) {
+        let Some(s) = self.sessions.get_mut(si) else {
+            return (Answer::text(500, "no session"), None);
+        };
+        let messages: Vec<Message> = s.retained.iter().map(|(_, m)| m.clone()).collect();
+        let Some(last) = s.retained.back().map(|(i, _)| *i) else {
+            return (Answer::empty(204, "no messages"), None);
+        };
+        let kinds: Vec<&str> = messages.iter().map(Message::kind).collect();
+        let note = format!(
+            "{} message{} seq {last} [{}]",
+            messages.len(),
+            if messages.len() == 1 { "" } else { "s" },
+            kinds.join(", ")
+        );
+        let body = MessagesBody {
+            messages,
+            sequence: Some(last),
+            offset: Some(offset_for_index(last)),
+        };
+        let a = Answer::json_of(&body, note);
+        s.last_delivered = s.last_delivered.max(last);
+        if s.keep_last_batch && a.status == 200 {
+            s.last_batch = Some(a.body.clone());
+        }
+        let ends = if s.final_index.is_some_and(|f| f <= last) {
+            s.rec.state.end_reason()
+        } else {
+            None
+        };
+        (a, ends)
+    }
+
+    fn answer_held(&mut self, si: usize, a: Answer, t: Instant) {
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        let Some(h) = s.held.take() else {
+            return;
+        };
+        self.timers.remove(&h.timer);
+        self.held_by_ticket.remove(&h.ticket.0);
+        self.send(h.ticket, Some(si), a, h.fx, t, None);
+        self.set_idle(si, t);
+    }
+
+    fn end_session(&mut self, si: usize, reason: EndReason, t: Instant) {
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        let reason = match s.rec.state {
+            SessionState::Ended(_) => return,
+            SessionState::Ending(r)
+                if matches!(reason, EndReason::IdleTimeout | EndReason::Deleted) =>
+            {
+                r
+            }
+            _ => reason,
+        };
+        s.rec.state = SessionState::Ended(reason);
+        s.retained = VecDeque::new();
+        s.last_batch = None;
+        s.pending_faults = Vec::new();
+        let timers = [s.agent_timer.take(), s.idle_timer.take()];
+        for k in timers.into_iter().flatten() {
+            self.timers.remove(&k);
+        }
+        self.live = self.live.saturating_sub(1);
+        self.log(t, None, Some(si), format!("session ended ({reason:?})"));
+        self.answer_held(si, Answer::text(403, SESSION_INVALID), t);
+    }
+
+    /// Starts ending the chat: emits the final message.
+    fn finish_chat(&mut self, si: usize, msg: Message, reason: EndReason, t: Instant) {
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        let idx = s.next_index;
+        s.final_index = Some(idx);
+        s.rec.state = SessionState::Ending(reason);
+        // The script stops with the chat.
+        if let Some(k) = s.agent_timer.take() {
+            self.timers.remove(&k);
+        }
+        self.emit(si, msg, t);
+    }
+
+    // ----------------------------------------------------------------------------------------------------
+    // faults
+
+    fn fire(&mut self, si: usize, kind: FaultKind, t: Instant, ctx: Option<&mut Ctx>) {
+        self.log(t, None, Some(si), format!("fault {kind:?}"));
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        match kind {
+            FaultKind::DropReply => match ctx {
+                Some(c) => c.fx.drop = true,
+                None => s.armed.drop = true,
+            },
+            FaultKind::DelayReply(d) => match ctx {
+                Some(c) => c.fx.delay = Some(d),
+                None => s.armed.delay = Some(d),
+            },
+            FaultKind::ServerErrors { count, status } => {
+                s.armed.burst_left = count;
+                s.armed.burst_status = status;
+            }
+            FaultKind::DuplicateBatch => s.armed.duplicate = true,
+            FaultKind::Expire => self.end_session(si, EndReason::Expired, t),
+            FaultKind::Handover => {
+                // The session moved to another app server: the token the visitor holds is stale at once.
+                let mut token = self.rng.hex8();
+                if token == s.token {
+                    token = self.rng.hex8();
+                }
+                s.token = token;
+                s.rec.handovers = s.rec.handovers.saturating_add(1);
+                if s.held.is_some() {
+                    s.reconnect_allowed = true;
+                    self.answer_held(si, Answer::text(503, "Service Unavailable"), t);
+                }
+            }
+            FaultKind::SwitchServer => {
+                let to_alternate = !s.switch.is_some_and(|w| w.to_alternate);
+                let host = if to_alternate {
+                    &self.config.alternate_host
+                } else {
+                    &self.config.host
+                };
+                let url = format!("{}://{host}/chat", self.config.scheme);
+                let index = s.next_index;
+                s.switch = Some(Switch {
+                    index,
+                    acked: false,
+                    to_alternate,
+                });
+                s.rec.switched_to = Some(url.clone());
+                self.emit(
+                    si,
+                    Message::SwitchServer(wire::SwitchServer { new_url: url }),
+                    t,
+                );
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------------
+    // requests
+
+    fn dispatch<B: AsRef<[u8]>>(&mut self, req: &Request<B>, ctx: &mut Ctx) -> Outcome {
+        // Server-wide request-count faults.
+        let n = self.server_requests;
+        let kinds: Vec<FaultKind> = self
+            .config
+            .faults
+            .faults
+            .iter()
+            .filter(|f| f.at == Trigger::ServerRequest(n))
+            .map(|f| f.kind)
+            .collect();
+        for kind in kinds {
+            let text = format!("fault {kind:?} (server request {n})");
+            self.log(ctx.now, Some(ctx.ticket), None, text);
+            match kind {
+                FaultKind::DropReply => ctx.fx.drop = true,
+                FaultKind::DelayReply(d) => ctx.fx.delay = Some(d),
+                FaultKind::ServerErrors { count, status } => {
+                    self.global.burst_left = count;
+                    self.global.burst_status = status;
+                }
+                other => ctx.session_kinds.push(other),
+            }
+        }
+        if self.global.burst_left > 0 {
+            self.global.burst_left -= 1;
+            let status = self.global.burst_status;
+            return Outcome::Respond(Answer::text(status, "Simulated server error"));
+        }
+
+        let route = match route(req.method(), req.uri().path()) {
+            Ok(r) => r,
+            Err(a) => return Outcome::Respond(a),
+        };
+        match header_str(req, header::API_VERSION).map(parse_version) {
+            None => return Outcome::Respond(Answer::text(400, NO_VERSION)),
+            Some(None) => {
+                return Outcome::Respond(Answer::text(400, "Invalid X-LIVEAGENT-API-VERSION"));
+            }
+            Some(Some(v)) if v < self.config.min_api_version => {
+                return Outcome::Respond(Answer::text(400, "Unsupported API version"));
+            }
+            Some(Some(_)) => {}
+        }
+        let body = req.body().as_ref();
+        let query = query_pairs(req.uri().query());
+        let r = match route {
+            Route::SessionId => self.create_session(req, ctx),
+            Route::DeleteSession(key) => self.delete_session(req, ctx, key),
+            Route::Reconnect => self.reconnect(req, ctx, &query),
+            Route::Messages => return self.messages(req, ctx, &query),
+            Route::Chasitor(name) => self.chasitor(req, ctx, name, body),
+            Route::MultiNoun => self.multi_noun(req, ctx, body),
+            Route::Settings => self.settings(&query),
+            Route::Availability => self.availability(&query),
+            Route::VisitorId => self.visitor_id(&query),
+            Route::Breadcrumb => self.breadcrumb(req, ctx, body),
+        };
+        Outcome::Respond(r)
+    }
+
+    /// Identifies the session of a request and applies faults, expiry, host and affinity checks.
+    fn gate<B>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &mut Ctx,
+        key: Option<&str>,
+        kind: Kind,
+        affinity: Affinity,
+    ) -> Result<usize, Answer> {
+        let key = match key.or_else(|| header_str(req, header::SESSION_KEY)) {
+            Some(k) => k,
+            None => return Err(Answer::text(403, SESSION_INVALID)),
+        };
+        let Some(&si) = self.by_key.get(key) else {
+            return Err(Answer::text(403, SESSION_INVALID));
+        };
+        ctx.session = Some(si);
+        let t = ctx.now;
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Err(Answer::text(403, SESSION_INVALID));
+        };
+        if !s.rec.state.is_live() {
+            return Err(Answer::text(403, SESSION_INVALID));
+        }
+        s.requests = s.requests.saturating_add(1);
+        match kind {
+            Kind::Poll => s.rec.polls = s.rec.polls.saturating_add(1),
+            Kind::Post => s.posts = s.posts.saturating_add(1),
+            Kind::Other => {}
+        }
+        let (requests, polls, posts) = (s.requests, s.rec.polls, s.posts);
+        let faults = &self.config.faults.faults;
+        let mut due = Vec::new();
+        s.pending_faults.retain(|&fi| {
+            let hit = match faults.get(fi).map(|f| f.at) {
+                Some(Trigger::Request(n)) => n == requests,
+                Some(Trigger::Poll(n)) => kind == Kind::Poll && n == polls,
+                Some(Trigger::Post(n)) => kind == Kind::Post && n == posts,
+                _ => false,
+            };
+            if hit {
+                due.push(fi);
+            }
+            !hit
+        });
+        let mut kinds: Vec<FaultKind> = due
+            .iter()
+            .filter_map(|&fi| faults.get(fi).map(|f| f.kind))
+            .collect();
+        kinds.append(&mut ctx.session_kinds);
+        for k in kinds {
+            self.fire(si, k, t, Some(ctx));
+        }
+        let alt = self.config.alternate_host.clone();
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Err(Answer::text(403, SESSION_INVALID));
+        };
+        if s.armed.drop {
+            s.armed.drop = false;
+            ctx.fx.drop = true;
+        }
+        if let Some(d) = s.armed.delay.take() {
+            ctx.fx.delay = Some(d);
+        }
+        if !s.rec.state.is_live() {
+            return Err(Answer::text(403, SESSION_INVALID));
+        }
+        if s.armed.burst_left > 0 {
+            s.armed.burst_left -= 1;
+            let status = s.armed.burst_status;
+            if status == 503 {
+                s.reconnect_allowed = true;
+            }
+            return Err(Answer::text(status, "Simulated server error"));
+        }
+        // Polls are checked once their `ack` is known (the poll acknowledging the switch must use the new host).
+        if kind != Kind::Poll
+            && let Some(a) = wrong_host(s, req, kind, &alt)
+        {
+            return Err(a);
+        }
+        if affinity == Affinity::Token {
+            let sent = header_str(req, header::AFFINITY).unwrap_or_default();
+            if sent != s.token {
+                s.reconnect_allowed = true;
+                return Err(Answer::text(503, "Service Unavailable"));
+            }
+        }
+        Ok(si)
+    }
+
+    fn create_session<B>(&mut self, req: &Request<B>, ctx: &mut Ctx) -> Answer {
+        if header_str(req, header::AFFINITY) != Some("null") {
+            return Answer::text(400, "X-LIVEAGENT-AFFINITY must be null for SessionId");
+        }
+        if req.headers().contains_key(header::SESSION_KEY) {
+            return Answer::text(400, "X-LIVEAGENT-SESSION-KEY must not be sent to SessionId");
+        }
+        let t = ctx.now;
+        let index = self.sessions.len();
+        let id = self.rng.uuid();
+        let key = format!("{id}!{}!{}", self.elapsed_ms(t), self.rng.signature());
+        let token = self.rng.hex8();
+        let applies = |f: &super::Fault| f.session.is_none_or(|s| s == index);
+        let mut pending = Vec::new();
+        let mut timed = Vec::new();
+        for &fi in &self.session_faults {
+            let Some(f) = self.config.faults.faults.get(fi) else {
+                continue;
+            };
+            if !applies(f) {
+                continue;
+            }
+            match f.at {
+                Trigger::After(d) => timed.push((fi, d)),
+                _ => pending.push(fi),
+            }
+        }
+        let keep_last_batch = self.any_duplicate_fault
+            && (self
+                .config
+                .faults
+                .faults
+                .iter()
+                .any(|f| f.kind == FaultKind::DuplicateBatch && applies(f))
+                || ctx.session_kinds.contains(&FaultKind::DuplicateBatch));
+        let agent = &self.config.agent.agent;
+        let s = Session {
+            rec: SessionRecord {
+                index,
+                id: id.clone(),
+                state: SessionState::Created,
+                visitor_messages: Vec::new(),
+                agent_messages: Vec::new(),
+                visitor_events: Vec::new(),
+                retransmissions: 0,
+                handovers: 0,
+                reconnects: 0,
+                resyncs: 0,
+                awaiting_resync: false,
+                switched_to: None,
+                polls: 0,
+            },
+            token: token.clone(),
+            last_seq: 0,
+            receive_queue_updates: false,
+            queue_position: 0,
+            visitor_name: String::new(),
+            agent_name: agent.name.clone(),
+            agent_user_id: agent.user_id.clone(),
+            sneak_peek: agent.sneak_peek_enabled,
+            echo: false,
+            next_index: 0,
+            retained: VecDeque::new(),
+            last_delivered: -1,
+            final_index: None,
+            held: None,
+            step: 0,
+            agent_timer: None,
+            idle_timer: None,
+            reconnect_allowed: false,
+            switch: None,
+            armed: Armed::default(),
+            pending_faults: pending,
+            requests: 0,
+            posts: 0,
+            keep_last_batch,
+            last_batch: None,
+            chat_log: Vec::new(),
+            dirty: false,
+        };
+        self.sessions.push(s);
+        self.by_key.insert(key.clone(), index);
+        self.by_id.insert(id.clone(), index);
+        self.live = self.live.saturating_add(1);
+        ctx.session = Some(index);
+        for (fi, d) in timed {
+            if let Some(at) = t.checked_add(d) {
+                self.add_timer(at, Timer::Fault(index, fi));
+            }
+        }
+        self.set_idle(index, t);
+        let kinds = std::mem::take(&mut ctx.session_kinds);
+        for k in kinds {
+            self.fire(index, k, t, Some(ctx));
+        }
+        let body = SessionIdBody {
+            id,
+            key: wire::SessionKey::new(key),
+            affinity_token: wire::AffinityToken::new(token),
+            client_poll_timeout: Some(self.config.client_poll_timeout),
+        };
+        Answer::json_of(&body, format!("new session s{index}"))
+    }
+
+    fn delete_session<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, key: String) -> Answer {
+        if header_str(req, header::SESSION_KEY).is_some_and(|h| h != key) {
+            return Answer::text(400, "X-LIVEAGENT-SESSION-KEY does not match the path");
+        }
+        let si = match self.gate(req, ctx, Some(&key), Kind::Other, Affinity::Token) {
+            Ok(si) => si,
+            Err(a) => return a,
+        };
+        self.end_session(si, EndReason::Deleted, ctx.now);
+        Answer::empty(200, "session deleted")
+    }
+
+    fn reconnect<B>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &mut Ctx,
+        query: &[(String, String)],
+    ) -> Answer {
+        let si = match self.gate(req, ctx, None, Kind::Other, Affinity::Unchecked) {
+            Ok(si) => si,
+            Err(a) => return a,
+        };
+        let t = ctx.now;
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Answer::text(403, SESSION_INVALID);
+        };
+        if !s.reconnect_allowed {
+            return Answer::text(
+                405,
+                "Method Not Allowed: ReconnectSession is only allowed after a 503",
+            );
+        }
+        if header_str(req, header::AFFINITY) != Some("null") {
+            return Answer::text(
+                400,
+                "X-LIVEAGENT-AFFINITY must be null for ReconnectSession",
+            );
+        }
+        let Some(raw) = param(query, "ReconnectSession.offset") else {
+            return Answer::text(400, "Missing ReconnectSession.offset");
+        };
+        let Ok(offset) = raw.trim().parse::<i64>() else {
+            return Answer::text(400, "Invalid ReconnectSession.offset");
+        };
+        let o = if offset < OFFSET_BASE {
+            -1
+        } else {
+            let d = offset.saturating_sub(OFFSET_BASE);
+            let idx = d / OFFSET_STRIDE;
+            if d % OFFSET_STRIDE != 0 || idx > s.last_delivered {
+                return Answer::text(400, "Invalid ReconnectSession.offset");
+            }
+            idx
+        };
+        // New token, different from the old one.
+        let mut token = self.rng.hex8();
+        if token == s.token {
+            token = self.rng.hex8();
+        }
+        s.token = token.clone();
+        s.last_seq = 0;
+        s.reconnect_allowed = false;
+        s.rec.reconnects = s.rec.reconnects.saturating_add(1);
+        s.rec.awaiting_resync = true;
+        s.last_batch = None;
+        s.armed.duplicate = false;
+        // Re-queue what the visitor did not get, behind ChasitorSessionData.
+        let old = std::mem::take(&mut s.retained);
+        let requeue: Vec<(i64, Message)> = old.into_iter().filter(|(i, _)| *i > o).collect();
+        s.next_index = o.saturating_add(1);
+        s.last_delivered = o;
+        let data = ChasitorSessionData {
+            queue_position: Some(if s.rec.state == SessionState::Queued {
+                s.queue_position
+            } else {
+                0
+            }),
+            geo_location: Some(geo()),
+            url: Some("https://www.example.com/support".into()),
+            oref: Some("https://www.example.com/".into()),
+            post_chat_url: Some("https://www.example.com/postchat".into()),
+            sneak_peek_enabled: Some(s.sneak_peek),
+            chat_messages: Some(s.chat_log.clone()),
+        };
+        let n = requeue.len();
+        self.log(
+            t,
+            Some(ctx.ticket),
+            Some(si),
+            format!("reconnect from offset {offset} (index {o}): re-queue {n} message(s)"),
+        );
+        self.emit(si, Message::ChasitorSessionData(data), t);
+        for (old_idx, m) in requeue {
+            if let Some(s) = self.sessions.get_mut(si) {
+                let new_idx = s.next_index;
+                if s.final_index == Some(old_idx) {
+                    s.final_index = Some(new_idx);
+                }
+                if let Some(w) = s.switch.as_mut().filter(|w| w.index == old_idx) {
+                    w.index = new_idx;
+                }
+            }
+            self.emit(si, m, t);
+        }
+        // A poll still held with the old token is stale.
+        if self.sessions.get(si).is_some_and(|s| s.held.is_some()) {
+            if let Some(s) = self.sessions.get_mut(si) {
+                s.reconnect_allowed = true;
+            }
+            self.answer_held(si, Answer::text(503, "Service Unavailable"), t);
+        }
+        let body = MessagesBody {
+            messages: vec![Message::ReconnectSession(ReconnectSession {
+                reset_sequence: Some(true),
+                affinity_token: token,
+            })],
+            sequence: None,
+            offset: None,
+        };
+        Answer::json_of(&body, "ReconnectSession (new affinity token)".into())
+    }
+
+    fn messages<B>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &mut Ctx,
+        query: &[(String, String)],
+    ) -> Outcome {
+        let si = match self.gate(req, ctx, None, Kind::Poll, Affinity::Token) {
+            Ok(si) => si,
+            Err(a) => return Outcome::Respond(a),
+        };
+        let t = ctx.now;
+        let ack = match param(query, "ack") {
+            None => None,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(a) => Some(a),
+                Err(_) => return Outcome::Respond(Answer::text(400, "Invalid ack")),
+            },
+        };
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Outcome::Respond(Answer::text(403, SESSION_INVALID));
+        };
+        if s.held.is_some() {
+            // Duplicate long poll: the chat is terminated (spec §8); both polls get 409.
+            let msg = "Conflict: duplicate long poll, the chat was terminated";
+            self.answer_held(si, Answer::text(409, msg), t);
+            self.end_session(si, EndReason::DuplicatePoll, t);
+            return Outcome::Respond(Answer::text(409, msg));
+        }
+        let ack = ack.unwrap_or(s.last_delivered).max(-1);
+        while s.retained.front().is_some_and(|(i, _)| *i <= ack) {
+            s.retained.pop_front();
+        }
+        if let Some(w) = s.switch.as_mut().filter(|w| ack >= w.index) {
+            w.acked = true;
+        }
+        if let Some(a) = wrong_host(s, req, Kind::Poll, &self.config.alternate_host) {
+            return Outcome::Respond(a);
+        }
+        if s.armed.duplicate
+            && let Some(body) = s.last_batch.clone()
+        {
+            s.armed.duplicate = false;
+            self.set_idle(si, t);
+            return Outcome::Respond(Answer::json(
+                body,
+                "previous batch again (duplicate)".into(),
+            ));
+        }
+        if !s.retained.is_empty() {
+            let (a, ends) = self.batch(si);
+            self.set_idle(si, t);
+            // The final message: the session ends right after this reply is queued.
+            ctx.end_after = ends;
+            return Outcome::Respond(a);
+        }
+        let Some(deadline) = t.checked_add(self.config.poll_hold) else {
+            return Outcome::Respond(Answer::empty(204, "no messages"));
+        };
+        let timer = self.add_timer(deadline, Timer::Held(si));
+        if let Some(s) = self.sessions.get_mut(si) {
+            if let Some(old) = s.idle_timer.take() {
+                self.timers.remove(&old);
+            }
+            s.held = Some(Held {
+                ticket: ctx.ticket,
+                timer,
+                fx: std::mem::take(&mut ctx.fx),
+            });
+        }
+        self.held_by_ticket.insert(ctx.ticket.0, si);
+        Outcome::Held
+    }
+
+    fn chasitor<B>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &mut Ctx,
+        name: &'static str,
+        body: &[u8],
+    ) -> Answer {
+        let si = match self.gate(req, ctx, None, Kind::Post, Affinity::Token) {
+            Ok(si) => si,
+            Err(a) => return a,
+        };
+        let noun = match Noun::decode(name, body) {
+            Ok(n) => n,
+            Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+        };
+        let sequenced = noun.is_sequenced();
+        self.post(req, ctx, si, vec![noun], sequenced)
+    }
+
+    fn multi_noun<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, body: &[u8]) -> Answer {
+        let si = match self.gate(req, ctx, None, Kind::Post, Affinity::Token) {
+            Ok(si) => si,
+            Err(a) => return a,
+        };
+        let value: serde_json::Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+        };
+        let Some(items) = value.get("nouns").and_then(|n| n.as_array()) else {
+            return Answer::text(400, "Bad request body: missing `nouns`");
+        };
+        if items.is_empty() {
+            return Answer::text(400, "Bad request body: no nouns");
+        }
+        let mut nouns = Vec::with_capacity(items.len());
+        for item in items {
+            let prefix = item.get("prefix").and_then(|p| p.as_str());
+            if prefix != Some("Chasitor") {
+                return Answer::text(400, "Bad request body: unsupported prefix");
+            }
+            let Some(name) = item.get("noun").and_then(|p| p.as_str()) else {
+                return Answer::text(400, "Bad request body: missing `noun`");
+            };
+            let object = match (item.get("object"), item.get("data")) {
+                (Some(o), _) => serde_json::to_vec(o).unwrap_or_default(),
+                (None, Some(serde_json::Value::String(s))) => s.as_bytes().to_vec(),
+                _ => b"{}".to_vec(),
+            };
+            match Noun::decode(name, &object) {
+                Ok(n) => nouns.push(n),
+                Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+            }
+        }
+        self.post(req, ctx, si, nouns, true)
+    }
+
+    /// Sequence check, state check, then processing of one POST (one or several nouns).
+    fn post<B>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &mut Ctx,
+        si: usize,
+        nouns: Vec<Noun>,
+        sequenced: bool,
+    ) -> Answer {
+        let t = ctx.now;
+        let require_consecutive = self.config.require_consecutive_sequence;
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Answer::text(403, SESSION_INVALID);
+        };
+        let what: Vec<String> = nouns.iter().map(describe_noun).collect();
+        let what = what.join(" + ");
+        let mut seq = None;
+        if sequenced {
+            let Some(raw) = header_str(req, header::SEQUENCE) else {
+                return Answer::text(400, "Missing X-LIVEAGENT-SEQUENCE header");
+            };
+            let Ok(n) = raw.trim().parse::<u64>() else {
+                return Answer::text(400, "Invalid X-LIVEAGENT-SEQUENCE header");
+            };
+            if n <= s.last_seq {
+                s.rec.retransmissions = s.rec.retransmissions.saturating_add(1);
+                return Answer::empty(200, &format!("{what} (retransmission, ignored)"));
+            }
+            if n > s.last_seq.saturating_add(1) && require_consecutive {
+                return Answer::text(
+                    409,
+                    &format!("Out of sync Ack. Expected {n}. Actual {}", s.last_seq),
+                );
+            }
+            seq = Some(n);
+        }
+        // State checks against the state each noun would see.
+        let mut state = s.rec.state;
+        for noun in &nouns {
+            match noun {
+                Noun::ChasitorInit(init) => {
+                    if state != SessionState::Created {
+                        return Answer::text(400, "ChasitorInit was already received");
+                    }
+                    if init.session_id != s.rec.id {
+                        return Answer::text(400, "sessionId does not match the session");
+                    }
+                    state = SessionState::Queued;
+                }
+                Noun::ChatEnd { .. } => match state {
+                    SessionState::Created => return npe(),
+                    SessionState::Ending(_) | SessionState::Ended(_) => {
+                        return Answer::text(403, SESSION_INVALID);
+                    }
+                    _ => {}
+                },
+                Noun::ChasitorResyncState { .. } => {
+                    if state == SessionState::Created {
+                        return npe();
+                    }
+                }
+                _ => match state {
+                    SessionState::Created | SessionState::Queued => return npe(),
+                    SessionState::Ending(_) | SessionState::Ended(_) => {
+                        return Answer::text(403, SESSION_INVALID);
+                    }
+                    _ => {}
+                },
+            }
+        }
+        if let Some(n) = seq {
+            s.last_seq = n;
+        }
+        for noun in nouns {
+            self.process(si, noun, t);
+        }
+        Answer::empty(200, &what)
+    }
+
+    fn process(&mut self, si: usize, noun: Noun, t: Instant) {
+        let ms = self.elapsed_ms(t);
+        let script_queue = self.config.agent.queue_position;
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        match noun {
+            Noun::ChasitorInit(init) => {
+                s.rec.visitor_events.push(VisitorEvent::Init {
+                    visitor_name: init.visitor_name.clone(),
+                });
+                s.rec.state = SessionState::Queued;
+                s.receive_queue_updates = init.receive_queue_updates;
+                s.visitor_name = init.visitor_name.clone();
+                s.queue_position = script_queue;
+                let visitor_id = self.rng.uuid();
+                let msg = Message::ChatRequestSuccess(ChatRequestSuccess {
+                    queue_position: Some(script_queue),
+                    estimated_wait_time: Some(-1.0),
+                    geo_location: Some(geo()),
+                    url: Some("https://www.example.com/support".into()),
+                    oref: None,
+                    post_chat_url: Some("https://www.example.com/postchat".into()),
+                    custom_details: Some(init.prechat_details),
+                    visitor_id: Some(visitor_id),
+                    connection_timeout: Some(150_000.0),
+                    sensitive_data_rules: Some(Vec::new()),
+                    transcript_save_enabled: Some(true),
+                });
+                self.emit(si, msg, t);
+                self.schedule_agent(si, t);
+            }
+            Noun::ChasitorResyncState { organization_id } => {
+                s.rec.resyncs = s.rec.resyncs.saturating_add(1);
+                s.rec.awaiting_resync = false;
+                s.rec
+                    .visitor_events
+                    .push(VisitorEvent::ResyncState { organization_id });
+            }
+            Noun::ChasitorTyping => s.rec.visitor_events.push(VisitorEvent::Typing),
+            Noun::ChasitorNotTyping => s.rec.visitor_events.push(VisitorEvent::NotTyping),
+            Noun::ChasitorSneakPeek { position, text } => s
+                .rec
+                .visitor_events
+                .push(VisitorEvent::SneakPeek { position, text }),
+            Noun::CustomEvent(CustomEvent { kind, data }) => s
+                .rec
+                .visitor_events
+                .push(VisitorEvent::CustomEvent { kind, data }),
+            Noun::IdleTimeoutWarning(w) => s.rec.visitor_events.push(VisitorEvent::IdleWarning(w)),
+            Noun::SensitiveDataRuleTriggered { rules } => {
+                s.rec
+                    .visitor_events
+                    .push(VisitorEvent::SensitiveDataRuleTriggered(
+                        rules.into_iter().map(|r| r.name).collect(),
+                    ))
+            }
+            Noun::RichMessage { actions } => s
+                .rec
+                .visitor_events
+                .push(VisitorEvent::RichMessage(actions)),
+            Noun::ChatMessage { text } => {
+                let seq = s.chat_log.len().saturating_add(1);
+                s.chat_log.push(TranscriptEntry {
+                    kind: Some("Chasitor".into()),
+                    name: Some(s.visitor_name.clone()),
+                    content: Some(text.clone()),
+                    timestamp: Some(ms as f64),
+                    sequence: Some(seq as f64),
+                });
+                s.rec.visitor_messages.push(text.clone());
+                if s.echo && s.rec.state == SessionState::Chatting {
+                    let reply = format!("{}{text}", self.config.agent.echo_prefix);
+                    self.say(si, reply, t);
+                }
+            }
+            Noun::ChatEnd { reason } => {
+                s.rec.visitor_events.push(VisitorEvent::ChatEnd {
+                    reason: reason.clone(),
+                });
+                let reason = if reason.is_empty() {
+                    "client".to_owned()
+                } else {
+                    reason
+                };
+                let msg = Message::ChatEnded(ChatEnded {
+                    reason: Some(reason),
+                    attached_records: Some(self.config.agent.attached_records.clone()),
+                });
+                self.finish_chat(si, msg, EndReason::Visitor, t);
+            }
+        }
+    }
+
+    fn say(&mut self, si: usize, text: String, t: Instant) {
+        let ms = self.elapsed_ms(t);
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        let seq = s.chat_log.len().saturating_add(1);
+        s.chat_log.push(TranscriptEntry {
+            kind: Some("Agent".into()),
+            name: Some(s.agent_name.clone()),
+            content: Some(text.clone()),
+            timestamp: Some(ms as f64),
+            sequence: Some(seq as f64),
+        });
+        s.rec.agent_messages.push(text.clone());
+        let msg = Message::ChatMessage(AgentMessage {
+            name: Some(s.agent_name.clone()),
+            text,
+            agent_id: Some(s.agent_user_id.clone()),
+            schedule: None,
+        });
+        self.emit(si, msg, t);
+    }
+
+    /// Runs one agent action; false when it does not fit the session's state.
+    fn run_action(&mut self, si: usize, action: &AgentAction, t: Instant) -> bool {
+        let Some(s) = self.sessions.get_mut(si) else {
+            return false;
+        };
+        let state = s.rec.state;
+        let chatting = state == SessionState::Chatting;
+        let active = matches!(
+            state,
+            SessionState::Queued | SessionState::Chatting | SessionState::AgentDisconnected
+        );
+        let attached = self.config.agent.attached_records.clone();
+        let done = match action {
+            AgentAction::QueueUpdate { position } if state == SessionState::Queued => {
+                s.queue_position = *position;
+                if s.receive_queue_updates {
+                    let m = Message::QueueUpdate(QueueUpdate {
+                        position: Some(*position),
+                        estimated_wait_time: None,
+                    });
+                    self.emit(si, m, t);
+                }
+                true
+            }
+            AgentAction::Accept
+                if matches!(
+                    state,
+                    SessionState::Queued | SessionState::AgentDisconnected
+                ) =>
+            {
+                s.rec.state = SessionState::Chatting;
+                s.queue_position = 0;
+                let p = &self.config.agent.agent;
+                let m = Message::ChatEstablished(AgentInfo {
+                    name: Some(s.agent_name.clone()),
+                    user_id: Some(s.agent_user_id.clone()),
+                    sneak_peek_enabled: Some(s.sneak_peek),
+                    chasitor_idle_timeout: p.idle_timeout.clone(),
+                    items: None,
+                });
+                self.emit(si, m, t);
+                true
+            }
+            AgentAction::Decline { reason } if active => {
+                let m = Message::ChatRequestFail(ChatRequestFail {
+                    reason: Some(reason.clone()),
+                    post_chat_url: None,
+                    attached_records: Some(attached),
+                });
+                self.finish_chat(si, m, EndReason::Declined, t);
+                true
+            }
+            AgentAction::Typing if chatting => {
+                self.emit(si, Message::AgentTyping(AgentRef::default()), t);
+                true
+            }
+            AgentAction::NotTyping if chatting => {
+                self.emit(si, Message::AgentNotTyping(AgentRef::default()), t);
+                true
+            }
+            AgentAction::Say { text } if chatting => {
+                self.say(si, text.clone(), t);
+                true
+            }
+            AgentAction::EchoVisitor => {
+                s.echo = true;
+                true
+            }
+            AgentAction::StopEcho => {
+                s.echo = false;
+                true
+            }
+            AgentAction::Transfer { to_name } if chatting => {
+                let uid = self.rng.uuid();
+                let s = match self.sessions.get_mut(si) {
+                    Some(s) => s,
+                    None => return false,
+                };
+                s.agent_name = to_name.clone();
+                s.agent_user_id = format!("005{}", uid.get(..8).unwrap_or("00000000"));
+                let seq = s.chat_log.len().saturating_add(1);
+                let ms = self.config.epoch_ms.saturating_add(
+                    i64::try_from(t.saturating_duration_since(self.start).as_millis())
+                        .unwrap_or(i64::MAX),
+                );
+                s.chat_log.push(TranscriptEntry {
+                    kind: Some("OperatorTransferred".into()),
+                    name: Some(to_name.clone()),
+                    content: Some(format!("Transferred to {to_name}")),
+                    timestamp: Some(ms as f64),
+                    sequence: Some(seq as f64),
+                });
+                let m = Message::ChatTransferred(AgentInfo {
+                    name: Some(s.agent_name.clone()),
+                    user_id: Some(s.agent_user_id.clone()),
+                    sneak_peek_enabled: Some(s.sneak_peek),
+                    chasitor_idle_timeout: self.config.agent.agent.idle_timeout.clone(),
+                    items: None,
+                });
+                self.emit(si, m, t);
+                true
+            }
+            AgentAction::Disconnect if chatting => {
+                s.rec.state = SessionState::AgentDisconnected;
+                self.emit(si, Message::AgentDisconnect(AgentRef::default()), t);
+                true
+            }
+            AgentAction::End if active => {
+                let m = Message::ChatEnded(ChatEnded {
+                    reason: Some("agent".into()),
+                    attached_records: Some(attached),
+                });
+                self.finish_chat(si, m, EndReason::Agent, t);
+                true
+            }
+            AgentAction::RequestFile if chatting => {
+                let token = self.rng.uuid();
+                let base = format!("{}://{}", self.config.scheme, self.config.host);
+                let m = Message::FileTransfer(FileTransfer {
+                    kind: Some("Requested".into()),
+                    upload_servlet_url: Some(format!("{base}/content/rest/fileupload")),
+                    file_token: Some(token),
+                    cdm_servlet_url: Some(format!("{base}/content/rest/cdm")),
+                });
+                self.emit(si, m, t);
+                true
+            }
+            AgentAction::Menu { header, items } if chatting => {
+                let m = Message::RichMessage(RichMessage {
+                    kind: "ChatWindowMenu".into(),
+                    header: Some(header.clone()),
+                    items: items
+                        .iter()
+                        .map(|i| RichItem {
+                            text: Some(i.clone()),
+                            value: None,
+                        })
+                        .collect(),
+                });
+                self.emit(si, m, t);
+                true
+            }
+            AgentAction::CustomEvent { kind, data } if chatting => {
+                let m = Message::CustomEvent(CustomEvent {
+                    kind: kind.clone(),
+                    data: data.clone(),
+                });
+                self.emit(si, m, t);
+                true
+            }
+            AgentAction::Emit(m) if active => {
+                self.emit(si, (**m).clone(), t);
+                true
+            }
+            _ => false,
+        };
+        if !done {
+            self.log(t, None, Some(si), format!("agent skipped {action:?}"));
+        }
+        done
+    }
+
+    // ----------------------------------------------------------------------------------------------------
+    // Visitor resources
+
+    fn org_and_deployment(query: &[(String, String)]) -> Result<(), Answer> {
+        for name in ["org_id", "deployment_id"] {
+            if param(query, name).is_none_or(|v| v.trim().is_empty()) {
+                return Err(Answer::text(400, &format!("Missing {name}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn wrapped(&self, kind: &str, payload: serde_json::Value) -> serde_json::Value {
+        if self.config.wrap_visitor_answers {
+            serde_json::json!({"messages": [{"type": kind, "message": payload}]})
+        } else {
+            payload
+        }
+    }
+
+    fn settings(&mut self, query: &[(String, String)]) -> Answer {
+        if let Err(a) = Self::org_and_deployment(query) {
+            return a;
+        }
+        let ids = list(param(query, "Settings.buttonIds").unwrap_or_default());
+        let wait = param(query, "Settings.needEstimatedWaitTime") == Some("1");
+        let buttons: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|id| {
+                let mut b = serde_json::json!({"id": id, "type": "Standard", "language": "en"});
+                if let Some(o) = b.as_object_mut() {
+                    if self.config.available {
+                        o.insert("isAvailable".into(), true.into());
+                    }
+                    if wait {
+                        o.insert("estimatedWaitTime".into(), (-1).into());
+                    }
+                }
+                b
+            })
+            .collect();
+        let payload = serde_json::json!({
+            "pingRate": 50000,
+            "contentServerUrl": format!("{}://{}/content", self.config.scheme, self.config.host),
+            "buttons": buttons,
+        });
+        let v = self.wrapped("Settings", payload);
+        Answer::json_of(&v, format!("Settings ({} buttons)", ids.len()))
+    }
+
+    fn availability(&mut self, query: &[(String, String)]) -> Answer {
+        if let Err(a) = Self::org_and_deployment(query) {
+            return a;
+        }
+        let ids = list(param(query, "Availability.ids").unwrap_or_default());
+        let wait = param(query, "Availability.needEstimatedWaitTime") == Some("1");
+        let results: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|id| {
+                let mut r = serde_json::json!({"id": id});
+                if let Some(o) = r.as_object_mut() {
+                    // isAvailable is omitted when false, as the real server does.
+                    if self.config.available {
+                        o.insert("isAvailable".into(), true.into());
+                    }
+                    if wait {
+                        o.insert("estimatedWaitTime".into(), (-1).into());
+                    }
+                }
+                r
+            })
+            .collect();
+        let v = self.wrapped("Availability", serde_json::json!({ "results": results }));
+        Answer::json_of(
+            &v,
+            format!(
+                "Availability ({} ids, {})",
+                ids.len(),
+                if self.config.available {
+                    "available"
+                } else {
+                    "unavailable"
+                }
+            ),
+        )
+    }
+
+    fn visitor_id(&mut self, query: &[(String, String)]) -> Answer {
+        if let Err(a) = Self::org_and_deployment(query) {
+            return a;
+        }
+        let id = self.rng.uuid();
+        let v = self.wrapped("VisitorId", serde_json::json!({ "sessionId": id }));
+        Answer::json_of(&v, "VisitorId".into())
+    }
+
+    fn breadcrumb<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, body: &[u8]) -> Answer {
+        let location = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v) => match v.get("location").and_then(|l| l.as_str()) {
+                Some(l) => l.to_owned(),
+                None => return Answer::text(400, "Bad request body: missing `location`"),
+            },
+            Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+        };
+        if req.headers().contains_key(header::SESSION_KEY) {
+            let si = match self.gate(req, ctx, None, Kind::Post, Affinity::Token) {
+                Ok(si) => si,
+                Err(a) => return a,
+            };
+            if let Some(s) = self.sessions.get_mut(si) {
+                s.rec.visitor_events.push(VisitorEvent::Breadcrumb {
+                    location: location.clone(),
+                });
+            }
+            let m = Message::NewVisitorBreadcrumb(wire::Breadcrumb {
+                location: location.clone(),
+            });
+            self.emit(si, m, ctx.now);
+        }
+        Answer::empty(200, &format!("Breadcrumb {}", quote(&location)))
+    }
+}
+
+/// After the visitor acknowledged a SwitchServer, a request at the other host is refused: a poll with the
+/// SwitchServer envelope again, anything else with 400.
+fn wrong_host<B>(s: &Session, req: &Request<B>, kind: Kind, alternate: &str) -> Option<Answer> {
+    let sw = s.switch.filter(|w| w.acked)?;
+    let at_alt = authority_of(req)?.eq_ignore_ascii_case(alternate);
+    if at_alt == sw.to_alternate {
+        return None;
+    }
+    let url = s.rec.switched_to.clone().unwrap_or_default();
+    if kind == Kind::Poll {
+        let body = MessagesBody {
+            messages: vec![Message::SwitchServer(wire::SwitchServer { new_url: url })],
+            sequence: None,
+            offset: None,
+        };
+        return Some(Answer::json_of(&body, "SwitchServer (wrong host)".into()));
+    }
+    Some(Answer::text(
+        400,
+        &format!("Wrong host for this session: use {url}"),
+    ))
+}
+
+fn npe() -> Answer {
+    Answer::text(
+        500,
+        "Internal Server Error: java.lang.NullPointerException (chat not established)",
+    )
+}
+
+/// `METHOD /path?query` for the transcript, with the session key of a DELETE path and the sequence header.
+fn request_line<B>(req: &Request<B>) -> String {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let path = if path.starts_with("/chat/rest/System/SessionId/") {
+        "/chat/rest/System/SessionId/<key>"
+    } else {
+        path
+    };
+    let mut line = format!("{} {path}", req.method());
+    if let Some(seq) = header_str(req, header::SEQUENCE) {
+        line.push_str(&format!(" seq={seq}"));
+    }
+    line
+}

@@ -1,0 +1,216 @@
+//! Per-session state: the public record tests inspect, and the private protocol state.
+
+use crate::wire::{IdleWarning, Message, RichAction, TranscriptEntry};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Where a chat session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionState {
+    /// SessionId answered; no ChasitorInit yet.
+    Created,
+    /// ChasitorInit accepted (ChatRequestSuccess emitted); no agent yet. Chat POSTs answer 500.
+    Queued,
+    /// ChatEstablished emitted: the chat is live.
+    Chatting,
+    /// AgentDisconnect emitted: the chat is alive and waits for another agent.
+    AgentDisconnected,
+    /// The final message (ChatEnded or ChatRequestFail) was emitted; polls still work until it is delivered,
+    /// other chat POSTs answer 403.
+    Ending(EndReason),
+    /// Over: every request for the session answers 403.
+    Ended(EndReason),
+}
+
+impl SessionState {
+    /// True unless [`SessionState::Ended`].
+    pub fn is_live(&self) -> bool {
+        !matches!(self, SessionState::Ended(_))
+    }
+
+    /// The end reason once ending or ended.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        match self {
+            SessionState::Ending(r) | SessionState::Ended(r) => Some(*r),
+            _ => None,
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The visitor sent ChatEnd (ChatEnded reason `client`).
+    Visitor,
+    /// The agent ended the chat (ChatEnded reason `agent`).
+    Agent,
+    /// The request was declined (ChatRequestFail).
+    Declined,
+    /// `DELETE System/SessionId/{key}`.
+    Deleted,
+    /// No poll for `session_idle_timeout`.
+    IdleTimeout,
+    /// A [`FaultKind::Expire`](super::FaultKind::Expire) fault.
+    Expired,
+    /// A second concurrent Messages poll (409, spec §8).
+    DuplicatePoll,
+}
+
+/// Something the visitor posted other than a ChatMessage, recorded in order.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum VisitorEvent {
+    /// ChasitorInit (the visitor name it carried).
+    Init {
+        /// `visitorName`.
+        visitor_name: String,
+    },
+    /// ChasitorTyping.
+    Typing,
+    /// ChasitorNotTyping.
+    NotTyping,
+    /// ChasitorSneakPeek.
+    SneakPeek {
+        /// `position`.
+        position: i64,
+        /// `text`.
+        text: String,
+    },
+    /// CustomEvent.
+    CustomEvent {
+        /// `type`.
+        kind: String,
+        /// `data`.
+        data: String,
+    },
+    /// ChatEnd.
+    ChatEnd {
+        /// `reason`.
+        reason: String,
+    },
+    /// ChasitorIdleTimeoutWarningEvent.
+    IdleWarning(IdleWarning),
+    /// SensitiveDataRuleTriggered (rule names).
+    SensitiveDataRuleTriggered(Vec<String>),
+    /// RichMessage selections.
+    RichMessage(Vec<RichAction>),
+    /// ChasitorResyncState.
+    ResyncState {
+        /// `organizationId`.
+        organization_id: String,
+    },
+    /// Breadcrumb (sent with this session's headers).
+    Breadcrumb {
+        /// `location`.
+        location: String,
+    },
+}
+
+/// What the server knows about one session, for tests and tools.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    /// Creation index (0 = first session): the index fault plans use.
+    pub index: usize,
+    /// The session id (`id` of the SessionId answer).
+    pub id: String,
+    /// Current state.
+    pub state: SessionState,
+    /// Visitor ChatMessage texts, in the order processed (each once: retransmissions are not repeated).
+    pub visitor_messages: Vec<String>,
+    /// Agent ChatMessage texts emitted, in order.
+    pub agent_messages: Vec<String>,
+    /// Everything else the visitor posted, in order.
+    pub visitor_events: Vec<VisitorEvent>,
+    /// POSTs recognised as retransmissions (sequence already accepted) and answered 200 without processing.
+    pub retransmissions: u32,
+    /// 503 handovers started by faults.
+    pub handovers: u32,
+    /// ReconnectSession requests answered 200.
+    pub reconnects: u32,
+    /// ChasitorResyncState requests received.
+    pub resyncs: u32,
+    /// A ReconnectSession was answered and no ChasitorResyncState has arrived since.
+    pub awaiting_resync: bool,
+    /// `newUrl` of the last SwitchServer emitted.
+    pub switched_to: Option<String>,
+    /// Messages polls received.
+    pub polls: u64,
+}
+
+/// A Messages poll the server is holding.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) ticket: super::Ticket,
+    pub(crate) timer: (Instant, u64),
+    pub(crate) fx: Effects,
+}
+
+/// What happens to a reply on its way out (faults).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Effects {
+    pub(crate) drop: bool,
+    pub(crate) delay: Option<Duration>,
+}
+
+/// Faults armed by a time trigger, waiting for the next request.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Armed {
+    pub(crate) drop: bool,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) burst_left: u32,
+    pub(crate) burst_status: u16,
+    pub(crate) duplicate: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Switch {
+    /// Index of the SwitchServer message.
+    pub(crate) index: i64,
+    /// The visitor acknowledged it.
+    pub(crate) acked: bool,
+    /// Requests must go to the alternate host (else back to the primary).
+    pub(crate) to_alternate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) rec: SessionRecord,
+    pub(crate) token: String,
+    /// Last accepted `X-LIVEAGENT-SEQUENCE`.
+    pub(crate) last_seq: u64,
+    pub(crate) receive_queue_updates: bool,
+    pub(crate) queue_position: i64,
+    pub(crate) visitor_name: String,
+    pub(crate) agent_name: String,
+    pub(crate) agent_user_id: String,
+    pub(crate) sneak_peek: bool,
+    pub(crate) echo: bool,
+    /// Index the next emitted message gets.
+    pub(crate) next_index: i64,
+    /// Emitted and not yet acknowledged, in index order.
+    pub(crate) retained: VecDeque<(i64, Message)>,
+    /// Index of the last message put into a 200 batch (-1 before any).
+    pub(crate) last_delivered: i64,
+    /// Index of ChatEnded / ChatRequestFail once emitted.
+    pub(crate) final_index: Option<i64>,
+    pub(crate) held: Option<Held>,
+    pub(crate) step: usize,
+    pub(crate) agent_timer: Option<(Instant, u64)>,
+    pub(crate) idle_timer: Option<(Instant, u64)>,
+    /// The server answered 503 since the last ReconnectSession: ReconnectSession is allowed.
+    pub(crate) reconnect_allowed: bool,
+    pub(crate) switch: Option<Switch>,
+    pub(crate) armed: Armed,
+    /// Indices into the fault plan not yet fired (request-count triggers only).
+    pub(crate) pending_faults: Vec<usize>,
+    pub(crate) requests: u64,
+    pub(crate) posts: u64,
+    /// Keep the last 200 body (only when a DuplicateBatch fault may apply).
+    pub(crate) keep_last_batch: bool,
+    pub(crate) last_batch: Option<Vec<u8>>,
+    pub(crate) chat_log: Vec<TranscriptEntry>,
+    pub(crate) dirty: bool,
+}
