@@ -52,6 +52,8 @@
 
 mod config;
 mod session;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod wire;
 
 pub use config::{Config, LimitsConfig, RetryPolicy, Visitor};

@@ -55,7 +55,9 @@ impl<C: Send + 'static> BlockingDriver<C> {
                 Output::Wait(None) => return,
                 Output::Wait(Some(deadline)) => {
                     // At least 1 ms, so a deadline that is already due cannot make us spin.
-                    let wait = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+                    let wait = deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1));
                     match self.rx.recv_timeout(wait) {
                         Ok(Wake::Answer(id, Some(resp))) => {
                             let _ = session.handle_response(id, resp, Instant::now());
@@ -79,9 +81,17 @@ impl<C: Send + 'static> BlockingDriver<C> {
         // The transport gives up at the request's deadline; the session would count it failed then anyway.
         let timeout = req.deadline.saturating_duration_since(Instant::now());
         std::thread::spawn(move || {
-            let http = agent.configure_request(req.http).timeout_global(Some(timeout)).build();
+            let http = agent
+                .configure_request(req.http)
+                .timeout_global(Some(timeout))
+                .build();
             let answer = agent.run(http).ok().and_then(|mut resp| {
-                let body = resp.body_mut().with_config().limit(1 << 20).read_to_vec().ok()?;
+                let body = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(1 << 20)
+                    .read_to_vec()
+                    .ok()?;
                 Some(resp.map(|_| body))
             });
             let _ = tx.send(Wake::Answer(req.id, answer));

@@ -64,12 +64,20 @@ pub async fn run<C>(
 }
 
 async fn send(client: Client<HttpConnector, Full<Bytes>>, req: OutgoingRequest) -> Answer {
-    let OutgoingRequest { id, http, deadline, .. } = req;
+    let OutgoingRequest {
+        id, http, deadline, ..
+    } = req;
     let call = async move {
         let resp = client.request(http.map(Full::from)).await.ok()?;
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.ok()?.to_bytes();
         Some(http::Response::from_parts(parts, bytes.to_vec()))
     };
-    (id, tokio::time::timeout_at(deadline.into(), call).await.ok().flatten())
+    (
+        id,
+        tokio::time::timeout_at(deadline.into(), call)
+            .await
+            .ok()
+            .flatten(),
+    )
 }

@@ -117,4 +117,8 @@ pub enum FaultKind {
     /// The next poll (this one, if it is a poll) is answered with the previous 200 batch again, byte for byte:
     /// same messages, same `sequence` and `offset`. Waits for a previous batch if there is none yet.
     DuplicateBatch,
+    /// The server's sequence counter jumps ahead by this much (as if it had accepted requests the visitor
+    /// never sent): the next sequenced POST is answered 409 `Out of sync Ack. Expected N. Actual M` with the
+    /// new counter M and not processed. A client that continues from M + 1 loses nothing.
+    SequenceDrift(u64),
 }

@@ -843,6 +843,7 @@ impl Server {
                 s.armed.burst_status = status;
             }
             FaultKind::DuplicateBatch => s.armed.duplicate = true,
+            FaultKind::SequenceDrift(k) => s.armed.sequence_drift = k,
             FaultKind::Expire => self.end_session(si, EndReason::Expired, t),
             FaultKind::Handover => {
                 // The session moved to another app server: the token the visitor holds is stale at once.
@@ -1418,6 +1419,14 @@ impl Server {
             if n <= s.last_seq {
                 s.rec.retransmissions = s.rec.retransmissions.saturating_add(1);
                 return Answer::empty(200, &format!("{what} (retransmission, ignored)"));
+            }
+            if s.armed.sequence_drift > 0 {
+                s.last_seq = s.last_seq.saturating_add(s.armed.sequence_drift);
+                s.armed.sequence_drift = 0;
+                return Answer::text(
+                    409,
+                    &format!("Out of sync Ack. Expected {n}. Actual {}", s.last_seq),
+                );
             }
             if n > s.last_seq.saturating_add(1) && require_consecutive {
                 return Answer::text(

@@ -163,6 +163,7 @@ pub(crate) struct Armed {
     pub(crate) burst_left: u32,
     pub(crate) burst_status: u16,
     pub(crate) duplicate: bool,
+    pub(crate) sequence_drift: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
