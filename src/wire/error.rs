@@ -86,7 +86,7 @@ pub enum DecodeError {
         line: usize,
         /// 1-based column of the problem.
         column: usize,
-        /// serde_json's description (names the field when one is missing or mistyped).
+        /// serde_json's description (names the field when one is missing; quotes the value when one is mistyped).
         reason: String,
         /// Body text around the problem (empty when the body may hold secrets).
         snippet: String,

@@ -475,6 +475,25 @@ pub struct Breadcrumb {
     pub location: String,
 }
 
+/// Which top-level field of an object payload makes it fail to decode as `T`: serde_json names a field only when
+/// it is missing, not when its value has the wrong type. Found by decoding the payload without each field in turn
+/// (only on the error path, and only for payloads with few fields, so a hostile payload cannot make this costly).
+fn culprit_field<T: DeserializeOwned>(payload: &serde_json::Value) -> Option<String> {
+    const MAX_FIELDS: usize = 64;
+    let obj = payload.as_object().filter(|o| o.len() <= MAX_FIELDS)?;
+    obj.keys()
+        .find(|k| {
+            let mut rest = obj.clone();
+            rest.remove(k.as_str());
+            match serde_json::from_value::<T>(serde_json::Value::Object(rest)) {
+                Ok(_) => true,
+                // A required field with a bad value: without it, the error becomes "missing field".
+                Err(e) => e.to_string().starts_with(&format!("missing field `{k}`")),
+            }
+        })
+        .cloned()
+}
+
 macro_rules! message_enum {
     ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// One message of a Messages batch, typed by its `type` (spec §5.2, §5.3).
@@ -517,11 +536,15 @@ macro_rules! message_enum {
                 fn typed<T: DeserializeOwned>(kind: &str, payload: &str, f: fn(T) -> Message) -> Message {
                     match serde_json::from_str::<T>(payload) {
                         Ok(v) => f(v),
-                        Err(e) => Message::Invalid {
-                            kind: kind.to_owned(),
-                            raw: serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
-                            error: e.to_string(),
-                        },
+                        Err(e) => {
+                            let raw: serde_json::Value =
+                                serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+                            let error = match culprit_field::<T>(&raw) {
+                                Some(field) => format!("field `{field}`: {e}"),
+                                None => e.to_string(),
+                            };
+                            Message::Invalid { kind: kind.to_owned(), raw, error }
+                        }
                     }
                 }
                 match kind {
