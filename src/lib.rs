@@ -54,6 +54,9 @@ mod config;
 mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "sim")]
+#[doc(hidden)]
+pub mod testkit;
 pub mod wire;
 
 pub use config::{Config, LimitsConfig, RetryPolicy, Visitor};

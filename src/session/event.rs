@@ -63,7 +63,9 @@ impl RequestKind {
 /// [`handle_response`](crate::Session::handle_response) or
 /// [`handle_transport_error`](crate::Session::handle_transport_error) using `id`. If nothing is reported by
 /// `deadline`, the session counts the request as failed at that time (set your transport timeout at or above it).
-#[derive(Debug)]
+///
+/// `Debug` redacts the session key and affinity token (found by the model test: the derived `Debug` printed
+/// `http::Request`, whose affinity header is not marked sensitive and whose DELETE path holds the key).
 pub struct OutgoingRequest {
     /// The id to report back with.
     pub id: RequestId,
@@ -73,6 +75,56 @@ pub struct OutgoingRequest {
     pub http: http::Request<Vec<u8>>,
     /// When the session stops waiting for it.
     pub deadline: Instant,
+}
+
+impl fmt::Debug for OutgoingRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::wire::header::{AFFINITY, SESSION_KEY};
+        let uri = self.http.uri();
+        let path = uri.path();
+        // DELETE System/SessionId/{key}: the last path segment is the session key.
+        let path = match (self.kind, path.rfind('/')) {
+            (RequestKind::DeleteSession, Some(i)) => {
+                format!("{}/<redacted>", path.get(..i).unwrap_or_default())
+            }
+            _ => path.to_owned(),
+        };
+        let headers: Vec<(&str, String)> = self
+            .http
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let shown = if name.as_str() == AFFINITY || name.as_str() == SESSION_KEY {
+                    if value.as_bytes() == b"null" {
+                        "null".to_owned()
+                    } else {
+                        "<redacted>".to_owned()
+                    }
+                } else {
+                    String::from_utf8_lossy(value.as_bytes()).into_owned()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("OutgoingRequest")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("method", self.http.method())
+            .field(
+                "uri",
+                &format_args!(
+                    "{}://{}{}{}",
+                    uri.scheme_str().unwrap_or(""),
+                    uri.authority().map(|a| a.as_str()).unwrap_or(""),
+                    path,
+                    uri.query().map(|q| format!("?{q}")).unwrap_or_default()
+                ),
+            )
+            .field("headers", &headers)
+            .field("body", &String::from_utf8_lossy(self.http.body()))
+            .field("deadline", &self.deadline)
+            .finish()
+    }
 }
 
 /// One step of the drain loop.

@@ -171,6 +171,10 @@ pub struct SessionSnapshot {
     next_command_id: u64,
     sneak_peek_position: i64,
     rng: Rng,
+    /// Ending was asked for before a SessionId answer arrived. Persisted (found by the model test: a resumed
+    /// session forgot the visitor's `end()` and went on to request the chat).
+    #[serde(default)]
+    end_requested: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -219,8 +223,6 @@ pub struct Session {
     idle_warn_at: Option<Instant>,
     idle_end_at: Option<Instant>,
     idle_warned: bool,
-    /// Ending was asked for before a SessionId answer arrived.
-    end_requested: bool,
     /// Visitor activity happened in a command (which carries no time): the idle timer is re-armed from the
     /// next `now` the driver passes in, not from the possibly much older last-seen time.
     idle_rearm: bool,
@@ -296,6 +298,7 @@ impl Session {
             next_command_id: 1,
             sneak_peek_position: 0,
             rng: Rng::new(config.seed),
+            end_requested: false,
         };
         Session::from_parts(config, d, now)
     }
@@ -315,7 +318,6 @@ impl Session {
             idle_warn_at: None,
             idle_end_at: None,
             idle_warned: false,
-            end_requested: false,
             idle_rearm: false,
             final_poll_issued: false,
         }
@@ -329,6 +331,12 @@ impl Session {
         if s.d.state == State::Ended {
             s.end_reason = Some(EndReason::Protocol {
                 reason: "resumed a session that had already ended".into(),
+            });
+        } else if s.d.state == State::Connecting && s.d.end_requested {
+            // The visitor ended the chat while SessionId was in flight; that request is lost with the old
+            // process, so there is no session to delete: the end is complete.
+            s.finish(EndReason::VisitorEnded {
+                attached_records: None,
             });
         } else if s.d.state == State::Chatting {
             s.arm_idle_timer();
@@ -561,7 +569,7 @@ impl Session {
                         attached_records: None,
                     });
                 } else {
-                    self.end_requested = true;
+                    self.d.end_requested = true;
                 }
                 Ok(())
             }
@@ -1000,7 +1008,7 @@ impl Session {
                         key: s.key,
                         affinity: s.affinity_token,
                     });
-                    self.d.state = if self.end_requested {
+                    self.d.state = if self.d.end_requested {
                         State::Deleting
                     } else {
                         State::Initializing

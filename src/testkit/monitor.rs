@@ -1,0 +1,943 @@
+//! The invariant checker: watches every input the harness gives the session and every output it drains, keeps
+//! an independent model of what the session must do, and reports the first violation.
+
+use super::coverage::StatusClass;
+use crate::wire::{self, Endpoint, Limits, Message, MessagesAnswer, MessagesBody, ServerError};
+use crate::{EndReason, Event, Handled, InputError, Output, RequestKind, Session, State};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+/// A broken invariant, with enough context to read it without a debugger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// 1-based index of the op being applied (0: setup).
+    pub step: usize,
+    /// The op, as `Debug`.
+    pub op: String,
+    /// What went wrong.
+    pub what: String,
+    /// The last lines of the run's trace (ops and outputs).
+    pub trace: Vec<String>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invariant violated at step {} ({}):", self.step, self.op)?;
+        writeln!(f, "  {}", self.what)?;
+        writeln!(f, "trace (most recent last):")?;
+        for line in &self.trace {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Violation {}
+
+/// What the monitor remembers about one request the session handed out.
+#[derive(Debug, Clone)]
+pub(crate) struct Issued {
+    pub kind: RequestKind,
+    /// `ack` query parameter (Messages).
+    pub ack: Option<i64>,
+    /// `X-LIVEAGENT-SEQUENCE`, when present.
+    pub seq: Option<u64>,
+}
+
+/// Why the chat went into `Ending`, to predict the end reason of the final ChatEnded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndingCause {
+    Visitor,
+    Idle,
+}
+
+/// A ChatEnded/ChatRequestFail the harness delivered: the session must end with the matching reason.
+#[derive(Debug, Clone, PartialEq)]
+enum ExpectedEnd {
+    ChatEnded {
+        reason: Option<String>,
+        attached_records: Option<serde_json::Value>,
+        ending: Option<EndingCause>,
+    },
+    RequestFail {
+        reason: Option<String>,
+    },
+}
+
+/// Where a 503 handover stands, as the monitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handover {
+    None,
+    /// A 503 was accepted: only ReconnectSession (or DeleteSession) may go out.
+    Needed,
+    /// Reconnected: polls only, until a poll completes (pre-chat) or ChasitorResyncState goes out.
+    Reconnected,
+    /// A poll completed after the reconnect during the chat: ChasitorResyncState must be sent (and answered)
+    /// before any command POST.
+    ResyncRequired,
+}
+
+/// The last sequenced POST not yet accepted: a retry must be the same request.
+#[derive(Debug, Clone)]
+struct PendingPost {
+    kind: RequestKind,
+    body: Vec<u8>,
+    seq: u64,
+}
+
+fn rank(s: State) -> u8 {
+    match s {
+        State::Connecting => 0,
+        State::Initializing => 1,
+        State::Requested => 2,
+        State::Queued => 3,
+        State::Chatting | State::AgentDisconnected => 4,
+        State::Ending | State::Deleting => 5,
+        _ => 6,
+    }
+}
+
+fn header<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn query_param(uri: &http::Uri, name: &str) -> Option<i64> {
+    uri.query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        if k == name { v.parse().ok() } else { None }
+    })
+}
+
+/// How the session will read an answer (uses the stateless wire parsers, which have their own tests).
+pub fn classify(kind: RequestKind, status: u16, body: &[u8], limits: &Limits) -> StatusClass {
+    match status {
+        200..=299 => match kind {
+            RequestKind::SessionId => match wire::parse_session_id(status, body, limits) {
+                Ok(_) => StatusClass::Ok,
+                Err(_) => StatusClass::BadBody,
+            },
+            RequestKind::ReconnectSession => {
+                match wire::parse_reconnect_session(status, body, limits) {
+                    Ok(_) => StatusClass::Ok,
+                    Err(_) => StatusClass::BadBody,
+                }
+            }
+            RequestKind::Messages => match wire::parse_messages(status, body, limits) {
+                Ok(MessagesAnswer::NoContent) => StatusClass::NoContent,
+                Ok(_) => StatusClass::Ok,
+                Err(_) => StatusClass::BadBody,
+            },
+            _ => StatusClass::Ok,
+        },
+        403 => StatusClass::Forbidden403,
+        409 => match ServerError::parse(status, body) {
+            ServerError::OutOfSync { .. } => StatusClass::OutOfSync409,
+            _ => StatusClass::Conflict409,
+        },
+        503 => StatusClass::Unavailable503,
+        500..=599 => StatusClass::Server5xx,
+        _ => StatusClass::Rejected4xx,
+    }
+}
+
+/// Events that only a server message produces (besides the `Ended` of ChatEnded/ChatRequestFail).
+fn from_server(ev: &Event) -> bool {
+    matches!(
+        ev,
+        Event::Queued { .. }
+            | Event::QueueUpdate { .. }
+            | Event::ChatEstablished(_)
+            | Event::ChatTransferred(_)
+            | Event::AgentDisconnected
+            | Event::AgentMessage(_)
+            | Event::AgentTyping(_)
+            | Event::SessionRestored(_)
+            | Event::ServerSwitched(_)
+            | Event::Message(_)
+    )
+}
+
+/// The invariant checker. Drive it through a [`Harness`](super::Harness); the same code serves the property
+/// test and the fuzz target.
+#[derive(Debug)]
+pub struct Monitor {
+    pub(crate) limits: Limits,
+    secrets: Vec<String>,
+    // Requests.
+    issued: BTreeMap<u64, Issued>,
+    last_id: u64,
+    live: BTreeSet<u64>,
+    gone: BTreeSet<u64>,
+    answered: BTreeSet<u64>,
+    // Credentials and routing the session must use.
+    key: Option<String>,
+    affinity: Option<String>,
+    authority: String,
+    // Poll model.
+    ack: i64,
+    floor: Option<i64>,
+    typing: bool,
+    offset: Option<i64>,
+    next_pc: u64,
+    expected: VecDeque<Event>,
+    expected_end: Option<ExpectedEnd>,
+    established: bool,
+    // X-LIVEAGENT-SEQUENCE model.
+    pending_post: Option<PendingPost>,
+    forced_seq: Option<u64>,
+    last_seq: Option<u64>,
+    handover: Handover,
+    // Lifecycle.
+    state: State,
+    ended_event: bool,
+    end_called: bool,
+    end_called_prechat: bool,
+    ending_cause: Option<EndingCause>,
+    last_delivered: Option<u64>,
+}
+
+pub(crate) type Check = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!($($fmt)*));
+        }
+    };
+}
+
+impl Monitor {
+    pub(crate) fn new(endpoint: &Endpoint, limits: Limits) -> Monitor {
+        Monitor {
+            limits,
+            secrets: Vec::new(),
+            issued: BTreeMap::new(),
+            last_id: 0,
+            live: BTreeSet::new(),
+            gone: BTreeSet::new(),
+            answered: BTreeSet::new(),
+            key: None,
+            affinity: None,
+            authority: endpoint.authority().to_owned(),
+            ack: -1,
+            floor: None,
+            typing: false,
+            offset: None,
+            next_pc: 0,
+            expected: VecDeque::new(),
+            expected_end: None,
+            established: false,
+            pending_post: None,
+            forced_seq: Some(1),
+            last_seq: None,
+            handover: Handover::None,
+            state: State::Connecting,
+            ended_event: false,
+            end_called: false,
+            end_called_prechat: false,
+            ending_cause: None,
+            last_delivered: None,
+        }
+    }
+
+    pub(crate) fn set_secrets(&mut self, secrets: &[String]) {
+        if secrets.len() != self.secrets.len() {
+            self.secrets = secrets.to_vec();
+        }
+    }
+
+    pub(crate) fn issued(&self, id: u64) -> Option<&Issued> {
+        self.issued.get(&id)
+    }
+
+    pub(crate) fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// Ids issued and no longer in flight (answered, expired, abandoned).
+    pub(crate) fn gone_ids(&self) -> Vec<u64> {
+        self.gone.iter().copied().collect()
+    }
+
+    fn leaks(&self, text: &str) -> Option<&str> {
+        self.secrets
+            .iter()
+            .find(|s| text.contains(s.as_str()))
+            .map(String::as_str)
+    }
+
+    pub(crate) fn check_no_secret(&self, what: &str, text: &str) -> Check {
+        if let Some(s) = self.leaks(text) {
+            return Err(format!("secret {s:?} appears in Debug of {what}: {text}"));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Commands
+    // ------------------------------------------------------------------------------------------------
+
+    /// A command returned `Ok`; `before` is the state it was given in.
+    pub(crate) fn on_command_ok(&mut self, is_end: bool, before: State, after: State) -> Check {
+        ensure!(
+            before != State::Ended,
+            "a command was accepted after the session ended"
+        );
+        if is_end {
+            self.end_called = true;
+            if matches!(
+                before,
+                State::Connecting | State::Initializing | State::Requested | State::Queued
+            ) {
+                self.end_called_prechat = true;
+                self.handover = Handover::None;
+            }
+            if after == State::Ending && before != State::Ending {
+                self.ending_cause = Some(EndingCause::Visitor);
+            }
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Answers
+    // ------------------------------------------------------------------------------------------------
+
+    /// Checks what `handle_response`/`handle_transport_error` returned for `id`.
+    pub(crate) fn on_answer_result(
+        &mut self,
+        id: u64,
+        live_before: &BTreeSet<u64>,
+        result: &Result<Handled, InputError>,
+    ) -> Check {
+        let issued = self.issued.contains_key(&id);
+        match result {
+            Err(InputError::UnknownRequest(x)) => {
+                ensure!(x.0 == id, "UnknownRequest names {x} for id #{id}");
+                ensure!(!issued, "the session refused id #{id}, which it issued");
+            }
+            Ok(Handled::Accepted) => {
+                ensure!(issued, "accepted an answer for #{id}, never issued");
+                ensure!(
+                    live_before.contains(&id),
+                    "accepted an answer for #{id}, which was not in flight (answered, expired or abandoned)"
+                );
+                ensure!(self.answered.insert(id), "#{id} was answered twice");
+            }
+            Ok(Handled::Stale) => {
+                ensure!(
+                    issued,
+                    "Stale for #{id}, never issued (must be UnknownRequest)"
+                );
+                ensure!(
+                    !live_before.contains(&id),
+                    "Stale for #{id}, which was in flight"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// An accepted answer: update the model with what the session was told. `before` is the state then.
+    pub(crate) fn on_accepted_response(
+        &mut self,
+        kind: RequestKind,
+        status: u16,
+        body: &[u8],
+        before: State,
+        session: &Session,
+    ) -> Check {
+        let class = classify(kind, status, body, &self.limits);
+        match (kind, class) {
+            (RequestKind::SessionId, StatusClass::Ok) => {
+                if let Ok(s) = wire::parse_session_id(status, body, &self.limits) {
+                    self.key = Some(s.key.expose().to_owned());
+                    self.affinity = Some(s.affinity_token.expose().to_owned());
+                }
+            }
+            (RequestKind::ReconnectSession, StatusClass::Ok) => {
+                if let Ok(r) = wire::parse_reconnect_session(status, body, &self.limits) {
+                    self.affinity = Some(r.affinity_token.clone());
+                    if r.resets_sequence() {
+                        self.forced_seq = Some(1);
+                    }
+                    self.floor = None;
+                    self.handover = if before == State::Initializing {
+                        Handover::None
+                    } else {
+                        Handover::Reconnected
+                    };
+                }
+            }
+            (RequestKind::Messages, StatusClass::Ok | StatusClass::NoContent) => {
+                let in_chat = matches!(
+                    before,
+                    State::Chatting | State::AgentDisconnected | State::Ending
+                );
+                let in_chat = match wire::parse_messages(status, body, &self.limits) {
+                    Ok(MessagesAnswer::Batch(b)) => self.apply_batch(b, before, in_chat),
+                    _ => in_chat,
+                };
+                if self.handover == Handover::Reconnected {
+                    // A poll completed after the reconnect without ChasitorSessionData: carry on (documented).
+                    self.handover = Self::after_session_data(in_chat);
+                }
+            }
+            (RequestKind::ChasitorInit | RequestKind::Chat, StatusClass::Ok) => {
+                self.pending_post = None;
+            }
+            (RequestKind::ChasitorInit | RequestKind::Chat, StatusClass::OutOfSync409) => {
+                if let ServerError::OutOfSync { actual, .. } = ServerError::parse(status, body) {
+                    // Documented: continue from Actual + 1; a negative Actual (nonsense) restarts at 1.
+                    self.forced_seq = Some(u64::try_from(actual).unwrap_or(0).saturating_add(1));
+                }
+            }
+            (
+                RequestKind::Messages
+                | RequestKind::ChasitorInit
+                | RequestKind::Chat
+                | RequestKind::ResyncState,
+                StatusClass::Unavailable503,
+            ) => {
+                self.handover = Handover::Needed;
+                let left: Vec<_> = session.in_flight().collect();
+                ensure!(
+                    left.is_empty(),
+                    "after a 503 every request must be abandoned, still in flight: {left:?}"
+                );
+                ensure!(
+                    session.is_reconnecting(),
+                    "after a 503 the session must be reconnecting"
+                );
+            }
+            (RequestKind::ResyncState, c)
+                if !matches!(c, StatusClass::Server5xx | StatusClass::Unavailable503) =>
+            {
+                self.handover = Handover::None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Once session data is in after a reconnect: ChasitorResyncState is due only if the chat is established.
+    fn after_session_data(in_chat: bool) -> Handover {
+        if in_chat {
+            Handover::ResyncRequired
+        } else {
+            Handover::None
+        }
+    }
+
+    /// Predicts the events of a batch the session accepted, with the crate's documented folding. `in_chat`:
+    /// whether the chat is established; returns it after the batch.
+    fn apply_batch(&mut self, b: MessagesBody, before: State, mut in_chat: bool) -> bool {
+        let MessagesBody {
+            messages,
+            sequence,
+            offset,
+        } = b;
+        let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        let first = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
+        // Documented: a batch holding both typing events ends "not typing".
+        let has_not_typing = messages
+            .iter()
+            .any(|m| matches!(m, Message::AgentNotTyping(_)));
+        let mut end: Option<ExpectedEnd> = None;
+        for (i, m) in messages.into_iter().enumerate() {
+            if let (Some(first), Some(floor)) = (first, self.floor) {
+                let idx = first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
+                if idx <= floor {
+                    continue; // delivered before: must not reach the app twice
+                }
+            }
+            if end.is_some() {
+                // After ChatEnded/ChatRequestFail only agent texts still reach the app.
+                if let Message::ChatMessage(msg) = m {
+                    self.expected.push_back(Event::AgentMessage(msg));
+                }
+                continue;
+            }
+            let ev = match m {
+                Message::ChatRequestSuccess(s) => Some(Event::Queued {
+                    position: s.queue_position,
+                    estimated_wait_secs: s.estimated_wait_time,
+                }),
+                Message::QueueUpdate(q) => Some(Event::QueueUpdate {
+                    position: q.position,
+                    estimated_wait_secs: q.estimated_wait_time,
+                }),
+                Message::ChatEstablished(a) => {
+                    self.established = true;
+                    if matches!(before, State::Requested | State::Queued) {
+                        in_chat = true;
+                    }
+                    self.typing = false;
+                    Some(Event::ChatEstablished(a))
+                }
+                Message::ChatTransferred(a) => {
+                    self.typing = false;
+                    Some(Event::ChatTransferred(a))
+                }
+                Message::AgentDisconnect(_) => {
+                    self.typing = false;
+                    Some(Event::AgentDisconnected)
+                }
+                Message::ChatMessage(msg) => {
+                    self.typing = false;
+                    Some(Event::AgentMessage(msg))
+                }
+                Message::AgentTyping(_) => {
+                    if !has_not_typing && !self.typing {
+                        self.typing = true;
+                        Some(Event::AgentTyping(true))
+                    } else {
+                        None
+                    }
+                }
+                Message::AgentNotTyping(_) => {
+                    if self.typing {
+                        self.typing = false;
+                        Some(Event::AgentTyping(false))
+                    } else {
+                        None
+                    }
+                }
+                Message::ChatEnded(e) => {
+                    end = Some(ExpectedEnd::ChatEnded {
+                        reason: e.reason,
+                        attached_records: e.attached_records,
+                        ending: (before == State::Ending)
+                            .then_some(self.ending_cause.unwrap_or(EndingCause::Visitor)),
+                    });
+                    None
+                }
+                Message::ChatRequestFail(f) => {
+                    end = Some(ExpectedEnd::RequestFail { reason: f.reason });
+                    None
+                }
+                Message::ChasitorSessionData(d) => {
+                    if self.handover == Handover::Reconnected {
+                        self.handover = Self::after_session_data(in_chat);
+                    }
+                    Some(Event::SessionRestored(d))
+                }
+                Message::SwitchServer(s) => match Endpoint::parse(&s.new_url) {
+                    Ok(e) if !s.new_url.trim().is_empty() => {
+                        self.authority = e.authority().to_owned();
+                        Some(Event::ServerSwitched(e))
+                    }
+                    _ => Some(Event::Message(Message::SwitchServer(s))),
+                },
+                other => Some(Event::Message(other)),
+            };
+            if let Some(ev) = ev {
+                self.expected.push_back(ev);
+            }
+        }
+        if let Some(s) = sequence {
+            self.ack = s;
+            self.floor = Some(self.floor.map_or(s, |f| f.max(s)));
+        }
+        if let Some(o) = offset {
+            self.offset = Some(o);
+        }
+        if end.is_some() {
+            self.expected_end = end;
+        }
+        in_chat
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Outputs
+    // ------------------------------------------------------------------------------------------------
+
+    /// One output drained from the session.
+    pub(crate) fn on_output(&mut self, out: &Output, session: &Session, now: Instant) -> Check {
+        self.check_no_secret("an output", &format!("{out:?}"))?;
+        match out {
+            Output::Request(r) => self.on_request(r, session),
+            Output::Event(ev) => {
+                if let Event::Retrying { request, at, .. } = ev {
+                    // Backoff: a retry is never immediate (unless time cannot move any further).
+                    let end_of_time = now
+                        .checked_add(std::time::Duration::from_nanos(1))
+                        .is_none();
+                    ensure!(
+                        *at > now || end_of_time,
+                        "{request:?} retried without backoff (at {:?} before or at now)",
+                        now.saturating_duration_since(*at)
+                    );
+                }
+                self.on_event(ev, session)
+            }
+            Output::Wait(_) => Ok(()),
+        }
+    }
+
+    fn on_request(&mut self, r: &crate::OutgoingRequest, session: &Session) -> Check {
+        let id = r.id.0;
+        let kind = r.kind;
+        ensure!(
+            !self.ended_event,
+            "request {kind:?} #{id} after Event::Ended"
+        );
+        ensure!(
+            session.state() != State::Ended,
+            "request {kind:?} #{id} from an ended session"
+        );
+        ensure!(
+            id > self.last_id,
+            "request id #{id} not above the last issued #{} (ids must be unique)",
+            self.last_id
+        );
+        self.last_id = id;
+        let live: Vec<_> = session.in_flight().collect();
+        ensure!(
+            live.iter().any(|(i, k)| i.0 == id && *k == kind),
+            "request #{id} ({kind:?}) handed out but not in flight: {live:?}"
+        );
+        let polls = live.iter().filter(|(_, k)| k.is_poll()).count();
+        let posts = live.iter().filter(|(_, k)| k.is_post()).count();
+        ensure!(polls <= 1, "{polls} Messages polls in flight: {live:?}");
+        ensure!(posts <= 1, "{posts} POSTs in flight: {live:?}");
+        let h = r.http.headers();
+        let seq_header = header(h, wire::header::SEQUENCE);
+        let seq = seq_header.and_then(|s| s.parse::<u64>().ok());
+        let affinity = header(h, wire::header::AFFINITY);
+        let key = header(h, wire::header::SESSION_KEY);
+        let authority = r.http.uri().authority().map(|a| a.as_str()).unwrap_or("");
+        ensure!(
+            authority == self.authority,
+            "{kind:?} #{id} goes to {authority:?}, expected {:?}",
+            self.authority
+        );
+        // Headers.
+        match kind {
+            RequestKind::ChasitorInit | RequestKind::Chat => {
+                ensure!(
+                    seq.is_some(),
+                    "{kind:?} #{id} without a valid SEQUENCE header"
+                );
+            }
+            _ => ensure!(
+                seq_header.is_none(),
+                "{kind:?} #{id} carries SEQUENCE {seq_header:?}"
+            ),
+        }
+        match kind {
+            RequestKind::SessionId => {
+                ensure!(affinity == Some("null"), "SessionId affinity {affinity:?}");
+                ensure!(key.is_none(), "SessionId carries a session key");
+            }
+            RequestKind::ReconnectSession => {
+                ensure!(
+                    affinity == Some("null"),
+                    "ReconnectSession affinity must be null"
+                );
+                ensure!(
+                    key.is_some() && key == self.key.as_deref(),
+                    "ReconnectSession with the wrong session key"
+                );
+                let offset = query_param(r.http.uri(), "ReconnectSession.offset");
+                ensure!(
+                    offset == Some(self.offset.unwrap_or(0)),
+                    "ReconnectSession offset {offset:?}, expected the last batch offset {:?}",
+                    self.offset
+                );
+            }
+            _ => {
+                ensure!(
+                    key.is_some() && key == self.key.as_deref(),
+                    "{kind:?} #{id} with the wrong session key"
+                );
+                ensure!(
+                    affinity.is_some() && affinity == self.affinity.as_deref(),
+                    "{kind:?} #{id} with an affinity token other than the latest issued"
+                );
+            }
+        }
+        // Lifecycle rules.
+        if self.end_called {
+            ensure!(
+                kind != RequestKind::ChasitorInit,
+                "ChasitorInit #{id} after end() was accepted"
+            );
+        }
+        if self.end_called_prechat {
+            ensure!(
+                matches!(kind, RequestKind::SessionId | RequestKind::DeleteSession),
+                "{kind:?} #{id} after end() before the chat was established"
+            );
+        }
+        if matches!(kind, RequestKind::Chat | RequestKind::ResyncState) {
+            ensure!(
+                self.established,
+                "POST {kind:?} #{id} before ChatEstablished was seen"
+            );
+        }
+        match self.handover {
+            Handover::Needed => ensure!(
+                matches!(
+                    kind,
+                    RequestKind::ReconnectSession | RequestKind::DeleteSession
+                ),
+                "{kind:?} #{id} after a 503, before ReconnectSession succeeded"
+            ),
+            Handover::Reconnected => ensure!(
+                kind == RequestKind::Messages,
+                "{kind:?} #{id} after ReconnectSession, before ChasitorSessionData was polled"
+            ),
+            Handover::ResyncRequired => ensure!(
+                matches!(kind, RequestKind::Messages | RequestKind::ResyncState),
+                "{kind:?} #{id} after a handover, before ChasitorResyncState"
+            ),
+            Handover::None => ensure!(
+                kind != RequestKind::ResyncState,
+                "ChasitorResyncState #{id} outside a handover"
+            ),
+        }
+        // Polls: ack echoes the last sequence, pc counts up from 0.
+        let mut ack = None;
+        if kind == RequestKind::Messages {
+            ack = query_param(r.http.uri(), "ack");
+            ensure!(
+                ack == Some(self.ack),
+                "Messages #{id} with ack {ack:?}, expected {}",
+                self.ack
+            );
+            if let Some(pc) = query_param(r.http.uri(), "pc") {
+                ensure!(
+                    u64::try_from(pc).ok() == Some(self.next_pc),
+                    "Messages #{id} with pc {pc}, expected {}",
+                    self.next_pc
+                );
+            }
+            self.next_pc = self.next_pc.saturating_add(1);
+        }
+        // X-LIVEAGENT-SEQUENCE.
+        if let (Some(s), RequestKind::ChasitorInit | RequestKind::Chat) = (seq, kind) {
+            let body = r.http.body();
+            match &self.pending_post {
+                Some(p) => {
+                    ensure!(
+                        p.kind == kind && p.body == *body,
+                        "{kind:?} #{id} (seq {s}) sent while the earlier {:?} (seq {}) is unaccepted: a retry must re-send the same batch",
+                        p.kind,
+                        p.seq
+                    );
+                    let want = self.forced_seq.unwrap_or(p.seq);
+                    ensure!(
+                        s == want,
+                        "retry of {kind:?} #{id} carries SEQUENCE {s}, expected {want} (first sent with {})",
+                        p.seq
+                    );
+                }
+                None => match (self.forced_seq, self.last_seq) {
+                    (Some(f), _) => ensure!(
+                        s == f,
+                        "{kind:?} #{id} carries SEQUENCE {s}, expected {f} (start, reset or 409 recovery)"
+                    ),
+                    (None, Some(l)) => ensure!(
+                        s > l,
+                        "new {kind:?} #{id} carries SEQUENCE {s}, not above the previous {l}"
+                    ),
+                    (None, None) => {}
+                },
+            }
+            self.pending_post = Some(PendingPost {
+                kind,
+                body: body.clone(),
+                seq: s,
+            });
+            self.forced_seq = None;
+            self.last_seq = Some(s);
+        }
+        self.issued.insert(id, Issued { kind, ack, seq });
+        self.live.insert(id);
+        Ok(())
+    }
+
+    fn on_event(&mut self, ev: &Event, session: &Session) -> Check {
+        ensure!(!self.ended_event, "event after Event::Ended: {ev:?}");
+        if from_server(ev) {
+            match self.expected.pop_front() {
+                Some(want) => ensure!(
+                    want == *ev,
+                    "server messages out of order or altered: expected {want:?}, got {ev:?}"
+                ),
+                None => {
+                    return Err(format!(
+                        "event {ev:?} matches no server message delivered (duplicate or invented)"
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        match ev {
+            Event::Ended(reason) => {
+                ensure!(
+                    self.expected.is_empty(),
+                    "Ended before these server messages reached the app: {:?}",
+                    self.expected
+                );
+                ensure!(
+                    session.state() == State::Ended,
+                    "Event::Ended while the state is {:?}",
+                    session.state()
+                );
+                if let Some(want) = self.expected_end.take() {
+                    let ok = match (&want, reason) {
+                        (
+                            ExpectedEnd::RequestFail { reason: r },
+                            EndReason::RequestFailed { reason: got },
+                        ) => r == got,
+                        (
+                            ExpectedEnd::ChatEnded {
+                                reason: r,
+                                attached_records: a,
+                                ending: None,
+                            },
+                            EndReason::AgentEnded {
+                                reason: got_r,
+                                attached_records: got_a,
+                            },
+                        ) => r == got_r && a == got_a,
+                        (
+                            ExpectedEnd::ChatEnded {
+                                attached_records: a,
+                                ending: Some(EndingCause::Visitor),
+                                ..
+                            },
+                            EndReason::VisitorEnded {
+                                attached_records: got_a,
+                            },
+                        ) => a == got_a,
+                        (
+                            ExpectedEnd::ChatEnded {
+                                ending: Some(EndingCause::Idle),
+                                ..
+                            },
+                            EndReason::IdleTimeout,
+                        ) => true,
+                        _ => false,
+                    };
+                    ensure!(
+                        ok,
+                        "the chat ended with {reason:?}, but the server said {want:?}"
+                    );
+                }
+                self.ended_event = true;
+            }
+            Event::Delivered(ids) => {
+                for id in ids {
+                    ensure!(
+                        self.last_delivered.is_none_or(|l| id.0 > l),
+                        "Delivered {id:?} out of order or twice (last {:?})",
+                        self.last_delivered
+                    );
+                    self.last_delivered = Some(id.0);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // After every step
+    // ------------------------------------------------------------------------------------------------
+
+    /// Checks run once the drain reached `Wait(wait)`; `is_timeout_op` notes an op that moved time.
+    pub(crate) fn end_step(&mut self, session: &Session, wait: Option<Instant>) -> Check {
+        ensure!(
+            self.expected.is_empty(),
+            "server messages that never reached the app: {:?}",
+            self.expected
+        );
+        ensure!(
+            self.expected_end.is_none(),
+            "the server ended the chat ({:?}) but the session did not end",
+            self.expected_end
+        );
+        let state = session.state();
+        ensure!(
+            self.ended_event == (state == State::Ended),
+            "state {state:?} but Event::Ended {} been emitted",
+            if self.ended_event { "has" } else { "has not" }
+        );
+        if state == State::Ended {
+            ensure!(wait.is_none(), "Wait({wait:?}) after the session ended");
+            ensure!(
+                session.poll_timeout().is_none(),
+                "poll_timeout() is set after the session ended"
+            );
+            let live: Vec<_> = session.in_flight().collect();
+            ensure!(
+                live.is_empty(),
+                "requests in flight after the end: {live:?}"
+            );
+        } else {
+            ensure!(
+                wait.is_some(),
+                "Wait(None) in state {state:?}: the session would wait forever"
+            );
+        }
+        // State only moves forward (Chatting <-> AgentDisconnected aside).
+        let (from, to) = (self.state, state);
+        ensure!(
+            rank(to) >= rank(from),
+            "state went back from {from:?} to {to:?}"
+        );
+        if to == State::Deleting && from != State::Deleting {
+            ensure!(rank(from) <= 3, "Deleting entered from {from:?}");
+        }
+        if to == State::Ending && from != State::Ending {
+            ensure!(rank(from) == 4, "Ending entered from {from:?}");
+            if self.ending_cause.is_none() {
+                self.ending_cause = Some(EndingCause::Idle);
+            }
+        }
+        self.state = to;
+        // In-flight bookkeeping.
+        let now: BTreeSet<u64> = session.in_flight().map(|(i, _)| i.0).collect();
+        let mut polls = 0;
+        let mut posts = 0;
+        for (i, k) in session.in_flight() {
+            ensure!(
+                self.issued.contains_key(&i.0),
+                "in flight: {i}, never handed out"
+            );
+            ensure!(
+                !self.gone.contains(&i.0),
+                "{i} is in flight again after it was answered, expired or abandoned"
+            );
+            polls += usize::from(k.is_poll());
+            posts += usize::from(k.is_post());
+        }
+        ensure!(
+            polls <= 1 && posts <= 1,
+            "{polls} polls / {posts} POSTs in flight"
+        );
+        for id in self.live.difference(&now) {
+            self.gone.insert(*id);
+        }
+        self.live = now;
+        self.check_no_secret("the session", &format!("{session:?}"))?;
+        self.check_no_secret("the snapshot", &format!("{:?}", session.snapshot()))?;
+        Ok(())
+    }
+
+    /// `handle_timeout(now)` was just called.
+    pub(crate) fn after_timeout(&self, session: &Session, now: Instant) -> Check {
+        if let Some(t) = session.poll_timeout() {
+            ensure!(
+                t > now,
+                "hot loop: after handle_timeout(now), poll_timeout() is {:?} before or at now",
+                now.saturating_duration_since(t)
+            );
+        }
+        Ok(())
+    }
+}
