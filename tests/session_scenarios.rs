@@ -871,6 +871,8 @@ fn agent_ends_chat() {
 
 #[test]
 fn idle_timeout() {
+    // Salesforce's Customer Time-Out: the timer starts with an agent message and stops when the visitor
+    // replies; the warning comes at warningTime, the end at timeout.
     let mut h = Harness::new(config());
     let mut agent = andy();
     agent["chasitorIdleTimeout"] = json!({"isEnabled": true, "warningTime": 30, "timeout": 60});
@@ -880,6 +882,26 @@ fn idle_timeout() {
         vec![msg("ChatEnded", json!({"reason": "clientIdleTimeout"}))],
     );
     start_chat(&mut h, agent);
+    h.server.push_at(
+        5.0,
+        vec![msg(
+            "ChatMessage",
+            json!({"name": "Andy L.", "text": "Are you there?"}),
+        )],
+    );
+    h.server.push_at(
+        50.0,
+        vec![msg(
+            "ChatMessage",
+            json!({"name": "Andy L.", "text": "Anything else?"}),
+        )],
+    );
+    h.run_until(4.0);
+    assert_eq!(
+        h.session.poll_timeout().map(|t| h.offset(t) > secs(30.0)),
+        Some(true),
+        "no idle timer before the agent speaks"
+    );
     h.run_until(40.0);
     h.act("send_message(\"Sorry, still here\")", |s| {
         s.send_message("Sorry, still here")
@@ -889,7 +911,8 @@ fn idle_timeout() {
     let transcript = h.transcript();
     insta::assert_snapshot!(transcript);
 
-    // Established at 2.05 s: warning at +30 s, end planned at +60 s.
+    // Agent message at 5.05 s: warning at +30 s, end planned at +60 s; the reply at 40 s stops the timer;
+    // the next agent message at 50.05 s starts it again.
     let warnings: Vec<(Duration, Duration)> = h
         .events
         .iter()
@@ -900,7 +923,7 @@ fn idle_timeout() {
         .collect();
     assert_eq!(
         warnings,
-        [(secs(32.05), secs(62.05)), (secs(70.0), secs(100.0))]
+        [(secs(35.05), secs(65.05)), (secs(80.05), secs(110.05))]
     );
     assert_eq!(
         h.event_list()
@@ -918,7 +941,7 @@ fn idle_timeout() {
         chats,
         [
             (
-                secs(32.05),
+                secs(35.05),
                 "/chat/rest/Chasitor/ChasitorIdleTimeoutWarningEvent",
                 Some(2),
                 r#"{"idleTimeoutWarningEvent":"triggered"}"#
@@ -930,13 +953,13 @@ fn idle_timeout() {
                 r#"{"nouns":[{"prefix":"Chasitor","noun":"ChasitorIdleTimeoutWarningEvent","object":{"idleTimeoutWarningEvent":"cleared"}},{"prefix":"Chasitor","noun":"ChatMessage","object":{"text":"Sorry, still here"}}]}"#
             ),
             (
-                secs(70.0),
+                secs(80.05),
                 "/chat/rest/Chasitor/ChasitorIdleTimeoutWarningEvent",
                 Some(4),
                 r#"{"idleTimeoutWarningEvent":"triggered"}"#
             ),
             (
-                secs(100.0),
+                secs(110.05),
                 "/chat/rest/Chasitor/ChatEnd",
                 Some(5),
                 r#"{"reason":"clientIdleTimeout"}"#

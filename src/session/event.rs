@@ -310,6 +310,9 @@ pub enum Event {
     ServerSwitched(Endpoint),
     /// The server accepted these commands.
     Delivered(Vec<CommandId>),
+    /// The session ended before the server accepted these commands; they were not sent (or not confirmed).
+    /// Comes just before [`Event::Ended`].
+    Undelivered(Vec<CommandId>),
     /// The visitor idle-timeout warning fired; the chat ends at `ends_at` unless the visitor acts.
     IdleWarning {
         /// When the chat will end.

@@ -223,9 +223,6 @@ pub struct Session {
     idle_warn_at: Option<Instant>,
     idle_end_at: Option<Instant>,
     idle_warned: bool,
-    /// Visitor activity happened in a command (which carries no time): the idle timer is re-armed from the
-    /// next `now` the driver passes in, not from the possibly much older last-seen time.
-    idle_rearm: bool,
     /// A poll was issued after ChatEnd was accepted: its answer is the last one.
     final_poll_issued: bool,
 }
@@ -318,7 +315,6 @@ impl Session {
             idle_warn_at: None,
             idle_end_at: None,
             idle_warned: false,
-            idle_rearm: false,
             final_poll_issued: false,
         }
     }
@@ -338,9 +334,8 @@ impl Session {
             s.finish(EndReason::VisitorEnded {
                 attached_records: None,
             });
-        } else if s.d.state == State::Chatting {
-            s.arm_idle_timer();
         }
+        // The idle timer is not restored: it restarts with the agent's next message.
         s
     }
 
@@ -418,16 +413,6 @@ impl Session {
         if now > self.now {
             self.now = now;
         }
-        // Fix (scenario `idle_timeout`): commands take no `now`, so arming the idle timer inside one used the
-        // last time seen, which can be a whole long-poll hold (~30 s) old: the warning and the end then came
-        // that much too early. Activity only disarms the timer; it is re-armed here from the driver's `now`
-        // (the drive loop calls `poll_output(now)` after every command).
-        if self.idle_rearm {
-            self.idle_rearm = false;
-            if matches!(self.d.state, State::Chatting | State::AgentDisconnected) {
-                self.arm_idle_timer();
-            }
-        }
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -467,19 +452,17 @@ impl Session {
         id
     }
 
-    /// Visitor activity restarts the idle timer and clears a shown warning.
-    fn visitor_active(&mut self) {
+    /// The visitor answered: the idle timer stops (until the agent's next message) and a shown warning is
+    /// cleared. Salesforce's "Customer Time-Out" counts from an agent message to the visitor's reply; typing
+    /// and sneak peeks are not replies.
+    fn visitor_replied(&mut self) {
         if self.idle_warned {
             self.idle_warned = false;
             self.enqueue(Command::IdleWarning(IdleWarning::Cleared));
             self.events.push_back(Event::IdleWarningCleared);
         }
-        if self.d.state == State::Chatting || self.d.state == State::AgentDisconnected {
-            // Disarm now (a later `handle_timeout` must not fire the old deadlines); re-armed in `tick`.
-            self.idle_warn_at = None;
-            self.idle_end_at = None;
-            self.idle_rearm = true;
-        }
+        self.idle_warn_at = None;
+        self.idle_end_at = None;
     }
 
     /// Sends a text to the agent. Before ChatEstablished it is queued (the server answers 500 to early POSTs).
@@ -487,16 +470,13 @@ impl Session {
         let text = text.into();
         self.check_accepting()?;
         self.check_text(&text)?;
-        self.visitor_active();
+        self.visitor_replied();
         Ok(self.enqueue(Command::Message(text)))
     }
 
     /// Reports that the visitor started or stopped typing.
     pub fn set_typing(&mut self, typing: bool) -> Result<CommandId, CommandError> {
         self.check_accepting()?;
-        if typing {
-            self.visitor_active();
-        }
         Ok(self.enqueue(Command::Typing(typing)))
     }
 
@@ -510,7 +490,6 @@ impl Session {
                 limit: self.config.max_text_bytes,
             });
         }
-        self.visitor_active();
         self.d.sneak_peek_position = self.d.sneak_peek_position.saturating_add(1);
         let position = self.d.sneak_peek_position;
         Ok(self.enqueue(Command::SneakPeek { position, text }))
@@ -548,7 +527,7 @@ impl Session {
         actions: Vec<RichAction>,
     ) -> Result<CommandId, CommandError> {
         self.check_accepting()?;
-        self.visitor_active();
+        self.visitor_replied();
         Ok(self.enqueue(Command::RichMessage(actions)))
     }
 
@@ -574,9 +553,8 @@ impl Session {
                 Ok(())
             }
             State::Initializing | State::Requested | State::Queued => {
+                // Queued commands stay queued; they are reported as undelivered when the session ends.
                 self.in_flight.clear();
-                self.d.queue.clear();
-                self.d.unacked = None;
                 self.d.reconnect = Reconnect::None;
                 self.d.state = State::Deleting;
                 self.control = SlotTimers::default();
@@ -1209,17 +1187,24 @@ impl Session {
         } = batch;
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let first_index = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
+        let floor = self.d.last_index;
+        let is_new = |i: usize| match (first_index, floor) {
+            (Some(first), Some(floor)) => {
+                first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX)) > floor
+            }
+            _ => true,
+        };
+        // Only messages not delivered before count: an old, re-delivered AgentNotTyping must not hide a new
+        // AgentTyping.
         let has_not_typing = messages
             .iter()
-            .any(|m| matches!(m, Message::AgentNotTyping(_)));
+            .enumerate()
+            .any(|(i, m)| is_new(i) && matches!(m, Message::AgentNotTyping(_)));
         let mut restored = false;
         let mut pending_end: Option<EndReason> = None;
         for (i, m) in messages.into_iter().enumerate() {
-            if let (Some(first), Some(floor)) = (first_index, self.d.last_index) {
-                let idx = first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
-                if idx <= floor {
-                    continue; // already delivered
-                }
+            if !is_new(i) {
+                continue; // already delivered
             }
             if pending_end.is_some() {
                 // After ChatEnded/ChatRequestFail nothing changes state; content still reaches the app.
@@ -1254,9 +1239,6 @@ impl Session {
                     }
                     self.d.agent = Some(agent.clone());
                     self.d.agent_typing = false;
-                    if self.d.state == State::Chatting {
-                        self.arm_idle_timer();
-                    }
                     self.events.push_back(Event::ChatEstablished(agent));
                 }
                 Message::ChatTransferred(agent) => {
@@ -1265,9 +1247,6 @@ impl Session {
                     }
                     self.d.agent = Some(agent.clone());
                     self.d.agent_typing = false;
-                    if self.d.state == State::Chatting {
-                        self.arm_idle_timer();
-                    }
                     self.events.push_back(Event::ChatTransferred(agent));
                 }
                 Message::AgentDisconnect(_) => {
@@ -1275,10 +1254,20 @@ impl Session {
                         self.d.state = State::AgentDisconnected;
                     }
                     self.d.agent_typing = false;
+                    // Nobody is waiting for the visitor's reply now.
+                    self.idle_warn_at = None;
+                    self.idle_end_at = None;
                     self.events.push_back(Event::AgentDisconnected);
                 }
                 Message::ChatMessage(msg) => {
                     self.d.agent_typing = false;
+                    // The visitor idle timeout counts from an unanswered agent message.
+                    if self.d.state == State::Chatting
+                        && self.idle_end_at.is_none()
+                        && !self.idle_warned
+                    {
+                        self.arm_idle_timer();
+                    }
                     self.events.push_back(Event::AgentMessage(msg));
                 }
                 Message::AgentTyping(_) => {
@@ -1351,6 +1340,17 @@ impl Session {
         self.idle_warn_at = None;
         self.idle_end_at = None;
         self.d.reconnect = Reconnect::None;
+        // Commands the server never accepted are reported, so the application can tell what was not sent.
+        let mut undelivered: Vec<CommandId> = self
+            .d
+            .unacked
+            .take()
+            .map(|b| b.commands.iter().map(|c| c.id).collect())
+            .unwrap_or_default();
+        undelivered.extend(self.d.queue.drain(..).map(|c| c.id));
+        if !undelivered.is_empty() {
+            self.events.push_back(Event::Undelivered(undelivered));
+        }
         self.end_reason = Some(reason.clone());
         self.events.push_back(Event::Ended(reason));
     }

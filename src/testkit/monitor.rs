@@ -440,10 +440,18 @@ impl Monitor {
         } = b;
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let first = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
-        // Documented: a batch holding both typing events ends "not typing".
+        // Documented: a batch holding both typing events (among messages not delivered before) ends "not typing".
+        let floor = self.floor;
+        let is_new = |i: usize| match (first, floor) {
+            (Some(first), Some(floor)) => {
+                first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX)) > floor
+            }
+            _ => true,
+        };
         let has_not_typing = messages
             .iter()
-            .any(|m| matches!(m, Message::AgentNotTyping(_)));
+            .enumerate()
+            .any(|(i, m)| is_new(i) && matches!(m, Message::AgentNotTyping(_)));
         let mut end: Option<ExpectedEnd> = None;
         for (i, m) in messages.into_iter().enumerate() {
             if let (Some(first), Some(floor)) = (first, self.floor) {
