@@ -175,6 +175,10 @@ pub struct SessionSnapshot {
     /// session forgot the visitor's `end()` and went on to request the chat).
     #[serde(default)]
     end_requested: bool,
+    /// ChatEnd was accepted: the next poll that completes ends the session. Persisted so a resumed session
+    /// still ends after its one more poll.
+    #[serde(default)]
+    chat_end_accepted: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -218,8 +222,6 @@ pub struct Session {
     poll: SlotTimers,
     events: VecDeque<Event>,
     end_reason: Option<EndReason>,
-    /// ChatEnd was accepted: the next poll that completes ends the session.
-    chat_end_accepted: bool,
     idle_warn_at: Option<Instant>,
     idle_end_at: Option<Instant>,
     idle_warned: bool,
@@ -296,6 +298,7 @@ impl Session {
             sneak_peek_position: 0,
             rng: Rng::new(config.seed),
             end_requested: false,
+            chat_end_accepted: false,
         };
         Session::from_parts(config, d, now)
     }
@@ -311,7 +314,6 @@ impl Session {
             poll: SlotTimers::default(),
             events: VecDeque::new(),
             end_reason: None,
-            chat_end_accepted: false,
             idle_warn_at: None,
             idle_end_at: None,
             idle_warned: false,
@@ -711,7 +713,7 @@ impl Session {
                 let deadline = later(now, timeout);
                 if kind == RequestKind::Messages {
                     self.d.pc = self.d.pc.saturating_add(1);
-                    if self.chat_end_accepted {
+                    if self.d.chat_end_accepted {
                         self.final_poll_issued = true;
                     }
                 }
@@ -1014,7 +1016,7 @@ impl Session {
                         .iter()
                         .any(|c| matches!(c.command, Command::End(_)))
                     {
-                        self.chat_end_accepted = true;
+                        self.d.chat_end_accepted = true;
                     }
                     let ids = batch.commands.iter().map(|c| c.id).collect();
                     self.events.push_back(Event::Delivered(ids));
