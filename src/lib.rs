@@ -47,6 +47,20 @@
 //!   guide's `chasitorIdletimeout` spelling.
 //! * A known message type whose payload does not decode becomes `Message::Invalid` (with the reason) rather
 //!   than failing the batch, so one odd message cannot make the client re-poll forever.
+//! * Messages are de-duplicated by index (`sequence - len + 1 ..= sequence`, the rule every capture obeys);
+//!   the floor restarts after a ReconnectSession because the server may renumber what it re-delivers.
+//! * ChasitorResyncState goes out when ChasitorSessionData arrives, before any re-sent command, and only in an
+//!   established chat (before that the guide allows no POST but ChasitorInit); a poll that completes after a
+//!   reconnect without ChasitorSessionData is taken as if it had arrived.
+//! * Ending before an agent accepted sends `DELETE System/SessionId/{key}`; afterwards `ChatEnd` then one more
+//!   poll for ChatEnded (a 204 or 403 on that poll ends the session too). Commands never accepted are reported
+//!   in [`Event::Undelivered`].
+//! * The visitor idle timeout (`chasitorIdleTimeout`) follows Salesforce's Customer Time-Out: it starts with an
+//!   unanswered agent message and stops when the visitor replies; warning at `warningTime`, ChatEnd
+//!   `clientIdleTimeout` at `timeout`.
+//! * 5xx, 408, 425, 429, transport errors, timeouts and undecodable 200 bodies are retried with backoff; other
+//!   4xx and redirects end the session ([`EndReason::Rejected`]); 409 on the poll ends it
+//!   ([`EndReason::Conflict`], the guide's meaning).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
