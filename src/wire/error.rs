@@ -217,7 +217,8 @@ impl ServerError {
         }
         ServerError::Status {
             status,
-            text: truncate_str(text, SNIPPET_LEN).to_owned(),
+            // Trimmed again after the cut, which can leave trailing whitespace (found by fuzzing).
+            text: truncate_str(text, SNIPPET_LEN).trim_end().to_owned(),
         }
     }
 
