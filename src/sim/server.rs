@@ -13,6 +13,7 @@ use crate::wire::{
 };
 use http::header::{CONTENT_TYPE, HOST, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
@@ -21,12 +22,45 @@ const NO_VERSION: &str = "No version header found";
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 
+/// A 200 Messages body serialised straight from a session's retained messages: the same JSON as the
+/// equivalent [`MessagesBody`], without cloning the messages into one first.
+struct BatchBody<'a> {
+    retained: &'a VecDeque<(i64, Message)>,
+    sequence: i64,
+    offset: i64,
+}
+
+impl serde::Serialize for BatchBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Messages<'a>(&'a VecDeque<(i64, Message)>);
+        impl serde::Serialize for Messages<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|(_, m)| m))
+            }
+        }
+        let mut st = s.serialize_struct("MessagesBody", 3)?;
+        st.serialize_field("messages", &Messages(self.retained))?;
+        st.serialize_field("sequence", &self.sequence)?;
+        st.serialize_field("offset", &self.offset)?;
+        st.end()
+    }
+}
+
 /// An answer before it becomes a response.
 struct Answer {
     status: u16,
     body: Vec<u8>,
     content_type: Option<&'static str>,
-    note: String,
+    note: Note,
+}
+
+/// How an answer is described in the transcript; rendered only when the transcript is recorded.
+enum Note {
+    /// `{status} {body}` (text answers: the body is the message).
+    Body,
+    /// `{status}`, or `{status} {note}` when the note is not empty.
+    Status(Cow<'static, str>),
 }
 
 impl Answer {
@@ -35,19 +69,15 @@ impl Answer {
             status,
             body: msg.as_bytes().to_vec(),
             content_type: Some(TEXT),
-            note: format!("{status} {msg}"),
+            note: Note::Body,
         }
     }
-    fn empty(status: u16, note: &str) -> Answer {
+    fn empty(status: u16, note: impl Into<Cow<'static, str>>) -> Answer {
         Answer {
             status,
             body: Vec::new(),
             content_type: None,
-            note: if note.is_empty() {
-                status.to_string()
-            } else {
-                format!("{status} {note}")
-            },
+            note: Note::Status(note.into()),
         }
     }
     fn json(body: Vec<u8>, note: String) -> Answer {
@@ -55,7 +85,15 @@ impl Answer {
             status: 200,
             body,
             content_type: Some(JSON),
-            note: format!("200 {note}"),
+            note: Note::Status(note.into()),
+        }
+    }
+    fn describe(&self) -> String {
+        let status = self.status;
+        match &self.note {
+            Note::Body => format!("{status} {}", String::from_utf8_lossy(&self.body)),
+            Note::Status(n) if n.is_empty() => status.to_string(),
+            Note::Status(n) => format!("{status} {n}"),
         }
     }
     fn json_of<T: serde::Serialize>(value: &T, note: String) -> Answer {
@@ -148,23 +186,34 @@ fn route(method: &Method, path: &str) -> Result<Route, Answer> {
     }
 }
 
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+/// Decoded query pairs; text without escapes is borrowed, not copied.
+type Query<'a> = [(Cow<'a, str>, Cow<'a, str>)];
+
+fn decode(s: &str) -> Cow<'_, str> {
+    if s.contains('%') {
+        Cow::Owned(wire::percent_decode(s))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     query
         .unwrap_or_default()
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (wire::percent_decode(k), wire::percent_decode(v))
+            (decode(k), decode(v))
         })
         .collect()
 }
 
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+fn param<'a>(pairs: &'a Query<'_>, name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v.as_ref())
 }
 
 /// `[a,b]` or a bare `a` or `a,b`.
@@ -179,7 +228,7 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn header_str<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+fn header_str<B>(req: &Request<B>, name: impl http::header::AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -187,7 +236,7 @@ fn authority_of<B>(req: &Request<B>) -> Option<String> {
     req.uri()
         .authority()
         .map(|a| a.as_str().to_owned())
-        .or_else(|| header_str(req, HOST.as_str()).map(str::to_owned))
+        .or_else(|| header_str(req, HOST).map(str::to_owned))
 }
 
 fn parse_version(v: &str) -> Option<u32> {
@@ -315,7 +364,12 @@ impl Server {
             now,
             session: None,
             fx: Effects::default(),
-            line: request_line(req),
+            // Transcript text is only built when the transcript is kept (it dominated load runs).
+            line: if self.config.record_transcript {
+                request_line(req)
+            } else {
+                String::new()
+            },
             session_kinds: Vec::new(),
             end_after: None,
         };
@@ -332,8 +386,10 @@ impl Server {
                 }
             }
             Outcome::Held => {
-                let text = format!("{} -> held", ctx.line);
-                self.log(now, Some(ticket), ctx.session, text);
+                if self.config.record_transcript {
+                    let text = format!("{} -> held", ctx.line);
+                    self.log(now, Some(ticket), ctx.session, text);
+                }
             }
         }
         // Inserted right after the request line (the end of a session, if any, comes after them).
@@ -669,19 +725,25 @@ impl Server {
         t: Instant,
         prefix: Option<String>,
     ) {
-        let mut text = match prefix {
-            Some(p) => format!("{p} -> {}", a.note),
-            None => format!("-> {}", a.note),
+        let recording = self.config.record_transcript;
+        let mut text = match (recording, prefix) {
+            (false, _) => String::new(),
+            (true, Some(p)) => format!("{p} -> {}", a.describe()),
+            (true, None) => format!("-> {}", a.describe()),
         };
         let (at, reply) = if fx.drop {
-            text.push_str(" (reply dropped)");
+            if recording {
+                text.push_str(" (reply dropped)");
+            }
             (t, Reply::Drop)
         } else if let Some(d) = fx.delay {
-            text.push_str(&format!(
-                " (delayed {}.{:03}s)",
-                d.as_secs(),
-                d.subsec_millis()
-            ));
+            if recording {
+                text.push_str(&format!(
+                    " (delayed {}.{:03}s)",
+                    d.as_secs(),
+                    d.subsec_millis()
+                ));
+            }
             (
                 t.checked_add(d).unwrap_or(t),
                 Reply::Response(build_response(a)),
@@ -706,7 +768,11 @@ impl Server {
         }
         let idx = s.next_index;
         s.next_index = s.next_index.saturating_add(1);
-        let text = format!("emit {idx} {}", describe(&msg));
+        let text = if self.config.record_transcript {
+            format!("emit {idx} {}", describe(&msg))
+        } else {
+            String::new()
+        };
         s.retained.push_back((idx, msg));
         if !s.dirty {
             s.dirty = true;
@@ -738,21 +804,25 @@ impl Server {
         let Some(s) = self.sessions.get_mut(si) else {
             return (Answer::text(500, "no session"), None);
         };
-        let messages: Vec<Message> = s.retained.iter().map(|(_, m)| m.clone()).collect();
         let Some(last) = s.retained.back().map(|(i, _)| *i) else {
             return (Answer::empty(204, "no messages"), None);
         };
-        let kinds: Vec<&str> = messages.iter().map(Message::kind).collect();
-        let note = format!(
-            "{} message{} seq {last} [{}]",
-            messages.len(),
-            if messages.len() == 1 { "" } else { "s" },
-            kinds.join(", ")
-        );
-        let body = MessagesBody {
-            messages,
-            sequence: Some(last),
-            offset: Some(offset_for_index(last)),
+        let note = if self.config.record_transcript {
+            let kinds: Vec<&str> = s.retained.iter().map(|(_, m)| m.kind()).collect();
+            format!(
+                "{} message{} seq {last} [{}]",
+                kinds.len(),
+                if kinds.len() == 1 { "" } else { "s" },
+                kinds.join(", ")
+            )
+        } else {
+            String::new()
+        };
+        // Serialised from the retained messages in place (the same bytes as a `MessagesBody`, without cloning).
+        let body = BatchBody {
+            retained: &s.retained,
+            sequence: last,
+            offset: offset_for_index(last),
         };
         let a = Answer::json_of(&body, note);
         s.last_delivered = s.last_delivered.max(last);
@@ -919,7 +989,7 @@ impl Server {
             Ok(r) => r,
             Err(a) => return Outcome::Respond(a),
         };
-        match header_str(req, header::API_VERSION).map(parse_version) {
+        match header_str(req, header::API_VERSION_NAME).map(parse_version) {
             None => return Outcome::Respond(Answer::text(400, NO_VERSION)),
             Some(None) => {
                 return Outcome::Respond(Answer::text(400, "Invalid X-LIVEAGENT-API-VERSION"));
@@ -955,7 +1025,7 @@ impl Server {
         kind: Kind,
         affinity: Affinity,
     ) -> Result<usize, Answer> {
-        let key = match key.or_else(|| header_str(req, header::SESSION_KEY)) {
+        let key = match key.or_else(|| header_str(req, header::SESSION_KEY_NAME)) {
             Some(k) => k,
             None => return Err(Answer::text(403, SESSION_INVALID)),
         };
@@ -1028,7 +1098,7 @@ impl Server {
             return Err(a);
         }
         if affinity == Affinity::Token {
-            let sent = header_str(req, header::AFFINITY).unwrap_or_default();
+            let sent = header_str(req, header::AFFINITY_NAME).unwrap_or_default();
             if sent != s.token {
                 s.reconnect_allowed = true;
                 return Err(Answer::text(503, "Service Unavailable"));
@@ -1038,7 +1108,7 @@ impl Server {
     }
 
     fn create_session<B>(&mut self, req: &Request<B>, ctx: &mut Ctx) -> Answer {
-        if header_str(req, header::AFFINITY) != Some("null") {
+        if header_str(req, header::AFFINITY_NAME) != Some("null") {
             return Answer::text(400, "X-LIVEAGENT-AFFINITY must be null for SessionId");
         }
         if req.headers().contains_key(header::SESSION_KEY) {
@@ -1142,7 +1212,7 @@ impl Server {
     }
 
     fn delete_session<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, key: String) -> Answer {
-        if header_str(req, header::SESSION_KEY).is_some_and(|h| h != key) {
+        if header_str(req, header::SESSION_KEY_NAME).is_some_and(|h| h != key) {
             return Answer::text(400, "X-LIVEAGENT-SESSION-KEY does not match the path");
         }
         let si = match self.gate(req, ctx, Some(&key), Kind::Other, Affinity::Token) {
@@ -1153,12 +1223,7 @@ impl Server {
         Answer::empty(200, "session deleted")
     }
 
-    fn reconnect<B>(
-        &mut self,
-        req: &Request<B>,
-        ctx: &mut Ctx,
-        query: &[(String, String)],
-    ) -> Answer {
+    fn reconnect<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, query: &Query<'_>) -> Answer {
         let si = match self.gate(req, ctx, None, Kind::Other, Affinity::Unchecked) {
             Ok(si) => si,
             Err(a) => return a,
@@ -1173,7 +1238,7 @@ impl Server {
                 "Method Not Allowed: ReconnectSession is only allowed after a 503",
             );
         }
-        if header_str(req, header::AFFINITY) != Some("null") {
+        if header_str(req, header::AFFINITY_NAME) != Some("null") {
             return Answer::text(
                 400,
                 "X-LIVEAGENT-AFFINITY must be null for ReconnectSession",
@@ -1263,12 +1328,7 @@ impl Server {
         Answer::json_of(&body, "ReconnectSession (new affinity token)".into())
     }
 
-    fn messages<B>(
-        &mut self,
-        req: &Request<B>,
-        ctx: &mut Ctx,
-        query: &[(String, String)],
-    ) -> Outcome {
+    fn messages<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, query: &Query<'_>) -> Outcome {
         let si = match self.gate(req, ctx, None, Kind::Poll, Affinity::Token) {
             Ok(si) => si,
             Err(a) => return Outcome::Respond(a),
@@ -1406,11 +1466,15 @@ impl Server {
         let Some(s) = self.sessions.get_mut(si) else {
             return Answer::text(403, SESSION_INVALID);
         };
-        let what: Vec<String> = nouns.iter().map(describe_noun).collect();
-        let what = what.join(" + ");
+        let what = if self.config.record_transcript {
+            let what: Vec<String> = nouns.iter().map(describe_noun).collect();
+            what.join(" + ")
+        } else {
+            String::new()
+        };
         let mut seq = None;
         if sequenced {
-            let Some(raw) = header_str(req, header::SEQUENCE) else {
+            let Some(raw) = header_str(req, header::SEQUENCE_NAME) else {
                 return Answer::text(400, "Missing X-LIVEAGENT-SEQUENCE header");
             };
             let Ok(n) = raw.trim().parse::<u64>() else {
@@ -1418,7 +1482,7 @@ impl Server {
             };
             if n <= s.last_seq {
                 s.rec.retransmissions = s.rec.retransmissions.saturating_add(1);
-                return Answer::empty(200, &format!("{what} (retransmission, ignored)"));
+                return Answer::empty(200, format!("{what} (retransmission, ignored)"));
             }
             if s.armed.sequence_drift > 0 {
                 s.last_seq = s.last_seq.saturating_add(s.armed.sequence_drift);
@@ -1476,7 +1540,7 @@ impl Server {
         for noun in nouns {
             self.process(si, noun, t);
         }
-        Answer::empty(200, &what)
+        Answer::empty(200, what)
     }
 
     fn process(&mut self, si: usize, noun: Noun, t: Instant) {
@@ -1761,7 +1825,7 @@ impl Server {
     // ----------------------------------------------------------------------------------------------------
     // Visitor resources
 
-    fn org_and_deployment(query: &[(String, String)]) -> Result<(), Answer> {
+    fn org_and_deployment(query: &Query<'_>) -> Result<(), Answer> {
         for name in ["org_id", "deployment_id"] {
             if param(query, name).is_none_or(|v| v.trim().is_empty()) {
                 return Err(Answer::text(400, &format!("Missing {name}")));
@@ -1778,7 +1842,7 @@ impl Server {
         }
     }
 
-    fn settings(&mut self, query: &[(String, String)]) -> Answer {
+    fn settings(&mut self, query: &Query<'_>) -> Answer {
         if let Err(a) = Self::org_and_deployment(query) {
             return a;
         }
@@ -1808,7 +1872,7 @@ impl Server {
         Answer::json_of(&v, format!("Settings ({} buttons)", ids.len()))
     }
 
-    fn availability(&mut self, query: &[(String, String)]) -> Answer {
+    fn availability(&mut self, query: &Query<'_>) -> Answer {
         if let Err(a) = Self::org_and_deployment(query) {
             return a;
         }
@@ -1845,7 +1909,7 @@ impl Server {
         )
     }
 
-    fn visitor_id(&mut self, query: &[(String, String)]) -> Answer {
+    fn visitor_id(&mut self, query: &Query<'_>) -> Answer {
         if let Err(a) = Self::org_and_deployment(query) {
             return a;
         }
@@ -1877,7 +1941,7 @@ impl Server {
             });
             self.emit(si, m, ctx.now);
         }
-        Answer::empty(200, &format!("Breadcrumb {}", quote(&location)))
+        Answer::empty(200, format!("Breadcrumb {}", quote(&location)))
     }
 }
 
@@ -1924,7 +1988,7 @@ fn request_line<B>(req: &Request<B>) -> String {
         path
     };
     let mut line = format!("{} {path}", req.method());
-    if let Some(seq) = header_str(req, header::SEQUENCE) {
+    if let Some(seq) = header_str(req, header::SEQUENCE_NAME) {
         line.push_str(&format!(" seq={seq}"));
     }
     line

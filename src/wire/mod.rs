@@ -17,6 +17,7 @@ pub use request::*;
 pub use response::*;
 pub use types::*;
 
+use http::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -30,6 +31,14 @@ pub mod header {
     pub const SESSION_KEY: &str = "x-liveagent-session-key";
     /// `X-LIVEAGENT-SEQUENCE`
     pub const SEQUENCE: &str = "x-liveagent-sequence";
+
+    // The same as `HeaderName`s: building or looking up a header by `&str` parses the name every time.
+    pub(crate) const API_VERSION_NAME: http::HeaderName =
+        http::HeaderName::from_static(API_VERSION);
+    pub(crate) const AFFINITY_NAME: http::HeaderName = http::HeaderName::from_static(AFFINITY);
+    pub(crate) const SESSION_KEY_NAME: http::HeaderName =
+        http::HeaderName::from_static(SESSION_KEY);
+    pub(crate) const SEQUENCE_NAME: http::HeaderName = http::HeaderName::from_static(SEQUENCE);
 }
 
 /// The chat host to talk to: scheme and authority of the org's Chat API endpoint.
@@ -112,12 +121,14 @@ impl Endpoint {
         path_and_query: String,
         resource: &'static str,
     ) -> Result<http::Uri, BuildError> {
-        http::Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| BuildError::InvalidUri { resource })
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(
+            http::uri::PathAndQuery::try_from(path_and_query)
+                .map_err(|_| BuildError::InvalidUri { resource })?,
+        );
+        http::Uri::from_parts(parts).map_err(|_| BuildError::InvalidUri { resource })
     }
 }
 
@@ -153,21 +164,89 @@ impl std::str::FromStr for Endpoint {
     }
 }
 
+/// A secret as it travels: kept as a validated header value when it is one (almost always), so building a
+/// request clones a reference-counted buffer instead of re-validating and copying the text every time.
+#[derive(Clone)]
+enum SecretRepr {
+    /// Visible ASCII: the header value (its text is the secret).
+    Header(HeaderValue),
+    /// Anything else, kept as text.
+    Text(String),
+}
+
+impl SecretRepr {
+    fn new(value: String, sensitive: bool) -> SecretRepr {
+        match HeaderValue::from_str(&value) {
+            Ok(mut h) if h.to_str().is_ok() => {
+                h.set_sensitive(sensitive);
+                SecretRepr::Header(h)
+            }
+            _ => SecretRepr::Text(value),
+        }
+    }
+
+    fn expose(&self) -> &str {
+        match self {
+            SecretRepr::Header(h) => h.to_str().unwrap_or_default(),
+            SecretRepr::Text(t) => t,
+        }
+    }
+
+    fn header_value(&self, sensitive: bool) -> Option<HeaderValue> {
+        match self {
+            SecretRepr::Header(h) => Some(h.clone()),
+            SecretRepr::Text(t) => HeaderValue::from_str(t).ok().map(|mut h| {
+                h.set_sensitive(sensitive);
+                h
+            }),
+        }
+    }
+}
+
 macro_rules! secret {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, sensitive = $sensitive:expr) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Clone)]
+        pub struct $name(SecretRepr);
 
         impl $name {
             /// Wraps a value received from the server.
             pub fn new(value: impl Into<String>) -> Self {
-                $name(value.into())
+                $name(SecretRepr::new(value.into(), $sensitive))
             }
             /// The secret value, for putting on the wire. Do not log it.
             pub fn expose(&self) -> &str {
-                &self.0
+                self.0.expose()
+            }
+            /// The value as a header value, `None` if it cannot be one.
+            pub(crate) fn header_value(&self) -> Option<HeaderValue> {
+                self.0.header_value($sensitive)
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.expose() == other.expose()
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.expose().hash(state)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.expose())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map($name::new)
             }
         }
 
@@ -181,11 +260,13 @@ macro_rules! secret {
 
 secret!(
     /// `X-LIVEAGENT-SESSION-KEY`: secret, never printed by `Debug`.
-    SessionKey
+    SessionKey,
+    sensitive = true
 );
 secret!(
     /// `X-LIVEAGENT-AFFINITY` token: routes requests to the server holding the session; never printed by `Debug`.
-    AffinityToken
+    AffinityToken,
+    sensitive = false
 );
 
 /// What a session-scoped request needs to identify itself.

@@ -148,6 +148,34 @@ struct ActionsBody {
 #[derive(Serialize, Deserialize)]
 struct Empty {}
 
+// Borrowing twins of the bodies above, for serialising without copying the text first.
+#[derive(Serialize)]
+struct TextRef<'a> {
+    text: &'a str,
+}
+#[derive(Serialize)]
+struct SneakPeekRef<'a> {
+    position: i64,
+    text: &'a str,
+}
+#[derive(Serialize)]
+struct ReasonRef<'a> {
+    reason: &'a str,
+}
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgRef<'a> {
+    organization_id: &'a str,
+}
+#[derive(Serialize)]
+struct RulesRef<'a> {
+    rules: &'a [TriggeredRule],
+}
+#[derive(Serialize)]
+struct ActionsRef<'a> {
+    actions: &'a [RichAction],
+}
+
 fn req_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     super::lenient::opt_i64(d)?.ok_or_else(|| serde::de::Error::custom("expected an integer"))
 }
@@ -194,28 +222,22 @@ impl Noun {
     pub fn body(&self) -> Result<Vec<u8>, BuildError> {
         let r = match self {
             Noun::ChasitorInit(init) => serde_json::to_vec(init),
-            Noun::ChasitorResyncState { organization_id } => serde_json::to_vec(&OrgBody {
-                organization_id: organization_id.clone(),
-            }),
+            Noun::ChasitorResyncState { organization_id } => {
+                serde_json::to_vec(&OrgRef { organization_id })
+            }
             Noun::ChasitorTyping | Noun::ChasitorNotTyping => Ok(b"{}".to_vec()),
-            Noun::ChasitorSneakPeek { position, text } => serde_json::to_vec(&SneakPeekBody {
+            Noun::ChasitorSneakPeek { position, text } => serde_json::to_vec(&SneakPeekRef {
                 position: *position,
-                text: text.clone(),
+                text,
             }),
-            Noun::ChatMessage { text } => serde_json::to_vec(&TextBody { text: text.clone() }),
+            Noun::ChatMessage { text } => serde_json::to_vec(&TextRef { text }),
             Noun::CustomEvent(ev) => serde_json::to_vec(ev),
-            Noun::ChatEnd { reason } => serde_json::to_vec(&ReasonBody {
-                reason: reason.clone(),
-            }),
+            Noun::ChatEnd { reason } => serde_json::to_vec(&ReasonRef { reason }),
             Noun::IdleTimeoutWarning(w) => serde_json::to_vec(&IdleTimeoutWarningEvent {
                 idle_timeout_warning_event: *w,
             }),
-            Noun::SensitiveDataRuleTriggered { rules } => serde_json::to_vec(&RulesBody {
-                rules: rules.clone(),
-            }),
-            Noun::RichMessage { actions } => serde_json::to_vec(&ActionsBody {
-                actions: actions.clone(),
-            }),
+            Noun::SensitiveDataRuleTriggered { rules } => serde_json::to_vec(&RulesRef { rules }),
+            Noun::RichMessage { actions } => serde_json::to_vec(&ActionsRef { actions }),
         };
         r.map_err(|e| BuildError::Body {
             reason: e.to_string(),
@@ -316,6 +338,11 @@ pub struct Api<'a> {
 
 const NULL: HeaderValue = HeaderValue::from_static("null");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
+// Static names: parsing a custom name from `&str` on every request cost an allocation per header.
+use header::{
+    AFFINITY_NAME as AFFINITY, API_VERSION_NAME as API_VERSION, SEQUENCE_NAME as SEQUENCE,
+    SESSION_KEY_NAME as SESSION_KEY,
+};
 
 impl<'a> Api<'a> {
     /// A builder for `endpoint` speaking API `version`.
@@ -323,52 +350,54 @@ impl<'a> Api<'a> {
         Api { endpoint, version }
     }
 
+    // Requests are assembled in place rather than through `http::request::Builder`, which moves its whole
+    // state on every `.header()` call (a measurable share of a poll cycle).
     fn base(
         &self,
         method: Method,
         path_and_query: String,
         resource: &'static str,
-    ) -> Result<http::request::Builder, BuildError> {
+    ) -> Result<Request<Vec<u8>>, BuildError> {
         let uri = self.endpoint.uri(path_and_query, resource)?;
-        Ok(Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::API_VERSION, HeaderValue::from(self.version))
-            .header(ACCEPT, JSON))
+        let mut req = Request::new(Vec::new());
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        let h = req.headers_mut();
+        h.append(API_VERSION, version_value(self.version));
+        h.append(ACCEPT, JSON);
+        Ok(req)
     }
 
     fn with_auth(
-        b: http::request::Builder,
+        req: &mut Request<Vec<u8>>,
         auth: Option<&AffinityToken>,
         key: Option<&super::SessionKey>,
-    ) -> Result<http::request::Builder, BuildError> {
+    ) -> Result<(), BuildError> {
         let affinity = match auth {
-            Some(t) => {
-                HeaderValue::from_str(t.expose()).map_err(|_| BuildError::InvalidHeader {
-                    header: "X-LIVEAGENT-AFFINITY",
-                })?
-            }
+            Some(t) => t.header_value().ok_or(BuildError::InvalidHeader {
+                header: "X-LIVEAGENT-AFFINITY",
+            })?,
             None => NULL,
         };
-        let mut b = b.header(header::AFFINITY, affinity);
+        let h = req.headers_mut();
+        h.append(AFFINITY, affinity);
         if let Some(key) = key {
-            let mut v =
-                HeaderValue::from_str(key.expose()).map_err(|_| BuildError::InvalidHeader {
-                    header: "X-LIVEAGENT-SESSION-KEY",
-                })?;
-            v.set_sensitive(true);
-            b = b.header(header::SESSION_KEY, v);
+            let v = key.header_value().ok_or(BuildError::InvalidHeader {
+                header: "X-LIVEAGENT-SESSION-KEY",
+            })?;
+            h.append(SESSION_KEY, v);
         }
-        Ok(b)
+        Ok(())
     }
 
-    fn finish(
-        b: http::request::Builder,
-        body: Vec<u8>,
-        resource: &'static str,
-    ) -> Result<Request<Vec<u8>>, BuildError> {
-        b.body(body)
-            .map_err(|_| BuildError::InvalidUri { resource })
+    fn finish(mut req: Request<Vec<u8>>, body: Vec<u8>) -> Result<Request<Vec<u8>>, BuildError> {
+        *req.body_mut() = body;
+        Ok(req)
+    }
+
+    fn json(mut req: Request<Vec<u8>>, body: Vec<u8>) -> Result<Request<Vec<u8>>, BuildError> {
+        req.headers_mut().append(CONTENT_TYPE, JSON);
+        Self::finish(req, body)
     }
 
     /// `GET System/SessionId` with `X-LIVEAGENT-AFFINITY: null` (spec §3.1.1).
@@ -378,19 +407,18 @@ impl<'a> Api<'a> {
             "/chat/rest/System/SessionId".into(),
             "SessionId",
         )?;
-        Self::finish(Self::with_auth(b, None, None)?, Vec::new(), "SessionId")
+        let mut req = b;
+        Self::with_auth(&mut req, None, None)?;
+        Self::finish(req, Vec::new())
     }
 
     /// `DELETE System/SessionId/{key}`: ends the session. Sends the session key header too (SDK; spec §10).
     pub fn delete_session(&self, auth: SessionAuth<'_>) -> Result<Request<Vec<u8>>, BuildError> {
         let mut path = String::from("/chat/rest/System/SessionId/");
         encode_path_segment(auth.key.expose(), &mut path);
-        let b = self.base(Method::DELETE, path, "SessionId")?;
-        Self::finish(
-            Self::with_auth(b, auth.affinity, Some(auth.key))?,
-            Vec::new(),
-            "SessionId",
-        )
+        let mut req = self.base(Method::DELETE, path, "SessionId")?;
+        Self::with_auth(&mut req, auth.affinity, Some(auth.key))?;
+        Self::finish(req, Vec::new())
     }
 
     /// `GET System/ReconnectSession?ReconnectSession.offset=N` after a 503, with affinity `null` (spec §3.2.2).
@@ -404,12 +432,9 @@ impl<'a> Api<'a> {
             "/chat/rest/System/ReconnectSession?ReconnectSession.offset={}",
             offset.unwrap_or(0)
         );
-        let b = self.base(Method::GET, path, "ReconnectSession")?;
-        Self::finish(
-            Self::with_auth(b, None, Some(key))?,
-            Vec::new(),
-            "ReconnectSession",
-        )
+        let mut req = self.base(Method::GET, path, "ReconnectSession")?;
+        Self::with_auth(&mut req, None, Some(key))?;
+        Self::finish(req, Vec::new())
     }
 
     /// `GET System/Messages?ack=N&pc=M`, the long poll (spec §3.4). `ack` is `-1` before the first 200.
@@ -419,16 +444,27 @@ impl<'a> Api<'a> {
         ack: i64,
         pc: Option<u64>,
     ) -> Result<Request<Vec<u8>>, BuildError> {
-        let path = match pc {
-            Some(pc) => format!("/chat/rest/System/Messages?ack={ack}&pc={pc}"),
-            None => format!("/chat/rest/System/Messages?ack={ack}"),
-        };
-        let b = self.base(Method::GET, path, "Messages")?;
-        Self::finish(
-            Self::with_auth(b, auth.affinity, Some(auth.key))?,
-            Vec::new(),
-            "Messages",
-        )
+        // Sized exactly: the URI then takes the buffer over without copying or a second allocation.
+        const PATH: &str = "/chat/rest/System/Messages?ack=";
+        let ack_digits = Decimal::new(ack.unsigned_abs());
+        let pc_digits = pc.map(Decimal::new);
+        let len = PATH.len()
+            + usize::from(ack < 0)
+            + ack_digits.as_str().len()
+            + pc_digits.as_ref().map_or(0, |d| 4 + d.as_str().len());
+        let mut path = String::with_capacity(len);
+        path.push_str(PATH);
+        if ack < 0 {
+            path.push('-');
+        }
+        path.push_str(ack_digits.as_str());
+        if let Some(d) = &pc_digits {
+            path.push_str("&pc=");
+            path.push_str(d.as_str());
+        }
+        let mut req = self.base(Method::GET, path, "Messages")?;
+        Self::with_auth(&mut req, auth.affinity, Some(auth.key))?;
+        Self::finish(req, Vec::new())
     }
 
     /// `POST Chasitor/{noun}`. `sequence` is sent only for sequenced nouns (spec §1.3.1).
@@ -439,12 +475,13 @@ impl<'a> Api<'a> {
         sequence: u64,
     ) -> Result<Request<Vec<u8>>, BuildError> {
         let name = noun.name();
-        let b = self.base(Method::POST, format!("/chat/rest/Chasitor/{name}"), name)?;
-        let mut b = Self::with_auth(b, auth.affinity, Some(auth.key))?;
+        let mut req = self.base(Method::POST, format!("/chat/rest/Chasitor/{name}"), name)?;
+        Self::with_auth(&mut req, auth.affinity, Some(auth.key))?;
         if noun.is_sequenced() {
-            b = b.header(header::SEQUENCE, HeaderValue::from(sequence));
+            req.headers_mut()
+                .append(SEQUENCE, HeaderValue::from(sequence));
         }
-        Self::finish(b.header(CONTENT_TYPE, JSON), noun.body()?, name)
+        Self::json(req, noun.body()?)
     }
 
     /// `POST System/MultiNoun {"nouns":[{prefix, noun, object}]}`: several nouns under one sequence number.
@@ -472,10 +509,11 @@ impl<'a> Api<'a> {
             "/chat/rest/System/MultiNoun".into(),
             "MultiNoun",
         )?;
-        let b = Self::with_auth(b, auth.affinity, Some(auth.key))?
-            .header(header::SEQUENCE, HeaderValue::from(sequence))
-            .header(CONTENT_TYPE, JSON);
-        Self::finish(b, body, "MultiNoun")
+        let mut req = b;
+        Self::with_auth(&mut req, auth.affinity, Some(auth.key))?;
+        req.headers_mut()
+            .append(SEQUENCE, HeaderValue::from(sequence));
+        Self::json(req, body)
     }
 
     /// `GET Visitor/Settings` (API version header only).
@@ -497,7 +535,7 @@ impl<'a> Api<'a> {
             });
         }
         let b = self.base(Method::GET, path, "Settings")?;
-        Self::finish(b, Vec::new(), "Settings")
+        Self::finish(b, Vec::new())
     }
 
     /// `GET Visitor/Availability` (API version header only).
@@ -512,7 +550,7 @@ impl<'a> Api<'a> {
             path.push_str("&Availability.needEstimatedWaitTime=1");
         }
         let b = self.base(Method::GET, path, "Availability")?;
-        Self::finish(b, Vec::new(), "Availability")
+        Self::finish(b, Vec::new())
     }
 
     /// `POST Visitor/Breadcrumb {"location"}`. The guide lists only the API version header; when a session is
@@ -527,17 +565,17 @@ impl<'a> Api<'a> {
             "/chat/rest/Visitor/Breadcrumb".into(),
             "Breadcrumb",
         )?;
-        let b = match auth {
-            Some(a) => Self::with_auth(b, a.affinity, Some(a.key))?,
-            None => b,
-        };
+        let mut req = b;
+        if let Some(a) = auth {
+            Self::with_auth(&mut req, a.affinity, Some(a.key))?;
+        }
         let body = serde_json::to_vec(&super::messages::Breadcrumb {
             location: location.to_owned(),
         })
         .map_err(|e| BuildError::Body {
             reason: e.to_string(),
         })?;
-        Self::finish(b.header(CONTENT_TYPE, JSON), body, "Breadcrumb")
+        Self::json(req, body)
     }
 
     /// `GET Visitor/VisitorId` (API version header only).
@@ -551,8 +589,60 @@ impl<'a> Api<'a> {
         path.push('&');
         push_param(&mut path, "deployment_id", deployment_id);
         let b = self.base(Method::GET, path, "VisitorId")?;
-        Self::finish(b, Vec::new(), "VisitorId")
+        Self::finish(b, Vec::new())
     }
+}
+
+/// The decimal digits of an unsigned integer, without allocating.
+struct Decimal {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    fn new(mut v: u64) -> Decimal {
+        let mut buf = [b'0'; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 || start == 0 {
+                break;
+            }
+        }
+        Decimal { buf, start }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
+    }
+}
+
+macro_rules! version_values {
+    ($first:literal, $($v:literal),*) => {
+        /// Pre-built `X-LIVEAGENT-API-VERSION` values for the versions in use (no allocation per request).
+        const VERSION_COUNT: usize = [$first $(, $v)*].len();
+        static VERSION_VALUES: [HeaderValue; VERSION_COUNT] = [
+            HeaderValue::from_static(stringify!($first)),
+            $(HeaderValue::from_static(stringify!($v)),)*
+        ];
+        const FIRST_VERSION: u32 = $first;
+    };
+}
+
+version_values!(
+    20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
+    44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67,
+    68, 69, 70
+);
+
+fn version_value(version: u32) -> HeaderValue {
+    version
+        .checked_sub(FIRST_VERSION)
+        .and_then(|i| VERSION_VALUES.get(i as usize))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(version))
 }
 
 fn push_param(out: &mut String, key: &str, value: &str) {
