@@ -13,7 +13,9 @@ pub enum Wake<C> {
     App(C),
 }
 
-/// What the application's callback receives.
+/// What the application's callback receives. Moved once per event, never stored: boxing the event would
+/// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Input<C> {
     /// An event from the session.
     Event(Event),
