@@ -564,6 +564,23 @@ macro_rules! message_enum {
                 }
             }
         }
+
+        impl Serialize for Message {
+            /// `{"type": ..., "message": {...}}`, the payload written straight from its typed fields (in
+            /// declaration order), never through an intermediate `Value`.
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let mut st = s.serialize_struct("Message", 2)?;
+                st.serialize_field("type", self.kind())?;
+                match self {
+                    $( Message::$variant(p) => st.serialize_field("message", p)?, )*
+                    Message::Unknown { raw, .. } | Message::Invalid { raw, .. } => {
+                        st.serialize_field("message", raw)?
+                    }
+                }
+                st.end()
+            }
+        }
     };
 }
 
@@ -622,16 +639,6 @@ message_enum! {
     RichMessage(RichMessage) = "RichMessage",
     /// The visitor idle-timeout warning was triggered or cleared.
     IdleTimeoutWarning(IdleTimeoutWarningEvent) = "ChasitorIdleTimeoutWarningEvent",
-}
-
-impl Serialize for Message {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Message", 2)?;
-        st.serialize_field("type", self.kind())?;
-        st.serialize_field("message", &self.payload_json())?;
-        st.end()
-    }
 }
 
 impl<'de> Deserialize<'de> for Message {
