@@ -108,3 +108,15 @@ fn session_ops_visitor_text_holding_a_secret() {
 fn sim_session_sequence_drift_with_lost_409() {
     replay("regressions", "sim_session", "sequence-drift-409-lost");
 }
+
+/// Found by CI's short parse_messages run: `chasitorIdleTimeout` holding `isEnabled` twice made the typed
+/// decoder refuse the payload (`Message::Invalid`) although its raw JSON (last key wins) decodes fine, so the
+/// message changed across a round trip. Duplicate keys are now read as every JSON parser reads them.
+#[test]
+fn parse_messages_duplicate_key_in_nested_object() {
+    replay(
+        "regressions",
+        "parse_messages",
+        "duplicate-key-in-nested-object",
+    );
+}

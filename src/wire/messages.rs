@@ -539,6 +539,11 @@ macro_rules! message_enum {
                         Err(e) => {
                             let raw: serde_json::Value =
                                 serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+                            // Duplicate keys are refused by the typed decoder but legal JSON: read them as
+                            // every JSON parser does (the last one wins) rather than call the payload invalid.
+                            if let Ok(v) = T::deserialize(&raw) {
+                                return f(v);
+                            }
                             let error = match culprit_field::<T>(&raw) {
                                 Some(field) => format!("field `{field}`: {e}"),
                                 None => e.to_string(),
