@@ -65,6 +65,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod rng;
 mod session;
 #[cfg(feature = "sim")]
 pub mod sim;

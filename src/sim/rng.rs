@@ -1,26 +1,12 @@
 //! The simulator's only source of randomness: a seeded SplitMix64, so every id is a function of the seed and
 //! the order of requests.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for ids.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(u64);
+pub(crate) use crate::rng::SplitMix64;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn push_hex(out: &mut String, v: u64, digits: u32) {
         for i in (0..digits).rev() {
             let nibble = ((v >> (i * 4)) & 0xF) as usize;
