@@ -264,9 +264,10 @@ secret!(
     sensitive = true
 );
 secret!(
-    /// `X-LIVEAGENT-AFFINITY` token: routes requests to the server holding the session; never printed by `Debug`.
+    /// `X-LIVEAGENT-AFFINITY` token: routes requests to the server holding the session; never printed by `Debug`
+    /// (its header value is marked sensitive too, so `Debug` of an `http::Request` hides it).
     AffinityToken,
-    sensitive = false
+    sensitive = true
 );
 
 /// What a session-scoped request needs to identify itself.
