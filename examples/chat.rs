@@ -185,16 +185,15 @@ fn demo_agent() -> AgentScript {
             Duration::from_millis(400),
             AgentAction::QueueUpdate { position: 1 },
         )
-        .then(Duration::ZERO, AgentAction::EchoVisitor)
         .then(Duration::from_millis(400), AgentAction::Accept)
-        .then(Duration::ZERO, AgentAction::Typing)
         .then(
-            Duration::from_millis(300),
+            Duration::ZERO,
             AgentAction::Say {
                 text: "Hello, I'm Andy. How can I help you?".into(),
             },
         )
-        .then(Duration::from_millis(700), AgentAction::Typing)
+        .then(Duration::ZERO, AgentAction::EchoVisitor)
+        .then(Duration::from_millis(1200), AgentAction::Typing)
         .then(
             Duration::from_millis(500),
             AgentAction::Say {
