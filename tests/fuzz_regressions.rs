@@ -70,18 +70,15 @@ fn parse_error_text_is_trimmed_after_the_cut() {
     replay("regressions", "parse_error", "trailing-space-after-cut");
 }
 
-/// A FileTransfer payload with a duplicate key decodes as `Invalid` (serde refuses duplicate fields); its `raw`
-/// value keeps only the last duplicate, so the re-serialised message decodes as a typed FileTransfer. Not a
-/// bug: the fuzz check now states this one documented exception (same `type`, `Invalid` -> typed only for a
-/// duplicate field).
+/// A FileTransfer payload with a duplicate key decoded as `Invalid` (serde refuses duplicate fields), but its
+/// `raw` value keeps only the last duplicate, so the re-serialised message decoded as a typed FileTransfer.
+/// Fixed in the crate (1c01303): duplicate keys are read last-wins, so the payload is a FileTransfer both times.
 #[test]
 fn parse_messages_invalid_with_duplicate_field() {
     replay("regressions", "parse_messages", "invalid-duplicate-field");
 }
 
-/// The same duplicate-key case in a whole batch (an AgentTyping with `agentId` twice, in a real capture): the
-/// check that printing is stable compared the first and second printing, which differ for that message. It now
-/// compares the second and third.
+/// The same duplicate-key case in a whole batch (an AgentTyping with `agentId` twice, in a real capture).
 #[test]
 fn parse_messages_batch_with_duplicate_field() {
     replay(
@@ -133,5 +130,29 @@ fn sim_session_lost_reply_then_handover_resends() {
         "regressions",
         "sim_session",
         "lost-reply-then-handover-resends",
+    );
+}
+
+/// The duplicate-key case where the first copy has the wrong type (`"url": false, ..., "url": ""`): the typed
+/// decoder stops at the type error before it sees the duplicate. Found by parse_messages after the first
+/// duplicate fix in the fuzz check; the crate's last-wins reading (1c01303) covers it.
+#[test]
+fn parse_messages_duplicate_key_type_error_first() {
+    replay(
+        "regressions",
+        "parse_messages",
+        "duplicate-key-type-error-first",
+    );
+}
+
+/// `{"type":"SomethingNew","message":{"a":1e400}}`: valid JSON, but `serde_json::Value` cannot hold 1e400, so
+/// `Message::Unknown::raw` was `null`; re-serialised as `"message": null`, which reads as `{}`, the message
+/// changed. Fixed: such a payload is kept as its JSON text in a string (also for `Invalid`).
+#[test]
+fn parse_messages_payload_number_out_of_range() {
+    replay(
+        "regressions",
+        "parse_messages",
+        "unknown-payload-number-out-of-range",
     );
 }

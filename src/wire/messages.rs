@@ -494,6 +494,14 @@ fn culprit_field<T: DeserializeOwned>(payload: &serde_json::Value) -> Option<Str
         .cloned()
 }
 
+/// The payload as a JSON value, for `Unknown` and `Invalid`. A payload that is valid JSON but that
+/// `serde_json::Value` cannot hold (a number out of `f64` range such as `1e400`, nesting deeper than serde_json's
+/// limit) is kept as its JSON text in a string, rather than as `null`, which would re-serialise as a different
+/// message (`"message": null` reads as `{}`; found by fuzzing).
+fn raw_payload(payload: &str) -> serde_json::Value {
+    serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_owned()))
+}
+
 macro_rules! message_enum {
     ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// One message of a Messages batch, typed by its `type` (spec §5.2, §5.3).
@@ -505,14 +513,16 @@ macro_rules! message_enum {
             Unknown {
                 /// The `type` string.
                 kind: String,
-                /// The `message` payload as sent.
+                /// The `message` payload as sent (as its JSON text in a string if `serde_json::Value` cannot
+                /// hold it, e.g. a number out of range).
                 raw: serde_json::Value,
             },
             /// A known `type` whose payload did not decode; the reason says which field and why.
             Invalid {
                 /// The `type` string.
                 kind: String,
-                /// The `message` payload as sent.
+                /// The `message` payload as sent (as its JSON text in a string if `serde_json::Value` cannot
+                /// hold it, e.g. a number out of range).
                 raw: serde_json::Value,
                 /// What was wrong.
                 error: String,
@@ -537,8 +547,7 @@ macro_rules! message_enum {
                     match serde_json::from_str::<T>(payload) {
                         Ok(v) => f(v),
                         Err(e) => {
-                            let raw: serde_json::Value =
-                                serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+                            let raw = raw_payload(payload);
                             // Duplicate keys are refused by the typed decoder but legal JSON: read them as
                             // every JSON parser does (the last one wins) rather than call the payload invalid.
                             if let Ok(v) = T::deserialize(&raw) {
@@ -556,7 +565,7 @@ macro_rules! message_enum {
                     $( $name => typed::<$payload>(kind, payload, Message::$variant), )*
                     _ => Message::Unknown {
                         kind: kind.to_owned(),
-                        raw: serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
+                        raw: raw_payload(payload),
                     },
                 }
             }
