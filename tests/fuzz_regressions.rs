@@ -156,3 +156,16 @@ fn parse_messages_payload_number_out_of_range() {
         "unknown-payload-number-out-of-range",
     );
 }
+
+/// The same at-least-once case reached through a 503 on the poll: the ChatMessage POST was processed but its
+/// answer delayed, the 503 made the session abandon it and ask for ReconnectSession in the same drain, and the
+/// re-sent copy was processed again. The target's first version noticed the abandoned POST only after the drain,
+/// too late to attribute the duplicate to the handover; it now sweeps abandoned requests before each request.
+#[test]
+fn sim_session_handover_abandons_delayed_post() {
+    replay(
+        "regressions",
+        "sim_session",
+        "handover-abandons-delayed-post",
+    );
+}

@@ -1213,6 +1213,8 @@ fn run_sim(input: &SimInput) {
         for _ in 0..10_000 {
             match session.poll_output(now) {
                 Output::Request(r) => {
+                    // A 503 abandons what is in flight and asks for ReconnectSession in the same drain.
+                    sweep(&session, &mut tickets, &mut server, &mut seen, now);
                     let t = server.handle_request(&r.http, now);
                     if seen.trace {
                         seen.log
@@ -1235,18 +1237,7 @@ fn run_sim(input: &SimInput) {
             panic!("poll_output never returned Wait (hot loop)");
         };
         // 2. Requests the session gave up on: the transport closes their connections.
-        let live: HashSet<RequestId> = session.in_flight().map(|(id, _)| id).collect();
-        let abandoned: Vec<Ticket> = tickets
-            .iter()
-            .filter(|(_, (id, _))| !live.contains(id))
-            .map(|(t, _)| *t)
-            .collect();
-        for t in abandoned {
-            if let Some((_, kind)) = tickets.remove(&t) {
-                seen.lost_post |= kind.is_post();
-            }
-            server.cancel(t, now);
-        }
+        sweep(&session, &mut tickets, &mut server, &mut seen, now);
         if wait.is_none() {
             break; // ended
         }
@@ -1327,6 +1318,29 @@ fn run_sim(input: &SimInput) {
             .iter()
             .any(|f| matches!(f.kind, FaultKind::SequenceDrift(_)));
     check_sim(&server, &session, &seen, drift_unseen);
+}
+
+/// Closes the connections of requests the session no longer waits for (deadline passed, abandoned by a 503),
+/// as a transport would: the server drops their replies and releases a held poll.
+fn sweep(
+    session: &Session,
+    tickets: &mut HashMap<Ticket, (RequestId, RequestKind)>,
+    server: &mut Server,
+    seen: &mut Seen,
+    now: Instant,
+) {
+    let live: HashSet<RequestId> = session.in_flight().map(|(id, _)| id).collect();
+    let abandoned: Vec<Ticket> = tickets
+        .iter()
+        .filter(|(_, (id, _))| !live.contains(id))
+        .map(|(t, _)| *t)
+        .collect();
+    for t in abandoned {
+        if let Some((_, kind)) = tickets.remove(&t) {
+            seen.lost_post |= kind.is_post();
+        }
+        server.cancel(t, now);
+    }
 }
 
 fn sim_faults(input: &SimInput) -> Vec<Fault> {
