@@ -324,7 +324,8 @@ fn case() -> impl Strategy<Value = (Setup, Vec<Op>)> {
 #[test]
 fn openings_reach_their_states() {
     for (name, ops, state, reconnecting) in prefixes() {
-        let h = Harness::run(Setup::default(), &ops).unwrap_or_else(|v| panic!("{name}: {v}"));
+        let h = Harness::run(Setup::default(), std::time::Instant::now(), &ops)
+            .unwrap_or_else(|v| panic!("{name}: {v}"));
         assert_eq!(h.session().state(), state, "{name}\n{:#?}", h.trace());
         assert_eq!(
             h.session().is_reconnecting(),
@@ -344,7 +345,7 @@ proptest! {
 
     #[test]
     fn session_upholds_invariants((setup, ops) in case()) {
-        if let Err(v) = Harness::run(setup, &ops) {
+        if let Err(v) = Harness::run(setup, std::time::Instant::now(), &ops) {
             prop_assert!(false, "{}", v);
         }
     }
@@ -477,7 +478,7 @@ fn transition_coverage() {
             .new_tree(&mut runner)
             .expect("strategy generates")
             .current();
-        match Harness::new(setup) {
+        match Harness::new(setup, std::time::Instant::now()) {
             Ok(mut h) => {
                 for op in &ops {
                     if let Err(v) = h.apply(op) {
@@ -577,7 +578,7 @@ fn clock_at_the_end_of_time() {
             Op::Sleep,
         ]);
         ops.extend(std::iter::repeat_n(Op::Sleep, 20));
-        if let Err(v) = Harness::run(Setup::default(), &ops) {
+        if let Err(v) = Harness::run(Setup::default(), std::time::Instant::now(), &ops) {
             panic!("{v}");
         }
     }

@@ -905,7 +905,7 @@ pub fn session_ops_input(data: &[u8]) -> (Setup, Vec<Op>) {
 /// test `tests/session_model.rs`).
 pub fn session_ops(data: &[u8]) {
     let (setup, ops) = session_ops_input(data);
-    if let Err(v) = Harness::run(setup, &ops) {
+    if let Err(v) = Harness::run(setup, std::time::Instant::now(), &ops) {
         panic!("{v}");
     }
 }

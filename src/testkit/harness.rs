@@ -104,7 +104,7 @@ pub struct Harness {
 
 impl Harness {
     /// A fresh session at a virtual time. Fails only if the built-in endpoint does not parse.
-    pub fn new(setup: Setup) -> Result<Harness, Violation> {
+    pub fn new(setup: Setup, start: Instant) -> Result<Harness, Violation> {
         let endpoint = Endpoint::parse("https://d.la1-c1-ia2.salesforceliveagent.com/chat/rest/")
             .map_err(|e| Violation {
             step: 0,
@@ -127,7 +127,7 @@ impl Harness {
         config.max_queued_commands = usize::from(setup.max_queued);
         config.max_text_bytes = usize::from(setup.max_text);
         config.send_poll_counter = setup.poll_counter;
-        let now = Instant::now();
+        let now = start;
         let limits: Limits = config.limits.into();
         let session = Session::new(config.clone(), now);
         let mut h = Harness {
@@ -168,8 +168,8 @@ impl Harness {
     }
 
     /// Applies every op in order, stopping at the first violation.
-    pub fn run(setup: Setup, ops: &[Op]) -> Result<Harness, Violation> {
-        let mut h = Harness::new(setup)?;
+    pub fn run(setup: Setup, start: Instant, ops: &[Op]) -> Result<Harness, Violation> {
+        let mut h = Harness::new(setup, start)?;
         for op in ops {
             h.apply(op)?;
         }

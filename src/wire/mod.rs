@@ -111,7 +111,7 @@ impl Endpoint {
         let host = self.host().trim_start_matches('[').trim_end_matches(']');
         host.eq_ignore_ascii_case("localhost")
             || host
-                .parse::<std::net::IpAddr>()
+                .parse::<core::net::IpAddr>()
                 .map(|ip| ip.is_loopback())
                 .unwrap_or(false)
     }
