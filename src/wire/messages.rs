@@ -502,6 +502,9 @@ fn raw_payload(payload: &str) -> serde_json::Value {
     serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_owned()))
 }
 
+/// The four whitespace characters JSON allows between tokens (RFC 8259 §2).
+const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
+
 macro_rules! message_enum {
     ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// One message of a Messages batch, typed by its `type` (spec §5.2, §5.3).
@@ -543,6 +546,11 @@ macro_rules! message_enum {
 
             /// Decodes one payload by its type. Unknown types and undecodable payloads are kept, not refused.
             pub fn decode(kind: &str, payload: &str) -> Message {
+                // `null` (with any JSON whitespace around it) means no payload, read like `{}`, as the
+                // envelope reads `"message": null`; otherwise a typed payload that is `null` would decode
+                // Invalid, re-serialise as `"message": null` and decode typed the second time (found by
+                // fuzzing, issue #9).
+                let payload = if payload.trim_matches(JSON_WHITESPACE) == "null" { "{}" } else { payload };
                 fn typed<T: DeserializeOwned>(kind: &str, payload: &str, f: fn(T) -> Message) -> Message {
                     match serde_json::from_str::<T>(payload) {
                         Ok(v) => f(v),
