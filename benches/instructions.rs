@@ -161,7 +161,10 @@ fn main() {
             let (s, _) = established(Arc::clone(&config), now);
             let heap = alloc::live() - live0;
             let size = std::mem::size_of::<Session>();
-            println!("idle-session size_of {size} B + heap {heap} B = {} B", size + heap);
+            println!(
+                "idle-session size_of {size} B + heap {heap} B = {} B",
+                size + heap
+            );
             black_box(s);
             return;
         }

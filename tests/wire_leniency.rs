@@ -376,7 +376,7 @@ fn null_or_missing_message_is_an_empty_payload() {
     );
     assert_eq!(
         one("ChasitorSessionData", "{}"),
-        Message::ChasitorSessionData(ChasitorSessionData::default())
+        Message::ChasitorSessionData(Box::default())
     );
 }
 
