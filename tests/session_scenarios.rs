@@ -1057,7 +1057,7 @@ fn persist_and_resume() {
     h.note("snapshot taken and serialized; the process dies");
 
     h.t = secs(10.0);
-    h.restart(|now| Session::resume(config(), restored, now));
+    h.restart(|now| Session::resume(config(), restored, now).expect("a genuine snapshot resumes"));
     h.server.push_at(12.0, vec![agent_says("Yes, I'm here.")]);
     h.server.on_noun(
         "ChatEnd",

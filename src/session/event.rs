@@ -1,7 +1,9 @@
 //! What the session gives back: requests to send, events for the application, and when to wake it next.
 
+use crate::RedirectRefusal;
 use crate::wire::{
-    AgentInfo, AgentMessage, ChasitorSessionData, DecodeError, Endpoint, Message, ServerError,
+    AgentInfo, AgentMessage, ChasitorSessionData, DecodeError, Endpoint, LogSafe, Message,
+    ServerError,
 };
 use std::fmt;
 use std::time::Instant;
@@ -217,7 +219,16 @@ pub enum EndReason {
         /// The last failure.
         last: Failure,
     },
-    /// A value from the server could not be put in a request (e.g. a token with a newline).
+    /// A SwitchServer pointed outside the [`RedirectPolicy`](crate::RedirectPolicy) (or the application
+    /// refused it): nothing was sent there, and the session ended without contacting the new host.
+    RedirectRefused {
+        /// Where the server wanted the session to go.
+        target: Endpoint,
+        /// Why the policy refuses it.
+        reason: RedirectRefusal,
+    },
+    /// The server broke the protocol in a way the session cannot recover from (a batch `sequence` out of
+    /// range, an exhausted counter, a value that cannot be put in a request such as a token with a newline).
     Protocol {
         /// What was wrong.
         reason: String,
@@ -242,13 +253,13 @@ impl fmt::Display for EndReason {
                 write!(
                     f,
                     "the chat was ended ({})",
-                    reason.as_deref().unwrap_or("unknown")
+                    LogSafe(reason.as_deref().unwrap_or("unknown"))
                 )
             }
             EndReason::RequestFailed { reason } => write!(
                 f,
                 "the chat request failed ({})",
-                reason.as_deref().unwrap_or("Unknown")
+                LogSafe(reason.as_deref().unwrap_or("Unknown"))
             ),
             EndReason::IdleTimeout => f.write_str("the visitor was idle too long"),
             EndReason::SessionInvalid { request, error } => {
@@ -268,7 +279,12 @@ impl fmt::Display for EndReason {
                 f,
                 "gave up on {request:?} after {attempts} attempts: {last}"
             ),
-            EndReason::Protocol { reason } => write!(f, "protocol error: {reason}"),
+            EndReason::RedirectRefused { target, reason } => write!(
+                f,
+                "refused to move the session to {}: {reason}",
+                LogSafe(&target.to_string())
+            ),
+            EndReason::Protocol { reason } => write!(f, "protocol error: {}", LogSafe(reason)),
         }
     }
 }
@@ -306,8 +322,27 @@ pub enum Event {
     AgentTyping(bool),
     /// After a 503 handover, the server restored the session (ChasitorSessionData).
     SessionRestored(ChasitorSessionData),
-    /// SwitchServer: later requests go to this endpoint.
+    /// SwitchServer: later requests go to this endpoint (it is inside the redirect policy, or the application
+    /// accepted it). Comes before any request to it.
     ServerSwitched(Endpoint),
+    /// SwitchServer to an endpoint outside the redirect policy, under
+    /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication): nothing new is sent until the
+    /// application calls [`Session::accept_switch`](crate::Session::accept_switch) or
+    /// [`Session::refuse_switch`](crate::Session::refuse_switch).
+    SwitchOffered {
+        /// Where the server wants the session to go.
+        endpoint: Endpoint,
+        /// Why the default policy would refuse it.
+        reason: RedirectRefusal,
+    },
+    /// A batch `sequence` went below the last one seen without a reconnect: the server renumbered its
+    /// messages. De-duplication restarted, so the batch's messages are delivered (some may repeat earlier ones).
+    SequenceReset {
+        /// The highest message index seen before.
+        previous: i64,
+        /// The new batch's `sequence`.
+        sequence: i64,
+    },
     /// The server accepted these commands.
     Delivered(Vec<CommandId>),
     /// The session ended before the server accepted these commands; they were not sent (or not confirmed).
@@ -390,6 +425,25 @@ pub enum CommandError {
         /// The configured limit.
         limit: usize,
     },
+    /// A custom event, rich message or rule list is larger than
+    /// [`LimitsConfig::max_command_bytes`](crate::LimitsConfig::max_command_bytes).
+    PayloadTooLarge {
+        /// Its size in bytes (of its text fields).
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A list-valued command has more items than
+    /// [`LimitsConfig::max_command_items`](crate::LimitsConfig::max_command_items).
+    TooManyItems {
+        /// How many it has.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// [`accept_switch`](crate::Session::accept_switch) or [`refuse_switch`](crate::Session::refuse_switch)
+    /// without a pending [`Event::SwitchOffered`].
+    NoSwitchOffered,
 }
 
 impl fmt::Display for CommandError {
@@ -403,6 +457,21 @@ impl fmt::Display for CommandError {
             CommandError::EmptyText => f.write_str("the text is empty"),
             CommandError::TextTooLong { len, limit } => {
                 write!(f, "the text is {len} bytes, more than the limit of {limit}")
+            }
+            CommandError::PayloadTooLarge { len, limit } => {
+                write!(
+                    f,
+                    "the payload is {len} bytes, more than the limit of {limit}"
+                )
+            }
+            CommandError::TooManyItems { len, limit } => {
+                write!(
+                    f,
+                    "the command has {len} items, more than the limit of {limit}"
+                )
+            }
+            CommandError::NoSwitchOffered => {
+                f.write_str("no server switch is waiting for a decision")
             }
         }
     }

@@ -354,7 +354,10 @@ impl Harness {
                         "snapshot changed in a serde round trip:\n{json}\n{again}"
                     )));
                 }
-                self.session = Session::resume(self.config.clone(), back, self.now);
+                self.session =
+                    Session::resume(self.config.clone(), back, self.now).map_err(|e| {
+                        self.violation(format!("a snapshot of this session was refused: {e}"))
+                    })?;
                 self.log("  resumed".into());
             }
         }
