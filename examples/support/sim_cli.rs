@@ -46,6 +46,26 @@ Output:
   --help                     this text
 ";
 
+/// The flags that take a value.
+const VALUE_FLAGS: &[&str] = &[
+    "--listen",
+    "--port-file",
+    "--transcript",
+    "--report",
+    "--scenario",
+    "--dialect",
+    "--set",
+    "--accept-after-ms",
+    "--greeting",
+    "--poll-hold-ms",
+    "--seed",
+    "--handover-after-ms",
+    "--drop-reply-every",
+    "--server-errors",
+    "--server-errors-at",
+    "--server-error-status",
+];
+
 /// What the command line asks for.
 pub enum Command {
     /// Serve.
@@ -143,6 +163,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 continue;
             }
             _ => {}
+        }
+        if !VALUE_FLAGS.contains(&flag.as_str()) {
+            return Err(format!("unknown option {flag} (see --help)"));
         }
         let Some(value) = it.next() else {
             return Err(format!("{flag} needs a value (see --help)"));
