@@ -311,7 +311,10 @@ fn example_binary() -> Option<PathBuf> {
     if bin.exists() {
         Some(bin)
     } else {
-        eprintln!("{} not built (run the whole `cargo test`): skipped", bin.display());
+        eprintln!(
+            "{} not built (run the whole `cargo test`): skipped",
+            bin.display()
+        );
         None
     }
 }
@@ -392,17 +395,19 @@ fn the_example_serves_until_end_of_input_then_writes_its_report() {
     drop(spawned.child.stdin.take()); // end of input
     let (status, stdout) = wait_exit(spawned.child);
     assert!(status.success(), "{status}");
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&spawned.report).expect("report written"),
-    )
-    .expect("JSON");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
+            .expect("JSON");
     assert_clean(&report, &stdout, 1);
     let transcript = std::fs::read_to_string(&spawned.transcript).expect("transcript written");
     assert!(
         transcript.contains("POST /chat/rest/Chasitor/ChasitorInit seq=1 -> 200"),
         "{transcript}"
     );
-    assert!(transcript.contains("session ended (Visitor)"), "{transcript}");
+    assert!(
+        transcript.contains("session ended (Visitor)"),
+        "{transcript}"
+    );
     assert!(stdout.contains("1 session"), "{stdout}");
 }
 
@@ -418,10 +423,9 @@ fn the_example_stops_cleanly_on_sigterm() {
     assert!(killed.success());
     let (status, _stdout) = wait_exit(spawned.child);
     assert!(status.success(), "{status}");
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&spawned.report).expect("report written"),
-    )
-    .expect("JSON");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
+            .expect("JSON");
     assert_eq!(report["sessions"], Value::Array(vec![]));
 }
 
@@ -446,19 +450,47 @@ fn the_python_client_completes_a_chat() {
         .output()
         .expect("run python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("echo: Where is my parcel?"), "{stdout}");
     assert!(stdout.contains("chat ended (client)"), "{stdout}");
     drop(spawned.child.stdin.take());
     let (status, text) = wait_exit(spawned.child);
     assert!(status.success());
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&spawned.report).expect("report written"),
-    )
-    .expect("JSON");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
+            .expect("JSON");
     let sessions = sessions(&report);
     assert_eq!(sessions.len(), 1, "{text}");
     assert_eq!(sessions[0]["completed"], Value::Bool(true));
     assert_eq!(sessions[0]["violations"], Value::Array(vec![]), "{text}");
     assert_eq!(sessions[0]["warnings"], Value::Array(vec![]), "{text}");
+}
+
+#[test]
+fn chats_for_other_ids_are_declined_when_ids_are_given() {
+    let running = serve(&["--button-id", "573000000000009"]);
+    let url = running.url();
+    let mut session = Session::new(client_config(&url, 3), Instant::now());
+    let mut end = None;
+    let mut driver: blocking::BlockingDriver<()> = blocking::BlockingDriver::new();
+    driver.run(&mut session, |_, input| {
+        if let blocking::Input::Event(Event::Ended(reason)) = input {
+            end = Some(reason);
+        }
+    });
+    let finished = running.shutdown().expect("shutdown");
+    assert!(
+        matches!(&end, Some(EndReason::RequestFailed { reason: Some(r) }) if r == "Unavailable"),
+        "{end:?}"
+    );
+    assert!(
+        finished
+            .server
+            .transcript_text()
+            .contains("ChatRequestFail Unavailable")
+    );
 }

@@ -5,7 +5,7 @@
 // Shared through `#[path]`; not every includer uses every item.
 #![allow(dead_code)]
 
-use super::sim_http::SimHttp;
+use super::sim_http::{ExpectedIds, SimHttp};
 use liveagent::sim::{AgentAction, AgentScript, Fault, FaultKind, Server, SimConfig, Trigger};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -34,6 +34,8 @@ Server behaviour:
   --greeting TEXT            the agent says TEXT on accepting (default: nothing)
   --poll-hold-ms N           hold an idle Messages poll N ms before 204 (default 30000)
   --seed N                   seed of the ids the server makes up (default 24301)
+  --org-id ID, --deployment-id ID, --button-id ID
+                             decline (ChatRequestFail Unavailable) chats requested for other ids
 Faults (every session):
   --handover-after-ms N      a 503 server handover N ms after the session was created
   --drop-reply-every N       close the connection without answering every N-th request of a session (N >= 2)
@@ -64,6 +66,9 @@ const VALUE_FLAGS: &[&str] = &[
     "--server-errors",
     "--server-errors-at",
     "--server-error-status",
+    "--org-id",
+    "--deployment-id",
+    "--button-id",
 ];
 
 /// What the command line asks for.
@@ -90,6 +95,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// The simulator's configuration (dialect, agent, faults, timings).
     pub config: SimConfig,
+    /// Chats for other ids are declined.
+    pub expected_ids: ExpectedIds,
 }
 
 /// A scenario file: every field is optional and defaults to what the flags would give. Durations of the
@@ -148,6 +155,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let mut poll_hold: Option<Duration> = None;
     let mut seed: Option<u64> = None;
     let mut fault_flags: Vec<Fault> = Vec::new();
+    let mut expected_ids = ExpectedIds::default();
     let (mut errors, mut errors_at, mut error_status) = (None::<u32>, 3u64, 500u16);
 
     let mut it = args.into_iter();
@@ -191,6 +199,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 accept_after = Some(Duration::from_millis(number(&flag, &value)?))
             }
             "--greeting" => greeting = Some(value),
+            "--org-id" => expected_ids.org_id = Some(value),
+            "--deployment-id" => expected_ids.deployment_id = Some(value),
+            "--button-id" => expected_ids.button_id = Some(value),
             "--poll-hold-ms" => poll_hold = Some(Duration::from_millis(number(&flag, &value)?)),
             "--seed" => seed = Some(number(&flag, &value)?),
             "--handover-after-ms" => fault_flags.push(Fault::every_session(
@@ -279,12 +290,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         transcript,
         report,
         config,
+        expected_ids,
     }))
 }
 
 fn read_scenario(path: &Path) -> Result<Scenario, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--scenario {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--scenario {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("--scenario {}: {e}", path.display()))
 }
 
@@ -348,7 +360,7 @@ fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Binds and starts serving; writes the port file.
 pub fn start(options: Options) -> std::io::Result<Running> {
-    let http = SimHttp::start_on(options.config, options.listen)?;
+    let http = SimHttp::start_with(options.config, options.listen, options.expected_ids)?;
     if let Some(path) = &options.port_file {
         write_atomically(path, &format!("{}\n", http.addr.port()))?;
     }

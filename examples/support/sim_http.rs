@@ -16,7 +16,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use liveagent::sim::{Reply, Server, SimConfig, Ticket};
+use liveagent::sim::{AgentAction, Reply, Server, SimConfig, Ticket};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +33,44 @@ enum ToSim {
     Request(http::Request<Vec<u8>>, oneshot::Sender<Reply>),
     Closed(Ticket),
     Stop(oneshot::Sender<Server>),
+}
+
+/// Chat ids the server knows. `None` accepts any id (the default). A ChasitorInit naming another org,
+/// deployment or button is accepted like any other and then declined at once with `ChatRequestFail
+/// {reason: "Unavailable"}` (what a visitor of a button with no agent gets), and a line on stderr says why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpectedIds {
+    /// `organizationId`.
+    pub org_id: Option<String>,
+    /// `deploymentId`.
+    pub deployment_id: Option<String>,
+    /// `buttonId`.
+    pub button_id: Option<String>,
+}
+
+impl ExpectedIds {
+    /// The session id of a ChasitorInit that names ids other than these, and what was wrong.
+    fn refused(&self, req: &http::Request<Vec<u8>>) -> Option<(String, String)> {
+        if req.method() != http::Method::POST
+            || !req.uri().path().ends_with("/Chasitor/ChasitorInit")
+        {
+            return None;
+        }
+        let body: serde_json::Value = serde_json::from_slice(req.body()).ok()?;
+        let mut wrong = Vec::new();
+        for (field, expected) in [
+            ("organizationId", &self.org_id),
+            ("deploymentId", &self.deployment_id),
+            ("buttonId", &self.button_id),
+        ] {
+            let given = body.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+            if let Some(expected) = expected.as_deref().filter(|e| *e != given) {
+                wrong.push(format!("{field} {given:?} (expected {expected:?})"));
+            }
+        }
+        let session_id = body.get("sessionId")?.as_str()?.to_owned();
+        (!wrong.is_empty()).then(|| (session_id, wrong.join(", ")))
+    }
 }
 
 /// A running simulator. Stop it to get the `Server` back (transcript, per-session records).
@@ -55,7 +93,16 @@ impl SimHttp {
     /// free port, on its own thread and runtime, so blocking and async clients can both use it.
     /// `config.scheme` becomes `http`, `config.host` and `config.alternate_host` the bound addresses (an
     /// unspecified IP such as 0.0.0.0 is advertised as 127.0.0.1).
-    pub fn start_on(mut config: SimConfig, listen: SocketAddr) -> std::io::Result<SimHttp> {
+    pub fn start_on(config: SimConfig, listen: SocketAddr) -> std::io::Result<SimHttp> {
+        SimHttp::start_with(config, listen, ExpectedIds::default())
+    }
+
+    /// [`SimHttp::start_on`], declining chats for other ids than `expected`.
+    pub fn start_with(
+        mut config: SimConfig,
+        listen: SocketAddr,
+        expected: ExpectedIds,
+    ) -> std::io::Result<SimHttp> {
         let primary = std::net::TcpListener::bind(listen)?;
         let alternate = std::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0))?;
         let (addr, alternate_addr) = (primary.local_addr()?, alternate.local_addr()?);
@@ -82,7 +129,7 @@ impl SimHttp {
                         Err(e) => eprintln!("sim_http: listener: {e}"),
                     }
                 }
-                own_sim(Server::new(config, Instant::now()), rx).await;
+                own_sim(Server::new(config, Instant::now()), expected, rx).await;
             });
         });
         Ok(SimHttp {
@@ -192,7 +239,7 @@ async fn accept_loop(listener: TcpListener, host: Arc<str>, tx: mpsc::UnboundedS
     }
 }
 
-async fn own_sim(mut sim: Server, mut rx: mpsc::UnboundedReceiver<ToSim>) {
+async fn own_sim(mut sim: Server, expected: ExpectedIds, mut rx: mpsc::UnboundedReceiver<ToSim>) {
     let mut waiting: HashMap<Ticket, oneshot::Sender<Reply>> = HashMap::new();
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Ticket>();
     loop {
@@ -213,6 +260,12 @@ async fn own_sim(mut sim: Server, mut rx: mpsc::UnboundedReceiver<ToSim>) {
         match msg {
             Some(ToSim::Request(req, reply_tx)) => {
                 let ticket = sim.handle_request(&req, Instant::now());
+                if let Some((session_id, wrong)) = expected.refused(&req) {
+                    let reason = "Unavailable".to_owned();
+                    if sim.agent_act(&session_id, AgentAction::Decline { reason }, Instant::now()) {
+                        eprintln!("sim_http: declined the chat of ChasitorInit {ticket}: {wrong}");
+                    }
+                }
                 // When the client gives up (its connection closes), release what the sim holds for it.
                 let closed = closed_tx.clone();
                 let mut watch = reply_tx;
