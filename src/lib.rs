@@ -113,9 +113,9 @@ pub use config::{
 };
 pub use http;
 pub use session::{
-    Command, CommandError, CommandId, EndReason, Event, Failure, Handled, InputError, MAX_COUNTER,
-    MAX_SEQUENCE_JUMP, OutgoingRequest, Output, RequestId, RequestKind, ResumeError, Session,
-    SessionSnapshot, State,
+    CommandError, CommandId, EndReason, Event, Failure, Handled, InputError, MAX_COUNTER,
+    MAX_SEQUENCE_JUMP, OutgoingRequest, Output, RequestId, RequestKind, ResumeError,
+    SNAPSHOT_VERSION, Session, SessionSnapshot, State, TransportError,
 };
 
 /// The README's code blocks, compiled as doctests so the quickstart cannot rot.

@@ -1,11 +1,8 @@
 //! Defences against a hostile or broken peer that do not belong to one protocol step: batch sequence anomalies,
 //! command payload caps, counter ranges, and the invariants a resumed snapshot must hold.
 
-use super::{Command, CommandError, CommandId, SessionSnapshot, State};
-use crate::RedirectRefusal;
+use super::{Command, CommandError, ResumeError, SessionSnapshot, State};
 use crate::config::{Config, LimitsConfig};
-use crate::wire::{Endpoint, LogSafe};
-use std::fmt;
 
 /// The largest value any counter of the session (request ids, command ids, `X-LIVEAGENT-SEQUENCE`, `pc`) and any
 /// batch `sequence` from the server may take: 2^53, the largest integer every JSON peer reads exactly. A real
@@ -26,7 +23,10 @@ pub(crate) enum SequenceVerdict {
     Renumbered { previous: i64 },
     /// Out of range or an absurd jump: the chat ends with a protocol error (its texts still reach the
     /// application).
-    Absurd { reason: String },
+    Absurd {
+        previous: Option<i64>,
+        sequence: i64,
+    },
 }
 
 pub(crate) fn classify_sequence(
@@ -40,7 +40,8 @@ pub(crate) fn classify_sequence(
     let max = i64::try_from(MAX_COUNTER).unwrap_or(i64::MAX);
     if !(-1..=max).contains(&s) {
         return SequenceVerdict::Absurd {
-            reason: format!("batch sequence {s} is outside -1..={max}"),
+            previous: None,
+            sequence: s,
         };
     }
     let Some(floor) = floor else {
@@ -53,9 +54,8 @@ pub(crate) fn classify_sequence(
     let first = s.saturating_sub(len.saturating_sub(1));
     if first.saturating_sub(floor) > MAX_SEQUENCE_JUMP {
         return SequenceVerdict::Absurd {
-            reason: format!(
-                "batch sequence jumped from {floor} to {s} (more than {MAX_SEQUENCE_JUMP} messages skipped)"
-            ),
+            previous: Some(floor),
+            sequence: s,
         };
     }
     SequenceVerdict::Continues
@@ -113,72 +113,10 @@ pub(crate) fn check_command(command: &Command, config: &Config) -> Result<(), Co
             });
             bytes(len, limits.max_command_bytes)
         }
-        Command::End(reason) => bytes(reason.len(), 64),
+        Command::End(reason) => bytes(reason.as_str().len(), 64),
         Command::Typing(_) | Command::IdleWarning(_) => Ok(()),
     }
 }
-
-/// A snapshot was refused by [`Session::resume`](crate::Session::resume): it cannot have come from a session
-/// of this crate under this configuration (tampered with, corrupted, or taken under another policy).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ResumeError {
-    /// The snapshot's endpoint is neither the configured one nor one the redirect policy allows from it.
-    /// (To resume on an endpoint the application approved through
-    /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication), configure that endpoint.)
-    EndpointOutsidePolicy {
-        /// The snapshot's endpoint.
-        endpoint: Endpoint,
-        /// Why the policy refuses it.
-        reason: RedirectRefusal,
-    },
-    /// The state and the rest of the snapshot contradict each other.
-    Inconsistent {
-        /// What is contradictory.
-        what: &'static str,
-    },
-    /// A counter is outside the range a session can reach.
-    CounterOutOfRange {
-        /// Which counter.
-        counter: &'static str,
-        /// Its value.
-        value: i128,
-    },
-    /// The session key or affinity token is not 1 to [`MAX_SECRET_BYTES`](crate::wire::MAX_SECRET_BYTES) bytes
-    /// of visible ASCII (the value is not repeated).
-    MalformedCredentials,
-    /// A queued command breaks the configured caps.
-    CommandRefused {
-        /// The command.
-        id: CommandId,
-        /// Why.
-        error: CommandError,
-    },
-}
-
-impl fmt::Display for ResumeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ResumeError::EndpointOutsidePolicy { endpoint, reason } => write!(
-                f,
-                "the snapshot's endpoint {} is outside the redirect policy: {reason}",
-                LogSafe(&endpoint.to_string())
-            ),
-            ResumeError::Inconsistent { what } => write!(f, "inconsistent snapshot: {what}"),
-            ResumeError::CounterOutOfRange { counter, value } => {
-                write!(f, "snapshot counter {counter} = {value} is out of range")
-            }
-            ResumeError::MalformedCredentials => {
-                f.write_str("the snapshot's session key or affinity token is malformed")
-            }
-            ResumeError::CommandRefused { id, error } => {
-                write!(f, "queued command {} is refused: {error}", id.0)
-            }
-        }
-    }
-}
-
-impl std::error::Error for ResumeError {}
 
 /// Every invariant a snapshot of a live session holds.
 pub(crate) fn validate_snapshot(d: &SessionSnapshot, config: &Config) -> Result<(), ResumeError> {

@@ -21,12 +21,12 @@ mod guard;
 pub(crate) mod redirect;
 
 pub use event::*;
-pub use guard::{MAX_COUNTER, MAX_SEQUENCE_JUMP, ResumeError};
+pub use guard::{MAX_COUNTER, MAX_SEQUENCE_JUMP};
 
 use crate::config::Config;
 use crate::wire::{
-    self, AffinityToken, AgentInfo, Api, CustomEvent, Endpoint, IdleWarning, Message,
-    MessagesAnswer, MessagesBody, Noun, RichAction, ServerError, SessionAuth, SessionKey,
+    self, AffinityToken, AgentInfo, Api, ChatEndReason, CustomEvent, Endpoint, IdleWarning,
+    Message, MessagesAnswer, MessagesBody, Noun, RichAction, ServerError, SessionAuth, SessionKey,
     TriggeredRule,
 };
 use backoff::Rng;
@@ -59,10 +59,10 @@ pub enum State {
     Ended,
 }
 
-/// A visitor command waiting to be sent (persisted with the session).
+/// A visitor command waiting to be sent (persisted with the session). Crate-private: the public commands
+/// are `Session`'s methods.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Command {
+pub(crate) enum Command {
     /// A text message.
     Message(String),
     /// Typing started (true) or stopped (false).
@@ -88,7 +88,7 @@ pub enum Command {
     /// The idle warning was shown or cleared.
     IdleWarning(IdleWarning),
     /// End the chat with this reason (`client` or `clientIdleTimeout`).
-    End(String),
+    End(ChatEndReason),
 }
 
 impl Command {
@@ -151,10 +151,26 @@ enum Reconnect {
     ResyncPending,
 }
 
+/// The format version [`Session::snapshot`] writes. Bumped only for a change an older reader cannot take by
+/// ignoring fields it does not know; every field added within a version carries `#[serde(default)]`, so a
+/// snapshot written earlier still resumes (tested against a stored snapshot in `tests/snapshot_compat.rs`).
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+fn snapshot_version_before_versioning() -> u32 {
+    1
+}
+
 /// The durable part of a session: everything needed to resume the same chat after a restart. Serialise it
 /// with serde; it holds the session key and affinity token, so store it like a credential. `Debug` hides them.
+///
+/// Versioned: it carries [`SNAPSHOT_VERSION`]. A snapshot from an older release of the same format version
+/// resumes (fields added since take their defaults); one from a newer format is refused by
+/// [`Session::resume`] with [`ResumeError::UnsupportedVersion`] instead of being half-read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionSnapshot {
+    /// Format version (absent in snapshots written before versioning, which are version 1).
+    #[serde(default = "snapshot_version_before_versioning")]
+    version: u32,
     state: State,
     credentials: Option<Credentials>,
     endpoint: Endpoint,
@@ -169,7 +185,7 @@ pub struct SessionSnapshot {
     unacked: Option<Batch>,
     agent: Option<AgentInfo>,
     agent_typing: bool,
-    ending_reason: Option<String>,
+    ending_reason: Option<ChatEndReason>,
     next_request_id: u64,
     next_command_id: u64,
     sneak_peek_position: i64,
@@ -182,6 +198,12 @@ pub struct SessionSnapshot {
     /// still ends after its one more poll.
     #[serde(default)]
     chat_end_accepted: bool,
+}
+
+/// Why `build` produced no request.
+enum Unbuildable {
+    Build(wire::BuildError),
+    NoCredentials,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -287,6 +309,7 @@ impl Session {
     /// Like [`Session::new`], sharing one configuration between many sessions (bots, load tests).
     pub fn with_shared_config(config: Arc<Config>, now: Instant) -> Session {
         let d = SessionSnapshot {
+            version: SNAPSHOT_VERSION,
             state: State::Connecting,
             credentials: None,
             endpoint: config.endpoint.clone(),
@@ -335,22 +358,30 @@ impl Session {
     /// Requests that were in flight are considered lost: the poll is re-issued with the same `ack`, an
     /// unacknowledged POST is re-sent with the same sequence number so the server can drop a duplicate.
     ///
-    /// A snapshot is data from storage, so it is checked before use: its endpoint must be the configured one or
-    /// one the configured [`RedirectPolicy`](crate::RedirectPolicy) allows from it, its state must match its
-    /// credentials, its counters must be in range and its queued commands within the caps. Anything else is
-    /// refused with a [`ResumeError`] (nothing is sent).
+    /// Refuses a snapshot of a newer format ([`ResumeError::UnsupportedVersion`]) and one of a session that
+    /// had already ended ([`ResumeError::AlreadyEnded`]). A snapshot is data from storage, so it is checked
+    /// before use: its endpoint must be the configured one or one the configured
+    /// [`RedirectPolicy`](crate::RedirectPolicy) allows from it, its state must match its credentials, its
+    /// counters must be in range and its queued commands within the caps. Anything else is refused with a
+    /// [`ResumeError`] (nothing is sent).
     pub fn resume(
         config: Config,
         snapshot: SessionSnapshot,
         now: Instant,
     ) -> Result<Session, ResumeError> {
+        if snapshot.version > SNAPSHOT_VERSION {
+            return Err(ResumeError::UnsupportedVersion {
+                found: snapshot.version,
+                supported: SNAPSHOT_VERSION,
+            });
+        }
+        if snapshot.state == State::Ended {
+            return Err(ResumeError::AlreadyEnded);
+        }
         guard::validate_snapshot(&snapshot, &config)?;
         let mut s = Session::from_parts(Arc::new(config), snapshot, now);
-        if s.d.state == State::Ended {
-            s.end_reason = Some(EndReason::Protocol {
-                reason: "resumed a session that had already ended".into(),
-            });
-        } else if s.d.state == State::Connecting && s.d.end_requested {
+        s.d.version = SNAPSHOT_VERSION;
+        if s.d.state == State::Connecting && s.d.end_requested {
             // The visitor ended the chat while SessionId was in flight; that request is lost with the old
             // process, so there is no session to delete: the end is complete.
             s.finish(EndReason::VisitorEnded {
@@ -570,7 +601,7 @@ impl Session {
             State::Ended => Err(CommandError::Ended),
             State::Ending | State::Deleting => Ok(()),
             State::Chatting | State::AgentDisconnected => {
-                self.begin_chat_end("client");
+                self.begin_chat_end(ChatEndReason::Client);
                 Ok(())
             }
             State::Connecting => {
@@ -594,9 +625,9 @@ impl Session {
         }
     }
 
-    fn begin_chat_end(&mut self, reason: &str) {
-        self.d.ending_reason = Some(reason.to_owned());
-        self.enqueue(Command::End(reason.to_owned()));
+    fn begin_chat_end(&mut self, reason: ChatEndReason) {
+        self.d.ending_reason = Some(reason.clone());
+        self.enqueue(Command::End(reason));
         self.d.state = State::Ending;
         self.idle_warn_at = None;
         self.idle_end_at = None;
@@ -610,6 +641,7 @@ impl Session {
     /// Events come before requests: the application sees what an answer said (e.g. [`Event::ServerSwitched`])
     /// before any request it leads to, and a server that answers every poll at once cannot starve it of
     /// events. Extra calls are harmless.
+    #[must_use = "drain every Output: send requests, handle events, sleep until the Wait deadline"]
     pub fn poll_output(&mut self, now: Instant) -> Output {
         self.tick(now);
         if let Some(ev) = self.events.pop_front() {
@@ -633,6 +665,7 @@ impl Session {
 
     /// When [`handle_timeout`](Session::handle_timeout) should next be called; `None` once ended.
     /// After `handle_timeout(now)` this is `None` or later than `now`.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.is_ended() {
             return None;
@@ -658,7 +691,7 @@ impl Session {
         let now = self.now;
         while let Some(pos) = self.in_flight.iter().position(|f| f.deadline <= now) {
             let f = self.in_flight.remove(pos);
-            self.on_failure(f.kind, Failure::Transport);
+            self.on_failure(f.kind, Failure::NoAnswer);
             if self.is_ended() {
                 return;
             }
@@ -680,7 +713,7 @@ impl Session {
         if self.idle_end_at.is_some_and(|t| t <= now) {
             self.idle_end_at = None;
             if matches!(self.d.state, State::Chatting | State::AgentDisconnected) {
-                self.begin_chat_end("clientIdleTimeout");
+                self.begin_chat_end(ChatEndReason::ClientIdleTimeout);
             }
         }
     }
@@ -734,11 +767,7 @@ impl Session {
             return None;
         }
         if let Some(counter) = self.exhausted_counter() {
-            self.finish(EndReason::Protocol {
-                reason: format!(
-                    "{counter} reached {MAX_COUNTER}: the session cannot count further"
-                ),
-            });
+            self.finish(EndReason::CounterExhausted { counter });
             return None;
         }
         let now = self.now;
@@ -776,10 +805,15 @@ impl Session {
                     deadline,
                 })
             }
-            Err(e) => {
+            Err(Unbuildable::Build(error)) => {
                 self.finish(EndReason::Protocol {
-                    reason: e.to_string(),
+                    request: kind,
+                    error,
                 });
+                None
+            }
+            Err(Unbuildable::NoCredentials) => {
+                self.finish(EndReason::MissingCredentials { request: kind });
                 None
             }
         }
@@ -879,12 +913,10 @@ impl Session {
         self.d.unacked = Some(Batch { commands, sequence });
     }
 
-    fn build(&self, kind: RequestKind) -> Result<http::Request<Vec<u8>>, wire::BuildError> {
+    fn build(&self, kind: RequestKind) -> Result<http::Request<Vec<u8>>, Unbuildable> {
         let api = self.api();
-        let missing = || wire::BuildError::InvalidUri {
-            resource: "session",
-        };
-        match kind {
+        let missing = || Unbuildable::NoCredentials;
+        let built = match kind {
             RequestKind::SessionId => api.session_id(),
             RequestKind::DeleteSession => api.delete_session(self.auth().ok_or_else(missing)?),
             RequestKind::ReconnectSession => {
@@ -913,6 +945,7 @@ impl Session {
                 0,
             ),
             RequestKind::Chat => {
+                // `prepare_batch` ran just before; no batch cannot happen (reported like no credentials).
                 let batch = self.d.unacked.as_ref().ok_or_else(missing)?;
                 let auth = self.auth().ok_or_else(missing)?;
                 match batch.commands.as_slice() {
@@ -923,7 +956,8 @@ impl Session {
                     }
                 }
             }
-        }
+        };
+        built.map_err(Unbuildable::Build)
     }
 
     fn init_sequence(&self) -> u64 {
@@ -992,13 +1026,14 @@ impl Session {
     pub fn handle_transport_error(
         &mut self,
         id: RequestId,
+        error: TransportError,
         now: Instant,
     ) -> Result<Handled, InputError> {
         self.tick(now);
         let Some(f) = self.take_in_flight(id)? else {
             return Ok(Handled::Stale);
         };
-        self.on_failure(f.kind, Failure::Transport);
+        self.on_failure(f.kind, Failure::Transport(error));
         Ok(Handled::Accepted)
     }
 
@@ -1223,7 +1258,7 @@ impl Session {
     }
 
     fn visitor_end_reason(&self, attached_records: Option<serde_json::Value>) -> EndReason {
-        if self.d.ending_reason.as_deref() == Some("clientIdleTimeout") {
+        if self.d.ending_reason == Some(ChatEndReason::ClientIdleTimeout) {
             EndReason::IdleTimeout
         } else {
             EndReason::VisitorEnded { attached_records }
@@ -1279,9 +1314,9 @@ impl Session {
                     sequence: sequence.unwrap_or_default(),
                 });
             }
-            guard::SequenceVerdict::Absurd { reason } => {
+            guard::SequenceVerdict::Absurd { previous, sequence } => {
                 self.d.last_index = None;
-                absurd = Some(EndReason::Protocol { reason });
+                absurd = Some(EndReason::BadSequence { previous, sequence });
             }
         }
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);

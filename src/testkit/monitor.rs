@@ -56,7 +56,7 @@ enum EndingCause {
 #[derive(Debug, Clone, PartialEq)]
 enum ExpectedEnd {
     ChatEnded {
-        reason: Option<String>,
+        reason: Option<crate::wire::ChatEndReason>,
         attached_records: Option<serde_json::Value>,
         ending: Option<EndingCause>,
     },
@@ -891,7 +891,7 @@ impl Monitor {
                             },
                             EndReason::IdleTimeout,
                         ) => true,
-                        (ExpectedEnd::Protocol, EndReason::Protocol { .. }) => true,
+                        (ExpectedEnd::Protocol, EndReason::BadSequence { .. }) => true,
                         (ExpectedEnd::RedirectRefused, EndReason::RedirectRefused { .. }) => true,
                         _ => false,
                     };
