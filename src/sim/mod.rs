@@ -56,6 +56,8 @@
 //!   recorded and echoed to that session as `NewVisitorBreadcrumb`.
 
 mod agent;
+pub mod conformance;
+pub mod dialect;
 mod faults;
 mod rng;
 mod server;
@@ -63,6 +65,8 @@ mod session;
 mod transcript;
 
 pub use agent::{AgentAction, AgentProfile, AgentScript, AgentStep};
+pub use conformance::{ConformanceReport, Finding, SessionReport, Severity};
+pub use dialect::{Dialect, DialectError, SwitchInfo};
 pub use faults::{Fault, FaultKind, FaultPlan, Trigger};
 pub use session::{EndReason, SessionRecord, SessionState, VisitorEvent};
 pub use transcript::TranscriptLine;
@@ -97,8 +101,9 @@ pub struct SimConfig {
     pub client_poll_timeout: i64,
     /// A session with no poll in progress for this long expires (default 60 s).
     pub session_idle_timeout: Duration,
-    /// Refuse sequence gaps with 409 (default). When false any increase is accepted.
-    pub require_consecutive_sequence: bool,
+    /// How the server reads the protocol's open questions (default: the evidence-weighted reading). See
+    /// [`Dialect`].
+    pub dialect: Dialect,
     /// Lowest accepted `X-LIVEAGENT-API-VERSION` (default 29; lower is 400).
     pub min_api_version: u32,
     /// The agent side of every chat.
@@ -128,7 +133,7 @@ impl Default for SimConfig {
             poll_hold: Duration::from_secs(30),
             client_poll_timeout: 40,
             session_idle_timeout: Duration::from_secs(60),
-            require_consecutive_sequence: true,
+            dialect: Dialect::default(),
             min_api_version: 29,
             agent: AgentScript::default(),
             faults: FaultPlan::default(),
@@ -151,6 +156,12 @@ impl SimConfig {
     /// Sets the agent script (builder style).
     pub fn with_agent(mut self, agent: AgentScript) -> Self {
         self.agent = agent;
+        self
+    }
+
+    /// Sets the dialect (builder style).
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
         self
     }
 
