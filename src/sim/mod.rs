@@ -25,11 +25,11 @@
 //!   received"; an offset that was never issued is 400. The sequence restarts: the next sequenced POST must
 //!   carry 1. Chat POSTs are accepted again at once; whether ChasitorResyncState arrived is recorded.
 //! * `X-LIVEAGENT-SEQUENCE` on every sequenced POST (all Chasitor nouns but ChasitorResyncState, and
-//!   MultiNoun with one number for the batch; missing or not a number: 400). `seq == last + 1`: processed.
-//!   `seq <= last`: a retransmission, answered 200 and not processed again. `seq > last + 1`: 409
-//!   `Out of sync Ack. Expected {seq}. Actual {last}` when [`SimConfig::require_consecutive_sequence`]
-//!   (default), else processed. A request refused for another reason (400, 403, 500, 503, 5xx fault) does not
-//!   consume its sequence number.
+//!   MultiNoun with one number for the batch): how a missing header, a gap, a reused number are read is the
+//!   [`Dialect`]'s (default: missing tolerated, gaps tolerated, a reused number dropped as a retransmission;
+//!   each with a conformance finding). Not a number: 400. A 409 `Out of sync Ack. Expected {seq}. Actual
+//!   {last}` answers a refused gap. A request refused for another reason (400, 403, 500, 503, 5xx fault)
+//!   does not consume its sequence number.
 //! * ChasitorInit must be the first POST (`sessionId` must be the session's id; a second ChasitorInit is 400).
 //!   Chat POSTs before ChatEstablished was emitted answer 500 (the guide's NullPointerException), except
 //!   **ChatEnd, which is accepted while queued: it is how a visitor cancels a waiting request** (the chat ends
