@@ -2,11 +2,23 @@
 //! input: each must give a precise error (or a kept `Message::Invalid`), never a panic or a silent loss.
 
 use liveagent::wire::{
-    AgentInfo, AgentMessage, AgentRef, ChasitorSessionData, DecodeError, IdleTimeoutSettings,
-    Limits, Message, MessagesAnswer, MessagesBody, QueueUpdate, parse_availability, parse_envelope,
-    parse_messages, parse_reconnect_session, parse_session_id, parse_settings,
+    AgentInfo, AgentMessage, AgentRef, DecodeError, IdleTimeoutSettings, Limits, Message,
+    MessagesAnswer, MessagesBody, QueueUpdate, parse_availability, parse_envelope, parse_messages,
+    parse_reconnect_session, parse_session_id, parse_settings,
 };
 use serde_json::json;
+
+/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
+macro_rules! lit {
+    (@set $v:ident) => {};
+    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
+    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
+    ($t:ident { $($body:tt)* }) => {{
+        let mut v = <$t>::default();
+        lit!(@set v $($body)*);
+        v
+    }};
+}
 
 fn limits() -> Limits {
     Limits::default()
@@ -77,10 +89,10 @@ fn integral_floats_for_integers() {
     assert_eq!((b.sequence, b.offset), (Some(2), Some(474_445_959)));
     assert_eq!(
         b.messages,
-        vec![Message::QueueUpdate(QueueUpdate {
+        vec![Message::QueueUpdate(lit!(QueueUpdate {
             position: Some(3),
             estimated_wait_time: None
-        })]
+        }))]
     );
     let Message::ChatRequestSuccess(s) = one("ChatRequestSuccess", r#"{"queuePosition":1.0}"#)
     else {
@@ -200,11 +212,11 @@ fn guide_spelling_chasitor_idletimeout() {
     };
     assert_eq!(
         e.chasitor_idle_timeout,
-        Some(IdleTimeoutSettings {
+        Some(lit!(IdleTimeoutSettings {
             is_enabled: Some(true),
             warning_time: Some(120),
             timeout: Some(180)
-        })
+        }))
     );
 }
 
@@ -217,11 +229,11 @@ fn numeric_chasitor_idle_timeout() {
     };
     assert_eq!(
         t.chasitor_idle_timeout,
-        Some(IdleTimeoutSettings {
+        Some(lit!(IdleTimeoutSettings {
             is_enabled: Some(true),
             warning_time: None,
             timeout: Some(180)
-        })
+        }))
     );
     let Message::ChatEstablished(e) = one("ChatEstablished", r#"{"chasitorIdleTimeout":0}"#) else {
         panic!()
@@ -485,7 +497,10 @@ fn wrong_type_for_messages() {
 
 #[test]
 fn body_over_the_size_limit_is_refused_before_parsing() {
-    let small = Limits { max_body_bytes: 64 };
+    let small = Limits {
+        max_body_bytes: 64,
+        ..Limits::default()
+    };
     // Invalid JSON and a non-200 status: TooLarge wins, so nothing was parsed or status-checked.
     let body = vec![b'x'; 65];
     for status in [200, 204, 503] {
@@ -525,6 +540,7 @@ fn body_over_the_size_limit_is_refused_before_parsing() {
     let ok = br#"{"messages":[],"sequence":1}"#;
     let exact = Limits {
         max_body_bytes: ok.len(),
+        ..Limits::default()
     };
     assert!(parse_messages(200, ok, &exact).is_ok());
     let e = parse_messages(200, &body, &small).unwrap_err();
@@ -564,7 +580,7 @@ fn unexpected_status() {
     else {
         panic!()
     };
-    assert!(snippet.len() <= liveagent::wire::SNIPPET_LEN);
+    assert!(snippet.len() <= liveagent::testkit::wire_internals::SNIPPET_LEN);
 }
 
 #[test]

@@ -258,7 +258,10 @@ impl Fleet {
                 let now = self.now;
                 let r = client_side(|| match reply.response() {
                     Some(r) => v.session.handle_response(id, response_ref(r), now),
-                    None => v.session.handle_transport_error(id, now),
+                    None => {
+                        v.session
+                            .handle_transport_error(id, liveagent::TransportError::Reset, now)
+                    }
                 });
                 sim_side(|| drop(reply));
                 if r.is_err() {
@@ -358,7 +361,6 @@ impl Fleet {
                     }
                     return;
                 }
-                _ => return,
             }
         }
     }

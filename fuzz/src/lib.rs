@@ -22,13 +22,13 @@ use liveagent::sim::{
     AgentAction, AgentScript, AgentStep, Fault, FaultKind, FaultPlan, Reply as SimReply, Server,
     SimConfig, Ticket, Trigger,
 };
+use liveagent::testkit::wire_internals::{self, SNIPPET_LEN};
 use liveagent::testkit::{
     BatchSpec, ErrorStatus, Harness, MsgSpec, Op, ReconnectSpec, Reply, SECRET_MARK, SeqSpec,
     SessionBodySpec, Setup, TimeStep,
 };
 use liveagent::wire::{
-    self, Api, DecodeError, Limits, Message, MessagesAnswer, MessagesBody, Noun, SNIPPET_LEN,
-    ServerError,
+    self, Api, DecodeError, Limits, Message, MessagesAnswer, MessagesBody, Noun, ServerError,
 };
 use liveagent::{
     CommandId, Config, EndReason, Event, Output, RequestId, RequestKind, RetryPolicy, Session,
@@ -180,6 +180,7 @@ fn limits_for(sel: u8) -> Limits {
     if sel & 0x40 != 0 {
         Limits {
             max_body_bytes: usize::from(sel & 0x3f),
+            ..Limits::default()
         }
     } else {
         Limits::default()
@@ -267,6 +268,7 @@ fn check_body(b: &MessagesBody) {
         &bytes,
         &Limits {
             max_body_bytes: usize::MAX,
+            max_messages: usize::MAX,
         },
     ) {
         Ok(MessagesAnswer::Batch(again)) => again,
@@ -284,6 +286,7 @@ fn check_body(b: &MessagesBody) {
         &bytes2,
         &Limits {
             max_body_bytes: usize::MAX,
+            max_messages: usize::MAX,
         },
     ) {
         Ok(MessagesAnswer::Batch(third)) => third,
@@ -404,6 +407,7 @@ fn visitor_round_trip<T>(
     let bare = to_json(noun, &v);
     let big = Limits {
         max_body_bytes: usize::MAX,
+        max_messages: usize::MAX,
     };
     match parse(200, &bare, &big) {
         Ok(again) => same(noun, &v, &again),
@@ -481,7 +485,7 @@ pub fn decode_noun(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let names = wire::NOUN_NAMES;
+    let names = wire_internals::NOUN_NAMES;
     let pick = usize::from(sel & 0x3f) % (names.len() + 1);
     let (name, body): (String, &[u8]) = match names.get(pick) {
         Some(n) => ((*n).to_owned(), rest),
@@ -562,7 +566,7 @@ fn sim_post(name: &str, body: &[u8], multi: bool) {
         )
     } else {
         let mut p = "/chat/rest/Chasitor/".to_owned();
-        wire::encode_path_segment(name, &mut p);
+        wire_internals::encode_path_segment(name, &mut p);
         (p, body.to_vec())
     };
     let req = http::Request::builder()
@@ -1168,7 +1172,9 @@ fn run_sim(input: &SimInput) {
     let start = Instant::now();
     let mut sim = SimConfig::default().with_seed(input.seed);
     sim.agent = input.agent.script();
-    sim.require_consecutive_sequence = input.require_consecutive_sequence;
+    if input.require_consecutive_sequence {
+        sim.dialect.sequence_rule = liveagent::sim::dialect::SequenceRule::Consecutive;
+    }
     sim.wrap_visitor_answers = input.wrap_visitor_answers;
     // LIVEAGENT_FUZZ_TRACE=1: record the server's transcript and the session's events for the failure message.
     let trace = std::env::var_os("LIVEAGENT_FUZZ_TRACE").is_some();
@@ -1230,7 +1236,6 @@ fn run_sim(input: &SimInput) {
                     waiting = Some(w);
                     break;
                 }
-                _ => {}
             }
         }
         let Some(wait) = waiting else {
@@ -1262,7 +1267,7 @@ fn run_sim(input: &SimInput) {
                 SimReply::Response(resp) => session.handle_response(id, resp, now),
                 _ => {
                     seen.lost_post |= kind.is_post();
-                    session.handle_transport_error(id, now)
+                    session.handle_transport_error(id, liveagent::TransportError::Reset, now)
                 }
             };
         }

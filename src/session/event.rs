@@ -1,7 +1,9 @@
 //! What the session gives back: requests to send, events for the application, and when to wake it next.
 
+use crate::RedirectRefusal;
 use crate::wire::{
-    AgentInfo, AgentMessage, ChasitorSessionData, DecodeError, Endpoint, Message, ServerError,
+    AgentInfo, AgentMessage, BuildError, ChasitorSessionData, ChatEndReason, DecodeError, Endpoint,
+    LogSafe, Message, ServerError,
 };
 use std::fmt;
 use std::time::Instant;
@@ -66,6 +68,7 @@ impl RequestKind {
 ///
 /// `Debug` redacts the session key and affinity token (found by the model test: the derived `Debug` printed
 /// `http::Request`, whose affinity header is not marked sensitive and whose DELETE path holds the key).
+#[must_use = "send the request and report its outcome, or the session waits until its deadline"]
 pub struct OutgoingRequest {
     /// The id to report back with.
     pub id: RequestId,
@@ -128,8 +131,11 @@ impl fmt::Debug for OutgoingRequest {
 }
 
 /// One step of the drain loop.
+///
+/// Exhaustive on purpose: a driver matches all three arms without a wildcard, so if a fourth kind of output
+/// were ever added, every driver would fail to compile instead of dropping it silently (a breaking release).
 #[derive(Debug)]
-#[non_exhaustive]
+#[must_use = "an Output is a request to send, an event to handle or a deadline to sleep until"]
 pub enum Output {
     /// Send this request now.
     Request(OutgoingRequest),
@@ -141,12 +147,44 @@ pub enum Output {
     Wait(Option<Instant>),
 }
 
+/// What went wrong in the transport, as the driver reports it to
+/// [`handle_transport_error`](crate::Session::handle_transport_error). All are retried the same way today;
+/// the cause is kept so events and end reasons can say what happened (and a later policy can tell them
+/// apart). Carries no text: an HTTP client's error message may hold the URL, and a DELETE URL holds the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The driver's own timeout for this request fired.
+    Timeout,
+    /// The connection could not be established (refused, DNS failure, unreachable).
+    ConnectRefused,
+    /// The connection broke after the request may have been sent (reset, closed mid-answer).
+    Reset,
+    /// Any other failure.
+    Other,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportError::Timeout => "the request timed out",
+            TransportError::ConnectRefused => "the connection could not be established",
+            TransportError::Reset => "the connection was reset",
+            TransportError::Other => "transport error",
+        })
+    }
+}
+
+impl std::error::Error for TransportError {}
+
 /// Why a request failed (the cause carried by [`Event::Retrying`] and [`EndReason::GaveUp`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Failure {
-    /// The transport reported an error, or the deadline passed without an answer.
-    Transport,
+    /// The driver reported a transport error.
+    Transport(TransportError),
+    /// Nothing was reported for the request by its deadline: the session counted it as failed.
+    NoAnswer,
     /// The server answered with an error status.
     Server(ServerError),
     /// The answer did not decode.
@@ -156,7 +194,8 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Transport => f.write_str("transport error or timeout"),
+            Failure::Transport(e) => e.fmt(f),
+            Failure::NoAnswer => f.write_str("no answer by the deadline"),
             Failure::Server(e) => e.fmt(f),
             Failure::Decode(e) => e.fmt(f),
         }
@@ -174,8 +213,8 @@ pub enum EndReason {
     },
     /// The agent side ended the chat (ChatEnded).
     AgentEnded {
-        /// The server's reason, e.g. `agent`.
-        reason: Option<String>,
+        /// The server's reason, e.g. [`ChatEndReason::Agent`].
+        reason: Option<ChatEndReason>,
         /// `attachedRecords`, raw.
         attached_records: Option<serde_json::Value>,
     },
@@ -217,10 +256,41 @@ pub enum EndReason {
         /// The last failure.
         last: Failure,
     },
-    /// A value from the server could not be put in a request (e.g. a token with a newline).
+    /// A SwitchServer pointed outside the [`RedirectPolicy`](crate::RedirectPolicy) (or the application
+    /// refused it): nothing was sent there, and the session ended without contacting the new host.
+    RedirectRefused {
+        /// Where the server wanted the session to go.
+        target: Endpoint,
+        /// Why the policy refuses it.
+        reason: RedirectRefusal,
+    },
+    /// A batch `sequence` outside `-1..=2^53`, or more than
+    /// [`MAX_SEQUENCE_JUMP`](crate::MAX_SEQUENCE_JUMP) past the last one seen: not a plausible continuation
+    /// (a batch numbered `i64::MAX` would otherwise mute every later one). The batch's texts were delivered.
+    BadSequence {
+        /// The highest index seen before, when the problem is the jump.
+        previous: Option<i64>,
+        /// The batch's `sequence`.
+        sequence: i64,
+    },
+    /// A counter (request ids, `X-LIVEAGENT-SEQUENCE`, `pc`) reached [`MAX_COUNTER`](crate::MAX_COUNTER),
+    /// e.g. after a 409 `Actual` near `i64::MAX`: continuing would reuse numbers.
+    CounterExhausted {
+        /// Which counter.
+        counter: &'static str,
+    },
+    /// A request could not be built from the session's values (e.g. a token with a newline).
     Protocol {
-        /// What was wrong.
-        reason: String,
+        /// The request that could not be built.
+        request: RequestKind,
+        /// Why.
+        error: BuildError,
+    },
+    /// A request needs the session's credentials but the session has none (only reachable through an
+    /// inconsistent snapshot; it used to be reported as an invalid URI).
+    MissingCredentials {
+        /// The request that needed them.
+        request: RequestKind,
     },
 }
 
@@ -242,13 +312,13 @@ impl fmt::Display for EndReason {
                 write!(
                     f,
                     "the chat was ended ({})",
-                    reason.as_deref().unwrap_or("unknown")
+                    LogSafe(reason.as_ref().map_or("unknown", ChatEndReason::as_str))
                 )
             }
             EndReason::RequestFailed { reason } => write!(
                 f,
                 "the chat request failed ({})",
-                reason.as_deref().unwrap_or("Unknown")
+                LogSafe(reason.as_deref().unwrap_or("Unknown"))
             ),
             EndReason::IdleTimeout => f.write_str("the visitor was idle too long"),
             EndReason::SessionInvalid { request, error } => {
@@ -268,7 +338,35 @@ impl fmt::Display for EndReason {
                 f,
                 "gave up on {request:?} after {attempts} attempts: {last}"
             ),
-            EndReason::Protocol { reason } => write!(f, "protocol error: {reason}"),
+            EndReason::RedirectRefused { target, reason } => write!(
+                f,
+                "refused to move the session to {}: {reason}",
+                LogSafe(&target.to_string())
+            ),
+            EndReason::BadSequence { previous, sequence } => match previous {
+                Some(p) => write!(
+                    f,
+                    "protocol error: batch sequence jumped from {p} to {sequence}"
+                ),
+                None => write!(
+                    f,
+                    "protocol error: batch sequence {sequence} is out of range"
+                ),
+            },
+            EndReason::CounterExhausted { counter } => write!(
+                f,
+                "protocol error: {counter} reached {}; the session cannot count further",
+                super::MAX_COUNTER
+            ),
+            EndReason::Protocol { request, error } => {
+                write!(f, "could not build {request:?}: {error}")
+            }
+            EndReason::MissingCredentials { request } => {
+                write!(
+                    f,
+                    "{request:?} needs a session, but the session has no credentials"
+                )
+            }
         }
     }
 }
@@ -307,8 +405,27 @@ pub enum Event {
     /// After a 503 handover, the server restored the session (ChasitorSessionData; boxed as in
     /// [`Message`], so every `Event` is not as large as this rare one).
     SessionRestored(Box<ChasitorSessionData>),
-    /// SwitchServer: later requests go to this endpoint.
+    /// SwitchServer: later requests go to this endpoint (it is inside the redirect policy, or the application
+    /// accepted it). Comes before any request to it.
     ServerSwitched(Endpoint),
+    /// SwitchServer to an endpoint outside the redirect policy, under
+    /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication): nothing new is sent until the
+    /// application calls [`Session::accept_switch`](crate::Session::accept_switch) or
+    /// [`Session::refuse_switch`](crate::Session::refuse_switch).
+    SwitchOffered {
+        /// Where the server wants the session to go.
+        endpoint: Endpoint,
+        /// Why the default policy would refuse it.
+        reason: RedirectRefusal,
+    },
+    /// A batch `sequence` went below the last one seen without a reconnect: the server renumbered its
+    /// messages. De-duplication restarted, so the batch's messages are delivered (some may repeat earlier ones).
+    SequenceReset {
+        /// The highest message index seen before.
+        previous: i64,
+        /// The new batch's `sequence`.
+        sequence: i64,
+    },
     /// The server accepted these commands.
     Delivered(Vec<CommandId>),
     /// The session ended before the server accepted these commands; they were not sent (or not confirmed).
@@ -391,6 +508,25 @@ pub enum CommandError {
         /// The configured limit.
         limit: usize,
     },
+    /// A custom event, rich message or rule list is larger than
+    /// [`LimitsConfig::max_command_bytes`](crate::LimitsConfig::max_command_bytes).
+    PayloadTooLarge {
+        /// Its size in bytes (of its text fields).
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A list-valued command has more items than
+    /// [`LimitsConfig::max_command_items`](crate::LimitsConfig::max_command_items).
+    TooManyItems {
+        /// How many it has.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// [`accept_switch`](crate::Session::accept_switch) or [`refuse_switch`](crate::Session::refuse_switch)
+    /// without a pending [`Event::SwitchOffered`].
+    NoSwitchOffered,
 }
 
 impl fmt::Display for CommandError {
@@ -405,8 +541,98 @@ impl fmt::Display for CommandError {
             CommandError::TextTooLong { len, limit } => {
                 write!(f, "the text is {len} bytes, more than the limit of {limit}")
             }
+            CommandError::PayloadTooLarge { len, limit } => {
+                write!(
+                    f,
+                    "the payload is {len} bytes, more than the limit of {limit}"
+                )
+            }
+            CommandError::TooManyItems { len, limit } => {
+                write!(
+                    f,
+                    "the command has {len} items, more than the limit of {limit}"
+                )
+            }
+            CommandError::NoSwitchOffered => {
+                f.write_str("no server switch is waiting for a decision")
+            }
         }
     }
 }
 
 impl std::error::Error for CommandError {}
+
+/// [`Session::resume`](crate::Session::resume) refused a snapshot; nothing was resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The snapshot was written by a newer version of this crate, whose format this one cannot read safely.
+    UnsupportedVersion {
+        /// The snapshot's format version.
+        found: u32,
+        /// The newest format this version reads.
+        supported: u32,
+    },
+    /// The snapshot is of a session that had already ended: there is nothing to resume.
+    AlreadyEnded,
+    /// The snapshot's endpoint is neither the configured one nor one the redirect policy allows from it.
+    /// (To resume on an endpoint the application approved through
+    /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication), configure that endpoint.)
+    EndpointOutsidePolicy {
+        /// The snapshot's endpoint.
+        endpoint: Endpoint,
+        /// Why the policy refuses it.
+        reason: RedirectRefusal,
+    },
+    /// The state and the rest of the snapshot contradict each other (e.g. Chatting without credentials).
+    Inconsistent {
+        /// What is contradictory.
+        what: &'static str,
+    },
+    /// A counter is outside the range a session can reach (ids, sequence numbers, `ack`).
+    CounterOutOfRange {
+        /// Which counter.
+        counter: &'static str,
+        /// Its value.
+        value: i128,
+    },
+    /// The session key or affinity token is not 1 to [`MAX_SECRET_BYTES`](crate::wire::MAX_SECRET_BYTES) bytes
+    /// of visible ASCII (the value is not repeated).
+    MalformedCredentials,
+    /// A queued command breaks the configured caps.
+    CommandRefused {
+        /// The command.
+        id: CommandId,
+        /// Why.
+        error: CommandError,
+    },
+}
+
+impl fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResumeError::UnsupportedVersion { found, supported } => write!(
+                f,
+                "the snapshot has format version {found}; this version reads up to {supported}"
+            ),
+            ResumeError::AlreadyEnded => f.write_str("the snapshot is of a session that has ended"),
+            ResumeError::EndpointOutsidePolicy { endpoint, reason } => write!(
+                f,
+                "the snapshot's endpoint {} is outside the redirect policy: {reason}",
+                LogSafe(&endpoint.to_string())
+            ),
+            ResumeError::Inconsistent { what } => write!(f, "inconsistent snapshot: {what}"),
+            ResumeError::CounterOutOfRange { counter, value } => {
+                write!(f, "snapshot counter {counter} = {value} is out of range")
+            }
+            ResumeError::MalformedCredentials => {
+                f.write_str("the snapshot's session key or affinity token is malformed")
+            }
+            ResumeError::CommandRefused { id, error } => {
+                write!(f, "queued command {} is refused: {error}", id.0)
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResumeError {}

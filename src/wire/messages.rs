@@ -7,8 +7,8 @@
 
 use super::lenient;
 use super::types::{
-    AvailabilityResult, Button, CustomDetail, GeoLocation, IdleTimeoutSettings, SensitiveDataRule,
-    TranscriptEntry,
+    AvailabilityResult, Button, ChatEndReason, CustomDetail, GeoLocation, IdleTimeoutSettings,
+    SensitiveDataRule, TranscriptEntry,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 /// `{name, agentId}` (where `agentId` may be a UUID rather than the user id) or `{}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AgentRef {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +35,7 @@ pub struct AgentRef {
 /// A chatbot footer-menu item on `ChatEstablished` (undocumented; SDK `ChatFooterMenuMessage`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct FooterMenuItem {
     /// Label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +58,7 @@ pub struct FooterMenuItem {
 /// `ChatEstablished` and `ChatTransferred`: the agent now serving the chat (spec §5.2.3, §5.2.7).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AgentInfo {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +95,7 @@ pub struct AgentInfo {
 /// Bot pacing hint on agent messages (undocumented; `responseDelayMilliseconds` may be `0` or `0.0`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Schedule {
     /// Suggested delay before showing the message, in milliseconds.
     #[serde(
@@ -105,6 +109,7 @@ pub struct Schedule {
 /// An agent-to-visitor text (spec §5.2.4).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AgentMessage {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +132,7 @@ pub struct AgentMessage {
 /// `ChatRequestSuccess`: the request was routed (not yet accepted) (spec §5.2.6).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatRequestSuccess {
     /// Queue position (0 under Omni-Channel routing, where it means "unknown").
     #[serde(
@@ -182,6 +188,7 @@ pub struct ChatRequestSuccess {
 /// `ChatRequestFail` (spec §5.2.5). Can also arrive mid-chat when the agent goes offline.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatRequestFail {
     /// `Unavailable`, `NoPost`, `InternalFailure`, `Blocked`, ... (absent: the SDK says `Unknown`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,10 +204,11 @@ pub struct ChatRequestFail {
 /// `ChatEnded` (payload type ChatEndReason, spec §5.2.2).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatEnded {
     /// `agent`, `client`, `clientIdleTimeout`, `agentsUnavailable`, ... (absent: the SDK says `unknown`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<ChatEndReason>,
     /// Record ids attached to the transcript. Sources disagree on the type (string, string array, array of
     /// `{fieldName, fieldValue}`), so it is kept as raw JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -210,6 +218,7 @@ pub struct ChatEnded {
 /// `QueueUpdate` (spec §5.2).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct QueueUpdate {
     /// New queue position.
     #[serde(
@@ -230,6 +239,7 @@ pub struct QueueUpdate {
 /// `ChasitorSessionData`: the first message after a ReconnectSession (spec §5.2.1).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChasitorSessionData {
     /// Queue position.
     #[serde(
@@ -265,6 +275,7 @@ pub struct ChasitorSessionData {
 
 /// `CustomEvent` from the agent side (spec §5.2), also the body of the visitor's `Chasitor/CustomEvent`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CustomEvent {
     /// Event type the listener subscribes to.
     #[serde(rename = "type", default)]
@@ -274,6 +285,16 @@ pub struct CustomEvent {
     pub data: String,
 }
 
+impl CustomEvent {
+    /// A custom event of type `kind` carrying `data`.
+    pub fn new(kind: impl Into<String>, data: impl Into<String>) -> CustomEvent {
+        CustomEvent {
+            kind: kind.into(),
+            data: data.into(),
+        }
+    }
+}
+
 fn de_string_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(lenient::opt_string(d)?.unwrap_or_default())
 }
@@ -281,6 +302,7 @@ fn de_string_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D
 /// `FileTransfer`: the agent asks for a file, cancels, or reports the outcome (undocumented; SDK, GO1).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct FileTransfer {
     /// `Requested`, `Canceled`, `Success` or `Failure`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -298,6 +320,7 @@ pub struct FileTransfer {
 
 /// One choice of a chatbot [`RichMessage`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RichItem {
     /// Label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,6 +333,7 @@ pub struct RichItem {
 /// `RichMessage`: chatbot menus and buttons (undocumented; SDK). Inner types other than `ChatWindowMenu` and
 /// `ChatWindowButton` keep their whole payload in `raw`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RichMessage {
     /// `ChatWindowMenu`, `ChatWindowButton`, ...
     #[serde(rename = "type", default)]
@@ -325,6 +349,7 @@ pub struct RichMessage {
 /// `ChatResumedAfterTransfer` (undocumented; SDK).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatResumedAfterTransfer {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,6 +373,7 @@ pub struct ChatResumedAfterTransfer {
 /// `ReconnectSession` answer (spec §6.5): a new affinity token after a 503.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ReconnectSession {
     /// Reset `X-LIVEAGENT-SEQUENCE` for the next request. **Absent means true** (SDK; spec §9.10).
     #[serde(
@@ -380,6 +406,7 @@ impl std::fmt::Debug for ReconnectSession {
 /// `SwitchServer`: later requests go to another host (spec §6.6).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SwitchServer {
     /// The org's new Chat API endpoint, e.g. `https://pool.salesforceliveagent.com/chat`.
     #[serde(default)]
@@ -389,6 +416,7 @@ pub struct SwitchServer {
 /// `AsyncResult`: outcome of an asynchronous server operation (undocumented; SDK).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AsyncResult {
     /// Whether it succeeded.
     #[serde(
@@ -404,6 +432,7 @@ pub struct AsyncResult {
 
 /// `Availability` answer (spec §6.3).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Availability {
     /// One result per requested id.
     #[serde(default)]
@@ -413,6 +442,7 @@ pub struct Availability {
 /// `Settings` answer (spec §6.2).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Settings {
     /// How often the visitor must ping (units undocumented; probably ms). The table's `pingrate` is accepted.
     #[serde(
@@ -433,6 +463,7 @@ pub struct Settings {
 /// `VisitorId` answer (spec §6.4).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct VisitorId {
     /// The visitor tracking session id.
     #[serde(default)]
@@ -461,6 +492,7 @@ pub struct IdleTimeoutWarningEvent {
 /// `SensitiveDataRules` (spec §6.9).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SensitiveDataRules {
     /// The rules.
     #[serde(default)]
@@ -469,6 +501,7 @@ pub struct SensitiveDataRules {
 
 /// `NewVisitorBreadcrumb`: the page the visitor is on.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Breadcrumb {
     /// Page URL.
     #[serde(default)]
@@ -505,10 +538,56 @@ fn raw_payload(payload: &str) -> serde_json::Value {
 /// The four whitespace characters JSON allows between tokens (RFC 8259 §2).
 const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
 
+/// Field names whose values are secrets wherever they appear in a raw payload.
+const SECRET_FIELDS: &[&str] = &["affinitytoken", "key", "sessionkey"];
+
+/// A copy of `raw` with the values of [`SECRET_FIELDS`] (any case, any depth) replaced, for `Debug`.
+fn redacted(raw: &serde_json::Value) -> serde_json::Value {
+    match raw {
+        // A payload kept as its JSON text (too deep or out of range for `Value`) may hold a token anywhere.
+        serde_json::Value::String(s) => {
+            let lower = s.to_ascii_lowercase();
+            if SECRET_FIELDS
+                .iter()
+                .any(|f| lower.contains(&format!("\"{f}\"")))
+            {
+                serde_json::Value::String("<redacted JSON text>".into())
+            } else {
+                raw.clone()
+            }
+        }
+        _ => redact_fields(raw),
+    }
+}
+
+fn redact_fields(raw: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match raw {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()) {
+                        Value::String("<redacted>".into())
+                    } else {
+                        redact_fields(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_fields).collect()),
+        other => other.clone(),
+    }
+}
+
 macro_rules! message_enum {
     ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// One message of a Messages batch, typed by its `type` (spec §5.2, §5.3).
-        #[derive(Debug, Clone, PartialEq)]
+        ///
+        /// `Debug` of [`Message::Unknown`] and [`Message::Invalid`] redacts secret-bearing fields of the raw
+        /// payload (`affinityToken`, `key`, `sessionKey`, at any depth): an undecodable ReconnectSession still
+        /// holds its token.
+        #[derive(Clone, PartialEq)]
         #[non_exhaustive]
         pub enum Message {
             $( $(#[$doc])* $variant($payload), )*
@@ -530,6 +609,25 @@ macro_rules! message_enum {
                 /// What was wrong.
                 error: String,
             },
+        }
+
+        impl std::fmt::Debug for Message {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $( Message::$variant(p) => f.debug_tuple(stringify!($variant)).field(p).finish(), )*
+                    Message::Unknown { kind, raw } => f
+                        .debug_struct("Unknown")
+                        .field("kind", kind)
+                        .field("raw", &redacted(raw))
+                        .finish(),
+                    Message::Invalid { kind, raw, error } => f
+                        .debug_struct("Invalid")
+                        .field("kind", kind)
+                        .field("raw", &redacted(raw))
+                        .field("error", error)
+                        .finish(),
+                }
+            }
         }
 
         /// Every message `type` with a typed variant, in declaration order.
@@ -766,50 +864,147 @@ impl RawEnvelope<'_> {
 // the same `MessagesBody` (a proptest and the fuzz target check it). A body that makes the fast path fail
 // costs one extra parse, never more.
 
-/// The envelope, decoded in one pass (the same fields and leniency as [`RawEnvelope`]).
-#[derive(Deserialize)]
-struct FastEnvelope {
-    #[serde(default)]
-    messages: Option<FastMessages>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    sequence: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
-    offset: Option<i64>,
-}
-
-/// Decodes a Messages envelope in one pass; `None` when any part of it needs the two-step decoder.
-pub(crate) fn parse_envelope_fast(body: &[u8]) -> Option<MessagesBody> {
+/// Decodes a Messages envelope in one pass; `None` when any part of it needs the two-step decoder, including
+/// a batch of more than `max_messages` (the two-step decoder refuses it; this one stops at the first extra).
+pub(crate) fn parse_envelope_fast(body: &[u8], max_messages: usize) -> Option<MessagesBody> {
+    use serde::de::DeserializeSeed;
     // UTF-8 checked once for the whole body, not string by string (a body that is not UTF-8 is left to the
     // two-step decoder, which reports where).
     let text = std::str::from_utf8(body).ok()?;
-    let env: FastEnvelope = serde_json::from_str(text).ok()?;
-    Some(MessagesBody {
-        messages: env.messages.map(|m| m.0).unwrap_or_default(),
-        sequence: env.sequence,
-        offset: env.offset,
-    })
+    let mut de = serde_json::Deserializer::from_str(text);
+    let body = FastEnvelope { max_messages }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(body)
 }
 
-struct FastMessages(Vec<Message>);
+/// The envelope, decoded in one pass: the fields, leniency and duplicate-key refusal of [`RawEnvelope`].
+struct FastEnvelope {
+    max_messages: usize,
+}
 
-impl<'de> Deserialize<'de> for FastMessages {
+/// An `Option<i64>` read by [`lenient::opt_i64`].
+struct LenientI64(Option<i64>);
+
+impl<'de> Deserialize<'de> for LenientI64 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Seq;
-        impl<'de> serde::de::Visitor<'de> for Seq {
-            type Value = FastMessages;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a sequence of messages")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<FastMessages, A::Error> {
-                let mut out = Vec::new();
-                while seq.next_element_seed(Element(&mut out))?.is_some() {}
-                Ok(FastMessages(out))
+        lenient::opt_i64(d).map(LenientI64)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FastEnvelope {
+    type Value = MessagesBody;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<MessagesBody, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FastEnvelope {
+    type Value = MessagesBody;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct RawEnvelope")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<MessagesBody, A::Error> {
+        use serde::de::Error;
+        let mut messages: Option<Option<Vec<Message>>> = None;
+        let (mut sequence, mut offset) = (None, None);
+        while let Some(key) = map.next_key::<EnvelopeKey>()? {
+            match key {
+                EnvelopeKey::Messages => {
+                    if messages.is_some() {
+                        return Err(A::Error::duplicate_field("messages"));
+                    }
+                    messages = Some(map.next_value_seed(FastMessages {
+                        max: self.max_messages,
+                    })?);
+                }
+                EnvelopeKey::Sequence => {
+                    if sequence.is_some() {
+                        return Err(A::Error::duplicate_field("sequence"));
+                    }
+                    sequence = Some(map.next_value::<LenientI64>()?.0);
+                }
+                EnvelopeKey::Offset => {
+                    if offset.is_some() {
+                        return Err(A::Error::duplicate_field("offset"));
+                    }
+                    offset = Some(map.next_value::<LenientI64>()?.0);
+                }
+                EnvelopeKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
-        d.deserialize_seq(Seq)
+        Ok(MessagesBody {
+            messages: messages.flatten().unwrap_or_default(),
+            sequence: sequence.flatten(),
+            offset: offset.flatten(),
+        })
+    }
+}
+
+/// The keys of the envelope ([`RawEnvelope`]'s fields; anything else is ignored, as there).
+enum EnvelopeKey {
+    Messages,
+    Sequence,
+    Offset,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for EnvelopeKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = EnvelopeKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EnvelopeKey, E> {
+                Ok(match v {
+                    "messages" => EnvelopeKey::Messages,
+                    "sequence" => EnvelopeKey::Sequence,
+                    "offset" => EnvelopeKey::Offset,
+                    _ => EnvelopeKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Key)
+    }
+}
+
+/// `messages`: `null` or an array of at most `max` elements.
+struct FastMessages {
+    max: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FastMessages {
+    type Value = Option<Vec<Message>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FastMessages {
+    type Value = Option<Vec<Message>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a sequence of messages")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while seq.next_element_seed(Element(&mut out))?.is_some() {
+            if out.len() > self.max {
+                return Err(serde::de::Error::custom("too many messages"));
+            }
+        }
+        Ok(Some(out))
     }
 }
 

@@ -126,7 +126,7 @@ fn fast_path_agrees_with_two_step() {
     let (taken, total) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
     let result = runner.run(&envelope(), |body| {
         total.set(total.get() + 1);
-        if let Some(fast) = parse_envelope_fast(body.as_bytes()) {
+        if let Some(fast) = parse_envelope_fast(body.as_bytes(), usize::MAX) {
             taken.set(taken.get() + 1);
             prop_assert_eq!(Some(fast), two_step(body.as_bytes()), "{}", body);
         }
@@ -142,6 +142,16 @@ fn fast_path_agrees_with_two_step() {
 }
 
 #[test]
+fn fast_path_leaves_an_oversized_batch_to_the_two_step_decoder() {
+    let body = br#"{"messages":[{"type":"AgentTyping"},{"type":"AgentNotTyping"}],"sequence":1}"#;
+    assert_eq!(
+        parse_envelope_fast(body, 2).map(|b| b.messages.len()),
+        Some(2)
+    );
+    assert_eq!(parse_envelope_fast(body, 1), None);
+}
+
+#[test]
 fn fast_path_takes_every_captured_batch() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peers");
     let mut n = 0;
@@ -151,7 +161,7 @@ fn fast_path_takes_every_captured_batch() {
             continue;
         }
         let body = std::fs::read(e.path()).unwrap_or_default();
-        let fast = parse_envelope_fast(&body);
+        let fast = parse_envelope_fast(&body, usize::MAX);
         assert!(fast.is_some(), "{name}: the fast path refused a real batch");
         assert_eq!(fast, two_step(&body), "{name}");
         n += 1;
