@@ -7,7 +7,6 @@
 #[allow(dead_code)]
 mod blocking;
 #[path = "../examples/support/sim_http.rs"]
-#[allow(dead_code)]
 mod sim_http;
 #[path = "../examples/drivers/tokio.rs"]
 #[allow(dead_code)]

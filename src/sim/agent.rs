@@ -1,10 +1,12 @@
 //! Scripted agents: what the agent side of a chat does, on a timeline that starts when ChasitorInit arrives.
 
 use crate::wire::{IdleTimeoutSettings, Message};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The agent that accepts chats.
-#[derive(Debug, Clone, PartialEq)]
+/// The agent that accepts chats. Serde: missing fields take their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AgentProfile {
     /// Display name, e.g. `Andy L.`.
     pub name: String,
@@ -33,7 +35,7 @@ impl Default for AgentProfile {
 
 /// One step of an [`AgentScript`]: wait `after` (counted from the previous step; the first step from the
 /// moment ChasitorInit is accepted), then do `action`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentStep {
     /// Delay since the previous step.
     pub after: Duration,
@@ -51,7 +53,9 @@ impl AgentStep {
 /// What a scripted agent can do. Each action emits at most a few messages to the visitor. Actions that make
 /// no sense in the current state (e.g. `Say` before `Accept`, anything after the chat ended) are skipped and
 /// noted in the transcript.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serde: externally tagged like [`FaultKind`](super::FaultKind): `"Accept"`, `{"Say": {"text": "hi"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum AgentAction {
     /// `QueueUpdate {position}` (only if the visitor asked for queue updates in ChasitorInit).
@@ -116,7 +120,11 @@ pub enum AgentAction {
 /// On ChasitorInit the server always answers `ChatRequestSuccess {queuePosition}` first; the steps then run
 /// one after another. Reactions that are not on the timeline: with echo on, each visitor ChatMessage gets an
 /// echo; a visitor ChatEnd always produces `ChatEnded {reason: "client"}`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serde (scenario files): missing fields take the values of [`AgentScript::new`] with no steps; durations
+/// are serde's `{"secs": 1, "nanos": 0}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default = "AgentScript::idle")]
 pub struct AgentScript {
     /// Who accepts the chat.
     pub agent: AgentProfile,
@@ -166,6 +174,7 @@ impl AgentScript {
     }
 
     /// Appends a step (builder style).
+    #[must_use]
     pub fn then(mut self, after: Duration, action: AgentAction) -> Self {
         self.steps.push(AgentStep::new(after, action));
         self

@@ -1,0 +1,495 @@
+//! The conformance server behind `cargo run --example sim_server`: command line, scenario files, start,
+//! shutdown and the report. The example is a thin `main` over this module; tests include it with `#[path]`
+//! (next to `sim_http.rs`, which it uses as `super::sim_http`) and drive it with the same flags a user types.
+
+// Shared through `#[path]`; not every includer uses every item.
+#![allow(dead_code)]
+
+use super::sim_http::{ExpectedIds, SimHttp};
+use liveagent::sim::{AgentAction, AgentScript, Fault, FaultKind, Server, SimConfig, Trigger};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `--help`.
+pub const USAGE: &str = "\
+usage: sim_server [OPTIONS]
+
+Serves the liveagent Chat REST API simulator over HTTP/1.1 until end of input on stdin, SIGINT or SIGTERM,
+then writes the transcript and the conformance report and exits 0. Point your client at the URL it prints
+(any org, deployment and button ids are accepted).
+
+Listening:
+  --listen ADDR              address to listen on (default 127.0.0.1:8080; port 0 picks a free port)
+  --port-file FILE           write the bound port to FILE once listening (for scripts)
+  --ignore-stdin             do not stop at end of input (stop with SIGINT/SIGTERM only)
+Server behaviour:
+  --dialect NAME             how the server reads the protocol's open questions (default: the evidence-weighted one)
+  --set SWITCH=VALUE         set one dialect switch (repeatable; VALUE is JSON, or a bare word taken as a string)
+  --scenario FILE            JSON: dialect, agent script, fault plan, timings (see --dump-scenario); flags given
+                             with it apply on top
+  --dump-scenario            print the effective scenario as JSON and exit (a starting point for --scenario)
+  --accept-after-ms N        the agent accepts N ms after ChasitorInit (default 2000)
+  --greeting TEXT            the agent says TEXT on accepting (default: nothing)
+  --poll-hold-ms N           hold an idle Messages poll N ms before 204 (default 30000)
+  --seed N                   seed of the ids the server makes up (default 24301)
+  --org-id ID, --deployment-id ID, --button-id ID
+                             decline (ChatRequestFail Unavailable) chats requested for other ids
+Faults (every session):
+  --handover-after-ms N      a 503 server handover N ms after the session was created
+  --drop-reply-every N       close the connection without answering every N-th request of a session (N >= 2)
+  --server-errors N          answer N consecutive requests of a session with an HTTP 500 (not processed)
+  --server-errors-at K       ... starting at the session's K-th request (default 3)
+  --server-error-status S    ... with status S instead of 500
+Output:
+  --transcript FILE          write the server's request-by-request transcript to FILE at exit
+  --report FILE              write the conformance report as JSON to FILE at exit (text goes to stdout)
+  --help                     this text
+";
+
+/// The flags that take a value.
+const VALUE_FLAGS: &[&str] = &[
+    "--listen",
+    "--port-file",
+    "--transcript",
+    "--report",
+    "--scenario",
+    "--dialect",
+    "--set",
+    "--accept-after-ms",
+    "--greeting",
+    "--poll-hold-ms",
+    "--seed",
+    "--handover-after-ms",
+    "--drop-reply-every",
+    "--server-errors",
+    "--server-errors-at",
+    "--server-error-status",
+    "--org-id",
+    "--deployment-id",
+    "--button-id",
+];
+
+/// What the command line asks for. Built and matched once: boxing `Options` would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Serve.
+    Run(Options),
+    /// Print [`USAGE`].
+    Help,
+    /// Print this scenario JSON and exit.
+    DumpScenario(String),
+}
+
+/// Everything `sim_server` needs to run.
+pub struct Options {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where to write the bound port.
+    pub port_file: Option<PathBuf>,
+    /// Stop at end of input on stdin.
+    pub watch_stdin: bool,
+    /// Where to write the transcript at exit.
+    pub transcript: Option<PathBuf>,
+    /// Where to write the JSON report at exit.
+    pub report: Option<PathBuf>,
+    /// The simulator's configuration (dialect, agent, faults, timings).
+    pub config: SimConfig,
+    /// Chats for other ids are declined.
+    pub expected_ids: ExpectedIds,
+}
+
+/// A scenario file: every field is optional and defaults to what the flags would give. Durations of the
+/// agent script and the fault plan are serde's `{"secs": S, "nanos": N}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// The agent side of every chat ([`AgentScript`]).
+    pub agent: Option<AgentScript>,
+    /// Planned faults ([`Fault`]), added to the fault flags.
+    pub faults: Option<Vec<Fault>>,
+    /// Seed of the server's ids.
+    pub seed: Option<u64>,
+    /// How long an idle poll is held, in ms.
+    pub poll_hold_ms: Option<u64>,
+    /// A session with no poll in progress for this long expires, in ms.
+    pub session_idle_timeout_ms: Option<u64>,
+    /// `clientPollTimeout` of the SessionId answer, in seconds.
+    pub client_poll_timeout: Option<i64>,
+    /// Whether buttons and agents report available (Settings, Availability).
+    pub available: Option<bool>,
+}
+
+/// The default agent: accepts `accept_after` after ChasitorInit (ChatRequestSuccess with queue position 1
+/// first), optionally greets, and from acceptance on answers every visitor message with `echo: <text>`.
+/// It never ends the chat itself.
+pub fn default_agent(accept_after: Duration, greeting: Option<String>) -> AgentScript {
+    let mut agent = AgentScript::new(Vec::new())
+        .then(accept_after, AgentAction::Accept)
+        .then(Duration::ZERO, AgentAction::EchoVisitor);
+    if let Some(text) = greeting {
+        agent = agent.then(Duration::ZERO, AgentAction::Say { text });
+    }
+    agent
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: {value:?} is not a valid number"))
+}
+
+/// Reads the command line (without the program name).
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let mut port_file = None;
+    let mut watch_stdin = true;
+    let mut transcript = None;
+    let mut report = None;
+    let mut scenario_file: Option<PathBuf> = None;
+    let mut dump = false;
+    let mut dialect: Option<String> = None;
+    let mut sets: Vec<(String, String)> = Vec::new();
+    let mut accept_after: Option<Duration> = None;
+    let mut greeting: Option<String> = None;
+    let mut poll_hold: Option<Duration> = None;
+    let mut seed: Option<u64> = None;
+    let mut fault_flags: Vec<Fault> = Vec::new();
+    let mut expected_ids = ExpectedIds::default();
+    let (mut errors, mut errors_at, mut error_status) = (None::<u32>, 3u64, 500u16);
+
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--ignore-stdin" => {
+                watch_stdin = false;
+                continue;
+            }
+            "--dump-scenario" => {
+                dump = true;
+                continue;
+            }
+            _ => {}
+        }
+        if !VALUE_FLAGS.contains(&flag.as_str()) {
+            return Err(format!("unknown option {flag} (see --help)"));
+        }
+        let Some(value) = it.next() else {
+            return Err(format!("{flag} needs a value (see --help)"));
+        };
+        match flag.as_str() {
+            "--listen" => {
+                listen = value.parse().map_err(|_| {
+                    format!("--listen: {value:?} is not an address like 127.0.0.1:8080")
+                })?
+            }
+            "--port-file" => port_file = Some(PathBuf::from(value)),
+            "--transcript" => transcript = Some(PathBuf::from(value)),
+            "--report" => report = Some(PathBuf::from(value)),
+            "--scenario" => scenario_file = Some(PathBuf::from(value)),
+            "--dialect" => dialect = Some(value),
+            "--set" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--set: {value:?} is not SWITCH=VALUE"))?;
+                sets.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            "--accept-after-ms" => {
+                accept_after = Some(Duration::from_millis(number(&flag, &value)?))
+            }
+            "--greeting" => greeting = Some(value),
+            "--org-id" => expected_ids.org_id = Some(value),
+            "--deployment-id" => expected_ids.deployment_id = Some(value),
+            "--button-id" => expected_ids.button_id = Some(value),
+            "--poll-hold-ms" => poll_hold = Some(Duration::from_millis(number(&flag, &value)?)),
+            "--seed" => seed = Some(number(&flag, &value)?),
+            "--handover-after-ms" => fault_flags.push(Fault::every_session(
+                Trigger::After(Duration::from_millis(number(&flag, &value)?)),
+                FaultKind::Handover,
+            )),
+            "--drop-reply-every" => {
+                let every: u64 = number(&flag, &value)?;
+                if every < 2 {
+                    return Err("--drop-reply-every: N must be at least 2".into());
+                }
+                // Faults fire once per session each: plan the first 1000 drops.
+                fault_flags.extend((1..=1000u64).map(|k| {
+                    Fault::every_session(
+                        Trigger::Request(k.saturating_mul(every)),
+                        FaultKind::DropReply,
+                    )
+                }));
+            }
+            "--server-errors" => errors = Some(number(&flag, &value)?),
+            "--server-errors-at" => errors_at = number(&flag, &value)?,
+            "--server-error-status" => {
+                error_status = number(&flag, &value)?;
+                if !(500..=599).contains(&error_status) {
+                    return Err("--server-error-status: use a 5xx status".into());
+                }
+            }
+            other => return Err(format!("unknown option {other} (see --help)")),
+        }
+    }
+    if let Some(count) = errors.filter(|n| *n > 0) {
+        fault_flags.push(Fault::every_session(
+            Trigger::Request(errors_at.max(1)),
+            FaultKind::ServerErrors {
+                count,
+                status: error_status,
+            },
+        ));
+    }
+
+    // Defaults, then the scenario file, then the flags.
+    let scenario = match &scenario_file {
+        Some(path) => read_scenario(path)?,
+        None => Scenario::default(),
+    };
+    let mut config = SimConfig::default();
+    config.poll_hold = scenario
+        .poll_hold_ms
+        .map_or(config.poll_hold, Duration::from_millis);
+    if let Some(ms) = scenario.session_idle_timeout_ms {
+        config.session_idle_timeout = Duration::from_millis(ms);
+    }
+    if let Some(t) = scenario.client_poll_timeout {
+        config.client_poll_timeout = t;
+    }
+    if let Some(a) = scenario.available {
+        config.available = a;
+    }
+    config.seed = scenario.seed.unwrap_or(config.seed);
+    config.agent = match scenario.agent {
+        Some(agent) if accept_after.is_none() && greeting.is_none() => agent,
+        Some(_) => {
+            return Err(
+                "--accept-after-ms/--greeting and a scenario with an agent script: use one".into(),
+            );
+        }
+        None => default_agent(accept_after.unwrap_or(Duration::from_secs(2)), greeting),
+    };
+    config.faults.faults = scenario.faults.unwrap_or_default();
+    config.faults.faults.extend(fault_flags);
+    if let Some(d) = poll_hold {
+        config.poll_hold = d;
+    }
+    if let Some(s) = seed {
+        config.seed = s;
+    }
+    apply_dialect(&mut config, dialect.as_deref(), &sets)?;
+
+    if dump {
+        return Ok(Command::DumpScenario(scenario_json(&config)));
+    }
+    Ok(Command::Run(Options {
+        listen,
+        port_file,
+        watch_stdin,
+        transcript,
+        report,
+        config,
+        expected_ids,
+    }))
+}
+
+fn read_scenario(path: &Path) -> Result<Scenario, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--scenario {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("--scenario {}: {e}", path.display()))
+}
+
+/// The scenario that reproduces `config` (what `--dump-scenario` prints).
+pub fn scenario_json(config: &SimConfig) -> String {
+    let s = Scenario {
+        agent: Some(config.agent.clone()),
+        faults: Some(config.faults.faults.clone()),
+        seed: Some(config.seed),
+        poll_hold_ms: Some(config.poll_hold.as_millis().try_into().unwrap_or(u64::MAX)),
+        session_idle_timeout_ms: Some(
+            config
+                .session_idle_timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u64::MAX),
+        ),
+        client_poll_timeout: Some(config.client_poll_timeout),
+        available: Some(config.available),
+    };
+    serde_json::to_string_pretty(&s).unwrap_or_default()
+}
+
+/// `--dialect` and `--set`.
+fn apply_dialect(
+    _config: &mut SimConfig,
+    dialect: Option<&str>,
+    sets: &[(String, String)],
+) -> Result<(), String> {
+    if dialect.is_some() || !sets.is_empty() {
+        return Err("--dialect/--set: this simulator has no dialects yet".into());
+    }
+    Ok(())
+}
+
+/// A running conformance server.
+pub struct Running {
+    http: SimHttp,
+    transcript: Option<PathBuf>,
+    report: Option<PathBuf>,
+}
+
+/// What a stopped server leaves.
+pub struct Finished {
+    /// The simulator, with its records.
+    pub server: Server,
+    /// The report as JSON (also written to `--report`).
+    pub report_json: String,
+    /// The report as text (what `sim_server` prints at exit).
+    pub report_text: String,
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename, so a script polling for the file
+/// never reads it half written.
+fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Binds and starts serving; writes the port file.
+pub fn start(options: Options) -> std::io::Result<Running> {
+    let http = SimHttp::start_with(options.config, options.listen, options.expected_ids)?;
+    if let Some(path) = &options.port_file {
+        write_atomically(path, &format!("{}\n", http.addr.port()))?;
+    }
+    Ok(Running {
+        http,
+        transcript: options.transcript,
+        report: options.report,
+    })
+}
+
+impl Running {
+    /// The URL clients should use.
+    pub fn url(&self) -> String {
+        self.http.url()
+    }
+
+    /// The alternate host (where a SwitchServer moves sessions).
+    pub fn alternate_url(&self) -> String {
+        self.http.alternate_url()
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.http.addr
+    }
+
+    /// Stops serving, then writes the transcript and the report files.
+    pub fn shutdown(self) -> std::io::Result<Finished> {
+        let server = self
+            .http
+            .stop()
+            .ok_or_else(|| std::io::Error::other("the simulator task ended unexpectedly"))?;
+        if let Some(path) = &self.transcript {
+            write_atomically(path, &format!("{}\n", server.transcript_text()))?;
+        }
+        let (report_json, report_text) = report(&server);
+        if let Some(path) = &self.report {
+            write_atomically(path, &report_json)?;
+        }
+        Ok(Finished {
+            server,
+            report_json,
+            report_text,
+        })
+    }
+}
+
+/// The conformance report of everything the server saw: JSON and text. (Interim: the simulator's findings
+/// are wired in once `liveagent::sim::conformance` exists; until then requests are counted from the
+/// transcript and no findings are listed.)
+fn report(server: &Server) -> (String, String) {
+    let mut tickets: Vec<std::collections::BTreeSet<u64>> = Vec::new();
+    for line in server.transcript() {
+        if let (Some(s), Some(t)) = (line.session, line.ticket) {
+            if tickets.len() <= s {
+                tickets.resize_with(s + 1, Default::default);
+            }
+            tickets[s].insert(t.0);
+        }
+    }
+    let mut text = String::new();
+    let sessions: Vec<serde_json::Value> = server
+        .sessions()
+        .map(|s| {
+            let requests = tickets.get(s.index).map_or(0, |t| t.len());
+            let completed = !s.state.is_live();
+            text.push_str(&format!(
+                "session {} ({}): {requests} requests, {}\n",
+                s.index,
+                s.id,
+                if completed {
+                    "completed"
+                } else {
+                    "not completed"
+                }
+            ));
+            serde_json::json!({
+                "id": s.id,
+                "completed": completed,
+                "requests": requests,
+                "violations": [],
+                "warnings": [],
+            })
+        })
+        .collect();
+    text.push_str(&format!("{} session(s)\n", sessions.len()));
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "sessions": sessions }))
+        .unwrap_or_default();
+    (json, text)
+}
+
+/// Blocks until end of input on stdin (when `watch_stdin`), SIGINT or SIGTERM; says which.
+pub fn wait_for_stop(watch_stdin: bool) -> std::io::Result<&'static str> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
+        // Without stdin watching the sender lives to the end of this block: that branch never fires.
+        let mut unused_sender = Some(eof_tx);
+        if watch_stdin {
+            let tx = unused_sender.take();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 4096];
+                let mut stdin = std::io::stdin().lock();
+                while let Ok(n) = stdin.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
+            });
+        }
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        #[cfg(unix)]
+        let terminated = term.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
+        let stopped = tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT"),
+            _ = terminated => Ok("SIGTERM"),
+            _ = eof_rx => Ok("end of input"),
+        };
+        drop(unused_sender);
+        stopped
+    })
+}

@@ -1,0 +1,496 @@
+//! The conformance server (`cargo run --example sim_server`) over loopback, driven through the same
+//! command line a user types: the project's own blocking and tokio drivers complete chats with a clean
+//! report, a deliberately sloppy client gets exactly the warnings it earned, and the example binary itself
+//! shuts down cleanly at end of input and on SIGTERM with its report written.
+
+#[path = "../examples/drivers/blocking.rs"]
+#[allow(dead_code)]
+mod blocking;
+#[path = "../examples/support/sim_cli.rs"]
+mod sim_cli;
+#[path = "../examples/support/sim_http.rs"]
+mod sim_http;
+#[path = "../examples/drivers/tokio.rs"]
+#[allow(dead_code)]
+mod tokio_driver;
+
+use liveagent::wire::Endpoint;
+use liveagent::{Config, EndReason, Event, RetryPolicy, Session};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A fresh scratch directory under the target dir (no tempfile crate).
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "liveagent-sim-server-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Starts the server with these flags (plus a free loopback port and fast timings) the way `main` does.
+fn serve(flags: &[&str]) -> sim_cli::Running {
+    let mut args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--accept-after-ms",
+        "50",
+        "--poll-hold-ms",
+        "600",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(flags.iter().map(|s| s.to_string()));
+    match sim_cli::parse(args) {
+        Ok(sim_cli::Command::Run(options)) => sim_cli::start(options).expect("start"),
+        Ok(_) => panic!("not a run command"),
+        Err(e) => panic!("flags refused: {e}"),
+    }
+}
+
+fn client_config(url: &str, seed: u64) -> Config {
+    let mut c = Config::new(
+        Endpoint::parse(url).expect("loopback url"),
+        "00D000000000001",
+        "572000000000001",
+        "573000000000001",
+    )
+    .visitor_name("Conformance")
+    .seed(seed);
+    let mut retry = RetryPolicy::default();
+    retry.initial_backoff = Duration::from_millis(20);
+    retry.max_backoff = Duration::from_millis(200);
+    retry.max_attempts = 10;
+    c.retry = retry;
+    c.poll_margin = Duration::from_millis(500);
+    c.request_timeout = Duration::from_secs(5);
+    c
+}
+
+/// Sends its lines one at a time, each after the previous one's echo, then ends the chat.
+struct PingPong {
+    to_send: VecDeque<String>,
+    sent: Vec<String>,
+    received: Vec<String>,
+    end: Option<EndReason>,
+    session_id: Option<String>,
+}
+
+impl PingPong {
+    fn new(prefix: &str, n: usize) -> PingPong {
+        PingPong {
+            to_send: (1..=n).map(|i| format!("{prefix} line {i}")).collect(),
+            sent: Vec::new(),
+            received: Vec::new(),
+            end: None,
+            session_id: None,
+        }
+    }
+
+    fn send_next(&mut self, session: &mut Session) {
+        match self.to_send.pop_front() {
+            Some(line) => {
+                session.send_message(line.clone()).expect("send");
+                self.sent.push(line);
+            }
+            None => session.end().expect("end"),
+        }
+    }
+
+    fn on_event(&mut self, session: &mut Session, ev: Event) {
+        if self.session_id.is_none() {
+            self.session_id = session.session_id().map(str::to_owned);
+        }
+        match ev {
+            Event::ChatEstablished(_) => self.send_next(session),
+            Event::AgentMessage(m) => {
+                self.received.push(m.text);
+                self.send_next(session);
+            }
+            Event::Ended(reason) => self.end = Some(reason),
+            _ => {}
+        }
+    }
+
+    fn check(&self, server: &liveagent::sim::Server) {
+        assert!(
+            matches!(self.end, Some(EndReason::VisitorEnded { .. })),
+            "ended with {:?}",
+            self.end
+        );
+        let id = self.session_id.as_deref().expect("session id");
+        assert_eq!(
+            server.visitor_messages(id).expect("known session"),
+            self.sent.as_slice()
+        );
+        let echoes: Vec<String> = self.sent.iter().map(|s| format!("echo: {s}")).collect();
+        assert_eq!(self.received, echoes);
+    }
+}
+
+fn blocking_chat(url: &str, seed: u64) -> PingPong {
+    let mut session = Session::new(client_config(url, seed), Instant::now());
+    let mut visitor = PingPong::new("blocking", 3);
+    let mut driver: blocking::BlockingDriver<()> = blocking::BlockingDriver::new();
+    driver.run(&mut session, |s, input| {
+        if let blocking::Input::Event(ev) = input {
+            visitor.on_event(s, ev);
+        }
+    });
+    visitor
+}
+
+fn tokio_chat(url: &str, seed: u64) -> PingPong {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async move {
+        let client = tokio_driver::client();
+        let mut session = Session::new(client_config(url, seed), Instant::now());
+        let mut visitor = PingPong::new("tokio", 3);
+        let (_tx, rx) = tokio::sync::mpsc::channel::<()>(1);
+        tokio_driver::run(&client, &mut session, rx, |s, input| {
+            if let tokio_driver::Input::Event(ev) = input {
+                visitor.on_event(s, ev);
+            }
+        })
+        .await;
+        visitor
+    })
+}
+
+/// One blocking and one tokio chat against a server started with `flags`; returns the parsed JSON report
+/// (read back from the `--report` file) and the text report.
+fn both_drivers(name: &str, flags: &[&str]) -> (Value, String) {
+    let dir = scratch(name);
+    let report = dir.join("report.json");
+    let report_arg = report.to_string_lossy().into_owned();
+    let mut all: Vec<&str> = flags.to_vec();
+    all.extend(["--report", &report_arg]);
+    let running = serve(&all);
+    let url = running.url();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| blocking_chat(&url, 1));
+        let b = s.spawn(|| tokio_chat(&url, 2));
+        (a.join().expect("blocking"), b.join().expect("tokio"))
+    });
+    let finished = running.shutdown().expect("shutdown");
+    a.check(&finished.server);
+    b.check(&finished.server);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report written"))
+            .expect("report is JSON");
+    assert_eq!(
+        json,
+        serde_json::from_str::<Value>(&finished.report_json).expect("json")
+    );
+    (json, finished.report_text)
+}
+
+fn sessions(report: &Value) -> &[Value] {
+    report["sessions"].as_array().expect("sessions array")
+}
+
+/// Every session completed with no violation and no warning.
+fn assert_clean(report: &Value, text: &str, expected_sessions: usize) {
+    let sessions = sessions(report);
+    assert_eq!(sessions.len(), expected_sessions, "{report:#}");
+    for s in sessions {
+        assert_eq!(s["completed"], Value::Bool(true), "{s:#}");
+        assert!(s["requests"].as_u64().is_some_and(|n| n >= 8), "{s:#}");
+        assert_eq!(s["violations"], Value::Array(vec![]), "{s:#}\n{text}");
+        assert_eq!(s["warnings"], Value::Array(vec![]), "{s:#}\n{text}");
+        assert!(s["id"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+}
+
+#[test]
+fn project_drivers_complete_with_a_clean_report() {
+    let (report, text) = both_drivers("default", &[]);
+    assert_clean(&report, &text, 2);
+}
+
+#[test]
+fn project_drivers_complete_through_fault_flags_with_a_clean_report() {
+    let (report, text) = both_drivers(
+        "faults",
+        &[
+            "--handover-after-ms",
+            "200",
+            "--drop-reply-every",
+            "7",
+            "--server-errors",
+            "2",
+        ],
+    );
+    assert_clean(&report, &text, 2);
+}
+
+#[test]
+fn command_line_errors_and_help() {
+    let parse = |args: &[&str]| sim_cli::parse(args.iter().map(|s| s.to_string()));
+    assert!(matches!(parse(&["--help"]), Ok(sim_cli::Command::Help)));
+    for (args, says) in [
+        (&["--bogus"][..], "unknown option --bogus"),
+        (&["--listen"], "--listen needs a value"),
+        (&["--listen", "nowhere"], "not an address"),
+        (&["--drop-reply-every", "1"], "at least 2"),
+        (&["--server-error-status", "404"], "5xx"),
+        (&["--seed", "x"], "not a valid number"),
+        (&["--set", "novalue"], "SWITCH=VALUE"),
+        (&["--scenario", "/nonexistent/scenario.json"], "--scenario"),
+    ] {
+        match parse(args) {
+            Err(e) => assert!(e.contains(says), "{args:?}: {e}"),
+            Ok(_) => panic!("{args:?} accepted"),
+        }
+    }
+}
+
+#[test]
+fn a_dumped_scenario_reads_back_as_the_same_configuration() {
+    let parse = |args: &[&str]| sim_cli::parse(args.iter().map(|s| s.to_string()));
+    let flags = [
+        "--accept-after-ms",
+        "750",
+        "--greeting",
+        "Hi there",
+        "--handover-after-ms",
+        "1500",
+        "--server-errors",
+        "3",
+        "--server-error-status",
+        "502",
+        "--poll-hold-ms",
+        "1234",
+        "--seed",
+        "99",
+    ];
+    let Ok(sim_cli::Command::Run(from_flags)) = parse(&flags) else {
+        panic!("flags refused")
+    };
+    let mut with_dump = flags.to_vec();
+    with_dump.push("--dump-scenario");
+    let Ok(sim_cli::Command::DumpScenario(json)) = parse(&with_dump) else {
+        panic!("no dump")
+    };
+    let dir = scratch("scenario");
+    let file = dir.join("scenario.json");
+    std::fs::write(&file, &json).expect("write scenario");
+    let file = file.to_string_lossy().into_owned();
+    let Ok(sim_cli::Command::Run(from_file)) = parse(&["--scenario", &file]) else {
+        panic!("scenario refused: {json}")
+    };
+    assert_eq!(from_file.config, from_flags.config);
+    assert_eq!(from_flags.config.poll_hold, Duration::from_millis(1234));
+    assert_eq!(from_flags.config.faults.faults.len(), 2);
+    // Unknown fields are refused, so a typo does not silently run the default.
+    std::fs::write(dir.join("typo.json"), r#"{"fualts": []}"#).expect("write");
+    let typo = dir.join("typo.json").to_string_lossy().into_owned();
+    match parse(&["--scenario", &typo]) {
+        Err(e) => assert!(e.contains("fualts"), "{e}"),
+        Ok(_) => panic!("typo accepted"),
+    }
+}
+
+/// The example binary next to this test's binary (`cargo test` builds the examples; `cargo test --test
+/// sim_server` alone does not, and then these tests say so and pass without checking anything).
+fn example_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join(format!("sim_server{}", std::env::consts::EXE_SUFFIX));
+    if bin.exists() {
+        Some(bin)
+    } else {
+        eprintln!(
+            "{} not built (run the whole `cargo test`): skipped",
+            bin.display()
+        );
+        None
+    }
+}
+
+struct Spawned {
+    child: std::process::Child,
+    port: u16,
+    report: PathBuf,
+    transcript: PathBuf,
+}
+
+/// Starts the example binary on a free loopback port and waits for its port file.
+fn spawn_example(bin: &PathBuf, name: &str, extra: &[&str]) -> Spawned {
+    let dir = scratch(name);
+    let (port_file, report, transcript) = (
+        dir.join("port"),
+        dir.join("report.json"),
+        dir.join("transcript.txt"),
+    );
+    let child = std::process::Command::new(bin)
+        .args(["--listen", "127.0.0.1:0", "--accept-after-ms", "50"])
+        .arg("--port-file")
+        .arg(&port_file)
+        .arg("--report")
+        .arg(&report)
+        .arg("--transcript")
+        .arg(&transcript)
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sim_server");
+    let started = Instant::now();
+    let port = loop {
+        if let Some(p) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no port file after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Spawned {
+        child,
+        port,
+        report,
+        transcript,
+    }
+}
+
+/// Waits (at most 10 s) for the process to exit; returns its status and stdout.
+fn wait_exit(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let out = child.wait_with_output().expect("output");
+            return (status, String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("sim_server did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_example_serves_until_end_of_input_then_writes_its_report() {
+    let Some(bin) = example_binary() else { return };
+    let mut spawned = spawn_example(&bin, "eof", &[]);
+    let visitor = blocking_chat(&format!("http://127.0.0.1:{}", spawned.port), 7);
+    assert!(matches!(visitor.end, Some(EndReason::VisitorEnded { .. })));
+    drop(spawned.child.stdin.take()); // end of input
+    let (status, stdout) = wait_exit(spawned.child);
+    assert!(status.success(), "{status}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
+            .expect("JSON");
+    assert_clean(&report, &stdout, 1);
+    let transcript = std::fs::read_to_string(&spawned.transcript).expect("transcript written");
+    assert!(
+        transcript.contains("POST /chat/rest/Chasitor/ChasitorInit seq=1 -> 200"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("session ended (Visitor)"),
+        "{transcript}"
+    );
+    assert!(stdout.contains("1 session"), "{stdout}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_example_stops_cleanly_on_sigterm() {
+    let Some(bin) = example_binary() else { return };
+    let spawned = spawn_example(&bin, "sigterm", &[]);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &spawned.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let (status, _stdout) = wait_exit(spawned.child);
+    assert!(status.success(), "{status}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
+            .expect("JSON");
+    assert_eq!(report["sessions"], Value::Array(vec![]));
+}
+
+/// The standard-library Python client of the README (skipped where there is no python3).
+#[test]
+fn the_python_client_completes_a_chat() {
+    let Some(bin) = example_binary() else { return };
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no python3: skipped");
+        return;
+    }
+    let mut spawned = spawn_example(&bin, "python", &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/clients/chat.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{}", spawned.port))
+        .args(["Hello", "Where is my parcel?"])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("echo: Where is my parcel?"), "{stdout}");
+    assert!(stdout.contains("chat ended (client)"), "{stdout}");
+    drop(spawned.child.stdin.take());
+    let (status, text) = wait_exit(spawned.child);
+    assert!(status.success());
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
+            .expect("JSON");
+    let sessions = sessions(&report);
+    assert_eq!(sessions.len(), 1, "{text}");
+    assert_eq!(sessions[0]["completed"], Value::Bool(true));
+    assert_eq!(sessions[0]["violations"], Value::Array(vec![]), "{text}");
+    assert_eq!(sessions[0]["warnings"], Value::Array(vec![]), "{text}");
+}
+
+#[test]
+fn chats_for_other_ids_are_declined_when_ids_are_given() {
+    let running = serve(&["--button-id", "573000000000009"]);
+    let url = running.url();
+    let mut session = Session::new(client_config(&url, 3), Instant::now());
+    let mut end = None;
+    let mut driver: blocking::BlockingDriver<()> = blocking::BlockingDriver::new();
+    driver.run(&mut session, |_, input| {
+        if let blocking::Input::Event(Event::Ended(reason)) = input {
+            end = Some(reason);
+        }
+    });
+    let finished = running.shutdown().expect("shutdown");
+    assert!(
+        matches!(&end, Some(EndReason::RequestFailed { reason: Some(r) }) if r == "Unavailable"),
+        "{end:?}"
+    );
+    assert!(
+        finished
+            .server
+            .transcript_text()
+            .contains("ChatRequestFail Unavailable")
+    );
+}
