@@ -11,6 +11,7 @@ mod request;
 mod response;
 mod types;
 
+#[cfg(feature = "__testkit")]
 pub(crate) use error::SNIPPET_LEN;
 pub use error::{BuildError, DecodeError, ServerError};
 pub use messages::*;
