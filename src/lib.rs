@@ -12,7 +12,8 @@
 //! * `sim` (feature `sim`, opt-in): the server side, also sans-IO, for tests and rehearsal.
 //!
 //! ## The drive loop
-//! After any input or command, call [`Session::poll_output`] until it returns [`Output::Wait`]:
+//! After any input or command, call [`Session::poll_output`] until it returns [`Output::Wait`] (events come
+//! before requests):
 //! * [`Output::Request`]: send it (without following redirects), then report the outcome with
 //!   [`Session::handle_response`] or [`Session::handle_transport_error`] using the same [`RequestId`]. Set the
 //!   transport timeout at or above the request's `deadline`; if nothing is reported by then the session counts
@@ -33,6 +34,39 @@
 //! retry ([`Event::Retrying`]) or an end ([`EndReason`]); an id the session never issued is an
 //! [`InputError`]; a late answer to an abandoned request is [`Handled::Stale`]. Session keys and affinity
 //! tokens never appear in `Debug` output or error text.
+//!
+//! ## Security model: the server is untrusted
+//! The client trusts only its [`Config`] (the configured endpoint, the [`RedirectPolicy`], the caps) and the
+//! application. Everything from the network, and a [`SessionSnapshot`] read back from storage, is checked:
+//! * **Where the session key goes.** Every session-scoped request carries the key and the affinity token. A
+//!   `SwitchServer` is followed only within the trust class of the *configured* endpoint (default
+//!   [`RedirectPolicy::SameTrustClass`]: https → https on the configured host's registrable domain or
+//!   `*.salesforceliveagent.com`, default port; loopback → loopback). Anything else ends the chat with
+//!   [`EndReason::RedirectRefused`] (or, with [`RedirectPolicy::AskApplication`], is offered as
+//!   [`Event::SwitchOffered`] and nothing new is sent until the application decides). [`Session::resume`]
+//!   re-checks a snapshot's endpoint against the policy and the configuration. Events are yielded before
+//!   requests, so [`Event::ServerSwitched`] always precedes the first request to the new host.
+//! * **Muting.** A batch `sequence` below the last one seen (without a reconnect) is a renumbering:
+//!   [`Event::SequenceReset`], and its messages are delivered. A `sequence` outside `-1..=2^53` or a jump of
+//!   more than [`MAX_SEQUENCE_JUMP`] ends the chat with [`EndReason::Protocol`] after delivering the batch's
+//!   texts. No message is dropped without an event saying so (re-delivered indices aside, see below).
+//! * **Exhaustion.** [`LimitsConfig`] caps the body size (1 MiB), messages per batch (500; a larger batch is
+//!   refused unacknowledged, so the server keeps it), undrained events before the next poll (1024), and the
+//!   payload of every command (texts 32 KiB, other payloads 64 KiB, 64 list items). [`floors`] bound the
+//!   timing settings (every deadline at least 1 s, every retry delay at least 100 ms, at least one attempt)
+//!   so no configuration makes a busy loop. Counters stop at [`MAX_COUNTER`] with a protocol error instead of
+//!   saturating into collisions.
+//! * **Secrets and logs.** A session key or affinity token that is not 1 to
+//!   [`wire::MAX_SECRET_BYTES`] bytes of visible ASCII is refused (never sent, never quoted). `Debug` of every
+//!   type redacts them, including inside undecodable messages. `Display` of every error and end reason escapes
+//!   control and invisible format characters of server text and bounds it ([`wire::LogSafe`]).
+//! * **Snapshots.** [`Session::resume`] refuses a snapshot whose state contradicts its credentials, whose
+//!   counters are out of range, whose batch is empty or whose commands break the caps ([`ResumeError`]).
+//!
+//! What the driver must not do: log a request's URI or headers raw (`DELETE System/SessionId/{key}` carries
+//! the key in its path; the key and token headers are marked sensitive, the path cannot be; the `Debug` of
+//! [`OutgoingRequest`] redacts both), follow HTTP redirects (report them as answers: they end the session),
+//! or store a snapshot anywhere it would not store a password.
 //!
 //! ## Decisions where the spec is silent or sources disagree
 //! * Headers: the spec's header matrix, plus its recommendations: SESSION-KEY on DELETE SessionId, all four
@@ -74,12 +108,14 @@ pub mod sim;
 pub mod testkit;
 pub mod wire;
 
-pub use config::{Config, LimitsConfig, RetryPolicy, Visitor};
+pub use config::{
+    Config, LimitsConfig, RedirectPolicy, RedirectRefusal, RetryPolicy, Visitor, floors,
+};
 pub use http;
 pub use session::{
-    CommandError, CommandId, EndReason, Event, Failure, Handled, InputError, OutgoingRequest,
-    Output, RequestId, RequestKind, ResumeError, SNAPSHOT_VERSION, Session, SessionSnapshot, State,
-    TransportError,
+    CommandError, CommandId, EndReason, Event, Failure, Handled, InputError, MAX_COUNTER,
+    MAX_SEQUENCE_JUMP, OutgoingRequest, Output, RequestId, RequestKind, ResumeError,
+    SNAPSHOT_VERSION, Session, SessionSnapshot, State, TransportError,
 };
 
 /// The README's code blocks, compiled as doctests so the quickstart cannot rot.

@@ -497,7 +497,10 @@ fn wrong_type_for_messages() {
 
 #[test]
 fn body_over_the_size_limit_is_refused_before_parsing() {
-    let small = Limits { max_body_bytes: 64 };
+    let small = Limits {
+        max_body_bytes: 64,
+        ..Limits::default()
+    };
     // Invalid JSON and a non-200 status: TooLarge wins, so nothing was parsed or status-checked.
     let body = vec![b'x'; 65];
     for status in [200, 204, 503] {
@@ -537,6 +540,7 @@ fn body_over_the_size_limit_is_refused_before_parsing() {
     let ok = br#"{"messages":[],"sequence":1}"#;
     let exact = Limits {
         max_body_bytes: ok.len(),
+        ..Limits::default()
     };
     assert!(parse_messages(200, ok, &exact).is_ok());
     let e = parse_messages(200, &body, &small).unwrap_err();

@@ -17,8 +17,11 @@
 
 mod backoff;
 mod event;
+mod guard;
+pub(crate) mod redirect;
 
 pub use event::*;
+pub use guard::{MAX_COUNTER, MAX_SEQUENCE_JUMP};
 
 use crate::config::Config;
 use crate::wire::{
@@ -249,6 +252,12 @@ pub struct Session {
     idle_warned: bool,
     /// A poll was issued after ChatEnd was accepted: its answer is the last one.
     final_poll_issued: bool,
+    /// A SwitchServer target outside the policy, offered to the application ([`RedirectPolicy::AskApplication`]);
+    /// nothing new is sent until it decides. Not persisted: a resumed session stays where it was and the server
+    /// repeats SwitchServer if it means it.
+    ///
+    /// [`RedirectPolicy::AskApplication`]: crate::RedirectPolicy::AskApplication
+    pending_switch: Option<Endpoint>,
 }
 
 impl std::fmt::Debug for Session {
@@ -341,6 +350,7 @@ impl Session {
             idle_end_at: None,
             idle_warned: false,
             final_poll_issued: false,
+            pending_switch: None,
         }
     }
 
@@ -349,7 +359,11 @@ impl Session {
     /// unacknowledged POST is re-sent with the same sequence number so the server can drop a duplicate.
     ///
     /// Refuses a snapshot of a newer format ([`ResumeError::UnsupportedVersion`]) and one of a session that
-    /// had already ended ([`ResumeError::AlreadyEnded`]).
+    /// had already ended ([`ResumeError::AlreadyEnded`]). A snapshot is data from storage, so it is checked
+    /// before use: its endpoint must be the configured one or one the configured
+    /// [`RedirectPolicy`](crate::RedirectPolicy) allows from it, its state must match its credentials, its
+    /// counters must be in range and its queued commands within the caps. Anything else is refused with a
+    /// [`ResumeError`] (nothing is sent).
     pub fn resume(
         config: Config,
         snapshot: SessionSnapshot,
@@ -364,6 +378,7 @@ impl Session {
         if snapshot.state == State::Ended {
             return Err(ResumeError::AlreadyEnded);
         }
+        guard::validate_snapshot(&snapshot, &config)?;
         let mut s = Session::from_parts(Arc::new(config), snapshot, now);
         s.d.version = SNAPSHOT_VERSION;
         if s.d.state == State::Connecting && s.d.end_requested {
@@ -461,6 +476,7 @@ impl Session {
         match self.d.state {
             State::Ended => Err(CommandError::Ended),
             State::Ending | State::Deleting => Err(CommandError::Ending),
+            _ if self.d.next_command_id >= MAX_COUNTER => Err(CommandError::Ended),
             _ if self.d.queue.len() >= self.config.max_queued_commands => {
                 Err(CommandError::QueueFull {
                     limit: self.config.max_queued_commands,
@@ -544,10 +560,12 @@ impl Session {
         if kind.is_empty() {
             return Err(CommandError::EmptyText);
         }
-        Ok(self.enqueue(Command::CustomEvent {
+        let command = Command::CustomEvent {
             kind,
             data: data.into(),
-        }))
+        };
+        guard::check_command(&command, &self.config)?;
+        Ok(self.enqueue(command))
     }
 
     /// Reports the sensitive-data rules the application applied to the visitor's text.
@@ -556,7 +574,9 @@ impl Session {
         rules: Vec<TriggeredRule>,
     ) -> Result<CommandId, CommandError> {
         self.check_accepting()?;
-        Ok(self.enqueue(Command::SensitiveDataRules(rules)))
+        let command = Command::SensitiveDataRules(rules);
+        guard::check_command(&command, &self.config)?;
+        Ok(self.enqueue(command))
     }
 
     /// Sends a chatbot menu or button choice (undocumented `Chasitor/RichMessage`).
@@ -565,14 +585,18 @@ impl Session {
         actions: Vec<RichAction>,
     ) -> Result<CommandId, CommandError> {
         self.check_accepting()?;
+        let command = Command::RichMessage(actions);
+        guard::check_command(&command, &self.config)?;
         self.visitor_replied();
-        Ok(self.enqueue(Command::RichMessage(actions)))
+        Ok(self.enqueue(command))
     }
 
     /// Ends the chat. Established: queued commands go first, then ChatEnd, then one more poll for ChatEnded.
     /// Not yet established: in-flight requests are abandoned and the session is deleted. Calling it again
     /// while ending is harmless.
     pub fn end(&mut self) -> Result<(), CommandError> {
+        // Ending declines an offered switch: the chat ends where it is (inside the policy).
+        self.pending_switch = None;
         match self.d.state {
             State::Ended => Err(CommandError::Ended),
             State::Ending | State::Deleting => Ok(()),
@@ -614,13 +638,19 @@ impl Session {
     // ----------------------------------------------------------------------------------------------
 
     /// The single drain point: call it after every input or command until it returns [`Output::Wait`].
-    /// Requests come before events. Extra calls are harmless.
+    /// Events come before requests: the application sees what an answer said (e.g. [`Event::ServerSwitched`])
+    /// before any request it leads to, and a server that answers every poll at once cannot starve it of
+    /// events. Extra calls are harmless.
     #[must_use = "drain every Output: send requests, handle events, sleep until the Wait deadline"]
     pub fn poll_output(&mut self, now: Instant) -> Output {
         self.tick(now);
+        if let Some(ev) = self.events.pop_front() {
+            return Output::Event(ev);
+        }
         if let Some(req) = self.next_request() {
             return Output::Request(req);
         }
+        // Building a request can end the session (e.g. an exhausted counter): report that first.
         if let Some(ev) = self.events.pop_front() {
             return Output::Event(ev);
         }
@@ -733,7 +763,11 @@ impl Session {
 
     /// Picks the next request to send, if any, and records it as in flight.
     fn next_request(&mut self) -> Option<OutgoingRequest> {
-        if self.is_ended() {
+        if self.is_ended() || self.pending_switch.is_some() {
+            return None;
+        }
+        if let Some(counter) = self.exhausted_counter() {
+            self.finish(EndReason::CounterExhausted { counter });
             return None;
         }
         let now = self.now;
@@ -754,6 +788,8 @@ impl Session {
                 } else {
                     self.config.request_timeout
                 };
+                // Zero timeouts in the configuration must not make a busy loop of expiring requests.
+                let timeout = timeout.max(crate::config::floors::MIN_REQUEST_TIMEOUT);
                 let deadline = later(now, timeout);
                 if kind == RequestKind::Messages {
                     self.d.pc = self.d.pc.saturating_add(1);
@@ -781,6 +817,19 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// A counter that has reached [`MAX_COUNTER`] (a hostile 409 `Actual`, or a snapshot near the top):
+    /// continuing would reuse ids or sequence numbers.
+    fn exhausted_counter(&self) -> Option<&'static str> {
+        [
+            ("next_request_id", self.d.next_request_id),
+            ("X-LIVEAGENT-SEQUENCE", self.d.next_sequence),
+            ("pc", self.d.pc),
+        ]
+        .into_iter()
+        .find(|&(_, v)| v >= MAX_COUNTER)
+        .map(|(name, _)| name)
     }
 
     fn next_kind(&mut self, now: Instant) -> Option<RequestKind> {
@@ -822,7 +871,10 @@ impl Session {
                 | State::AgentDisconnected
                 | State::Ending
         );
+        // Backpressure: no new poll while the application has not drained what the last ones brought.
+        let drained = self.events.len() < self.config.limits.max_undrained_events.max(1);
         if polling
+            && drained
             && self.d.reconnect != Reconnect::Needed
             && !self.busy(Slot::Poll)
             && due(self.poll.retry_at, now)
@@ -833,11 +885,24 @@ impl Session {
     }
 
     fn has_outbound(&self) -> bool {
-        self.d.unacked.is_some() || !self.d.queue.is_empty()
+        self.d
+            .unacked
+            .as_ref()
+            .is_some_and(|b| !b.commands.is_empty())
+            || !self.d.queue.is_empty()
     }
 
     /// Moves queued commands into the unacknowledged batch unless a batch is already waiting for a retry.
     fn prepare_batch(&mut self) {
+        if self
+            .d
+            .unacked
+            .as_ref()
+            .is_some_and(|b| b.commands.is_empty())
+        {
+            // Never POST `{"nouns":[]}`.
+            self.d.unacked = None;
+        }
         if self.d.unacked.is_some() {
             return;
         }
@@ -1237,6 +1302,23 @@ impl Session {
             sequence,
             offset,
         } = batch;
+        // Anomalies are surfaced, never silent: a renumbering restarts de-duplication (nothing dropped), an
+        // absurd number ends the chat after delivering the batch's texts.
+        let mut absurd = None;
+        match guard::classify_sequence(sequence, messages.len(), self.d.last_index) {
+            guard::SequenceVerdict::Continues => {}
+            guard::SequenceVerdict::Renumbered { previous } => {
+                self.d.last_index = None;
+                self.events.push_back(Event::SequenceReset {
+                    previous,
+                    sequence: sequence.unwrap_or_default(),
+                });
+            }
+            guard::SequenceVerdict::Absurd { previous, sequence } => {
+                self.d.last_index = None;
+                absurd = Some(EndReason::BadSequence { previous, sequence });
+            }
+        }
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let first_index = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
         let floor = self.d.last_index;
@@ -1253,7 +1335,8 @@ impl Session {
             .enumerate()
             .any(|(i, m)| is_new(i) && matches!(m, Message::AgentNotTyping(_)));
         let mut restored = false;
-        let mut pending_end: Option<EndReason> = None;
+        let accept_numbering = absurd.is_none();
+        let mut pending_end: Option<EndReason> = absurd;
         for (i, m) in messages.into_iter().enumerate() {
             if !is_new(i) {
                 continue; // already delivered
@@ -1357,9 +1440,11 @@ impl Session {
                 }
                 Message::SwitchServer(s) => match Endpoint::parse(&s.new_url) {
                     Ok(e) if !s.new_url.trim().is_empty() => {
-                        self.d.endpoint = e.clone();
-                        self.events.push_back(Event::ServerSwitched(e));
+                        if let Some(end) = self.on_switch_server(e) {
+                            pending_end = Some(end);
+                        }
                     }
+                    // Not a URL: nothing can be sent there; the application sees the message.
                     _ => self
                         .events
                         .push_back(Event::Message(Message::SwitchServer(s))),
@@ -1367,7 +1452,7 @@ impl Session {
                 other => self.events.push_back(Event::Message(other)),
             }
         }
-        if let Some(s) = sequence {
+        if let Some(s) = sequence.filter(|_| accept_numbering) {
             self.d.ack = s;
             self.d.last_index = Some(self.d.last_index.map_or(s, |f| f.max(s)));
         }
@@ -1378,6 +1463,65 @@ impl Session {
             self.finish(reason);
         }
         restored
+    }
+
+    /// SwitchServer to a well-formed URL: follow it if the redirect policy allows (checked against the
+    /// configured endpoint, so trust never widens hop by hop), offer it to the application under
+    /// `AskApplication`, or return the end reason. In every case the event is queued before any request can
+    /// go to the new host (`poll_output` yields events first).
+    fn on_switch_server(&mut self, target: Endpoint) -> Option<EndReason> {
+        match self.config.redirect.check(&self.config.endpoint, &target) {
+            Ok(()) => {
+                self.d.endpoint = target.clone();
+                self.events.push_back(Event::ServerSwitched(target));
+                None
+            }
+            Err(reason) if self.config.redirect == crate::RedirectPolicy::AskApplication => {
+                self.events.push_back(Event::SwitchOffered {
+                    endpoint: target.clone(),
+                    reason,
+                });
+                self.pending_switch = Some(target);
+                None
+            }
+            Err(reason) => Some(EndReason::RedirectRefused { target, reason }),
+        }
+    }
+
+    /// Follows the switch offered by [`Event::SwitchOffered`] (only under
+    /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication)): later requests, carrying the
+    /// session key, go to that endpoint. Emits [`Event::ServerSwitched`].
+    pub fn accept_switch(&mut self) -> Result<(), CommandError> {
+        let target = self
+            .pending_switch
+            .take()
+            .ok_or(CommandError::NoSwitchOffered)?;
+        if self.is_ended() {
+            return Err(CommandError::Ended);
+        }
+        self.d.endpoint = target.clone();
+        self.events.push_back(Event::ServerSwitched(target));
+        Ok(())
+    }
+
+    /// Declines the switch offered by [`Event::SwitchOffered`]: the chat ends with
+    /// [`EndReason::RedirectRefused`] and nothing is sent to the offered endpoint.
+    pub fn refuse_switch(&mut self) -> Result<(), CommandError> {
+        let target = self
+            .pending_switch
+            .take()
+            .ok_or(CommandError::NoSwitchOffered)?;
+        if self.is_ended() {
+            return Err(CommandError::Ended);
+        }
+        let reason = self
+            .config
+            .redirect
+            .check(&self.config.endpoint, &target)
+            .err()
+            .unwrap_or(crate::RedirectRefusal::Disabled);
+        self.finish(EndReason::RedirectRefused { target, reason });
+        Ok(())
     }
 
     fn finish(&mut self, reason: EndReason) {

@@ -63,6 +63,34 @@ enum ExpectedEnd {
     RequestFail {
         reason: Option<String>,
     },
+    /// A batch `sequence` out of range or an absurd jump (issue #10): a protocol error.
+    Protocol,
+    /// A SwitchServer outside the default redirect policy (issue #10).
+    RedirectRefused,
+}
+
+/// The default redirect policy as the issue states it, written independently of `RedirectPolicy::check`:
+/// from loopback only to loopback; otherwise https, default (or the configured) port, and a host that is the
+/// configured one, under its last two labels, or under salesforceliveagent.com.
+fn switch_allowed(configured: &Endpoint, target: &Endpoint) -> bool {
+    if configured.is_loopback() {
+        return target.is_loopback();
+    }
+    let norm = |h: &str| h.trim_end_matches('.').to_ascii_lowercase();
+    let host = norm(target.host());
+    let conf = norm(configured.host());
+    let under = |d: &str| host == d || host.ends_with(&format!(".{d}"));
+    let labels: Vec<&str> = conf.split('.').collect();
+    let conf_domain = (labels.len() >= 2 && conf.parse::<core::net::IpAddr>().is_err())
+        .then(|| labels[labels.len() - 2..].join("."));
+    let host_ok = host == conf
+        || under("salesforceliveagent.com")
+        || conf_domain.as_deref().is_some_and(under);
+    let port_ok = match target.port() {
+        None | Some(443) => true,
+        Some(p) => configured.is_tls() && configured.port() == Some(p),
+    };
+    target.is_tls() && host_ok && port_ok
 }
 
 /// Where a 503 handover stands, as the monitor sees it.
@@ -154,6 +182,8 @@ fn from_server(ev: &Event) -> bool {
             | Event::AgentTyping(_)
             | Event::SessionRestored(_)
             | Event::ServerSwitched(_)
+            | Event::SwitchOffered { .. }
+            | Event::SequenceReset { .. }
             | Event::Message(_)
     )
 }
@@ -174,6 +204,8 @@ pub struct Monitor {
     key: Option<String>,
     affinity: Option<String>,
     authority: String,
+    /// The configured endpoint: the redirect policy is relative to it.
+    configured: Endpoint,
     // Poll model.
     ack: i64,
     floor: Option<i64>,
@@ -220,6 +252,7 @@ impl Monitor {
             key: None,
             affinity: None,
             authority: endpoint.authority().to_owned(),
+            configured: endpoint.clone(),
             ack: -1,
             floor: None,
             typing: false,
@@ -440,6 +473,28 @@ impl Monitor {
         } = b;
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let first = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
+        // Issue #10: a sequence outside [-1, 2^53], or a first index more than 2^20 past the floor, ends the
+        // chat (protocol error) after the batch's texts, ack unchanged; a sequence below the floor is a
+        // renumbering: SequenceReset first, and de-duplication restarts.
+        let mut absurd = false;
+        if let (Some(s), Some(first)) = (sequence, first) {
+            let out_of_range = !(-1..=(1i64 << 53)).contains(&s);
+            match self.floor {
+                _ if out_of_range => absurd = true,
+                Some(f) if s < f => {
+                    self.expected.push_back(Event::SequenceReset {
+                        previous: f,
+                        sequence: s,
+                    });
+                    self.floor = None;
+                }
+                Some(f) if first.saturating_sub(f) > (1 << 20) => absurd = true,
+                _ => {}
+            }
+            if absurd {
+                self.floor = None;
+            }
+        }
         // Documented: a batch holding both typing events (among messages not delivered before) ends "not typing".
         let floor = self.floor;
         let is_new = |i: usize| match (first, floor) {
@@ -452,7 +507,7 @@ impl Monitor {
             .iter()
             .enumerate()
             .any(|(i, m)| is_new(i) && matches!(m, Message::AgentNotTyping(_)));
-        let mut end: Option<ExpectedEnd> = None;
+        let mut end: Option<ExpectedEnd> = absurd.then_some(ExpectedEnd::Protocol);
         for (i, m) in messages.into_iter().enumerate() {
             if let (Some(first), Some(floor)) = (first, self.floor) {
                 let idx = first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
@@ -533,8 +588,15 @@ impl Monitor {
                 }
                 Message::SwitchServer(s) => match Endpoint::parse(&s.new_url) {
                     Ok(e) if !s.new_url.trim().is_empty() => {
-                        self.authority = e.authority().to_owned();
-                        Some(Event::ServerSwitched(e))
+                        if switch_allowed(&self.configured, &e) {
+                            self.authority = e.authority().to_owned();
+                            Some(Event::ServerSwitched(e))
+                        } else {
+                            // Never contacted: the chat ends, and every later request check still expects
+                            // the old authority.
+                            end = Some(ExpectedEnd::RedirectRefused);
+                            None
+                        }
                     }
                     _ => Some(Event::Message(Message::SwitchServer(s))),
                 },
@@ -544,7 +606,7 @@ impl Monitor {
                 self.expected.push_back(ev);
             }
         }
-        if let Some(s) = sequence {
+        if let Some(s) = sequence.filter(|_| !absurd) {
             self.ack = s;
             self.floor = Some(self.floor.map_or(s, |f| f.max(s)));
         }
@@ -829,6 +891,8 @@ impl Monitor {
                             },
                             EndReason::IdleTimeout,
                         ) => true,
+                        (ExpectedEnd::Protocol, EndReason::BadSequence { .. }) => true,
+                        (ExpectedEnd::RedirectRefused, EndReason::RedirectRefused { .. }) => true,
                         _ => false,
                     };
                     ensure!(

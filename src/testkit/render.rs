@@ -151,7 +151,10 @@ impl Server {
             }),
             MsgSpec::SwitchServer { valid } => Message::SwitchServer(SwitchServer {
                 new_url: if *valid {
-                    format!("https://switched{}.example.com/chat", self.next())
+                    format!(
+                        "https://switched{}.salesforceliveagent.com/chat",
+                        self.next()
+                    )
                 } else {
                     "ftp://".into()
                 },

@@ -535,10 +535,56 @@ fn raw_payload(payload: &str) -> serde_json::Value {
     serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_owned()))
 }
 
+/// Field names whose values are secrets wherever they appear in a raw payload.
+const SECRET_FIELDS: &[&str] = &["affinitytoken", "key", "sessionkey"];
+
+/// A copy of `raw` with the values of [`SECRET_FIELDS`] (any case, any depth) replaced, for `Debug`.
+fn redacted(raw: &serde_json::Value) -> serde_json::Value {
+    match raw {
+        // A payload kept as its JSON text (too deep or out of range for `Value`) may hold a token anywhere.
+        serde_json::Value::String(s) => {
+            let lower = s.to_ascii_lowercase();
+            if SECRET_FIELDS
+                .iter()
+                .any(|f| lower.contains(&format!("\"{f}\"")))
+            {
+                serde_json::Value::String("<redacted JSON text>".into())
+            } else {
+                raw.clone()
+            }
+        }
+        _ => redact_fields(raw),
+    }
+}
+
+fn redact_fields(raw: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match raw {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if SECRET_FIELDS.contains(&k.to_ascii_lowercase().as_str()) {
+                        Value::String("<redacted>".into())
+                    } else {
+                        redact_fields(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_fields).collect()),
+        other => other.clone(),
+    }
+}
+
 macro_rules! message_enum {
     ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
         /// One message of a Messages batch, typed by its `type` (spec §5.2, §5.3).
-        #[derive(Debug, Clone, PartialEq)]
+        ///
+        /// `Debug` of [`Message::Unknown`] and [`Message::Invalid`] redacts secret-bearing fields of the raw
+        /// payload (`affinityToken`, `key`, `sessionKey`, at any depth): an undecodable ReconnectSession still
+        /// holds its token.
+        #[derive(Clone, PartialEq)]
         #[non_exhaustive]
         pub enum Message {
             $( $(#[$doc])* $variant($payload), )*
@@ -560,6 +606,25 @@ macro_rules! message_enum {
                 /// What was wrong.
                 error: String,
             },
+        }
+
+        impl std::fmt::Debug for Message {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $( Message::$variant(p) => f.debug_tuple(stringify!($variant)).field(p).finish(), )*
+                    Message::Unknown { kind, raw } => f
+                        .debug_struct("Unknown")
+                        .field("kind", kind)
+                        .field("raw", &redacted(raw))
+                        .finish(),
+                    Message::Invalid { kind, raw, error } => f
+                        .debug_struct("Invalid")
+                        .field("kind", kind)
+                        .field("raw", &redacted(raw))
+                        .field("error", error)
+                        .finish(),
+                }
+            }
         }
 
         /// Every message `type` with a typed variant, in declaration order.
