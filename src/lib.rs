@@ -9,7 +9,7 @@
 //! * [`wire`]: stateless codecs — a request builder per resource, a parser per answer, typed messages.
 //! * [`Session`]: the visitor state machine — lifecycle, the single long poll, the outbound queue,
 //!   `ack`/`pc`/`offset`/`X-LIVEAGENT-SEQUENCE`, the 503 handover, retries with seeded jitter, timers.
-//! * `sim` (feature `sim`, on by default): the server side, also sans-IO, for tests and rehearsal.
+//! * `sim` (feature `sim`, opt-in): the server side, also sans-IO, for tests and rehearsal.
 //!
 //! ## The drive loop
 //! After any input or command, call [`Session::poll_output`] until it returns [`Output::Wait`] (events come
@@ -144,7 +144,7 @@ mod rng;
 mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
-#[cfg(feature = "sim")]
+#[cfg(feature = "__testkit")]
 #[doc(hidden)]
 pub mod testkit;
 pub mod wire;
@@ -161,5 +161,5 @@ pub use session::{
 
 /// The README's code blocks, compiled as doctests so the quickstart cannot rot.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "sim"))]
 pub struct ReadmeDoctests;
