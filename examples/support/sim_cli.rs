@@ -5,7 +5,7 @@
 // Shared through `#[path]`; not every includer uses every item.
 #![allow(dead_code)]
 
-use super::sim_http::{ExpectedIds, SimHttp};
+use super::sim_http::{ExpectedIds, FrontEnd, SimHttp};
 use liveagent::sim::{AgentAction, AgentScript, Fault, FaultKind, Server, SimConfig, Trigger};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -45,6 +45,7 @@ Faults (every session):
 Output:
   --transcript FILE          write the server's request-by-request transcript to FILE at exit
   --report FILE              write the conformance report as JSON to FILE at exit (text goes to stdout)
+  --verbose, -v              print the transcript to stderr as it happens
   --help                     this text
 ";
 
@@ -96,8 +97,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// The simulator's configuration (dialect, agent, faults, timings).
     pub config: SimConfig,
-    /// Chats for other ids are declined.
-    pub expected_ids: ExpectedIds,
+    /// Front-end options (ids, live transcript).
+    pub front: FrontEnd,
 }
 
 /// A scenario file: every field is optional and defaults to what the flags would give. Durations of the
@@ -157,6 +158,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let mut seed: Option<u64> = None;
     let mut fault_flags: Vec<Fault> = Vec::new();
     let mut expected_ids = ExpectedIds::default();
+    let mut live_transcript = false;
     let (mut errors, mut errors_at, mut error_status) = (None::<u32>, 3u64, 500u16);
 
     let mut it = args.into_iter();
@@ -169,6 +171,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             }
             "--dump-scenario" => {
                 dump = true;
+                continue;
+            }
+            "--verbose" | "-v" => {
+                live_transcript = true;
                 continue;
             }
             _ => {}
@@ -291,7 +297,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         transcript,
         report,
         config,
-        expected_ids,
+        front: FrontEnd {
+            expected_ids,
+            live_transcript,
+        },
     }))
 }
 
@@ -361,7 +370,7 @@ fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Binds and starts serving; writes the port file.
 pub fn start(options: Options) -> std::io::Result<Running> {
-    let http = SimHttp::start_with(options.config, options.listen, options.expected_ids)?;
+    let http = SimHttp::start_with(options.config, options.listen, options.front)?;
     if let Some(path) = &options.port_file {
         write_atomically(path, &format!("{}\n", http.addr.port()))?;
     }
