@@ -6,6 +6,7 @@ use std::time::Duration;
 
 /// The visitor's details sent in ChasitorInit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Visitor {
     /// Display name shown to the agent.
@@ -32,6 +33,7 @@ impl Default for Visitor {
 /// How failed requests are retried: capped exponential backoff with seeded jitter, and a budget after which
 /// the session gives up with [`EndReason::GaveUp`](crate::EndReason::GaveUp).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct RetryPolicy {
     /// Delay before the first retry.
@@ -56,12 +58,16 @@ impl Default for RetryPolicy {
 }
 
 /// Everything a [`Session`](crate::Session) needs. Build it with [`Config::new`] and adjust the public fields.
+///
+/// Deserialising needs only `endpoint`, `organization_id`, `deployment_id` and `button_id`: every other field
+/// takes the default [`Config::new`] gives it, so a stored configuration keeps loading when a field is added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Config {
     /// The org's Chat API endpoint (Setup → Chat Settings).
     pub endpoint: Endpoint,
     /// `X-LIVEAGENT-API-VERSION`. Default 59 (Winter '24, the spec's target).
+    #[serde(default = "defaults::api_version")]
     pub api_version: u32,
     /// Org id (`00D...`).
     pub organization_id: String,
@@ -70,45 +76,64 @@ pub struct Config {
     /// Button id (`573...`).
     pub button_id: String,
     /// Direct-to-agent routing: the agent's user id.
+    #[serde(default = "defaults::agent_id")]
     pub agent_id: Option<String>,
     /// With `agent_id`: fall back to the button.
+    #[serde(default = "defaults::do_fallback")]
     pub do_fallback: Option<bool>,
     /// Ordered routing overrides.
+    #[serde(default = "defaults::button_overrides")]
     pub button_overrides: Vec<String>,
     /// The visitor.
+    #[serde(default = "defaults::visitor")]
     pub visitor: Visitor,
     /// Pre-chat details.
+    #[serde(default = "defaults::prechat_details")]
     pub prechat_details: Vec<CustomDetail>,
     /// Pre-chat entities.
+    #[serde(default = "defaults::prechat_entities")]
     pub prechat_entities: Vec<Entity>,
     /// Ask for QueueUpdate messages. Default true.
+    #[serde(default = "defaults::receive_queue_updates")]
     pub receive_queue_updates: bool,
     /// Send the undocumented `pc` poll counter as Salesforce's own clients do. Default true.
+    #[serde(default = "defaults::send_poll_counter")]
     pub send_poll_counter: bool,
     /// Retry policy for every request.
+    #[serde(default = "defaults::retry")]
     pub retry: RetryPolicy,
     /// Poll deadline = `clientPollTimeout` + this margin (the server holds an idle poll about 30 s). Default 5 s.
+    #[serde(default = "defaults::poll_margin")]
     pub poll_margin: Duration,
     /// `clientPollTimeout` to assume when the SessionId answer lacks one. Default 40 s (every capture).
+    #[serde(default = "defaults::default_client_poll_timeout")]
     pub default_client_poll_timeout: Duration,
     /// Deadline for every request other than the long poll. Default 30 s.
+    #[serde(default = "defaults::request_timeout")]
     pub request_timeout: Duration,
     /// At most this many queued commands go in one MultiNoun POST. Default 16.
+    #[serde(default = "defaults::max_batch")]
     pub max_batch: usize,
     /// At most this many commands wait in the outbound queue; more are refused. Default 256.
+    #[serde(default = "defaults::max_queued_commands")]
     pub max_queued_commands: usize,
     /// Longest visitor text accepted by `send_message`/`sneak_peek`, in bytes. Default 32 KiB.
+    #[serde(default = "defaults::max_text_bytes")]
     pub max_text_bytes: usize,
     /// Enforce `chasitorIdleTimeout` (warn, then end with `clientIdleTimeout`). Default true.
+    #[serde(default = "defaults::enforce_idle_timeout")]
     pub enforce_idle_timeout: bool,
     /// Body size limit for every answer.
+    #[serde(default = "defaults::limits")]
     pub limits: LimitsConfig,
     /// Seed for retry jitter. The same seed and inputs give the same outputs.
+    #[serde(default = "defaults::seed")]
     pub seed: u64,
 }
 
 /// Serializable mirror of [`Limits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LimitsConfig {
     /// See [`Limits::max_body_bytes`].
     pub max_body_bytes: usize,
@@ -140,52 +165,119 @@ impl Config {
     ) -> Config {
         Config {
             endpoint,
-            api_version: 59,
+            api_version: defaults::api_version(),
             organization_id: organization_id.into(),
             deployment_id: deployment_id.into(),
             button_id: button_id.into(),
-            agent_id: None,
-            do_fallback: None,
-            button_overrides: Vec::new(),
-            visitor: Visitor::default(),
-            prechat_details: Vec::new(),
-            prechat_entities: Vec::new(),
-            receive_queue_updates: true,
-            send_poll_counter: true,
-            retry: RetryPolicy::default(),
-            poll_margin: Duration::from_secs(5),
-            default_client_poll_timeout: Duration::from_secs(40),
-            request_timeout: Duration::from_secs(30),
-            max_batch: 16,
-            max_queued_commands: 256,
-            max_text_bytes: 32 * 1024,
-            enforce_idle_timeout: true,
-            limits: LimitsConfig::default(),
-            seed: 0,
+            agent_id: defaults::agent_id(),
+            do_fallback: defaults::do_fallback(),
+            button_overrides: defaults::button_overrides(),
+            visitor: defaults::visitor(),
+            prechat_details: defaults::prechat_details(),
+            prechat_entities: defaults::prechat_entities(),
+            receive_queue_updates: defaults::receive_queue_updates(),
+            send_poll_counter: defaults::send_poll_counter(),
+            retry: defaults::retry(),
+            poll_margin: defaults::poll_margin(),
+            default_client_poll_timeout: defaults::default_client_poll_timeout(),
+            request_timeout: defaults::request_timeout(),
+            max_batch: defaults::max_batch(),
+            max_queued_commands: defaults::max_queued_commands(),
+            max_text_bytes: defaults::max_text_bytes(),
+            enforce_idle_timeout: defaults::enforce_idle_timeout(),
+            limits: defaults::limits(),
+            seed: defaults::seed(),
         }
     }
 
     /// Sets the visitor's display name.
+    #[must_use]
     pub fn visitor_name(mut self, name: impl Into<String>) -> Self {
         self.visitor.name = name.into();
         self
     }
 
     /// Sets the API version.
+    #[must_use]
     pub fn api_version(mut self, version: u32) -> Self {
         self.api_version = version;
         self
     }
 
     /// Sets the jitter seed.
+    #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
 
     /// Sets the retry policy.
+    #[must_use]
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+}
+
+/// The defaults of [`Config::new`], one function per field, for `#[serde(default = ...)]`.
+mod defaults {
+    use super::*;
+
+    pub(super) fn api_version() -> u32 {
+        59
+    }
+    pub(super) fn agent_id() -> Option<String> {
+        None
+    }
+    pub(super) fn do_fallback() -> Option<bool> {
+        None
+    }
+    pub(super) fn button_overrides() -> Vec<String> {
+        Vec::new()
+    }
+    pub(super) fn visitor() -> Visitor {
+        Visitor::default()
+    }
+    pub(super) fn prechat_details() -> Vec<CustomDetail> {
+        Vec::new()
+    }
+    pub(super) fn prechat_entities() -> Vec<Entity> {
+        Vec::new()
+    }
+    pub(super) fn receive_queue_updates() -> bool {
+        true
+    }
+    pub(super) fn send_poll_counter() -> bool {
+        true
+    }
+    pub(super) fn retry() -> RetryPolicy {
+        RetryPolicy::default()
+    }
+    pub(super) fn poll_margin() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub(super) fn default_client_poll_timeout() -> Duration {
+        Duration::from_secs(40)
+    }
+    pub(super) fn request_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub(super) fn max_batch() -> usize {
+        16
+    }
+    pub(super) fn max_queued_commands() -> usize {
+        256
+    }
+    pub(super) fn max_text_bytes() -> usize {
+        32 * 1024
+    }
+    pub(super) fn enforce_idle_timeout() -> bool {
+        true
+    }
+    pub(super) fn limits() -> LimitsConfig {
+        LimitsConfig::default()
+    }
+    pub(super) fn seed() -> u64 {
+        0
     }
 }

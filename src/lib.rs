@@ -77,8 +77,9 @@ pub mod wire;
 pub use config::{Config, LimitsConfig, RetryPolicy, Visitor};
 pub use http;
 pub use session::{
-    Command, CommandError, CommandId, EndReason, Event, Failure, Handled, InputError,
-    OutgoingRequest, Output, RequestId, RequestKind, Session, SessionSnapshot, State,
+    CommandError, CommandId, EndReason, Event, Failure, Handled, InputError, OutgoingRequest,
+    Output, RequestId, RequestKind, ResumeError, SNAPSHOT_VERSION, Session, SessionSnapshot, State,
+    TransportError,
 };
 
 /// The README's code blocks, compiled as doctests so the quickstart cannot rot.

@@ -10,7 +10,7 @@ mod harness;
 use harness::{Harness, KEY, ORG, Reply, config, msg, secs};
 use liveagent::{
     CommandError, Config, EndReason, Event, Failure, Handled, Output, RequestKind, RetryPolicy,
-    Session, SessionSnapshot, State,
+    Session, SessionSnapshot, State, TransportError,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -671,7 +671,7 @@ fn lost_poll_response() {
     assert_eq!(t, lost.deadline);
     assert_eq!(
         (request, attempt, cause),
-        (RequestKind::Messages, 1, Failure::Transport)
+        (RequestKind::Messages, 1, Failure::NoAnswer)
     );
     assert_eq!(polls[3].at, h.offset(at));
     assert!(polls[3].at > lost.deadline);
@@ -770,7 +770,7 @@ fn transport_errors_backoff_and_give_up() {
         } => {
             assert_eq!(request, RequestKind::Messages);
             assert_eq!(attempts, 5);
-            assert_eq!(last, Failure::Transport);
+            assert_eq!(last, Failure::Transport(TransportError::Reset));
         }
         other => panic!("unexpected end {other:?}"),
     }
@@ -1057,7 +1057,7 @@ fn persist_and_resume() {
     h.note("snapshot taken and serialized; the process dies");
 
     h.t = secs(10.0);
-    h.restart(|now| Session::resume(config(), restored, now));
+    h.restart(|now| Session::resume(config(), restored, now).expect("resumes"));
     h.server.push_at(12.0, vec![agent_says("Yes, I'm here.")]);
     h.server.on_noun(
         "ChatEnd",
@@ -1154,7 +1154,7 @@ fn time_backwards_and_huge_jump() {
     h.note("handle_response(200) at +0.200s → Accepted");
     assert!(
         h.session
-            .handle_transport_error(liveagent::RequestId(999), earlier)
+            .handle_transport_error(liveagent::RequestId(999), TransportError::Other, earlier)
             .is_err()
     );
     h.drain();

@@ -318,7 +318,7 @@ fn happy_path(h: &mut Harness) -> Visitor {
     let Message::ChatEnded(end) = &b.messages[0] else {
         panic!("{b:?}")
     };
-    assert_eq!(end.reason.as_deref(), Some("client"));
+    assert_eq!(end.reason, Some(wire::ChatEndReason::Client));
     assert_eq!(end.attached_records, Some(serde_json::json!([])));
     v
 }
@@ -646,10 +646,7 @@ fn other_nouns_are_recorded() {
             text: "hel".into(),
         },
         Noun::ChasitorNotTyping,
-        Noun::CustomEvent(wire::CustomEvent {
-            kind: "PromptForCreditCard".into(),
-            data: "Visa".into(),
-        }),
+        Noun::CustomEvent(wire::CustomEvent::new("PromptForCreditCard", "Visa")),
         Noun::IdleTimeoutWarning(wire::IdleWarning::Triggered),
         Noun::SensitiveDataRuleTriggered {
             rules: vec![wire::TriggeredRule {
@@ -798,7 +795,7 @@ fn scripted_agent_actions() {
     let Some(Message::ChatEnded(e)) = seen.last() else {
         unreachable!()
     };
-    assert_eq!(e.reason.as_deref(), Some("agent"));
+    assert_eq!(e.reason, Some(wire::ChatEndReason::Agent));
     assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Agent));
 }
 

@@ -2,12 +2,24 @@
 //! protocol reference (tests/fixtures/spec/), asserting the decoded values.
 
 use liveagent::wire::{
-    AgentInfo, AgentRef, DecodeError, IdleTimeoutSettings, KNOWN_MESSAGE_TYPES, Limits, Message,
-    MessagesAnswer, MessagesBody, ServerError, parse_availability, parse_envelope, parse_messages,
-    parse_reconnect_session, parse_session_id, parse_settings, parse_visitor_id,
+    AgentInfo, AgentRef, ChatEndReason, DecodeError, IdleTimeoutSettings, KNOWN_MESSAGE_TYPES,
+    Limits, Message, MessagesAnswer, MessagesBody, ServerError, parse_availability, parse_envelope,
+    parse_messages, parse_reconnect_session, parse_session_id, parse_settings, parse_visitor_id,
 };
 use serde_json::json;
 use std::path::{Path, PathBuf};
+
+/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
+macro_rules! lit {
+    (@set $v:ident) => {};
+    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
+    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
+    ($t:ident { $($body:tt)* }) => {{
+        let mut v = <$t>::default();
+        lit!(@set v $($body)*);
+        v
+    }};
+}
 
 fn dir(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -353,7 +365,7 @@ fn peer_ptbr_chat_ended_and_request_fail() {
     let [Message::ChatEnded(e)] = b.messages.as_slice() else {
         panic!("{:?}", b.messages)
     };
-    assert_eq!(e.reason.as_deref(), Some("agent"));
+    assert_eq!(e.reason, Some(ChatEndReason::Agent));
     assert_eq!(e.attached_records, Some(json!([])));
 
     let b = batch(
@@ -388,17 +400,17 @@ fn peer_stackexchange_agent_disconnect_and_established() {
     assert_eq!((b.sequence, b.offset), (Some(1), None));
     assert_eq!(
         b.messages,
-        vec![Message::ChatEstablished(AgentInfo {
+        vec![Message::ChatEstablished(lit!(AgentInfo {
             name: Some("ilya l".into()),
             user_id: Some("00536000000FT8P".into()),
             sneak_peek_enabled: Some(true),
-            chasitor_idle_timeout: Some(IdleTimeoutSettings {
+            chasitor_idle_timeout: Some(lit!(IdleTimeoutSettings {
                 is_enabled: Some(false),
                 warning_time: None,
                 timeout: None,
-            }),
+            })),
             items: None,
-        })]
+        }))]
     );
 }
 
@@ -593,13 +605,13 @@ fn spec_messages_with_sequence_and_offset() {
     assert_eq!((b.sequence, b.offset), (Some(1), Some(1_234_567_890)));
     assert_eq!(
         b.messages,
-        vec![Message::ChatEstablished(AgentInfo {
+        vec![Message::ChatEstablished(lit!(AgentInfo {
             name: Some("Andy L.".into()),
             user_id: Some("f1dda237-57f8-4816-b8e8-59775f1e44c8".into()),
             sneak_peek_enabled: Some(true),
             chasitor_idle_timeout: None,
             items: None,
-        })]
+        }))]
     );
 }
 
@@ -622,11 +634,11 @@ fn spec_realistic_batch() {
     );
     assert_eq!(
         e.chasitor_idle_timeout,
-        Some(IdleTimeoutSettings {
+        Some(lit!(IdleTimeoutSettings {
             is_enabled: Some(false),
             warning_time: Some(0),
             timeout: Some(0)
-        })
+        }))
     );
 }
 
@@ -659,11 +671,11 @@ fn spec_chat_established_and_transferred() {
     assert_eq!(e.user_id.as_deref(), Some("005B0000000F3b2"));
     assert_eq!(
         e.chasitor_idle_timeout,
-        Some(IdleTimeoutSettings {
+        Some(lit!(IdleTimeoutSettings {
             is_enabled: Some(true),
             warning_time: Some(120),
             timeout: Some(180)
-        })
+        }))
     );
     let Message::ChatTransferred(t) = one("message-chattransferred.json") else {
         panic!()
@@ -770,7 +782,7 @@ fn spec_chat_ended_go1_shape() {
     let Message::ChatEnded(e) = one("message-chatended-go1.json") else {
         panic!()
     };
-    assert_eq!(e.reason.as_deref(), Some("agent"));
+    assert_eq!(e.reason, Some(ChatEndReason::Agent));
     assert_eq!(
         e.attached_records,
         Some(json!([{"fieldName": "CaseId", "fieldValue": "500xx000000abcD"}]))

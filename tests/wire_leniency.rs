@@ -8,6 +8,18 @@ use liveagent::wire::{
 };
 use serde_json::json;
 
+/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
+macro_rules! lit {
+    (@set $v:ident) => {};
+    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
+    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
+    ($t:ident { $($body:tt)* }) => {{
+        let mut v = <$t>::default();
+        lit!(@set v $($body)*);
+        v
+    }};
+}
+
 fn limits() -> Limits {
     Limits::default()
 }
@@ -77,10 +89,10 @@ fn integral_floats_for_integers() {
     assert_eq!((b.sequence, b.offset), (Some(2), Some(474_445_959)));
     assert_eq!(
         b.messages,
-        vec![Message::QueueUpdate(QueueUpdate {
+        vec![Message::QueueUpdate(lit!(QueueUpdate {
             position: Some(3),
             estimated_wait_time: None
-        })]
+        }))]
     );
     let Message::ChatRequestSuccess(s) = one("ChatRequestSuccess", r#"{"queuePosition":1.0}"#)
     else {
@@ -200,11 +212,11 @@ fn guide_spelling_chasitor_idletimeout() {
     };
     assert_eq!(
         e.chasitor_idle_timeout,
-        Some(IdleTimeoutSettings {
+        Some(lit!(IdleTimeoutSettings {
             is_enabled: Some(true),
             warning_time: Some(120),
             timeout: Some(180)
-        })
+        }))
     );
 }
 
@@ -217,11 +229,11 @@ fn numeric_chasitor_idle_timeout() {
     };
     assert_eq!(
         t.chasitor_idle_timeout,
-        Some(IdleTimeoutSettings {
+        Some(lit!(IdleTimeoutSettings {
             is_enabled: Some(true),
             warning_time: None,
             timeout: Some(180)
-        })
+        }))
     );
     let Message::ChatEstablished(e) = one("ChatEstablished", r#"{"chasitorIdleTimeout":0}"#) else {
         panic!()
@@ -564,7 +576,7 @@ fn unexpected_status() {
     else {
         panic!()
     };
-    assert!(snippet.len() <= liveagent::wire::SNIPPET_LEN);
+    assert!(snippet.len() <= liveagent::testkit::wire_internals::SNIPPET_LEN);
 }
 
 #[test]

@@ -4,9 +4,21 @@
 use http::Request;
 use liveagent::wire::{
     AffinityToken, Api, AvailabilityQuery, BuildError, CustomDetail, CustomEvent, Endpoint, Entity,
-    EntityFieldsMap, EntityMap, IdleWarning, NOUN_NAMES, Noun, ReconnectSession, RichAction,
-    SessionAuth, SessionIdBody, SessionKey, SettingsQuery, TriggeredRule, header,
+    EntityFieldsMap, EntityMap, IdleWarning, Noun, ReconnectSession, RichAction, SessionAuth,
+    SessionIdBody, SessionKey, SettingsQuery, TriggeredRule, header,
 };
+
+/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
+macro_rules! lit {
+    (@set $v:ident) => {};
+    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
+    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
+    ($t:ident { $($body:tt)* }) => {{
+        let mut v = <$t>::default();
+        lit!(@set v $($body)*);
+        v
+    }};
+}
 
 const HOST: &str = "https://d.la1-c1-phx.salesforceliveagent.com/chat/rest/";
 const KEY: &str = "4eb90106-3410-4dd0-8f04-c4facf90a929!1519169434766!IbjEwmJkIIyqalZS3YBU8WO3nSM=";
@@ -233,10 +245,10 @@ fn all_nouns() -> Vec<(&'static str, Noun)> {
         ),
         (
             "custom_event",
-            Noun::CustomEvent(CustomEvent {
+            Noun::CustomEvent(lit!(CustomEvent {
                 kind: "PromptForCreditCard".into(),
                 data: "Visa".into(),
-            }),
+            })),
         ),
         (
             "chat_end",
@@ -356,7 +368,7 @@ fn every_noun_variant_is_snapshotted() {
     let mut covered: Vec<&str> = all_nouns().iter().map(|(_, n)| n.name()).collect();
     covered.sort_unstable();
     covered.dedup();
-    let mut all: Vec<&str> = NOUN_NAMES.to_vec();
+    let mut all: Vec<&str> = liveagent::testkit::wire_internals::NOUN_NAMES.to_vec();
     all.sort_unstable();
     assert_eq!(
         covered, all,
@@ -755,7 +767,7 @@ fn query_values_are_percent_encoded() {
     let ids: Vec<String> = ids
         .trim_end_matches(']')
         .split(',')
-        .map(liveagent::wire::percent_decode)
+        .map(liveagent::testkit::wire_internals::percent_decode)
         .collect();
     assert_eq!(ids, ["573/a&b=c", "id,with,commas", "é"]);
 
@@ -786,7 +798,9 @@ fn session_key_with_slash_is_escaped_in_delete_path() {
     // Exactly one path segment after SessionId/.
     assert_eq!(req.uri().path().matches('/').count(), 5);
     assert_eq!(
-        liveagent::wire::percent_decode(req.uri().path().rsplit('/').next().unwrap()),
+        liveagent::testkit::wire_internals::percent_decode(
+            req.uri().path().rsplit('/').next().unwrap()
+        ),
         k.expose()
     );
     // The header still carries the key unescaped.
@@ -822,12 +836,12 @@ fn debug_never_shows_secrets() {
         key: &k,
         affinity: Some(&t),
     };
-    let body = SessionIdBody {
-        id: "241590f5-2e59-44b5-af89-9cae83bb6947".into(),
-        key: SessionKey::new(KEY),
-        affinity_token: AffinityToken::new(TOKEN),
-        client_poll_timeout: Some(30),
-    };
+    let mut body = SessionIdBody::new(
+        "241590f5-2e59-44b5-af89-9cae83bb6947",
+        SessionKey::new(KEY),
+        AffinityToken::new(TOKEN),
+    );
+    body.client_poll_timeout = Some(30);
     let reconnect: ReconnectSession =
         serde_json::from_str(r#"{"resetSequence":true,"affinityToken":"efae1fa0"}"#).unwrap();
     let rendered = [

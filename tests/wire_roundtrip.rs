@@ -7,11 +7,11 @@
 
 use liveagent::wire::{
     AgentInfo, AgentMessage, AgentRef, AsyncResult, Availability, AvailabilityResult, Breadcrumb,
-    Button, ChasitorInit, ChasitorSessionData, ChatEnded, ChatRequestFail, ChatRequestSuccess,
-    ChatResumedAfterTransfer, CustomDetail, CustomEvent, Entity, EntityFieldsMap, EntityMap,
-    FileTransfer, FooterMenuItem, GeoLocation, IdleTimeoutSettings, IdleTimeoutWarningEvent,
-    IdleWarning, KNOWN_MESSAGE_TYPES, Limits, Message, MessagesAnswer, MessagesBody, NOUN_NAMES,
-    Noun, QueueUpdate, ReconnectSession, RichAction, RichItem, RichMessage, Schedule,
+    Button, ChasitorInit, ChasitorSessionData, ChatEndReason, ChatEnded, ChatRequestFail,
+    ChatRequestSuccess, ChatResumedAfterTransfer, CustomDetail, CustomEvent, Entity,
+    EntityFieldsMap, EntityMap, FileTransfer, FooterMenuItem, GeoLocation, IdleTimeoutSettings,
+    IdleTimeoutWarningEvent, IdleWarning, KNOWN_MESSAGE_TYPES, Limits, Message, MessagesAnswer,
+    MessagesBody, Noun, QueueUpdate, ReconnectSession, RichAction, RichItem, RichMessage, Schedule,
     SensitiveDataRule, SensitiveDataRules, Settings, SwitchServer, TranscriptEntry, TriggeredRule,
     VisitorId, parse_envelope, parse_messages,
 };
@@ -21,6 +21,18 @@ use proptest::prelude::*;
 use proptest::strategy::Union;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
+
+/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
+macro_rules! lit {
+    (@set $v:ident) => {};
+    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
+    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
+    ($t:ident { $($body:tt)* }) => {{
+        let mut v = <$t>::default();
+        lit!(@set v $($body)*);
+        v
+    }};
+}
 
 const CASES: u32 = 256;
 
@@ -96,23 +108,27 @@ fn json_object() -> impl Strategy<Value = serde_json::Map<String, Value>> + Clon
 // ---------------------------------------------------------------------------------------------------------------
 
 fn agent_ref() -> impl Strategy<Value = AgentRef> {
-    (os(), os()).prop_map(|(name, agent_id)| AgentRef { name, agent_id })
+    (os(), os()).prop_map(|(name, agent_id)| lit!(AgentRef { name, agent_id }))
 }
 
 fn idle_timeout() -> impl Strategy<Value = IdleTimeoutSettings> {
-    (ob(), oi(), oi()).prop_map(|(is_enabled, warning_time, timeout)| IdleTimeoutSettings {
-        is_enabled,
-        warning_time,
-        timeout,
+    (ob(), oi(), oi()).prop_map(|(is_enabled, warning_time, timeout)| {
+        lit!(IdleTimeoutSettings {
+            is_enabled,
+            warning_time,
+            timeout,
+        })
     })
 }
 
 fn footer_item() -> impl Strategy<Value = FooterMenuItem> {
-    (os(), os(), os(), os()).prop_map(|(text, value, dialog_id, id)| FooterMenuItem {
-        text,
-        value,
-        dialog_id,
-        id,
+    (os(), os(), os(), os()).prop_map(|(text, value, dialog_id, id)| {
+        lit!(FooterMenuItem {
+            text,
+            value,
+            dialog_id,
+            id,
+        })
     })
 }
 
@@ -125,12 +141,14 @@ fn agent_info() -> impl Strategy<Value = AgentInfo> {
         of(vec(footer_item(), 0..3)),
     )
         .prop_map(
-            |(name, user_id, sneak_peek_enabled, chasitor_idle_timeout, items)| AgentInfo {
-                name,
-                user_id,
-                sneak_peek_enabled,
-                chasitor_idle_timeout,
-                items,
+            |(name, user_id, sneak_peek_enabled, chasitor_idle_timeout, items)| {
+                lit!(AgentInfo {
+                    name,
+                    user_id,
+                    sneak_peek_enabled,
+                    chasitor_idle_timeout,
+                    items,
+                })
             },
         )
 }
@@ -140,22 +158,26 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
         os(),
         s(),
         os(),
-        of(of64().prop_map(|d| Schedule {
-            response_delay_milliseconds: d,
+        of(of64().prop_map(|d| {
+            lit!(Schedule {
+                response_delay_milliseconds: d,
+            })
         })),
     )
-        .prop_map(|(name, text, agent_id, schedule)| AgentMessage {
-            name,
-            text,
-            agent_id,
-            schedule,
+        .prop_map(|(name, text, agent_id, schedule)| {
+            lit!(AgentMessage {
+                name,
+                text,
+                agent_id,
+                schedule,
+            })
         })
 }
 
 fn geo() -> impl Strategy<Value = GeoLocation> {
     (os(), os(), os(), os(), os(), of64(), of64()).prop_map(
         |(country_code, country_name, region, city, organization, latitude, longitude)| {
-            GeoLocation {
+            lit!(GeoLocation {
                 country_code,
                 country_name,
                 region,
@@ -163,7 +185,7 @@ fn geo() -> impl Strategy<Value = GeoLocation> {
                 organization,
                 latitude,
                 longitude,
-            }
+            })
         },
     )
 }
@@ -214,13 +236,13 @@ fn custom_detail() -> impl Strategy<Value = CustomDetail> {
 
 fn sensitive_rule() -> impl Strategy<Value = SensitiveDataRule> {
     (os(), os(), os(), os(), os()).prop_map(|(name, pattern, id, replacement, action_type)| {
-        SensitiveDataRule {
+        lit!(SensitiveDataRule {
             name,
             pattern,
             id,
             replacement,
             action_type,
-        }
+        })
     })
 }
 
@@ -245,31 +267,33 @@ fn chat_request_success() -> impl Strategy<Value = ChatRequestSuccess> {
                     sensitive_data_rules,
                     transcript_save_enabled,
                 ),
-            )| ChatRequestSuccess {
-                queue_position,
-                estimated_wait_time,
-                geo_location,
-                url,
-                oref,
-                post_chat_url,
-                custom_details,
-                visitor_id,
-                connection_timeout,
-                sensitive_data_rules,
-                transcript_save_enabled,
+            )| {
+                lit!(ChatRequestSuccess {
+                    queue_position,
+                    estimated_wait_time,
+                    geo_location,
+                    url,
+                    oref,
+                    post_chat_url,
+                    custom_details,
+                    visitor_id,
+                    connection_timeout,
+                    sensitive_data_rules,
+                    transcript_save_enabled,
+                })
             },
         )
 }
 
 fn transcript_entry() -> impl Strategy<Value = TranscriptEntry> {
     (os(), os(), os(), of64(), of64()).prop_map(|(kind, name, content, timestamp, sequence)| {
-        TranscriptEntry {
+        lit!(TranscriptEntry {
             kind,
             name,
             content,
             timestamp,
             sequence,
-        }
+        })
     })
 }
 
@@ -293,7 +317,7 @@ fn chasitor_session_data() -> impl Strategy<Value = ChasitorSessionData> {
                 sneak_peek_enabled,
                 chat_messages,
             )| {
-                ChasitorSessionData {
+                lit!(ChasitorSessionData {
                     queue_position,
                     geo_location,
                     url,
@@ -301,7 +325,7 @@ fn chasitor_session_data() -> impl Strategy<Value = ChasitorSessionData> {
                     post_chat_url,
                     sneak_peek_enabled,
                     chat_messages,
-                }
+                })
             },
         )
 }
@@ -344,24 +368,26 @@ fn button() -> impl Strategy<Value = Button> {
                     invite_rules,
                     estimated_wait_time,
                 ),
-            )| Button {
-                id,
-                kind,
-                endpoint_url,
-                prechat_url,
-                language,
-                is_available,
-                invite_image_url,
-                invite_image_width,
-                invite_image_height,
-                invite_renderer,
-                invite_start_position,
-                invite_end_position,
-                has_invite_after_accept,
-                has_invite_after_reject,
-                invite_reject_time,
-                invite_rules,
-                estimated_wait_time,
+            )| {
+                lit!(Button {
+                    id,
+                    kind,
+                    endpoint_url,
+                    prechat_url,
+                    language,
+                    is_available,
+                    invite_image_url,
+                    invite_image_width,
+                    invite_image_height,
+                    invite_renderer,
+                    invite_start_position,
+                    invite_end_position,
+                    has_invite_after_accept,
+                    has_invite_after_reject,
+                    invite_reject_time,
+                    invite_rules,
+                    estimated_wait_time,
+                })
             },
         )
 }
@@ -416,10 +442,10 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
             "ChatEnded",
             (os(), json_some())
                 .prop_map(|(reason, attached_records)| {
-                    Message::ChatEnded(ChatEnded {
-                        reason,
+                    Message::ChatEnded(lit!(ChatEnded {
+                        reason: reason.map(ChatEndReason::from),
                         attached_records,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
@@ -435,11 +461,11 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
             "ChatRequestFail",
             (os(), os(), json_some())
                 .prop_map(|(reason, post_chat_url, attached_records)| {
-                    Message::ChatRequestFail(ChatRequestFail {
+                    Message::ChatRequestFail(lit!(ChatRequestFail {
                         reason,
                         post_chat_url,
                         attached_records,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
@@ -456,22 +482,22 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
         (
             "CustomEvent",
             (s(), s())
-                .prop_map(|(kind, data)| Message::CustomEvent(CustomEvent { kind, data }))
+                .prop_map(|(kind, data)| Message::CustomEvent(lit!(CustomEvent { kind, data })))
                 .boxed(),
         ),
         (
             "NewVisitorBreadcrumb",
-            s().prop_map(|location| Message::NewVisitorBreadcrumb(Breadcrumb { location }))
+            s().prop_map(|location| Message::NewVisitorBreadcrumb(lit!(Breadcrumb { location })))
                 .boxed(),
         ),
         (
             "QueueUpdate",
             (oi(), of64())
                 .prop_map(|(position, estimated_wait_time)| {
-                    Message::QueueUpdate(QueueUpdate {
+                    Message::QueueUpdate(lit!(QueueUpdate {
                         position,
                         estimated_wait_time,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
@@ -479,9 +505,9 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
             "SensitiveDataRules",
             vec(sensitive_rule(), 0..4)
                 .prop_map(|sensitive_data_rules| {
-                    Message::SensitiveDataRules(SensitiveDataRules {
+                    Message::SensitiveDataRules(lit!(SensitiveDataRules {
                         sensitive_data_rules,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
@@ -489,55 +515,55 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
             "ReconnectSession",
             (ob(), s())
                 .prop_map(|(reset_sequence, affinity_token)| {
-                    Message::ReconnectSession(ReconnectSession {
+                    Message::ReconnectSession(lit!(ReconnectSession {
                         reset_sequence,
                         affinity_token,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
         (
             "SwitchServer",
-            s().prop_map(|new_url| Message::SwitchServer(SwitchServer { new_url }))
+            s().prop_map(|new_url| Message::SwitchServer(lit!(SwitchServer { new_url })))
                 .boxed(),
         ),
         (
             "Availability",
             vec(
                 (s(), any::<bool>(), of64()).prop_map(|(id, is_available, estimated_wait_time)| {
-                    AvailabilityResult {
+                    lit!(AvailabilityResult {
                         id,
                         is_available,
                         estimated_wait_time,
-                    }
+                    })
                 }),
                 0..4,
             )
-            .prop_map(|results| Message::Availability(Availability { results }))
+            .prop_map(|results| Message::Availability(lit!(Availability { results })))
             .boxed(),
         ),
         (
             "Settings",
             (of64(), os(), vec(button(), 0..3))
                 .prop_map(|(ping_rate, content_server_url, buttons)| {
-                    Message::Settings(Settings {
+                    Message::Settings(lit!(Settings {
                         ping_rate,
                         content_server_url,
                         buttons,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
         (
             "VisitorId",
-            s().prop_map(|session_id| Message::VisitorId(VisitorId { session_id }))
+            s().prop_map(|session_id| Message::VisitorId(lit!(VisitorId { session_id })))
                 .boxed(),
         ),
         (
             "AsyncResult",
             (ob(), os())
                 .prop_map(|(is_success, error)| {
-                    Message::AsyncResult(AsyncResult { is_success, error })
+                    Message::AsyncResult(lit!(AsyncResult { is_success, error }))
                 })
                 .boxed(),
         ),
@@ -545,12 +571,12 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
             "FileTransfer",
             (os(), os(), os(), os())
                 .prop_map(|(kind, upload_servlet_url, file_token, cdm_servlet_url)| {
-                    Message::FileTransfer(FileTransfer {
+                    Message::FileTransfer(lit!(FileTransfer {
                         kind,
                         upload_servlet_url,
                         file_token,
                         cdm_servlet_url,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
@@ -564,11 +590,11 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
             "ChatResumedAfterTransfer",
             (os(), ob(), ob())
                 .prop_map(|(name, show_rich_avatar, is_transfer_failure)| {
-                    Message::ChatResumedAfterTransfer(ChatResumedAfterTransfer {
+                    Message::ChatResumedAfterTransfer(lit!(ChatResumedAfterTransfer {
                         name,
                         show_rich_avatar,
                         is_transfer_failure,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
@@ -586,16 +612,16 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
                 s(),
                 os(),
                 vec(
-                    (os(), os()).prop_map(|(text, value)| RichItem { text, value }),
+                    (os(), os()).prop_map(|(text, value)| lit!(RichItem { text, value })),
                     0..4,
                 ),
             )
                 .prop_map(|(kind, header, items)| {
-                    Message::RichMessage(RichMessage {
+                    Message::RichMessage(lit!(RichMessage {
                         kind,
                         header,
                         items,
-                    })
+                    }))
                 })
                 .boxed(),
         ),
@@ -818,7 +844,7 @@ fn noun_strategies() -> Vec<(&'static str, BoxedStrategy<Noun>)> {
         (
             "CustomEvent",
             (s(), s())
-                .prop_map(|(kind, data)| Noun::CustomEvent(CustomEvent { kind, data }))
+                .prop_map(|(kind, data)| Noun::CustomEvent(lit!(CustomEvent { kind, data })))
                 .boxed(),
         ),
         (
@@ -828,7 +854,9 @@ fn noun_strategies() -> Vec<(&'static str, BoxedStrategy<Noun>)> {
                 Just("clientIdleTimeout".to_owned()),
                 s()
             ]
-            .prop_map(|reason| Noun::ChatEnd { reason })
+            .prop_map(|reason| Noun::ChatEnd {
+                reason: reason.into(),
+            })
             .boxed(),
         ),
         (
@@ -866,7 +894,7 @@ fn noun_strategies() -> Vec<(&'static str, BoxedStrategy<Noun>)> {
 #[test]
 fn strategies_cover_every_noun() {
     let names: Vec<&str> = noun_strategies().iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, NOUN_NAMES);
+    assert_eq!(names, liveagent::testkit::wire_internals::NOUN_NAMES);
 }
 
 #[test]

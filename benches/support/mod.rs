@@ -257,7 +257,11 @@ impl Fleet {
                 let v = &mut self.visitors[i as usize];
                 let r = match reply.response() {
                     Some(r) => v.session.handle_response(id, response_ref(r), self.now),
-                    None => v.session.handle_transport_error(id, self.now),
+                    None => v.session.handle_transport_error(
+                        id,
+                        liveagent::TransportError::Reset,
+                        self.now,
+                    ),
                 };
                 if r.is_err() {
                     panic!("visitor {i}: {r:?}");
@@ -352,7 +356,6 @@ impl Fleet {
                     }
                     return;
                 }
-                _ => return,
             }
         }
     }

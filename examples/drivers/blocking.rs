@@ -1,14 +1,14 @@
 //! A blocking driver: `ureq` on one short-lived thread per request, so the long poll and a POST can be in
 //! flight together, and `std::sync::mpsc` to wake the loop. No async runtime.
 
-use liveagent::{Event, OutgoingRequest, Output, RequestId, Session};
+use liveagent::{Event, OutgoingRequest, Output, RequestId, Session, TransportError};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// What wakes the drive loop besides a timer.
 pub enum Wake<C> {
-    /// The outcome of a request: the answer, or `None` for a transport failure or timeout.
-    Answer(RequestId, Option<http::Response<Vec<u8>>>),
+    /// The outcome of a request: the answer, or what went wrong in the transport.
+    Answer(RequestId, Result<http::Response<Vec<u8>>, TransportError>),
     /// Something from the application (a line typed, a message to send).
     App(C),
 }
@@ -61,11 +61,11 @@ impl<C: Send + 'static> BlockingDriver<C> {
                         .saturating_duration_since(Instant::now())
                         .max(Duration::from_millis(1));
                     match self.rx.recv_timeout(wait) {
-                        Ok(Wake::Answer(id, Some(resp))) => {
+                        Ok(Wake::Answer(id, Ok(resp))) => {
                             let _ = session.handle_response(id, resp, Instant::now());
                         }
-                        Ok(Wake::Answer(id, None)) => {
-                            let _ = session.handle_transport_error(id, Instant::now());
+                        Ok(Wake::Answer(id, Err(e))) => {
+                            let _ = session.handle_transport_error(id, e, Instant::now());
                         }
                         Ok(Wake::App(c)) => on(session, Input::App(c)),
                         Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
@@ -73,7 +73,6 @@ impl<C: Send + 'static> BlockingDriver<C> {
                         }
                     }
                 }
-                _ => {}
             }
         }
     }
@@ -87,16 +86,33 @@ impl<C: Send + 'static> BlockingDriver<C> {
                 .configure_request(req.http)
                 .timeout_global(Some(timeout))
                 .build();
-            let answer = agent.run(http).ok().and_then(|mut resp| {
-                let body = resp
-                    .body_mut()
-                    .with_config()
-                    .limit(1 << 20)
-                    .read_to_vec()
-                    .ok()?;
-                Some(resp.map(|_| body))
+            let answer = agent.run(http).and_then(|mut resp| {
+                let body = resp.body_mut().with_config().limit(1 << 20).read_to_vec()?;
+                Ok(resp.map(|_| body))
             });
+            let answer = answer.map_err(|e| transport_error(&e));
             let _ = tx.send(Wake::Answer(req.id, answer));
         });
+    }
+}
+
+/// What kind of transport failure a `ureq` error is (the session only needs the kind, never the text).
+pub fn transport_error(e: &ureq::Error) -> TransportError {
+    use std::io::ErrorKind;
+    match e {
+        ureq::Error::Timeout(_) => TransportError::Timeout,
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => TransportError::ConnectRefused,
+        ureq::Error::Io(io) => match io.kind() {
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => TransportError::Timeout,
+            ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable => {
+                TransportError::ConnectRefused
+            }
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof => TransportError::Reset,
+            _ => TransportError::Other,
+        },
+        _ => TransportError::Other,
     }
 }

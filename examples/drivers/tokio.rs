@@ -5,7 +5,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use liveagent::{Event, OutgoingRequest, Output, RequestId, Session};
+use liveagent::{Event, OutgoingRequest, Output, RequestId, Session, TransportError};
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -20,7 +20,7 @@ pub enum Input<C> {
     App(C),
 }
 
-type Answer = (RequestId, Option<http::Response<Vec<u8>>>);
+type Answer = (RequestId, Result<http::Response<Vec<u8>>, TransportError>);
 
 /// A plain-HTTP client (loopback and the simulator; put a TLS connector here for real orgs).
 pub fn client() -> Client<HttpConnector, Full<Bytes>> {
@@ -43,7 +43,6 @@ pub async fn run<C>(
                 }
                 Output::Event(ev) => on(session, Input::Event(ev)),
                 Output::Wait(deadline) => break deadline,
-                _ => {}
             }
         };
         let Some(deadline) = deadline else { return }; // ended; dropping the JoinSet aborts stragglers
@@ -55,8 +54,8 @@ pub async fn run<C>(
         tokio::select! {
             Some(Ok((id, answer))) = in_flight.join_next() => {
                 let _ = match answer {
-                    Some(resp) => session.handle_response(id, resp, Instant::now()),
-                    None => session.handle_transport_error(id, Instant::now()),
+                    Ok(resp) => session.handle_response(id, resp, Instant::now()),
+                    Err(e) => session.handle_transport_error(id, e, Instant::now()),
                 };
             }
             Some(c) = app.recv() => on(session, Input::App(c)),
@@ -70,16 +69,20 @@ async fn send(client: Client<HttpConnector, Full<Bytes>>, req: OutgoingRequest) 
         id, http, deadline, ..
     } = req;
     let call = async move {
-        let resp = client.request(http.map(Full::from)).await.ok()?;
+        let resp = client.request(http.map(Full::from)).await.map_err(|e| {
+            if e.is_connect() {
+                TransportError::ConnectRefused
+            } else {
+                TransportError::Reset
+            }
+        })?;
         let (parts, body) = resp.into_parts();
-        let bytes = body.collect().await.ok()?.to_bytes();
-        Some(http::Response::from_parts(parts, bytes.to_vec()))
+        // The answer started but its body broke off.
+        let bytes = body.collect().await.map_err(|_| TransportError::Reset)?;
+        Ok(http::Response::from_parts(parts, bytes.to_bytes().to_vec()))
     };
-    (
-        id,
-        tokio::time::timeout_at(deadline.into(), call)
-            .await
-            .ok()
-            .flatten(),
-    )
+    let answer = tokio::time::timeout_at(deadline.into(), call)
+        .await
+        .unwrap_or(Err(TransportError::Timeout));
+    (id, answer)
 }

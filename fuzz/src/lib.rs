@@ -22,13 +22,13 @@ use liveagent::sim::{
     AgentAction, AgentScript, AgentStep, Fault, FaultKind, FaultPlan, Reply as SimReply, Server,
     SimConfig, Ticket, Trigger,
 };
+use liveagent::testkit::wire_internals::{self, SNIPPET_LEN};
 use liveagent::testkit::{
     BatchSpec, ErrorStatus, Harness, MsgSpec, Op, ReconnectSpec, Reply, SECRET_MARK, SeqSpec,
     SessionBodySpec, Setup, TimeStep,
 };
 use liveagent::wire::{
-    self, Api, DecodeError, Limits, Message, MessagesAnswer, MessagesBody, Noun, SNIPPET_LEN,
-    ServerError,
+    self, Api, DecodeError, Limits, Message, MessagesAnswer, MessagesBody, Noun, ServerError,
 };
 use liveagent::{
     CommandId, Config, EndReason, Event, Output, RequestId, RequestKind, RetryPolicy, Session,
@@ -481,7 +481,7 @@ pub fn decode_noun(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let names = wire::NOUN_NAMES;
+    let names = wire_internals::NOUN_NAMES;
     let pick = usize::from(sel & 0x3f) % (names.len() + 1);
     let (name, body): (String, &[u8]) = match names.get(pick) {
         Some(n) => ((*n).to_owned(), rest),
@@ -562,7 +562,7 @@ fn sim_post(name: &str, body: &[u8], multi: bool) {
         )
     } else {
         let mut p = "/chat/rest/Chasitor/".to_owned();
-        wire::encode_path_segment(name, &mut p);
+        wire_internals::encode_path_segment(name, &mut p);
         (p, body.to_vec())
     };
     let req = http::Request::builder()
@@ -1230,7 +1230,6 @@ fn run_sim(input: &SimInput) {
                     waiting = Some(w);
                     break;
                 }
-                _ => {}
             }
         }
         let Some(wait) = waiting else {
@@ -1262,7 +1261,7 @@ fn run_sim(input: &SimInput) {
                 SimReply::Response(resp) => session.handle_response(id, resp, now),
                 _ => {
                     seen.lost_post |= kind.is_post();
-                    session.handle_transport_error(id, now)
+                    session.handle_transport_error(id, liveagent::TransportError::Reset, now)
                 }
             };
         }

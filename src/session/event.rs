@@ -1,7 +1,8 @@
 //! What the session gives back: requests to send, events for the application, and when to wake it next.
 
 use crate::wire::{
-    AgentInfo, AgentMessage, ChasitorSessionData, DecodeError, Endpoint, Message, ServerError,
+    AgentInfo, AgentMessage, BuildError, ChasitorSessionData, ChatEndReason, DecodeError, Endpoint,
+    Message, ServerError,
 };
 use std::fmt;
 use std::time::Instant;
@@ -66,6 +67,7 @@ impl RequestKind {
 ///
 /// `Debug` redacts the session key and affinity token (found by the model test: the derived `Debug` printed
 /// `http::Request`, whose affinity header is not marked sensitive and whose DELETE path holds the key).
+#[must_use = "send the request and report its outcome, or the session waits until its deadline"]
 pub struct OutgoingRequest {
     /// The id to report back with.
     pub id: RequestId,
@@ -128,8 +130,11 @@ impl fmt::Debug for OutgoingRequest {
 }
 
 /// One step of the drain loop.
+///
+/// Exhaustive on purpose: a driver matches all three arms without a wildcard, so if a fourth kind of output
+/// were ever added, every driver would fail to compile instead of dropping it silently (a breaking release).
 #[derive(Debug)]
-#[non_exhaustive]
+#[must_use = "an Output is a request to send, an event to handle or a deadline to sleep until"]
 pub enum Output {
     /// Send this request now.
     Request(OutgoingRequest),
@@ -141,12 +146,44 @@ pub enum Output {
     Wait(Option<Instant>),
 }
 
+/// What went wrong in the transport, as the driver reports it to
+/// [`handle_transport_error`](crate::Session::handle_transport_error). All are retried the same way today;
+/// the cause is kept so events and end reasons can say what happened (and a later policy can tell them
+/// apart). Carries no text: an HTTP client's error message may hold the URL, and a DELETE URL holds the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The driver's own timeout for this request fired.
+    Timeout,
+    /// The connection could not be established (refused, DNS failure, unreachable).
+    ConnectRefused,
+    /// The connection broke after the request may have been sent (reset, closed mid-answer).
+    Reset,
+    /// Any other failure.
+    Other,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportError::Timeout => "the request timed out",
+            TransportError::ConnectRefused => "the connection could not be established",
+            TransportError::Reset => "the connection was reset",
+            TransportError::Other => "transport error",
+        })
+    }
+}
+
+impl std::error::Error for TransportError {}
+
 /// Why a request failed (the cause carried by [`Event::Retrying`] and [`EndReason::GaveUp`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Failure {
-    /// The transport reported an error, or the deadline passed without an answer.
-    Transport,
+    /// The driver reported a transport error.
+    Transport(TransportError),
+    /// Nothing was reported for the request by its deadline: the session counted it as failed.
+    NoAnswer,
     /// The server answered with an error status.
     Server(ServerError),
     /// The answer did not decode.
@@ -156,7 +193,8 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Transport => f.write_str("transport error or timeout"),
+            Failure::Transport(e) => e.fmt(f),
+            Failure::NoAnswer => f.write_str("no answer by the deadline"),
             Failure::Server(e) => e.fmt(f),
             Failure::Decode(e) => e.fmt(f),
         }
@@ -174,8 +212,8 @@ pub enum EndReason {
     },
     /// The agent side ended the chat (ChatEnded).
     AgentEnded {
-        /// The server's reason, e.g. `agent`.
-        reason: Option<String>,
+        /// The server's reason, e.g. [`ChatEndReason::Agent`].
+        reason: Option<ChatEndReason>,
         /// `attachedRecords`, raw.
         attached_records: Option<serde_json::Value>,
     },
@@ -219,8 +257,16 @@ pub enum EndReason {
     },
     /// A value from the server could not be put in a request (e.g. a token with a newline).
     Protocol {
-        /// What was wrong.
-        reason: String,
+        /// The request that could not be built.
+        request: RequestKind,
+        /// Why.
+        error: BuildError,
+    },
+    /// A request needs the session's credentials but the session has none (only reachable through an
+    /// inconsistent snapshot; it used to be reported as an invalid URI).
+    MissingCredentials {
+        /// The request that needed them.
+        request: RequestKind,
     },
 }
 
@@ -242,7 +288,7 @@ impl fmt::Display for EndReason {
                 write!(
                     f,
                     "the chat was ended ({})",
-                    reason.as_deref().unwrap_or("unknown")
+                    reason.as_ref().map_or("unknown", ChatEndReason::as_str)
                 )
             }
             EndReason::RequestFailed { reason } => write!(
@@ -268,7 +314,15 @@ impl fmt::Display for EndReason {
                 f,
                 "gave up on {request:?} after {attempts} attempts: {last}"
             ),
-            EndReason::Protocol { reason } => write!(f, "protocol error: {reason}"),
+            EndReason::Protocol { request, error } => {
+                write!(f, "could not build {request:?}: {error}")
+            }
+            EndReason::MissingCredentials { request } => {
+                write!(
+                    f,
+                    "{request:?} needs a session, but the session has no credentials"
+                )
+            }
         }
     }
 }
@@ -409,3 +463,32 @@ impl fmt::Display for CommandError {
 }
 
 impl std::error::Error for CommandError {}
+
+/// [`Session::resume`](crate::Session::resume) refused a snapshot; nothing was resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The snapshot was written by a newer version of this crate, whose format this one cannot read safely.
+    UnsupportedVersion {
+        /// The snapshot's format version.
+        found: u32,
+        /// The newest format this version reads.
+        supported: u32,
+    },
+    /// The snapshot is of a session that had already ended: there is nothing to resume.
+    AlreadyEnded,
+}
+
+impl fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResumeError::UnsupportedVersion { found, supported } => write!(
+                f,
+                "the snapshot has format version {found}; this version reads up to {supported}"
+            ),
+            ResumeError::AlreadyEnded => f.write_str("the snapshot is of a session that has ended"),
+        }
+    }
+}
+
+impl std::error::Error for ResumeError {}

@@ -22,8 +22,8 @@ pub use event::*;
 
 use crate::config::Config;
 use crate::wire::{
-    self, AffinityToken, AgentInfo, Api, CustomEvent, Endpoint, IdleWarning, Message,
-    MessagesAnswer, MessagesBody, Noun, RichAction, ServerError, SessionAuth, SessionKey,
+    self, AffinityToken, AgentInfo, Api, ChatEndReason, CustomEvent, Endpoint, IdleWarning,
+    Message, MessagesAnswer, MessagesBody, Noun, RichAction, ServerError, SessionAuth, SessionKey,
     TriggeredRule,
 };
 use backoff::Rng;
@@ -56,10 +56,10 @@ pub enum State {
     Ended,
 }
 
-/// A visitor command waiting to be sent (persisted with the session).
+/// A visitor command waiting to be sent (persisted with the session). Crate-private: the public commands
+/// are `Session`'s methods.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Command {
+pub(crate) enum Command {
     /// A text message.
     Message(String),
     /// Typing started (true) or stopped (false).
@@ -85,7 +85,7 @@ pub enum Command {
     /// The idle warning was shown or cleared.
     IdleWarning(IdleWarning),
     /// End the chat with this reason (`client` or `clientIdleTimeout`).
-    End(String),
+    End(ChatEndReason),
 }
 
 impl Command {
@@ -148,10 +148,26 @@ enum Reconnect {
     ResyncPending,
 }
 
+/// The format version [`Session::snapshot`] writes. Bumped only for a change an older reader cannot take by
+/// ignoring fields it does not know; every field added within a version carries `#[serde(default)]`, so a
+/// snapshot written earlier still resumes (tested against a stored snapshot in `tests/snapshot_compat.rs`).
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+fn snapshot_version_before_versioning() -> u32 {
+    1
+}
+
 /// The durable part of a session: everything needed to resume the same chat after a restart. Serialise it
 /// with serde; it holds the session key and affinity token, so store it like a credential. `Debug` hides them.
+///
+/// Versioned: it carries [`SNAPSHOT_VERSION`]. A snapshot from an older release of the same format version
+/// resumes (fields added since take their defaults); one from a newer format is refused by
+/// [`Session::resume`] with [`ResumeError::UnsupportedVersion`] instead of being half-read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionSnapshot {
+    /// Format version (absent in snapshots written before versioning, which are version 1).
+    #[serde(default = "snapshot_version_before_versioning")]
+    version: u32,
     state: State,
     credentials: Option<Credentials>,
     endpoint: Endpoint,
@@ -166,7 +182,7 @@ pub struct SessionSnapshot {
     unacked: Option<Batch>,
     agent: Option<AgentInfo>,
     agent_typing: bool,
-    ending_reason: Option<String>,
+    ending_reason: Option<ChatEndReason>,
     next_request_id: u64,
     next_command_id: u64,
     sneak_peek_position: i64,
@@ -179,6 +195,12 @@ pub struct SessionSnapshot {
     /// still ends after its one more poll.
     #[serde(default)]
     chat_end_accepted: bool,
+}
+
+/// Why `build` produced no request.
+enum Unbuildable {
+    Build(wire::BuildError),
+    NoCredentials,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -278,6 +300,7 @@ impl Session {
     /// Like [`Session::new`], sharing one configuration between many sessions (bots, load tests).
     pub fn with_shared_config(config: Arc<Config>, now: Instant) -> Session {
         let d = SessionSnapshot {
+            version: SNAPSHOT_VERSION,
             state: State::Connecting,
             credentials: None,
             endpoint: config.endpoint.clone(),
@@ -324,13 +347,26 @@ impl Session {
     /// Resumes a chat from a [`snapshot`](Session::snapshot) taken earlier (possibly in another process).
     /// Requests that were in flight are considered lost: the poll is re-issued with the same `ack`, an
     /// unacknowledged POST is re-sent with the same sequence number so the server can drop a duplicate.
-    pub fn resume(config: Config, snapshot: SessionSnapshot, now: Instant) -> Session {
-        let mut s = Session::from_parts(Arc::new(config), snapshot, now);
-        if s.d.state == State::Ended {
-            s.end_reason = Some(EndReason::Protocol {
-                reason: "resumed a session that had already ended".into(),
+    ///
+    /// Refuses a snapshot of a newer format ([`ResumeError::UnsupportedVersion`]) and one of a session that
+    /// had already ended ([`ResumeError::AlreadyEnded`]).
+    pub fn resume(
+        config: Config,
+        snapshot: SessionSnapshot,
+        now: Instant,
+    ) -> Result<Session, ResumeError> {
+        if snapshot.version > SNAPSHOT_VERSION {
+            return Err(ResumeError::UnsupportedVersion {
+                found: snapshot.version,
+                supported: SNAPSHOT_VERSION,
             });
-        } else if s.d.state == State::Connecting && s.d.end_requested {
+        }
+        if snapshot.state == State::Ended {
+            return Err(ResumeError::AlreadyEnded);
+        }
+        let mut s = Session::from_parts(Arc::new(config), snapshot, now);
+        s.d.version = SNAPSHOT_VERSION;
+        if s.d.state == State::Connecting && s.d.end_requested {
             // The visitor ended the chat while SessionId was in flight; that request is lost with the old
             // process, so there is no session to delete: the end is complete.
             s.finish(EndReason::VisitorEnded {
@@ -338,7 +374,7 @@ impl Session {
             });
         }
         // The idle timer is not restored: it restarts with the agent's next message.
-        s
+        Ok(s)
     }
 
     /// The durable state, for persisting. Taking it does not change the session.
@@ -541,7 +577,7 @@ impl Session {
             State::Ended => Err(CommandError::Ended),
             State::Ending | State::Deleting => Ok(()),
             State::Chatting | State::AgentDisconnected => {
-                self.begin_chat_end("client");
+                self.begin_chat_end(ChatEndReason::Client);
                 Ok(())
             }
             State::Connecting => {
@@ -565,9 +601,9 @@ impl Session {
         }
     }
 
-    fn begin_chat_end(&mut self, reason: &str) {
-        self.d.ending_reason = Some(reason.to_owned());
-        self.enqueue(Command::End(reason.to_owned()));
+    fn begin_chat_end(&mut self, reason: ChatEndReason) {
+        self.d.ending_reason = Some(reason.clone());
+        self.enqueue(Command::End(reason));
         self.d.state = State::Ending;
         self.idle_warn_at = None;
         self.idle_end_at = None;
@@ -579,6 +615,7 @@ impl Session {
 
     /// The single drain point: call it after every input or command until it returns [`Output::Wait`].
     /// Requests come before events. Extra calls are harmless.
+    #[must_use = "drain every Output: send requests, handle events, sleep until the Wait deadline"]
     pub fn poll_output(&mut self, now: Instant) -> Output {
         self.tick(now);
         if let Some(req) = self.next_request() {
@@ -598,6 +635,7 @@ impl Session {
 
     /// When [`handle_timeout`](Session::handle_timeout) should next be called; `None` once ended.
     /// After `handle_timeout(now)` this is `None` or later than `now`.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.is_ended() {
             return None;
@@ -623,7 +661,7 @@ impl Session {
         let now = self.now;
         while let Some(pos) = self.in_flight.iter().position(|f| f.deadline <= now) {
             let f = self.in_flight.remove(pos);
-            self.on_failure(f.kind, Failure::Transport);
+            self.on_failure(f.kind, Failure::NoAnswer);
             if self.is_ended() {
                 return;
             }
@@ -645,7 +683,7 @@ impl Session {
         if self.idle_end_at.is_some_and(|t| t <= now) {
             self.idle_end_at = None;
             if matches!(self.d.state, State::Chatting | State::AgentDisconnected) {
-                self.begin_chat_end("clientIdleTimeout");
+                self.begin_chat_end(ChatEndReason::ClientIdleTimeout);
             }
         }
     }
@@ -731,10 +769,15 @@ impl Session {
                     deadline,
                 })
             }
-            Err(e) => {
+            Err(Unbuildable::Build(error)) => {
                 self.finish(EndReason::Protocol {
-                    reason: e.to_string(),
+                    request: kind,
+                    error,
                 });
+                None
+            }
+            Err(Unbuildable::NoCredentials) => {
+                self.finish(EndReason::MissingCredentials { request: kind });
                 None
             }
         }
@@ -805,12 +848,10 @@ impl Session {
         self.d.unacked = Some(Batch { commands, sequence });
     }
 
-    fn build(&self, kind: RequestKind) -> Result<http::Request<Vec<u8>>, wire::BuildError> {
+    fn build(&self, kind: RequestKind) -> Result<http::Request<Vec<u8>>, Unbuildable> {
         let api = self.api();
-        let missing = || wire::BuildError::InvalidUri {
-            resource: "session",
-        };
-        match kind {
+        let missing = || Unbuildable::NoCredentials;
+        let built = match kind {
             RequestKind::SessionId => api.session_id(),
             RequestKind::DeleteSession => api.delete_session(self.auth().ok_or_else(missing)?),
             RequestKind::ReconnectSession => {
@@ -839,6 +880,7 @@ impl Session {
                 0,
             ),
             RequestKind::Chat => {
+                // `prepare_batch` ran just before; no batch cannot happen (reported like no credentials).
                 let batch = self.d.unacked.as_ref().ok_or_else(missing)?;
                 let auth = self.auth().ok_or_else(missing)?;
                 match batch.commands.as_slice() {
@@ -849,7 +891,8 @@ impl Session {
                     }
                 }
             }
-        }
+        };
+        built.map_err(Unbuildable::Build)
     }
 
     fn init_sequence(&self) -> u64 {
@@ -918,13 +961,14 @@ impl Session {
     pub fn handle_transport_error(
         &mut self,
         id: RequestId,
+        error: TransportError,
         now: Instant,
     ) -> Result<Handled, InputError> {
         self.tick(now);
         let Some(f) = self.take_in_flight(id)? else {
             return Ok(Handled::Stale);
         };
-        self.on_failure(f.kind, Failure::Transport);
+        self.on_failure(f.kind, Failure::Transport(error));
         Ok(Handled::Accepted)
     }
 
@@ -1149,7 +1193,7 @@ impl Session {
     }
 
     fn visitor_end_reason(&self, attached_records: Option<serde_json::Value>) -> EndReason {
-        if self.d.ending_reason.as_deref() == Some("clientIdleTimeout") {
+        if self.d.ending_reason == Some(ChatEndReason::ClientIdleTimeout) {
             EndReason::IdleTimeout
         } else {
             EndReason::VisitorEnded { attached_records }

@@ -174,6 +174,7 @@ impl AgentScript {
     }
 
     /// Appends a step (builder style).
+    #[must_use]
     pub fn then(mut self, after: Duration, action: AgentAction) -> Self {
         self.steps.push(AgentStep::new(after, action));
         self

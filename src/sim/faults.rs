@@ -25,6 +25,7 @@ impl FaultPlan {
     }
 
     /// Adds a fault (builder style).
+    #[must_use]
     pub fn with(mut self, fault: Fault) -> Self {
         self.faults.push(fault);
         self

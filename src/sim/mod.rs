@@ -73,9 +73,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 /// The first offset; offsets are opaque large numbers to the client (real ones look like `97391055`).
-pub const OFFSET_BASE: i64 = 97_000_000;
+pub(crate) const OFFSET_BASE: i64 = 97_000_000;
 /// Distance between the offsets of consecutive message indices.
-pub const OFFSET_STRIDE: i64 = 7;
+pub(crate) const OFFSET_STRIDE: i64 = 7;
 
 /// The `offset` the server sends with a batch whose last message has this index.
 pub fn offset_for_index(index: i64) -> i64 {
@@ -143,24 +143,28 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// Sets the seed (builder style).
+    #[must_use]
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
 
     /// Sets the agent script (builder style).
+    #[must_use]
     pub fn with_agent(mut self, agent: AgentScript) -> Self {
         self.agent = agent;
         self
     }
 
     /// Sets the fault plan (builder style).
+    #[must_use]
     pub fn with_faults(mut self, faults: FaultPlan) -> Self {
         self.faults = faults;
         self
     }
 
     /// Adds one fault (builder style).
+    #[must_use]
     pub fn with_fault(mut self, fault: Fault) -> Self {
         self.faults.faults.push(fault);
         self

@@ -273,7 +273,10 @@ fn describe(m: &Message) -> String {
             "ChatRequestSuccess queuePosition {}",
             p.queue_position.unwrap_or(-1)
         ),
-        Message::ChatEnded(p) => format!("ChatEnded {}", p.reason.as_deref().unwrap_or("?")),
+        Message::ChatEnded(p) => format!(
+            "ChatEnded {}",
+            p.reason.as_ref().map_or("?", |r| r.as_str())
+        ),
         Message::ChatRequestFail(p) => {
             format!("ChatRequestFail {}", p.reason.as_deref().unwrap_or("?"))
         }
@@ -1621,10 +1624,10 @@ impl Server {
             }
             Noun::ChatEnd { reason } => {
                 s.rec.visitor_events.push(VisitorEvent::ChatEnd {
-                    reason: reason.clone(),
+                    reason: reason.to_string(),
                 });
-                let reason = if reason.is_empty() {
-                    "client".to_owned()
+                let reason = if reason.as_str().is_empty() {
+                    wire::ChatEndReason::Client
                 } else {
                     reason
                 };

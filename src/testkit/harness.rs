@@ -260,7 +260,11 @@ impl Harness {
                     self.coverage
                         .record(before, InputKind::TransportError(kind));
                     let live_before = self.live_ids();
-                    let r = self.session.handle_transport_error(id, self.now);
+                    let r = self.session.handle_transport_error(
+                        id,
+                        crate::TransportError::Reset,
+                        self.now,
+                    );
                     self.log(format!("  transport error {id} ({kind:?}) -> {r:?}"));
                     let c = self.monitor.on_answer_result(id.0, &live_before, &r);
                     self.lift(c)?;
@@ -354,8 +358,19 @@ impl Harness {
                         "snapshot changed in a serde round trip:\n{json}\n{again}"
                     )));
                 }
-                self.session = Session::resume(self.config.clone(), back, self.now);
-                self.log("  resumed".into());
+                match Session::resume(self.config.clone(), back, self.now) {
+                    Ok(resumed) => {
+                        self.session = resumed;
+                        self.log("  resumed".into());
+                    }
+                    // An ended session is not resumed: the old one carries on (it is ended and stays so).
+                    Err(crate::ResumeError::AlreadyEnded)
+                        if self.session.state() == crate::State::Ended =>
+                    {
+                        self.log("  resume refused: already ended".into());
+                    }
+                    Err(e) => return Err(self.violation(format!("resume refused: {e}"))),
+                }
             }
         }
         Ok(false)

@@ -37,3 +37,24 @@ pub use op::{
     BatchSpec, ErrorStatus, MsgSpec, Op, ReconnectSpec, Reply, SeqSpec, SessionBodySpec, TimeStep,
 };
 pub use render::SECRET_MARK;
+
+/// Crate-private wire helpers that tests and the fuzz crate check against (not part of the public API).
+pub mod wire_internals {
+    /// Every Chasitor noun name the codecs know.
+    pub const NOUN_NAMES: &[&str] = crate::wire::NOUN_NAMES;
+    /// How many bytes of a body an error keeps.
+    pub const SNIPPET_LEN: usize = crate::wire::SNIPPET_LEN;
+
+    /// Decodes `%XX` escapes (see the codec).
+    pub fn percent_decode(s: &str) -> String {
+        crate::wire::percent_decode(s)
+    }
+    /// Percent-encodes a path segment as the DELETE SessionId path does.
+    pub fn encode_path_segment(value: &str, out: &mut String) {
+        crate::wire::encode_path_segment(value, out)
+    }
+    /// Percent-encodes a query value.
+    pub fn encode_query_value(value: &str, out: &mut String) {
+        crate::wire::encode_query_value(value, out)
+    }
+}

@@ -56,7 +56,7 @@ enum EndingCause {
 #[derive(Debug, Clone, PartialEq)]
 enum ExpectedEnd {
     ChatEnded {
-        reason: Option<String>,
+        reason: Option<crate::wire::ChatEndReason>,
         attached_records: Option<serde_json::Value>,
         ending: Option<EndingCause>,
     },

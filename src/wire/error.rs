@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// How many bytes of a body an error keeps, so a huge or hostile body never bloats an error.
-pub const SNIPPET_LEN: usize = 120;
+pub(crate) const SNIPPET_LEN: usize = 120;
 
 /// A request could not be built from the values given (they would make an invalid URI or header).
 #[derive(Debug, Clone, PartialEq, Eq)]

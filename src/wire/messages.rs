@@ -7,8 +7,8 @@
 
 use super::lenient;
 use super::types::{
-    AvailabilityResult, Button, CustomDetail, GeoLocation, IdleTimeoutSettings, SensitiveDataRule,
-    TranscriptEntry,
+    AvailabilityResult, Button, ChatEndReason, CustomDetail, GeoLocation, IdleTimeoutSettings,
+    SensitiveDataRule, TranscriptEntry,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 /// `{name, agentId}` (where `agentId` may be a UUID rather than the user id) or `{}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AgentRef {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +35,7 @@ pub struct AgentRef {
 /// A chatbot footer-menu item on `ChatEstablished` (undocumented; SDK `ChatFooterMenuMessage`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct FooterMenuItem {
     /// Label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +58,7 @@ pub struct FooterMenuItem {
 /// `ChatEstablished` and `ChatTransferred`: the agent now serving the chat (spec §5.2.3, §5.2.7).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AgentInfo {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +95,7 @@ pub struct AgentInfo {
 /// Bot pacing hint on agent messages (undocumented; `responseDelayMilliseconds` may be `0` or `0.0`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Schedule {
     /// Suggested delay before showing the message, in milliseconds.
     #[serde(
@@ -105,6 +109,7 @@ pub struct Schedule {
 /// An agent-to-visitor text (spec §5.2.4).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AgentMessage {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +132,7 @@ pub struct AgentMessage {
 /// `ChatRequestSuccess`: the request was routed (not yet accepted) (spec §5.2.6).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatRequestSuccess {
     /// Queue position (0 under Omni-Channel routing, where it means "unknown").
     #[serde(
@@ -182,6 +188,7 @@ pub struct ChatRequestSuccess {
 /// `ChatRequestFail` (spec §5.2.5). Can also arrive mid-chat when the agent goes offline.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatRequestFail {
     /// `Unavailable`, `NoPost`, `InternalFailure`, `Blocked`, ... (absent: the SDK says `Unknown`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,10 +204,11 @@ pub struct ChatRequestFail {
 /// `ChatEnded` (payload type ChatEndReason, spec §5.2.2).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatEnded {
     /// `agent`, `client`, `clientIdleTimeout`, `agentsUnavailable`, ... (absent: the SDK says `unknown`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<ChatEndReason>,
     /// Record ids attached to the transcript. Sources disagree on the type (string, string array, array of
     /// `{fieldName, fieldValue}`), so it is kept as raw JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -210,6 +218,7 @@ pub struct ChatEnded {
 /// `QueueUpdate` (spec §5.2).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct QueueUpdate {
     /// New queue position.
     #[serde(
@@ -230,6 +239,7 @@ pub struct QueueUpdate {
 /// `ChasitorSessionData`: the first message after a ReconnectSession (spec §5.2.1).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChasitorSessionData {
     /// Queue position.
     #[serde(
@@ -265,6 +275,7 @@ pub struct ChasitorSessionData {
 
 /// `CustomEvent` from the agent side (spec §5.2), also the body of the visitor's `Chasitor/CustomEvent`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CustomEvent {
     /// Event type the listener subscribes to.
     #[serde(rename = "type", default)]
@@ -274,6 +285,16 @@ pub struct CustomEvent {
     pub data: String,
 }
 
+impl CustomEvent {
+    /// A custom event of type `kind` carrying `data`.
+    pub fn new(kind: impl Into<String>, data: impl Into<String>) -> CustomEvent {
+        CustomEvent {
+            kind: kind.into(),
+            data: data.into(),
+        }
+    }
+}
+
 fn de_string_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(lenient::opt_string(d)?.unwrap_or_default())
 }
@@ -281,6 +302,7 @@ fn de_string_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D
 /// `FileTransfer`: the agent asks for a file, cancels, or reports the outcome (undocumented; SDK, GO1).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct FileTransfer {
     /// `Requested`, `Canceled`, `Success` or `Failure`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -298,6 +320,7 @@ pub struct FileTransfer {
 
 /// One choice of a chatbot [`RichMessage`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RichItem {
     /// Label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,6 +333,7 @@ pub struct RichItem {
 /// `RichMessage`: chatbot menus and buttons (undocumented; SDK). Inner types other than `ChatWindowMenu` and
 /// `ChatWindowButton` keep their whole payload in `raw`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RichMessage {
     /// `ChatWindowMenu`, `ChatWindowButton`, ...
     #[serde(rename = "type", default)]
@@ -325,6 +349,7 @@ pub struct RichMessage {
 /// `ChatResumedAfterTransfer` (undocumented; SDK).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ChatResumedAfterTransfer {
     /// Agent display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,6 +373,7 @@ pub struct ChatResumedAfterTransfer {
 /// `ReconnectSession` answer (spec §6.5): a new affinity token after a 503.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ReconnectSession {
     /// Reset `X-LIVEAGENT-SEQUENCE` for the next request. **Absent means true** (SDK; spec §9.10).
     #[serde(
@@ -380,6 +406,7 @@ impl std::fmt::Debug for ReconnectSession {
 /// `SwitchServer`: later requests go to another host (spec §6.6).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SwitchServer {
     /// The org's new Chat API endpoint, e.g. `https://pool.salesforceliveagent.com/chat`.
     #[serde(default)]
@@ -389,6 +416,7 @@ pub struct SwitchServer {
 /// `AsyncResult`: outcome of an asynchronous server operation (undocumented; SDK).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AsyncResult {
     /// Whether it succeeded.
     #[serde(
@@ -404,6 +432,7 @@ pub struct AsyncResult {
 
 /// `Availability` answer (spec §6.3).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Availability {
     /// One result per requested id.
     #[serde(default)]
@@ -413,6 +442,7 @@ pub struct Availability {
 /// `Settings` answer (spec §6.2).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Settings {
     /// How often the visitor must ping (units undocumented; probably ms). The table's `pingrate` is accepted.
     #[serde(
@@ -433,6 +463,7 @@ pub struct Settings {
 /// `VisitorId` answer (spec §6.4).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct VisitorId {
     /// The visitor tracking session id.
     #[serde(default)]
@@ -461,6 +492,7 @@ pub struct IdleTimeoutWarningEvent {
 /// `SensitiveDataRules` (spec §6.9).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SensitiveDataRules {
     /// The rules.
     #[serde(default)]
@@ -469,6 +501,7 @@ pub struct SensitiveDataRules {
 
 /// `NewVisitorBreadcrumb`: the page the visitor is on.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Breadcrumb {
     /// Page URL.
     #[serde(default)]

@@ -11,7 +11,8 @@ mod request;
 mod response;
 mod types;
 
-pub use error::{BuildError, DecodeError, SNIPPET_LEN, ServerError};
+pub(crate) use error::SNIPPET_LEN;
+pub use error::{BuildError, DecodeError, ServerError};
 pub use messages::*;
 pub use request::*;
 pub use response::*;

@@ -4,7 +4,7 @@
 
 use super::header;
 use super::messages::{CustomEvent, IdleTimeoutWarningEvent, IdleWarning};
-use super::types::{CustomDetail, Entity, TriggeredRule};
+use super::types::{ChatEndReason, CustomDetail, Entity, TriggeredRule};
 use super::{AffinityToken, BuildError, Endpoint, SessionAuth};
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request};
@@ -102,7 +102,7 @@ pub enum Noun {
     /// `ChatEnd {reason}` (`client`, or `clientIdleTimeout` for the idle timeout).
     ChatEnd {
         /// The reason.
-        reason: String,
+        reason: ChatEndReason,
     },
     /// `ChasitorIdleTimeoutWarningEvent {idleTimeoutWarningEvent}` (method and headers inferred: POST, all four).
     IdleTimeoutWarning(IdleWarning),
@@ -130,7 +130,7 @@ struct SneakPeekBody {
 }
 #[derive(Serialize, Deserialize)]
 struct ReasonBody {
-    reason: String,
+    reason: ChatEndReason,
 }
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -160,7 +160,7 @@ struct SneakPeekRef<'a> {
 }
 #[derive(Serialize)]
 struct ReasonRef<'a> {
-    reason: &'a str,
+    reason: &'a ChatEndReason,
 }
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,7 +181,7 @@ fn req_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 }
 
 /// Every noun name, for parsing paths.
-pub const NOUN_NAMES: &[&str] = &[
+pub(crate) const NOUN_NAMES: &[&str] = &[
     "ChasitorInit",
     "ChasitorResyncState",
     "ChasitorTyping",
@@ -682,20 +682,20 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 /// Percent-encodes a query value: everything but RFC 3986 unreserved characters.
-pub fn encode_query_value(value: &str, out: &mut String) {
+pub(crate) fn encode_query_value(value: &str, out: &mut String) {
     encode_with(value, out, is_unreserved);
 }
 
 /// Percent-encodes a path segment: unreserved plus the sub-delims a session key holds (`!`, `=`), so the key
 /// travels as the server issued it; `/`, `%`, `?` and the rest are escaped.
-pub fn encode_path_segment(value: &str, out: &mut String) {
+pub(crate) fn encode_path_segment(value: &str, out: &mut String) {
     encode_with(value, out, |b| {
         is_unreserved(b) || matches!(b, b'!' | b'=' | b'$' | b'\'' | b'*' | b'+' | b':' | b'@')
     });
 }
 
 /// Decodes `%XX` escapes (and nothing else; `+` stays `+`). Invalid escapes are kept literally.
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -29,6 +29,7 @@ impl Default for Limits {
 /// The SessionId answer (spec §6.1). `Debug` hides the key and the affinity token.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SessionIdBody {
     /// Session id: goes into ChasitorInit `sessionId`.
     pub id: String,
@@ -43,6 +44,18 @@ pub struct SessionIdBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub client_poll_timeout: Option<i64>,
+}
+
+impl SessionIdBody {
+    /// A SessionId answer with no `clientPollTimeout` (what a test or a simulator builds).
+    pub fn new(id: impl Into<String>, key: SessionKey, affinity_token: AffinityToken) -> Self {
+        SessionIdBody {
+            id: id.into(),
+            key,
+            affinity_token,
+            client_poll_timeout: None,
+        }
+    }
 }
 
 /// What a Messages poll returned.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Where the visitor is, derived by the server from the request IP (spec §7.5).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct GeoLocation {
     /// ISO 3166-1 alpha-2 country code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +141,7 @@ pub struct Entity {
 /// A sensitive-data rule the visitor client should apply to outgoing text (spec §7.9).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct SensitiveDataRule {
     /// Rule name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +173,7 @@ pub struct TriggeredRule {
 /// One line of the transcript carried by `ChasitorSessionData` (spec §7.10).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct TranscriptEntry {
     /// `Agent`, `Chasitor` or `OperatorTransferred`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -201,6 +204,7 @@ pub struct TranscriptEntry {
 /// the guide's `chasitorIdletimeout` is accepted). Times are in seconds (SDK field names).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct IdleTimeoutSettings {
     /// Whether the visitor idle timeout is on. Absent means off.
     #[serde(
@@ -259,6 +263,7 @@ pub(crate) fn de_idle_timeout<'de, D: serde::Deserializer<'de>>(
 /// A chat button as returned by `Visitor/Settings` (spec §7.1).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Button {
     /// Button id.
     #[serde(default)]
@@ -347,6 +352,7 @@ pub(crate) fn de_bool_default_false<'de, D: serde::Deserializer<'de>>(
 /// One entry of an Availability answer (spec §7.7).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct AvailabilityResult {
     /// Button id or agent user id.
     #[serde(default)]
@@ -361,4 +367,90 @@ pub struct AvailabilityResult {
         skip_serializing_if = "Option::is_none"
     )]
     pub estimated_wait_time: Option<f64>,
+}
+
+/// Why a chat ended: the `reason` of `ChatEnd` (sent by the visitor) and of `ChatEnded` (spec §5.2.2, §6.8).
+///
+/// The known values are the Salesforce SDK's `ChatEndedMessage` constants (the guide lists none); any other
+/// text is kept as [`ChatEndReason::Other`], so a reason the server invents is passed on, never refused.
+/// Serialises as the plain string. Build one from text with `ChatEndReason::from("agent")`, which maps known
+/// values to their variant (so `Other` never holds a known value when read off the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChatEndReason {
+    /// `agent`: the agent ended the chat.
+    Agent,
+    /// `agentsUnavailable`.
+    AgentsUnavailable,
+    /// `agentPushTimeout`: the chat was pushed to an agent who did not accept in time.
+    AgentPushTimeout,
+    /// `client`: the visitor ended the chat (what [`Session::end`](crate::Session::end) sends).
+    Client,
+    /// `clientIdleTimeout`: the visitor was idle past `chasitorIdleTimeout` (what the session's idle timer
+    /// sends).
+    ClientIdleTimeout,
+    /// `NoPost`.
+    NoPost,
+    /// `unknown` (the SDK's value when the server sends none).
+    Unknown,
+    /// Any other text, kept as sent.
+    Other(String),
+}
+
+impl ChatEndReason {
+    /// The wire text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ChatEndReason::Agent => "agent",
+            ChatEndReason::AgentsUnavailable => "agentsUnavailable",
+            ChatEndReason::AgentPushTimeout => "agentPushTimeout",
+            ChatEndReason::Client => "client",
+            ChatEndReason::ClientIdleTimeout => "clientIdleTimeout",
+            ChatEndReason::NoPost => "NoPost",
+            ChatEndReason::Unknown => "unknown",
+            ChatEndReason::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for ChatEndReason {
+    fn from(s: &str) -> Self {
+        match s {
+            "agent" => ChatEndReason::Agent,
+            "agentsUnavailable" => ChatEndReason::AgentsUnavailable,
+            "agentPushTimeout" => ChatEndReason::AgentPushTimeout,
+            "client" => ChatEndReason::Client,
+            "clientIdleTimeout" => ChatEndReason::ClientIdleTimeout,
+            "NoPost" => ChatEndReason::NoPost,
+            "unknown" => ChatEndReason::Unknown,
+            other => ChatEndReason::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for ChatEndReason {
+    fn from(s: String) -> Self {
+        match ChatEndReason::from(s.as_str()) {
+            ChatEndReason::Other(_) => ChatEndReason::Other(s),
+            known => known,
+        }
+    }
+}
+
+impl std::fmt::Display for ChatEndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ChatEndReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ChatEndReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(ChatEndReason::from)
+    }
 }

@@ -552,7 +552,6 @@ impl Harness {
                     self.check_in_flight();
                     return;
                 }
-                other => panic!("unexpected output {other:?}"),
             }
         }
         panic!("poll_output never returned Wait");
@@ -582,7 +581,7 @@ impl Harness {
             .unwrap_or_default();
         if let Some(seg) = path.strip_prefix("/chat/rest/System/SessionId/") {
             assert_eq!(
-                liveagent::wire::percent_decode(seg),
+                liveagent::testkit::wire_internals::percent_decode(seg),
                 KEY,
                 "DELETE path carries the session key"
             );
@@ -886,7 +885,10 @@ impl Harness {
                     .expect("response");
                 self.session.handle_response(id, resp, now)
             }
-            Outcome::TransportError => self.session.handle_transport_error(id, now),
+            Outcome::TransportError => {
+                self.session
+                    .handle_transport_error(id, liveagent::TransportError::Reset, now)
+            }
         }
         .expect("the session issued this id");
         let arrow = if matches!(what.as_str(), "transport error") {
