@@ -1,9 +1,10 @@
 //! The server simulator driven directly with requests built by `liveagent::wire::Api`, on a virtual clock.
 #![cfg(feature = "sim")]
 
+use liveagent::sim::dialect::{SequenceHeader, SequenceRule};
 use liveagent::sim::{
-    AgentAction, AgentScript, EndReason, Fault, FaultKind, FaultPlan, Reply, Server, SessionState,
-    SimConfig, Ticket, Trigger, VisitorEvent, offset_for_index,
+    AgentAction, AgentScript, Dialect, EndReason, Fault, FaultKind, FaultPlan, Reply, Server,
+    SessionState, Severity, SimConfig, Ticket, Trigger, VisitorEvent, offset_for_index,
 };
 use liveagent::wire::{
     self, AffinityToken, Api, AvailabilityQuery, ChasitorInit, Endpoint, Limits, Message,
@@ -505,10 +506,35 @@ fn bad_json_body_is_400() {
     let mut req = h.api().chasitor(v.auth(), &msg("x"), 2).unwrap();
     *req.body_mut() = br#"{"txt":"x"}"#.to_vec();
     assert_eq!(h.call(&req).0, 400);
-    // Missing sequence header.
+}
+
+#[test]
+fn missing_sequence_header_is_tolerated_by_default_and_400_when_required() {
+    // Default (field-evidence §1: YALO, RC never sent it in production): processed, with a warning.
+    let mut h = Harness::new(SimConfig::default());
+    let (v, _) = h.establish();
+    let mut req = h.api().chasitor(v.auth(), &msg("x"), 2).unwrap();
+    req.headers_mut().remove(wire::header::SEQUENCE);
+    assert_eq!(h.call(&req).0, 200);
+    assert_eq!(h.server.visitor_messages(&v.id).unwrap(), ["x"]);
+    let report = h.server.conformance_report();
+    assert_eq!(report.codes(Severity::Warning), ["missing-sequence"]);
+    assert!(report.codes(Severity::Violation).is_empty());
+    // Required: 400 and a violation.
+    let dialect = Dialect {
+        sequence_header: SequenceHeader::Required,
+        ..Dialect::default()
+    };
+    let mut h = Harness::new(SimConfig::default().with_dialect(dialect));
+    let (v, _) = h.establish();
     let mut req = h.api().chasitor(v.auth(), &msg("x"), 2).unwrap();
     req.headers_mut().remove(wire::header::SEQUENCE);
     assert_eq!(h.call(&req).0, 400);
+    let report = h.server.conformance_report();
+    assert_eq!(report.codes(Severity::Violation), ["missing-sequence"]);
+    let f = &report.sessions[0].violations[0];
+    assert_eq!(f.request_line, "POST /chat/rest/Chasitor/ChatMessage");
+    assert_eq!(f.section, "§4.4");
 }
 
 #[test]
@@ -527,7 +553,12 @@ fn chat_end_while_queued_cancels_the_request() {
 
 #[test]
 fn second_concurrent_poll_is_409_and_ends_the_chat() {
-    let mut h = Harness::new(SimConfig::default().with_agent(AgentScript::idle()));
+    // The guide's reading of a duplicate long poll (the default now lets the chat go on).
+    let mut h = Harness::new(
+        SimConfig::default()
+            .with_agent(AgentScript::idle())
+            .with_dialect(Dialect::guide()),
+    );
     let mut v = h.open();
     h.init(&mut v);
     h.poll(&mut v);
@@ -559,7 +590,12 @@ fn reconnect_without_503_is_405() {
 
 #[test]
 fn out_of_sync_sequence_is_409_with_the_peer_text() {
-    let mut h = Harness::new(SimConfig::default());
+    // Gaps are refused only by the consecutive reading (the guide's), no longer by default.
+    let dialect = Dialect {
+        sequence_rule: SequenceRule::Consecutive,
+        ..Dialect::default()
+    };
+    let mut h = Harness::new(SimConfig::default().with_dialect(dialect));
     let (v, _) = h.establish();
     assert_eq!(v.seq, 1);
     let req = h.api().chasitor(v.auth(), &msg("jump"), 5).unwrap();
@@ -581,11 +617,8 @@ fn out_of_sync_sequence_is_409_with_the_peer_text() {
 
 #[test]
 fn gaps_allowed_when_not_requiring_consecutive_sequence() {
-    let cfg = SimConfig {
-        require_consecutive_sequence: false,
-        ..SimConfig::default()
-    };
-    let mut h = Harness::new(cfg);
+    // The default dialect: numbers must increase, gaps are tolerated (field-evidence §2).
+    let mut h = Harness::new(SimConfig::default());
     let (v, _) = h.establish();
     let req = h.api().chasitor(v.auth(), &msg("a"), 5).unwrap();
     assert_eq!(h.call(&req).0, 200);

@@ -1168,7 +1168,9 @@ fn run_sim(input: &SimInput) {
     let start = Instant::now();
     let mut sim = SimConfig::default().with_seed(input.seed);
     sim.agent = input.agent.script();
-    sim.require_consecutive_sequence = input.require_consecutive_sequence;
+    if input.require_consecutive_sequence {
+        sim.dialect.sequence_rule = liveagent::sim::dialect::SequenceRule::Consecutive;
+    }
     sim.wrap_visitor_answers = input.wrap_visitor_answers;
     // LIVEAGENT_FUZZ_TRACE=1: record the server's transcript and the session's events for the failure message.
     let trace = std::env::var_os("LIVEAGENT_FUZZ_TRACE").is_some();

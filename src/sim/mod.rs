@@ -25,11 +25,11 @@
 //!   received"; an offset that was never issued is 400. The sequence restarts: the next sequenced POST must
 //!   carry 1. Chat POSTs are accepted again at once; whether ChasitorResyncState arrived is recorded.
 //! * `X-LIVEAGENT-SEQUENCE` on every sequenced POST (all Chasitor nouns but ChasitorResyncState, and
-//!   MultiNoun with one number for the batch; missing or not a number: 400). `seq == last + 1`: processed.
-//!   `seq <= last`: a retransmission, answered 200 and not processed again. `seq > last + 1`: 409
-//!   `Out of sync Ack. Expected {seq}. Actual {last}` when [`SimConfig::require_consecutive_sequence`]
-//!   (default), else processed. A request refused for another reason (400, 403, 500, 503, 5xx fault) does not
-//!   consume its sequence number.
+//!   MultiNoun with one number for the batch): how a missing header, a gap, a reused number are read is the
+//!   [`Dialect`]'s (default: missing tolerated, gaps tolerated, a reused number dropped as a retransmission;
+//!   each with a conformance finding). Not a number: 400. A 409 `Out of sync Ack. Expected {seq}. Actual
+//!   {last}` answers a refused gap. A request refused for another reason (400, 403, 500, 503, 5xx fault)
+//!   does not consume its sequence number.
 //! * ChasitorInit must be the first POST (`sessionId` must be the session's id; a second ChasitorInit is 400).
 //!   Chat POSTs before ChatEstablished was emitted answer 500 (the guide's NullPointerException), except
 //!   **ChatEnd, which is accepted while queued: it is how a visitor cancels a waiting request** (the chat ends
@@ -56,6 +56,8 @@
 //!   recorded and echoed to that session as `NewVisitorBreadcrumb`.
 
 mod agent;
+pub mod conformance;
+pub mod dialect;
 mod faults;
 mod rng;
 mod server;
@@ -63,6 +65,8 @@ mod session;
 mod transcript;
 
 pub use agent::{AgentAction, AgentProfile, AgentScript, AgentStep};
+pub use conformance::{ConformanceReport, Finding, SessionReport, Severity};
+pub use dialect::{Dialect, DialectError, SwitchInfo};
 pub use faults::{Fault, FaultKind, FaultPlan, Trigger};
 pub use session::{EndReason, SessionRecord, SessionState, VisitorEvent};
 pub use transcript::TranscriptLine;
@@ -97,8 +101,9 @@ pub struct SimConfig {
     pub client_poll_timeout: i64,
     /// A session with no poll in progress for this long expires (default 60 s).
     pub session_idle_timeout: Duration,
-    /// Refuse sequence gaps with 409 (default). When false any increase is accepted.
-    pub require_consecutive_sequence: bool,
+    /// How the server reads the protocol's open questions (default: the evidence-weighted reading). See
+    /// [`Dialect`].
+    pub dialect: Dialect,
     /// Lowest accepted `X-LIVEAGENT-API-VERSION` (default 29; lower is 400).
     pub min_api_version: u32,
     /// The agent side of every chat.
@@ -128,7 +133,7 @@ impl Default for SimConfig {
             poll_hold: Duration::from_secs(30),
             client_poll_timeout: 40,
             session_idle_timeout: Duration::from_secs(60),
-            require_consecutive_sequence: true,
+            dialect: Dialect::default(),
             min_api_version: 29,
             agent: AgentScript::default(),
             faults: FaultPlan::default(),
@@ -153,6 +158,12 @@ impl SimConfig {
     #[must_use]
     pub fn with_agent(mut self, agent: AgentScript) -> Self {
         self.agent = agent;
+        self
+    }
+
+    /// Sets the dialect (builder style).
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
         self
     }
 

@@ -1,6 +1,8 @@
 //! The request handlers and the event loop of [`Server`].
 
-use super::session::{Armed, Effects, Held, Session, Switch};
+use super::conformance::{ConformanceReport, Finding, SessionReport, Severity, codes};
+use super::dialect as d;
+use super::session::{Armed, DialectState, Effects, Held, Session, Switch};
 use super::{
     AgentAction, EndReason, FaultKind, OFFSET_BASE, OFFSET_STRIDE, Reply, Server, SessionRecord,
     SessionState, SimConfig, Ticket, Timer, TranscriptLine, Trigger, VisitorEvent,
@@ -15,6 +17,7 @@ use http::header::{CONTENT_TYPE, HOST, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
 use std::time::Instant;
 
 const SESSION_INVALID: &str = "Session required but was invalid or not found";
@@ -96,11 +99,96 @@ impl Answer {
             Note::Status(n) => format!("{status} {n}"),
         }
     }
-    fn json_of<T: serde::Serialize>(value: &T, note: String) -> Answer {
-        match serde_json::to_vec(value) {
-            Ok(b) => Answer::json(b, note),
+    /// JSON with numbers written as `numbers` says; numbers at object depth <= `keep_depth` (1: the
+    /// Messages envelope's `sequence` and `offset`) are never quoted.
+    fn json_of<T: serde::Serialize>(
+        value: &T,
+        note: String,
+        numbers: d::Numbers,
+        keep_depth: usize,
+    ) -> Answer {
+        let mut out = Vec::with_capacity(128);
+        let fmt = NumberFormatter {
+            mode: numbers,
+            depth: 0,
+            keep_depth,
+        };
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+        match value.serialize(&mut ser) {
+            Ok(()) => Answer::json(out, note),
             Err(e) => Answer::text(500, &format!("serialisation failed: {e}")),
         }
+    }
+}
+
+/// Writes JSON numbers as the [`Numbers`](d::Numbers) switch says (spec §11, `field-evidence.md` §7):
+/// integral floats as integers, as floats, or every number as a numeric string.
+struct NumberFormatter {
+    mode: d::Numbers,
+    depth: usize,
+    keep_depth: usize,
+}
+
+impl NumberFormatter {
+    fn quoted(&self) -> bool {
+        self.mode == d::Numbers::Strings && self.depth > self.keep_depth
+    }
+
+    fn int<W: ?Sized + std::io::Write>(
+        &self,
+        w: &mut W,
+        v: impl fmt::Display,
+    ) -> std::io::Result<()> {
+        if self.quoted() {
+            write!(w, "\"{v}\"")
+        } else {
+            write!(w, "{v}")
+        }
+    }
+}
+
+/// The largest integer an f64 holds exactly.
+const F64_EXACT: f64 = 9_007_199_254_740_992.0;
+
+macro_rules! int_writers {
+    ($($name:ident: $t:ty),+) => {
+        $(fn $name<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: $t) -> std::io::Result<()> {
+            self.int(w, v)
+        })+
+    };
+}
+
+impl serde_json::ser::Formatter for NumberFormatter {
+    int_writers!(write_i8: i8, write_i16: i16, write_i32: i32, write_i64: i64, write_i128: i128,
+        write_u8: u8, write_u16: u16, write_u32: u32, write_u64: u64, write_u128: u128);
+
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f32) -> std::io::Result<()> {
+        self.write_f64(w, f64::from(v))
+    }
+
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        let integral = v.is_finite() && v.fract() == 0.0 && v.abs() <= F64_EXACT;
+        match self.mode {
+            d::Numbers::Floats => serde_json::ser::CompactFormatter.write_f64(w, v),
+            // Exact: |v| <= 2^53 and integral, so the cast loses nothing.
+            _ if integral => self.int(w, v as i64),
+            d::Numbers::Strings if self.quoted() => {
+                w.write_all(b"\"")?;
+                serde_json::ser::CompactFormatter.write_f64(w, v)?;
+                w.write_all(b"\"")
+            }
+            _ => serde_json::ser::CompactFormatter.write_f64(w, v),
+        }
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth = self.depth.saturating_add(1);
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        w.write_all(b"}")
     }
 }
 
@@ -804,6 +892,7 @@ impl Server {
     /// A 200 batch of every retained message, and the end reason if it carries the final message (the caller
     /// ends the session after sending it).
     fn batch(&mut self, si: usize) -> (Answer, Option<EndReason>) {
+        let numbers = self.config.dialect.numbers;
         let Some(s) = self.sessions.get_mut(si) else {
             return (Answer::text(500, "no session"), None);
         };
@@ -827,7 +916,7 @@ impl Server {
             sequence: last,
             offset: offset_for_index(last),
         };
-        let a = Answer::json_of(&body, note);
+        let a = Answer::json_of(&body, note, numbers, 1);
         s.last_delivered = s.last_delivered.max(last);
         if s.keep_last_batch && a.status == 200 {
             s.last_batch = Some(a.body.clone());
@@ -1073,6 +1162,7 @@ impl Server {
             self.fire(si, k, t, Some(ctx));
         }
         let alt = self.config.alternate_host.clone();
+        let numbers = self.config.dialect.numbers;
         let Some(s) = self.sessions.get_mut(si) else {
             return Err(Answer::text(403, SESSION_INVALID));
         };
@@ -1096,7 +1186,7 @@ impl Server {
         }
         // Polls are checked once their `ack` is known (the poll acknowledging the switch must use the new host).
         if kind != Kind::Poll
-            && let Some(a) = wrong_host(s, req, kind, &alt)
+            && let Some(a) = wrong_host(s, req, kind, &alt, numbers)
         {
             return Err(a);
         }
@@ -1189,6 +1279,12 @@ impl Server {
             last_batch: None,
             chat_log: Vec::new(),
             dirty: false,
+            findings: None,
+            dx: DialectState {
+                max_ack: -1,
+                ..DialectState::default()
+            },
+            prev_token: None,
         };
         self.sessions.push(s);
         self.by_key.insert(key.clone(), index);
@@ -1211,7 +1307,12 @@ impl Server {
             affinity_token: wire::AffinityToken::new(token),
             client_poll_timeout: Some(self.config.client_poll_timeout),
         };
-        Answer::json_of(&body, format!("new session s{index}"))
+        Answer::json_of(
+            &body,
+            format!("new session s{index}"),
+            self.config.dialect.numbers,
+            0,
+        )
     }
 
     fn delete_session<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, key: String) -> Answer {
@@ -1328,7 +1429,12 @@ impl Server {
             sequence: None,
             offset: None,
         };
-        Answer::json_of(&body, "ReconnectSession (new affinity token)".into())
+        Answer::json_of(
+            &body,
+            "ReconnectSession (new affinity token)".into(),
+            self.config.dialect.numbers,
+            0,
+        )
     }
 
     fn messages<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, query: &Query<'_>) -> Outcome {
@@ -1361,7 +1467,13 @@ impl Server {
         if let Some(w) = s.switch.as_mut().filter(|w| ack >= w.index) {
             w.acked = true;
         }
-        if let Some(a) = wrong_host(s, req, Kind::Poll, &self.config.alternate_host) {
+        if let Some(a) = wrong_host(
+            s,
+            req,
+            Kind::Poll,
+            &self.config.alternate_host,
+            self.config.dialect.numbers,
+        ) {
             return Outcome::Respond(a);
         }
         if s.armed.duplicate
@@ -1399,7 +1511,7 @@ impl Server {
         Outcome::Held
     }
 
-    fn chasitor<B>(
+    fn chasitor<B: AsRef<[u8]>>(
         &mut self,
         req: &Request<B>,
         ctx: &mut Ctx,
@@ -1418,7 +1530,12 @@ impl Server {
         self.post(req, ctx, si, vec![noun], sequenced)
     }
 
-    fn multi_noun<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, body: &[u8]) -> Answer {
+    fn multi_noun<B: AsRef<[u8]>>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &mut Ctx,
+        body: &[u8],
+    ) -> Answer {
         let si = match self.gate(req, ctx, None, Kind::Post, Affinity::Token) {
             Ok(si) => si,
             Err(a) => return a,
@@ -1456,7 +1573,7 @@ impl Server {
     }
 
     /// Sequence check, state check, then processing of one POST (one or several nouns).
-    fn post<B>(
+    fn post<B: AsRef<[u8]>>(
         &mut self,
         req: &Request<B>,
         ctx: &mut Ctx,
@@ -1464,86 +1581,392 @@ impl Server {
         nouns: Vec<Noun>,
         sequenced: bool,
     ) -> Answer {
+        use Severity::{Violation, Warning};
         let t = ctx.now;
-        let require_consecutive = self.config.require_consecutive_sequence;
-        let Some(s) = self.sessions.get_mut(si) else {
-            return Answer::text(403, SESSION_INVALID);
-        };
+        let dialect = self.config.dialect.clone();
         let what = if self.config.record_transcript {
             let what: Vec<String> = nouns.iter().map(describe_noun).collect();
             what.join(" + ")
         } else {
             String::new()
         };
+        let is_resync =
+            nouns.len() == 1 && matches!(nouns.first(), Some(Noun::ChasitorResyncState { .. }));
+        let retry_like = nouns.iter().any(|n| {
+            matches!(
+                n,
+                Noun::ChatMessage { .. }
+                    | Noun::CustomEvent(_)
+                    | Noun::RichMessage { .. }
+                    | Noun::ChatEnd { .. }
+            )
+        });
+        let fingerprint = fingerprint(req.uri().path(), req.body().as_ref());
+        let raw_seq = header_str(req, header::SEQUENCE_NAME);
+        if is_resync && raw_seq.is_some() {
+            let what = match dialect.resync_sequence {
+                d::ResyncSequence::Counted => {
+                    "X-LIVEAGENT-SEQUENCE on ChasitorResyncState, which the guide does not list; this server counts it"
+                }
+                d::ResyncSequence::Ignored => {
+                    "X-LIVEAGENT-SEQUENCE on ChasitorResyncState, which the guide does not list; this server ignores it"
+                }
+            };
+            self.note(
+                si,
+                req,
+                Warning,
+                codes::SEQUENCE_ON_RESYNC,
+                "§4.4",
+                what.into(),
+                t,
+            );
+        }
+        let counts =
+            sequenced || (is_resync && dialect.resync_sequence == d::ResyncSequence::Counted);
         let mut seq = None;
-        if sequenced {
-            let Some(raw) = header_str(req, header::SEQUENCE_NAME) else {
-                return Answer::text(400, "Missing X-LIVEAGENT-SEQUENCE header");
-            };
-            let Ok(n) = raw.trim().parse::<u64>() else {
-                return Answer::text(400, "Invalid X-LIVEAGENT-SEQUENCE header");
-            };
-            if n <= s.last_seq {
-                s.rec.retransmissions = s.rec.retransmissions.saturating_add(1);
-                return Answer::empty(200, format!("{what} (retransmission, ignored)"));
+        match raw_seq.filter(|_| counts) {
+            None if !sequenced => {}
+            None => match dialect.sequence_header {
+                d::SequenceHeader::Required => {
+                    let w = "no X-LIVEAGENT-SEQUENCE header on a sequenced POST (refused 400)";
+                    self.note(
+                        si,
+                        req,
+                        Violation,
+                        codes::MISSING_SEQUENCE,
+                        "§4.4",
+                        w.into(),
+                        t,
+                    );
+                    return Answer::text(400, "Missing X-LIVEAGENT-SEQUENCE header");
+                }
+                d::SequenceHeader::Optional => {
+                    let w = "no X-LIVEAGENT-SEQUENCE header: processed, but a re-send cannot be recognised as a duplicate";
+                    self.note(
+                        si,
+                        req,
+                        Warning,
+                        codes::MISSING_SEQUENCE,
+                        "§4.4",
+                        w.into(),
+                        t,
+                    );
+                }
+            },
+            Some(raw) => {
+                let Ok(n) = raw.trim().parse::<u64>() else {
+                    let w = format!(
+                        "X-LIVEAGENT-SEQUENCE {} is not a decimal number (refused 400)",
+                        quote(raw)
+                    );
+                    self.note(si, req, Violation, codes::INVALID_SEQUENCE, "§4.4", w, t);
+                    return Answer::text(400, "Invalid X-LIVEAGENT-SEQUENCE header");
+                };
+                let Some(s) = self.sessions.get_mut(si) else {
+                    return Answer::text(403, SESSION_INVALID);
+                };
+                let last = s.last_seq;
+                if n <= last {
+                    // A retransmission (the same request again), or a different request under a used number.
+                    let reused = n == last && s.dx.last_fingerprint != fingerprint;
+                    let dropped = dialect.duplicate_sequence == d::DuplicateSequence::Dropped;
+                    if dropped {
+                        s.rec.retransmissions = s.rec.retransmissions.saturating_add(1);
+                    }
+                    if reused {
+                        let (sev, w) = if dropped {
+                            (
+                                Violation,
+                                format!(
+                                    "sequence {n} was already used by a different request: this one was discarded as a duplicate"
+                                ),
+                            )
+                        } else {
+                            (
+                                Warning,
+                                format!(
+                                    "sequence {n} was already used by a different request (processed anyway)"
+                                ),
+                            )
+                        };
+                        self.note(si, req, sev, codes::SEQUENCE_REUSED, "§4.4", w, t);
+                    }
+                    if dropped {
+                        return self.post_ok(format!("{what} (retransmission, ignored)"));
+                    }
+                } else {
+                    if s.armed.sequence_drift > 0 {
+                        s.last_seq = s.last_seq.saturating_add(s.armed.sequence_drift);
+                        s.armed.sequence_drift = 0;
+                        let actual = out_of_sync_actual(s.last_seq, dialect.out_of_sync_actual);
+                        return Answer::text(
+                            409,
+                            &format!("Out of sync Ack. Expected {n}. Actual {actual}"),
+                        );
+                    }
+                    let retry = retry_like && last > 0 && s.dx.last_fingerprint == fingerprint;
+                    if n > last.saturating_add(1) {
+                        match dialect.sequence_rule {
+                            d::SequenceRule::Consecutive => {
+                                let actual = out_of_sync_actual(last, dialect.out_of_sync_actual);
+                                let w = format!(
+                                    "sequence {n} after {last}: not consecutive (refused 409)"
+                                );
+                                self.note(si, req, Violation, codes::SEQUENCE_GAP, "§4.4", w, t);
+                                return Answer::text(
+                                    409,
+                                    &format!("Out of sync Ack. Expected {n}. Actual {actual}"),
+                                );
+                            }
+                            d::SequenceRule::Increasing => {
+                                let w = format!(
+                                    "sequence {n} after {last}: numbers skipped (accepted; the guide says +1 per request)"
+                                );
+                                self.note(si, req, Warning, codes::SEQUENCE_GAP, "§4.4", w, t);
+                            }
+                        }
+                    }
+                    if retry {
+                        let w = format!(
+                            "the same request as the last accepted one again, under a new sequence {n}: processed twice (a retry must reuse its number)"
+                        );
+                        self.note(si, req, Warning, codes::RETRY_NEW_SEQUENCE, "§4.4", w, t);
+                    }
+                    seq = Some(n);
+                }
             }
-            if s.armed.sequence_drift > 0 {
-                s.last_seq = s.last_seq.saturating_add(s.armed.sequence_drift);
-                s.armed.sequence_drift = 0;
-                return Answer::text(
-                    409,
-                    &format!("Out of sync Ack. Expected {n}. Actual {}", s.last_seq),
-                );
-            }
-            if n > s.last_seq.saturating_add(1) && require_consecutive {
-                return Answer::text(
-                    409,
-                    &format!("Out of sync Ack. Expected {n}. Actual {}", s.last_seq),
-                );
-            }
-            seq = Some(n);
         }
         // State checks against the state each noun would see.
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Answer::text(403, SESSION_INVALID);
+        };
+        let awaiting_resync = s.rec.awaiting_resync;
         let mut state = s.rec.state;
+        let mut refusal: Option<(Severity, &'static str, &'static str, String, Answer)> = None;
+        let mut later: Vec<(Severity, &'static str, &'static str, String)> = Vec::new();
         for noun in &nouns {
             match noun {
                 Noun::ChasitorInit(init) => {
                     if state != SessionState::Created {
-                        return Answer::text(400, "ChasitorInit was already received");
-                    }
-                    if init.session_id != s.rec.id {
-                        return Answer::text(400, "sessionId does not match the session");
+                        refusal = Some((
+                            Violation,
+                            codes::BAD_INIT,
+                            "§3.2.1",
+                            "a second ChasitorInit (refused 400)".into(),
+                            Answer::text(400, "ChasitorInit was already received"),
+                        ));
+                    } else if init.session_id != s.rec.id {
+                        refusal = Some((
+                            Violation,
+                            codes::BAD_INIT,
+                            "§3.2.1",
+                            "ChasitorInit whose sessionId is not the session's id (refused 400)"
+                                .into(),
+                            Answer::text(400, "sessionId does not match the session"),
+                        ));
                     }
                     state = SessionState::Queued;
                 }
                 Noun::ChatEnd { .. } => match state {
-                    SessionState::Created => return npe(),
+                    SessionState::Created => {
+                        refusal = Some((
+                            Violation,
+                            codes::BEFORE_ESTABLISHED,
+                            "§2",
+                            "ChatEnd before ChasitorInit (refused 500)".into(),
+                            npe(),
+                        ));
+                    }
+                    SessionState::Queued => match dialect.end_while_queued {
+                        d::EndWhileQueued::DeleteOnly => {
+                            refusal = Some((Violation, codes::BEFORE_ESTABLISHED, "§2", "ChatEnd before ChatEstablished (refused 500; this server ends a queued chat only by DELETE SessionId)".into(), npe()));
+                        }
+                        _ => {
+                            let w = "ChatEnd before ChatEstablished (accepted; the guide forbids requests before ChatEstablished, DELETE SessionId is the documented way)";
+                            later.push((Warning, codes::BEFORE_ESTABLISHED, "§2", w.into()));
+                        }
+                    },
                     SessionState::Ending(_) | SessionState::Ended(_) => {
-                        return Answer::text(403, SESSION_INVALID);
+                        refusal = Some((
+                            Warning,
+                            "",
+                            "",
+                            String::new(),
+                            Answer::text(403, SESSION_INVALID),
+                        ));
                     }
                     _ => {}
                 },
                 Noun::ChasitorResyncState { .. } => {
                     if state == SessionState::Created {
-                        return npe();
+                        refusal = Some((
+                            Violation,
+                            codes::BEFORE_ESTABLISHED,
+                            "§4.6",
+                            "ChasitorResyncState before ChasitorInit (refused 500)".into(),
+                            npe(),
+                        ));
+                    } else if state == SessionState::Queued
+                        && dialect.resync == d::ResyncRule::RefusedWhileQueued
+                    {
+                        // The guide does not forbid it: no finding, only the refusal this server makes.
+                        refusal = Some((Warning, "", "", String::new(), npe()));
                     }
                 }
                 _ => match state {
-                    SessionState::Created | SessionState::Queued => return npe(),
-                    SessionState::Ending(_) | SessionState::Ended(_) => {
-                        return Answer::text(403, SESSION_INVALID);
+                    SessionState::Created | SessionState::Queued => {
+                        let w = format!("{} before ChatEstablished (refused 500)", noun.name());
+                        refusal = Some((Violation, codes::BEFORE_ESTABLISHED, "§9.1", w, npe()));
                     }
+                    SessionState::Ending(_) | SessionState::Ended(_) => {
+                        refusal = Some((
+                            Warning,
+                            "",
+                            "",
+                            String::new(),
+                            Answer::text(403, SESSION_INVALID),
+                        ));
+                    }
+                    _ if awaiting_resync => match dialect.resync {
+                        d::ResyncRule::Required => {
+                            let w = format!(
+                                "{} after ReconnectSession before ChasitorResyncState (refused 500)",
+                                noun.name()
+                            );
+                            refusal = Some((Violation, codes::MISSING_RESYNC, "§4.6", w, npe()));
+                        }
+                        _ => {
+                            let w = format!(
+                                "{} after ReconnectSession without ChasitorResyncState (accepted)",
+                                noun.name()
+                            );
+                            later.push((Warning, codes::MISSING_RESYNC, "§4.6", w));
+                        }
+                    },
                     _ => {}
                 },
             }
+            if refusal.is_some() {
+                break;
+            }
         }
+        if let Some((sev, code, section, w, answer)) = refusal {
+            if is_resync && answer.status == 500 {
+                // A refused resync: nothing waits for it any more.
+                if let Some(s) = self.sessions.get_mut(si) {
+                    s.rec.awaiting_resync = false;
+                    s.dx.resync_barrier = None;
+                }
+            }
+            if !code.is_empty() {
+                self.note(si, req, sev, code, section, w, t);
+            }
+            return answer;
+        }
+        for (sev, code, section, w) in later {
+            self.note(si, req, sev, code, section, w, t);
+        }
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Answer::text(403, SESSION_INVALID);
+        };
         if let Some(n) = seq {
             s.last_seq = n;
+        }
+        s.dx.last_fingerprint = fingerprint;
+        // Rapid ChatMessages (CARBON): answered success, silently not processed.
+        let rapid = nouns.iter().any(|n| matches!(n, Noun::ChatMessage { .. }))
+            && s.dx
+                .last_chat_message
+                .is_some_and(|p| t.saturating_duration_since(p) < RAPID_GAP);
+        if nouns.iter().any(|n| matches!(n, Noun::ChatMessage { .. })) {
+            s.dx.last_chat_message = Some(t);
+        }
+        if rapid && dialect.rapid_messages == d::RapidMessages::Dropped {
+            let w = "ChatMessage less than 15 ms after the previous one: this server answered success and dropped it";
+            self.note(
+                si,
+                req,
+                Violation,
+                codes::RAPID_MESSAGES,
+                "§9.7",
+                w.into(),
+                t,
+            );
+            return self.post_ok(format!("{what} (too fast, dropped)"));
         }
         for noun in nouns {
             self.process(si, noun, t);
         }
-        Answer::empty(200, what)
+        self.post_ok(what)
+    }
+
+    /// The success answer of a POST ([`PostSuccess`](d::PostSuccess)).
+    fn post_ok(&self, what: String) -> Answer {
+        let status = match self.config.dialect.post_success {
+            d::PostSuccess::Ok => 200,
+            d::PostSuccess::Accepted => 202,
+            d::PostSuccess::NoContent => 204,
+        };
+        Answer::empty(status, what)
+    }
+
+    /// Records a finding for the session (bounded) and logs it in the transcript.
+    #[allow(clippy::too_many_arguments)]
+    fn note<B>(
+        &mut self,
+        si: usize,
+        req: &Request<B>,
+        sev: Severity,
+        code: &'static str,
+        section: &'static str,
+        what: String,
+        t: Instant,
+    ) {
+        let line = finding_line(req);
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        let log = s.findings.get_or_insert_with(Box::default);
+        let text = if self.config.record_transcript {
+            let label = match sev {
+                Severity::Violation => "violation",
+                Severity::Warning => "warning",
+            };
+            format!("{label} {code} ({section}): {what}")
+        } else {
+            String::new()
+        };
+        if log.push(sev, Finding::new(s.requests, line, code, section, what)) {
+            self.log(t, None, Some(si), text);
+        }
+    }
+
+    /// The conformance findings of every session so far (see [`conformance`](super::conformance)).
+    pub fn conformance_report(&self) -> ConformanceReport {
+        ConformanceReport {
+            sessions: self
+                .sessions
+                .iter()
+                .map(|s| {
+                    let completed = matches!(
+                        s.rec.state,
+                        SessionState::Ended(
+                            EndReason::Visitor
+                                | EndReason::Agent
+                                | EndReason::Declined
+                                | EndReason::Deleted
+                        )
+                    );
+                    SessionReport::from_log(
+                        s.rec.id.clone(),
+                        completed,
+                        s.requests,
+                        s.findings.as_deref(),
+                    )
+                })
+                .collect(),
+        }
     }
 
     fn process(&mut self, si: usize, noun: Noun, t: Instant) {
@@ -1872,7 +2295,12 @@ impl Server {
             "buttons": buttons,
         });
         let v = self.wrapped("Settings", payload);
-        Answer::json_of(&v, format!("Settings ({} buttons)", ids.len()))
+        Answer::json_of(
+            &v,
+            format!("Settings ({} buttons)", ids.len()),
+            self.config.dialect.numbers,
+            0,
+        )
     }
 
     fn availability(&mut self, query: &Query<'_>) -> Answer {
@@ -1909,6 +2337,8 @@ impl Server {
                     "unavailable"
                 }
             ),
+            self.config.dialect.numbers,
+            0,
         )
     }
 
@@ -1918,7 +2348,7 @@ impl Server {
         }
         let id = self.rng.uuid();
         let v = self.wrapped("VisitorId", serde_json::json!({ "sessionId": id }));
-        Answer::json_of(&v, "VisitorId".into())
+        Answer::json_of(&v, "VisitorId".into(), self.config.dialect.numbers, 0)
     }
 
     fn breadcrumb<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, body: &[u8]) -> Answer {
@@ -1950,7 +2380,13 @@ impl Server {
 
 /// After the visitor acknowledged a SwitchServer, a request at the other host is refused: a poll with the
 /// SwitchServer envelope again, anything else with 400.
-fn wrong_host<B>(s: &Session, req: &Request<B>, kind: Kind, alternate: &str) -> Option<Answer> {
+fn wrong_host<B>(
+    s: &Session,
+    req: &Request<B>,
+    kind: Kind,
+    alternate: &str,
+    numbers: d::Numbers,
+) -> Option<Answer> {
     let sw = s.switch.filter(|w| w.acked)?;
     let at_alt = authority_of(req)?.eq_ignore_ascii_case(alternate);
     if at_alt == sw.to_alternate {
@@ -1963,12 +2399,52 @@ fn wrong_host<B>(s: &Session, req: &Request<B>, kind: Kind, alternate: &str) -> 
             sequence: None,
             offset: None,
         };
-        return Some(Answer::json_of(&body, "SwitchServer (wrong host)".into()));
+        return Some(Answer::json_of(
+            &body,
+            "SwitchServer (wrong host)".into(),
+            numbers,
+            1,
+        ));
     }
     Some(Answer::text(
         400,
         &format!("Wrong host for this session: use {url}"),
     ))
+}
+
+/// ChatMessages closer together than this are "rapid" (CARBON paces them 15 ms apart).
+const RAPID_GAP: std::time::Duration = std::time::Duration::from_millis(15);
+
+/// A stable fingerprint of a POST (path and body), to recognise the same request again.
+fn fingerprint(path: &str, body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    body.hash(&mut h);
+    h.finish()
+}
+
+/// The `Actual` of a 409 `Out of sync Ack` when the last accepted number is `last`.
+fn out_of_sync_actual(last: u64, meaning: d::OutOfSyncActual) -> u64 {
+    match meaning {
+        d::OutOfSyncActual::LastAccepted => last,
+        d::OutOfSyncActual::NextExpected => last.saturating_add(1),
+    }
+}
+
+/// `METHOD /path?query` of a finding (the session key of a DELETE path masked).
+fn finding_line<B>(req: &Request<B>) -> String {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let path = if path.starts_with("/chat/rest/System/SessionId/") {
+        "/chat/rest/System/SessionId/<key>"
+    } else {
+        path
+    };
+    format!("{} {path}", req.method())
 }
 
 fn npe() -> Answer {

@@ -1,5 +1,6 @@
 //! Per-session state: the public record tests inspect, and the private protocol state.
 
+use super::conformance::FindingLog;
 use crate::wire::{IdleWarning, Message, RichAction, TranscriptEntry};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -180,6 +181,9 @@ pub(crate) struct Switch {
 pub(crate) struct Session {
     pub(crate) rec: SessionRecord,
     pub(crate) token: String,
+    /// The token the visitor held before the last ReconnectSession (for `stale-affinity`).
+    #[allow(dead_code)]
+    pub(crate) prev_token: Option<Box<str>>,
     /// Last accepted `X-LIVEAGENT-SEQUENCE`.
     pub(crate) last_seq: u64,
     pub(crate) receive_queue_updates: bool,
@@ -214,4 +218,40 @@ pub(crate) struct Session {
     pub(crate) last_batch: Option<Vec<u8>>,
     pub(crate) chat_log: Vec<TranscriptEntry>,
     pub(crate) dirty: bool,
+    /// Conformance findings (allocated on the first one; capped).
+    pub(crate) findings: Option<Box<FindingLog>>,
+    /// What the dialect switches and the conformance checks need to remember.
+    pub(crate) dx: DialectState,
+}
+
+/// Per-session state of the dialect switches and conformance checks (small and `Copy`).
+// Some fields are used by switches landing in the next step.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DialectState {
+    /// Fingerprint of the last accepted sequenced POST (path and body), to tell a retransmission from a
+    /// reused number and a retry under a new number.
+    pub(crate) last_fingerprint: u64,
+    /// The server answered 403 for this session.
+    pub(crate) told_403: bool,
+    /// A `request-after-403` finding was recorded.
+    pub(crate) noted_after_403: bool,
+    /// When the last 503 of the session was answered (cleared by ReconnectSession).
+    pub(crate) since_503: Option<Instant>,
+    /// An `ignored-503` finding was recorded for the current 503.
+    pub(crate) noted_503: bool,
+    /// The next poll is the first after a ReconnectSession; the value is the index the reconnect offset
+    /// mapped to (the visitor's continued ack).
+    pub(crate) first_poll_after_reconnect: Option<i64>,
+    /// Wire `sequence` = internal index − `seq_base` (non-zero once a `minus-one` reconnect restarted the
+    /// numbering).
+    pub(crate) seq_base: i64,
+    /// The highest `ack` received.
+    pub(crate) max_ack: i64,
+    /// Under `resync=required`: messages with a higher index wait for ChasitorResyncState.
+    pub(crate) resync_barrier: Option<i64>,
+    /// When the last ChatMessage was accepted (for `rapid-messages`).
+    pub(crate) last_chat_message: Option<Instant>,
+    /// A handover invalidated the token the visitor holds; it has not reconnected yet.
+    pub(crate) handover_pending: bool,
 }
