@@ -1,5 +1,6 @@
 //! Session configuration: where to connect, who the visitor is, and how patient to be.
 
+pub use crate::session::redirect::{RedirectPolicy, RedirectRefusal};
 use crate::wire::{CustomDetail, Endpoint, Entity, Limits};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -123,26 +124,47 @@ pub struct Config {
     /// Enforce `chasitorIdleTimeout` (warn, then end with `clientIdleTimeout`). Default true.
     #[serde(default = "defaults::enforce_idle_timeout")]
     pub enforce_idle_timeout: bool,
-    /// Body size limit for every answer.
+    /// Caps on what the server may send and what the application may queue (defences against a hostile or
+    /// broken server; see [`LimitsConfig`]).
     #[serde(default = "defaults::limits")]
     pub limits: LimitsConfig,
+    /// Where `SwitchServer` may move the session. Default [`RedirectPolicy::SameTrustClass`].
+    #[serde(default = "defaults::redirect")]
+    pub redirect: RedirectPolicy,
     /// Seed for retry jitter. The same seed and inputs give the same outputs.
     #[serde(default = "defaults::seed")]
     pub seed: u64,
 }
 
-/// Serializable mirror of [`Limits`].
+/// Caps that keep a hostile or broken server (or a careless application) from exhausting the client. Each has
+/// a default far above anything a real chat produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct LimitsConfig {
-    /// See [`Limits::max_body_bytes`].
+    /// Answers longer than this are refused unparsed (retried, then the session gives up). Default 1 MiB.
     pub max_body_bytes: usize,
+    /// A Messages batch with more messages is refused unparsed and not acknowledged (so nothing is lost: the
+    /// server still holds them), retried, then the session gives up. Default 500 (real batches hold a handful).
+    pub max_messages_per_batch: usize,
+    /// Backpressure: while this many events wait undrained, no new long poll is issued. `poll_output` yields
+    /// events before requests, so a driver that drains never hits it. Default 1024.
+    pub max_undrained_events: usize,
+    /// Largest payload of one non-text command (custom event type + data, rich-message actions,
+    /// sensitive-data rules), in bytes of its text fields. Default 64 KiB.
+    pub max_command_bytes: usize,
+    /// Most items in one list-valued command (rich-message actions, sensitive-data rules). Default 64.
+    pub max_command_items: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_body_bytes: Limits::default().max_body_bytes,
+            max_messages_per_batch: Limits::default().max_messages,
+            max_undrained_events: 1024,
+            max_command_bytes: 64 * 1024,
+            max_command_items: 64,
         }
     }
 }
@@ -151,8 +173,21 @@ impl From<LimitsConfig> for Limits {
     fn from(l: LimitsConfig) -> Limits {
         Limits {
             max_body_bytes: l.max_body_bytes,
+            max_messages: l.max_messages_per_batch,
         }
     }
+}
+
+/// Floors applied to the timing settings whatever the configuration says, so no setting (zero backoff, zero
+/// poll timeout, zero margin) can make the session issue requests in a busy loop.
+pub mod floors {
+    use std::time::Duration;
+    /// Shortest retry delay (after jitter).
+    pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
+    /// Shortest deadline of any request, the long poll included.
+    pub const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+    /// `max_attempts` below this is taken as this (one attempt, no retry).
+    pub const MIN_ATTEMPTS: u32 = 1;
 }
 
 impl Config {
@@ -186,6 +221,7 @@ impl Config {
             max_text_bytes: defaults::max_text_bytes(),
             enforce_idle_timeout: defaults::enforce_idle_timeout(),
             limits: defaults::limits(),
+            redirect: defaults::redirect(),
             seed: defaults::seed(),
         }
     }
@@ -208,6 +244,12 @@ impl Config {
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets the redirect policy.
+    pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
+        self.redirect = policy;
         self
     }
 
@@ -276,6 +318,9 @@ mod defaults {
     }
     pub(super) fn limits() -> LimitsConfig {
         LimitsConfig::default()
+    }
+    pub(super) fn redirect() -> RedirectPolicy {
+        RedirectPolicy::default()
     }
     pub(super) fn seed() -> u64 {
         0

@@ -2,9 +2,9 @@
 //! input: each must give a precise error (or a kept `Message::Invalid`), never a panic or a silent loss.
 
 use liveagent::wire::{
-    AgentInfo, AgentMessage, AgentRef, ChasitorSessionData, DecodeError, IdleTimeoutSettings,
-    Limits, Message, MessagesAnswer, MessagesBody, QueueUpdate, parse_availability, parse_envelope,
-    parse_messages, parse_reconnect_session, parse_session_id, parse_settings,
+    AgentInfo, AgentMessage, AgentRef, DecodeError, IdleTimeoutSettings, Limits, Message,
+    MessagesAnswer, MessagesBody, QueueUpdate, parse_availability, parse_envelope, parse_messages,
+    parse_reconnect_session, parse_session_id, parse_settings,
 };
 use serde_json::json;
 
@@ -388,7 +388,7 @@ fn null_or_missing_message_is_an_empty_payload() {
     );
     assert_eq!(
         one("ChasitorSessionData", "{}"),
-        Message::ChasitorSessionData(ChasitorSessionData::default())
+        Message::ChasitorSessionData(Box::default())
     );
 }
 
@@ -497,7 +497,10 @@ fn wrong_type_for_messages() {
 
 #[test]
 fn body_over_the_size_limit_is_refused_before_parsing() {
-    let small = Limits { max_body_bytes: 64 };
+    let small = Limits {
+        max_body_bytes: 64,
+        ..Limits::default()
+    };
     // Invalid JSON and a non-200 status: TooLarge wins, so nothing was parsed or status-checked.
     let body = vec![b'x'; 65];
     for status in [200, 204, 503] {
@@ -537,6 +540,7 @@ fn body_over_the_size_limit_is_refused_before_parsing() {
     let ok = br#"{"messages":[],"sequence":1}"#;
     let exact = Limits {
         max_body_bytes: ok.len(),
+        ..Limits::default()
     };
     assert!(parse_messages(200, ok, &exact).is_ok());
     let e = parse_messages(200, &body, &small).unwrap_err();

@@ -180,6 +180,7 @@ fn limits_for(sel: u8) -> Limits {
     if sel & 0x40 != 0 {
         Limits {
             max_body_bytes: usize::from(sel & 0x3f),
+            ..Limits::default()
         }
     } else {
         Limits::default()
@@ -267,6 +268,7 @@ fn check_body(b: &MessagesBody) {
         &bytes,
         &Limits {
             max_body_bytes: usize::MAX,
+            max_messages: usize::MAX,
         },
     ) {
         Ok(MessagesAnswer::Batch(again)) => again,
@@ -284,6 +286,7 @@ fn check_body(b: &MessagesBody) {
         &bytes2,
         &Limits {
             max_body_bytes: usize::MAX,
+            max_messages: usize::MAX,
         },
     ) {
         Ok(MessagesAnswer::Batch(third)) => third,
@@ -404,6 +407,7 @@ fn visitor_round_trip<T>(
     let bare = to_json(noun, &v);
     let big = Limits {
         max_body_bytes: usize::MAX,
+        max_messages: usize::MAX,
     };
     match parse(200, &bare, &big) {
         Ok(again) => same(noun, &v, &again),

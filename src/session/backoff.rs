@@ -7,7 +7,7 @@ use std::time::Duration;
 pub(crate) type Rng = crate::rng::SplitMix64;
 
 /// The delay before retry number `attempt` (1-based): `initial * 2^(attempt-1)`, capped at `max`, then reduced
-/// by a random fraction of up to `jitter_percent`.
+/// by a random fraction of up to `jitter_percent`, never below [`MIN_BACKOFF`](crate::floors::MIN_BACKOFF).
 pub(crate) fn delay(policy: &RetryPolicy, attempt: u32, rng: &mut Rng) -> Duration {
     let exp = attempt.saturating_sub(1).min(31);
     let base = policy
@@ -15,9 +15,10 @@ pub(crate) fn delay(policy: &RetryPolicy, attempt: u32, rng: &mut Rng) -> Durati
         .checked_mul(1u32 << exp)
         .unwrap_or(policy.max_backoff)
         .min(policy.max_backoff);
+    let floor = crate::config::floors::MIN_BACKOFF;
     let jitter = u64::from(policy.jitter_percent.min(100));
     if jitter == 0 {
-        return base;
+        return base.max(floor);
     }
     let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
     let max_cut = nanos / 100 * jitter;
@@ -26,5 +27,6 @@ pub(crate) fn delay(policy: &RetryPolicy, attempt: u32, rng: &mut Rng) -> Durati
     } else {
         rng.next_u64() % max_cut.saturating_add(1)
     };
-    Duration::from_nanos(nanos - cut)
+    // Zero or tiny backoff settings must not make a busy retry loop.
+    Duration::from_nanos(nanos - cut).max(floor)
 }

@@ -1,8 +1,9 @@
 //! What the session gives back: requests to send, events for the application, and when to wake it next.
 
+use crate::RedirectRefusal;
 use crate::wire::{
     AgentInfo, AgentMessage, BuildError, ChasitorSessionData, ChatEndReason, DecodeError, Endpoint,
-    Message, ServerError,
+    LogSafe, Message, ServerError,
 };
 use std::fmt;
 use std::time::Instant;
@@ -255,7 +256,30 @@ pub enum EndReason {
         /// The last failure.
         last: Failure,
     },
-    /// A value from the server could not be put in a request (e.g. a token with a newline).
+    /// A SwitchServer pointed outside the [`RedirectPolicy`](crate::RedirectPolicy) (or the application
+    /// refused it): nothing was sent there, and the session ended without contacting the new host.
+    RedirectRefused {
+        /// Where the server wanted the session to go.
+        target: Endpoint,
+        /// Why the policy refuses it.
+        reason: RedirectRefusal,
+    },
+    /// A batch `sequence` outside `-1..=2^53`, or more than
+    /// [`MAX_SEQUENCE_JUMP`](crate::MAX_SEQUENCE_JUMP) past the last one seen: not a plausible continuation
+    /// (a batch numbered `i64::MAX` would otherwise mute every later one). The batch's texts were delivered.
+    BadSequence {
+        /// The highest index seen before, when the problem is the jump.
+        previous: Option<i64>,
+        /// The batch's `sequence`.
+        sequence: i64,
+    },
+    /// A counter (request ids, `X-LIVEAGENT-SEQUENCE`, `pc`) reached [`MAX_COUNTER`](crate::MAX_COUNTER),
+    /// e.g. after a 409 `Actual` near `i64::MAX`: continuing would reuse numbers.
+    CounterExhausted {
+        /// Which counter.
+        counter: &'static str,
+    },
+    /// A request could not be built from the session's values (e.g. a token with a newline).
     Protocol {
         /// The request that could not be built.
         request: RequestKind,
@@ -288,13 +312,13 @@ impl fmt::Display for EndReason {
                 write!(
                     f,
                     "the chat was ended ({})",
-                    reason.as_ref().map_or("unknown", ChatEndReason::as_str)
+                    LogSafe(reason.as_ref().map_or("unknown", ChatEndReason::as_str))
                 )
             }
             EndReason::RequestFailed { reason } => write!(
                 f,
                 "the chat request failed ({})",
-                reason.as_deref().unwrap_or("Unknown")
+                LogSafe(reason.as_deref().unwrap_or("Unknown"))
             ),
             EndReason::IdleTimeout => f.write_str("the visitor was idle too long"),
             EndReason::SessionInvalid { request, error } => {
@@ -313,6 +337,26 @@ impl fmt::Display for EndReason {
             } => write!(
                 f,
                 "gave up on {request:?} after {attempts} attempts: {last}"
+            ),
+            EndReason::RedirectRefused { target, reason } => write!(
+                f,
+                "refused to move the session to {}: {reason}",
+                LogSafe(&target.to_string())
+            ),
+            EndReason::BadSequence { previous, sequence } => match previous {
+                Some(p) => write!(
+                    f,
+                    "protocol error: batch sequence jumped from {p} to {sequence}"
+                ),
+                None => write!(
+                    f,
+                    "protocol error: batch sequence {sequence} is out of range"
+                ),
+            },
+            EndReason::CounterExhausted { counter } => write!(
+                f,
+                "protocol error: {counter} reached {}; the session cannot count further",
+                super::MAX_COUNTER
             ),
             EndReason::Protocol { request, error } => {
                 write!(f, "could not build {request:?}: {error}")
@@ -358,14 +402,41 @@ pub enum Event {
     AgentMessage(AgentMessage),
     /// The agent started or stopped typing (only changes are reported; a batch holding both ends "not typing").
     AgentTyping(bool),
-    /// After a 503 handover, the server restored the session (ChasitorSessionData).
-    SessionRestored(ChasitorSessionData),
-    /// SwitchServer: later requests go to this endpoint.
+    /// After a 503 handover, the server restored the session (ChasitorSessionData; boxed as in
+    /// [`Message`], so every `Event` is not as large as this rare one).
+    SessionRestored(Box<ChasitorSessionData>),
+    /// SwitchServer: later requests go to this endpoint (it is inside the redirect policy, or the application
+    /// accepted it). Comes before any request to it.
     ServerSwitched(Endpoint),
-    /// The server accepted these commands.
+    /// SwitchServer to an endpoint outside the redirect policy, under
+    /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication): nothing new is sent until the
+    /// application calls [`Session::accept_switch`](crate::Session::accept_switch) or
+    /// [`Session::refuse_switch`](crate::Session::refuse_switch).
+    SwitchOffered {
+        /// Where the server wants the session to go.
+        endpoint: Endpoint,
+        /// Why the default policy would refuse it.
+        reason: RedirectRefusal,
+    },
+    /// A batch `sequence` went below the last one seen without a reconnect: the server renumbered its
+    /// messages. De-duplication restarted, so the batch's messages are delivered (some may repeat earlier ones).
+    SequenceReset {
+        /// The highest message index seen before.
+        previous: i64,
+        /// The new batch's `sequence`.
+        sequence: i64,
+    },
+    /// The server accepted these commands (a 2xx to an attempt whose earlier attempts were all refused, or a
+    /// ChasitorSessionData transcript that shows them after a handover).
     Delivered(Vec<CommandId>),
-    /// The session ended before the server accepted these commands; they were not sent (or not confirmed).
-    /// Comes just before [`Event::Ended`].
+    /// The server may hold these commands once, twice or not at all: an attempt's answer was lost (transport
+    /// error, timeout, a 503 or a restart abandoned it) and the protocol cannot tell whether it was taken, so a
+    /// later 2xx proves nothing (it may be the server dropping a number it already holds). Comes instead of
+    /// [`Event::Delivered`] when the batch is finally accepted, or before [`Event::Ended`] when the session
+    /// ends with the batch unconfirmed. See "Delivery guarantees" in the crate docs.
+    DeliveryUncertain(Vec<CommandId>),
+    /// The session ended before these commands were sent, or after the server refused them: the server does
+    /// not hold them. Comes just before [`Event::Ended`].
     Undelivered(Vec<CommandId>),
     /// The visitor idle-timeout warning fired; the chat ends at `ends_at` unless the visitor acts.
     IdleWarning {
@@ -444,6 +515,25 @@ pub enum CommandError {
         /// The configured limit.
         limit: usize,
     },
+    /// A custom event, rich message or rule list is larger than
+    /// [`LimitsConfig::max_command_bytes`](crate::LimitsConfig::max_command_bytes).
+    PayloadTooLarge {
+        /// Its size in bytes (of its text fields).
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A list-valued command has more items than
+    /// [`LimitsConfig::max_command_items`](crate::LimitsConfig::max_command_items).
+    TooManyItems {
+        /// How many it has.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// [`accept_switch`](crate::Session::accept_switch) or [`refuse_switch`](crate::Session::refuse_switch)
+    /// without a pending [`Event::SwitchOffered`].
+    NoSwitchOffered,
 }
 
 impl fmt::Display for CommandError {
@@ -457,6 +547,21 @@ impl fmt::Display for CommandError {
             CommandError::EmptyText => f.write_str("the text is empty"),
             CommandError::TextTooLong { len, limit } => {
                 write!(f, "the text is {len} bytes, more than the limit of {limit}")
+            }
+            CommandError::PayloadTooLarge { len, limit } => {
+                write!(
+                    f,
+                    "the payload is {len} bytes, more than the limit of {limit}"
+                )
+            }
+            CommandError::TooManyItems { len, limit } => {
+                write!(
+                    f,
+                    "the command has {len} items, more than the limit of {limit}"
+                )
+            }
+            CommandError::NoSwitchOffered => {
+                f.write_str("no server switch is waiting for a decision")
             }
         }
     }
@@ -477,6 +582,37 @@ pub enum ResumeError {
     },
     /// The snapshot is of a session that had already ended: there is nothing to resume.
     AlreadyEnded,
+    /// The snapshot's endpoint is neither the configured one nor one the redirect policy allows from it.
+    /// (To resume on an endpoint the application approved through
+    /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication), configure that endpoint.)
+    EndpointOutsidePolicy {
+        /// The snapshot's endpoint.
+        endpoint: Endpoint,
+        /// Why the policy refuses it.
+        reason: RedirectRefusal,
+    },
+    /// The state and the rest of the snapshot contradict each other (e.g. Chatting without credentials).
+    Inconsistent {
+        /// What is contradictory.
+        what: &'static str,
+    },
+    /// A counter is outside the range a session can reach (ids, sequence numbers, `ack`).
+    CounterOutOfRange {
+        /// Which counter.
+        counter: &'static str,
+        /// Its value.
+        value: i128,
+    },
+    /// The session key or affinity token is not 1 to [`MAX_SECRET_BYTES`](crate::wire::MAX_SECRET_BYTES) bytes
+    /// of visible ASCII (the value is not repeated).
+    MalformedCredentials,
+    /// A queued command breaks the configured caps.
+    CommandRefused {
+        /// The command.
+        id: CommandId,
+        /// Why.
+        error: CommandError,
+    },
 }
 
 impl fmt::Display for ResumeError {
@@ -487,6 +623,21 @@ impl fmt::Display for ResumeError {
                 "the snapshot has format version {found}; this version reads up to {supported}"
             ),
             ResumeError::AlreadyEnded => f.write_str("the snapshot is of a session that has ended"),
+            ResumeError::EndpointOutsidePolicy { endpoint, reason } => write!(
+                f,
+                "the snapshot's endpoint {} is outside the redirect policy: {reason}",
+                LogSafe(&endpoint.to_string())
+            ),
+            ResumeError::Inconsistent { what } => write!(f, "inconsistent snapshot: {what}"),
+            ResumeError::CounterOutOfRange { counter, value } => {
+                write!(f, "snapshot counter {counter} = {value} is out of range")
+            }
+            ResumeError::MalformedCredentials => {
+                f.write_str("the snapshot's session key or affinity token is malformed")
+            }
+            ResumeError::CommandRefused { id, error } => {
+                write!(f, "queued command {} is refused: {error}", id.0)
+            }
         }
     }
 }

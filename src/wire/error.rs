@@ -34,7 +34,9 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::InvalidEndpoint { reason } => write!(f, "invalid endpoint: {reason}"),
+            BuildError::InvalidEndpoint { reason } => {
+                write!(f, "invalid endpoint: {}", LogSafe(reason))
+            }
             BuildError::InvalidHeader { header } => {
                 write!(
                     f,
@@ -63,6 +65,16 @@ pub enum DecodeError {
         /// What was being decoded.
         what: &'static str,
         /// Body length in bytes.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A Messages envelope holds more messages than [`Limits::max_messages`](super::Limits::max_messages); none
+    /// was decoded.
+    TooManyMessages {
+        /// What was being decoded.
+        what: &'static str,
+        /// How many messages it held.
         len: usize,
         /// The configured limit.
         limit: usize,
@@ -109,6 +121,9 @@ impl fmt::Display for DecodeError {
                     "{what}: body of {len} bytes exceeds the limit of {limit}"
                 )
             }
+            DecodeError::TooManyMessages { what, len, limit } => {
+                write!(f, "{what}: {len} messages exceed the limit of {limit}")
+            }
             DecodeError::UnexpectedStatus {
                 what,
                 status,
@@ -127,19 +142,76 @@ impl fmt::Display for DecodeError {
             } => {
                 write!(
                     f,
-                    "{what} (HTTP {status}): {reason} at line {line} column {column}"
+                    "{what} (HTTP {status}): {} at line {line} column {column}",
+                    LogSafe(reason)
                 )?;
                 if !snippet.is_empty() {
                     write!(f, " near {snippet:?}")?;
                 }
                 Ok(())
             }
-            DecodeError::Invalid { what, reason } => write!(f, "{what}: {reason}"),
+            DecodeError::Invalid { what, reason } => write!(f, "{what}: {}", LogSafe(reason)),
         }
     }
 }
 
 impl std::error::Error for DecodeError {}
+
+/// Longest text [`LogSafe`] writes, in bytes of the original (the escaped form may be longer).
+pub const LOG_SAFE_MAX: usize = 4 * SNIPPET_LEN;
+
+/// Writes a string that came from the network so that it is safe in a log line: control characters (CR, LF,
+/// ESC, ...), Unicode direction overrides and other invisible format characters are escaped (`\n`,
+/// `\u{1b}`), and the text is cut at [`LOG_SAFE_MAX`] bytes (marked with `…`). Every `Display` of an error
+/// or end reason goes through it for server-supplied text.
+#[derive(Clone, Copy)]
+pub struct LogSafe<'a>(pub &'a str);
+
+/// Characters a terminal or log viewer may act on or hide: controls and the bidi/zero-width format characters.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+impl fmt::Display for LogSafe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        let cut = truncate_str(self.0, LOG_SAFE_MAX);
+        for c in cut.chars() {
+            if needs_escape(c) {
+                for e in c.escape_debug() {
+                    f.write_char(e)?;
+                }
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        if cut.len() < self.0.len() {
+            f.write_char('…')?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for LogSafe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+/// `s` with every character [`LogSafe`] would escape escaped, without the length cut.
+pub(crate) fn escape_for_log(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// Cuts `s` to at most `max` bytes at a char boundary.
 pub(crate) fn truncate_str(s: &str, max: usize) -> &str {
@@ -200,7 +272,8 @@ pub enum ServerError {
     Status {
         /// The HTTP status.
         status: u16,
-        /// The body as text, trimmed and cut to a short length.
+        /// The body as text, trimmed, cut to a short length, with control and invisible format characters
+        /// escaped (safe to log).
         text: String,
     },
 }
@@ -217,8 +290,12 @@ impl ServerError {
         }
         ServerError::Status {
             status,
-            // Trimmed again after the cut, which can leave trailing whitespace (found by fuzzing).
-            text: truncate_str(text, SNIPPET_LEN).trim_end().to_owned(),
+            // Trimmed again after the cut, which can leave trailing whitespace (found by fuzzing); escaped so
+            // a body's CR/LF or escape codes never reach a log line raw.
+            // Escaped first, then cut, so the stored text is at most SNIPPET_LEN bytes either way.
+            text: truncate_str(&escape_for_log(text), SNIPPET_LEN)
+                .trim_end()
+                .to_owned(),
         }
     }
 
@@ -239,7 +316,7 @@ impl fmt::Display for ServerError {
                 "HTTP 409: sequence out of sync (sent {expected}, server accepted up to {actual})"
             ),
             ServerError::Status { status, text } if text.is_empty() => write!(f, "HTTP {status}"),
-            ServerError::Status { status, text } => write!(f, "HTTP {status}: {text}"),
+            ServerError::Status { status, text } => write!(f, "HTTP {status}: {}", LogSafe(text)),
         }
     }
 }

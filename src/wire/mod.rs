@@ -11,8 +11,9 @@ mod request;
 mod response;
 mod types;
 
+#[cfg(feature = "__testkit")]
 pub(crate) use error::SNIPPET_LEN;
-pub use error::{BuildError, DecodeError, ServerError};
+pub use error::{BuildError, DecodeError, LOG_SAFE_MAX, LogSafe, ServerError};
 pub use messages::*;
 pub use request::*;
 pub use response::*;
@@ -55,36 +56,77 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Parses an endpoint URL or host name.
+    ///
+    /// URL rules (RFC 3986): the scheme is case-insensitive (`HTTPS://` is `https://`) and must be followed by
+    /// `//`; a port is 1–65535 (`:0`, `:99999` and a trailing `:` are refused); credentials (`user@`) are
+    /// refused. A bare host means `https`.
     pub fn parse(url: &str) -> Result<Endpoint, BuildError> {
+        let invalid = |reason: String| BuildError::InvalidEndpoint { reason };
         let url = url.trim();
-        let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
-            (http::uri::Scheme::HTTPS, r)
-        } else if let Some(r) = url.strip_prefix("http://") {
-            (http::uri::Scheme::HTTP, r)
-        } else if url.contains("://") {
-            return Err(BuildError::InvalidEndpoint {
-                reason: "only http:// and https:// are supported".into(),
-            });
-        } else {
-            (http::uri::Scheme::HTTPS, url)
+        let (scheme, rest) = match url.find("://") {
+            Some(i) => {
+                let name = url.get(..i).unwrap_or_default();
+                let rest = url.get(i + 3..).unwrap_or_default();
+                if name.eq_ignore_ascii_case("https") {
+                    (http::uri::Scheme::HTTPS, rest)
+                } else if name.eq_ignore_ascii_case("http") {
+                    (http::uri::Scheme::HTTP, rest)
+                } else {
+                    return Err(invalid("only http:// and https:// are supported".into()));
+                }
+            }
+            None => {
+                // `https:host.example` is a scheme without `//`, not the host `https` with a port.
+                let head = url.split(['/', '?', '#']).next().unwrap_or_default();
+                if let Some((name, _)) = head.split_once(':')
+                    && (name.eq_ignore_ascii_case("https") || name.eq_ignore_ascii_case("http"))
+                {
+                    return Err(invalid(format!("{name}: must be followed by //")));
+                }
+                (http::uri::Scheme::HTTPS, url)
+            }
         };
         let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if host.is_empty() {
-            return Err(BuildError::InvalidEndpoint {
-                reason: "no host".into(),
-            });
+            return Err(invalid("no host".into()));
         }
         if host.contains('@') {
-            return Err(BuildError::InvalidEndpoint {
-                reason: "credentials in the URL are not supported".into(),
-            });
+            return Err(invalid("credentials in the URL are not supported".into()));
         }
-        let authority =
-            host.parse::<http::uri::Authority>()
-                .map_err(|e| BuildError::InvalidEndpoint {
-                    reason: format!("bad host {host:?}: {e}"),
-                })?;
+        let authority = host.parse::<http::uri::Authority>().map_err(|e| {
+            invalid(format!(
+                "bad host {:?}: {e}",
+                crate::wire::error::truncate_str(host, 64)
+            ))
+        })?;
+        // The authority parser leaves the port unchecked: `host:`, `host:0`, `host:99999`, `host:abc`.
+        let after_host = authority
+            .as_str()
+            .get(authority.host().len()..)
+            .unwrap_or_default();
+        if let Some(port) = after_host.strip_prefix(':') {
+            let valid = !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+            if !valid {
+                return Err(invalid(format!(
+                    "port {:?} is not in 1-65535",
+                    crate::wire::error::truncate_str(port, 16)
+                )));
+            }
+        } else if !after_host.is_empty() {
+            return Err(invalid("bad authority".into()));
+        }
+        if authority.host().is_empty() {
+            return Err(invalid("no host".into()));
+        }
         Ok(Endpoint { scheme, authority })
+    }
+
+    /// The explicit port, if the URL named one.
+    pub fn port(&self) -> Option<u16> {
+        self.authority.port_u16()
     }
 
     /// `https` or `http`.
@@ -204,6 +246,14 @@ impl SecretRepr {
     }
 }
 
+/// Longest session key or affinity token accepted (real ones are well under 200 bytes).
+pub const MAX_SECRET_BYTES: usize = 1024;
+
+/// 1 to [`MAX_SECRET_BYTES`] bytes of visible ASCII.
+pub(crate) fn well_formed_secret(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_SECRET_BYTES && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
 macro_rules! secret {
     ($(#[$doc:meta])* $name:ident, sensitive = $sensitive:expr) => {
         $(#[$doc])*
@@ -218,6 +268,11 @@ macro_rules! secret {
             /// The secret value, for putting on the wire. Do not log it.
             pub fn expose(&self) -> &str {
                 self.0.expose()
+            }
+            /// True when the value is 1 to [`MAX_SECRET_BYTES`] bytes of visible ASCII (`!` to `~`: no space,
+            /// no control character), the only shape the session accepts from the server or a snapshot.
+            pub fn is_well_formed(&self) -> bool {
+                well_formed_secret(self.expose())
             }
             /// The value as a header value, `None` if it cannot be one.
             pub(crate) fn header_value(&self) -> Option<HeaderValue> {

@@ -5,8 +5,9 @@ use super::error::{offset_of, snippet, snippet_around};
 use super::lenient;
 use super::messages::{
     Availability, MessagesBody, RawEnvelope, ReconnectSession, Settings, VisitorId,
+    parse_envelope_fast,
 };
-use super::{AffinityToken, DecodeError, SessionKey};
+use super::{AffinityToken, DecodeError, MAX_SECRET_BYTES, SessionKey};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -16,12 +17,16 @@ pub struct Limits {
     /// Bodies longer than this are refused with [`DecodeError::TooLarge`]. Default 1 MiB: the largest real
     /// batch we have seen is a few KiB.
     pub max_body_bytes: usize,
+    /// A Messages envelope with more messages than this is refused with [`DecodeError::TooManyMessages`]
+    /// before any message is decoded. Default 500: real batches hold a handful.
+    pub max_messages: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 1 << 20,
+            max_messages: 500,
         }
     }
 }
@@ -74,6 +79,22 @@ fn check_size(what: &'static str, body: &[u8], limits: &Limits) -> Result<(), De
             what,
             len: body.len(),
             limit: limits.max_body_bytes,
+        });
+    }
+    Ok(())
+}
+
+fn check_count(
+    what: &'static str,
+    env: &RawEnvelope<'_>,
+    limits: &Limits,
+) -> Result<(), DecodeError> {
+    let len = env.messages.as_ref().map_or(0, Vec::len);
+    if len > limits.max_messages {
+        return Err(DecodeError::TooManyMessages {
+            what,
+            len,
+            limit: limits.max_messages,
         });
     }
     Ok(())
@@ -144,6 +165,19 @@ pub fn parse_session_id(
             reason: "empty `id` or `key`".into(),
         });
     }
+    // Refused rather than sent: a secret that is not a clean header value (padding, control bytes, 900 KiB).
+    // The value itself is never quoted.
+    let affinity = parsed.affinity_token.expose();
+    if !parsed.key.is_well_formed()
+        || !(affinity.is_empty() || parsed.affinity_token.is_well_formed())
+    {
+        return Err(DecodeError::Invalid {
+            what: WHAT,
+            reason: format!(
+                "`key` or `affinityToken` is not 1-{MAX_SECRET_BYTES} bytes of visible ASCII"
+            ),
+        });
+    }
     Ok(parsed)
 }
 
@@ -162,8 +196,12 @@ pub fn parse_messages(
         200 => {}
         _ => return expect_200(WHAT, status, body, false).map(|()| MessagesAnswer::NoContent),
     }
+    if let Some(batch) = parse_envelope_fast(body, limits.max_messages) {
+        return Ok(MessagesAnswer::Batch(batch));
+    }
     let env: RawEnvelope<'_> =
         serde_json::from_slice(body).map_err(|e| json_error(WHAT, status, body, &e, false))?;
+    check_count(WHAT, &env, limits)?;
     Ok(MessagesAnswer::Batch(env.into_body()))
 }
 
@@ -231,6 +269,12 @@ pub fn parse_reconnect_session(
             reason: "missing `affinityToken`".into(),
         });
     }
+    if !super::well_formed_secret(&r.affinity_token) {
+        return Err(DecodeError::Invalid {
+            what: "ReconnectSession",
+            reason: format!("`affinityToken` is not 1-{MAX_SECRET_BYTES} bytes of visible ASCII"),
+        });
+    }
     Ok(r)
 }
 
@@ -261,7 +305,11 @@ pub fn parse_visitor_id(
 pub fn parse_envelope(body: &[u8], limits: &Limits) -> Result<MessagesBody, DecodeError> {
     const WHAT: &str = "envelope";
     check_size(WHAT, body, limits)?;
+    if let Some(batch) = parse_envelope_fast(body, limits.max_messages) {
+        return Ok(batch);
+    }
     let env: RawEnvelope<'_> =
         serde_json::from_slice(body).map_err(|e| json_error(WHAT, 200, body, &e, false))?;
+    check_count(WHAT, &env, limits)?;
     Ok(env.into_body())
 }

@@ -1,0 +1,994 @@
+//! Issue #10, from the attacker's side: each test builds the answers a hostile or broken server would send and
+//! inspects the requests and events the session produces. Nothing goes over the network: requests are only
+//! looked at, never sent.
+
+use liveagent::http;
+use liveagent::wire::{Endpoint, RichAction, ServerError, TriggeredRule};
+use liveagent::{
+    CommandError, Config, EndReason, Event, OutgoingRequest, Output, RedirectPolicy,
+    RedirectRefusal, RequestKind, ResumeError, RetryPolicy, Session, SessionSnapshot, State,
+};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "SECRETKEY-0123456789abcdef!c2lnbmF0dXJl=";
+const AFFINITY: &str = "73061fa0";
+const HOST: &str = "d.la1-c1-phx.salesforceliveagent.com";
+
+fn config() -> Config {
+    Config::new(
+        Endpoint::parse(&format!("https://{HOST}/chat/rest/")).expect("endpoint"),
+        "00DD0000000JVXs",
+        "572D000000000J6",
+        "573D000000000OC",
+    )
+}
+
+fn msg(kind: &str, payload: Value) -> Value {
+    json!({"type": kind, "message": payload})
+}
+
+fn agent_says(text: &str) -> Value {
+    msg("ChatMessage", json!({"name": "Andy", "text": text}))
+}
+
+fn batch(messages: Vec<Value>, sequence: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({"messages": messages, "sequence": sequence, "offset": 7}))
+        .expect("json")
+}
+
+/// One output of `poll_output`, kept in order.
+#[derive(Debug)]
+enum Out {
+    Req(OutgoingRequest),
+    Ev(Event),
+}
+
+/// The attacker's view of a client: a session, a virtual clock, and every output in order.
+struct Victim {
+    s: Session,
+    now: Instant,
+    log: Vec<Out>,
+    /// Requests handed out so far.
+    issued: usize,
+    /// The last batch `sequence` the test server sent.
+    seq: i64,
+}
+
+impl Victim {
+    fn new(config: Config) -> Victim {
+        let now = Instant::now();
+        let mut v = Victim {
+            s: Session::new(config, now),
+            now,
+            log: Vec::new(),
+            issued: 0,
+            seq: 0,
+        };
+        v.drain();
+        v
+    }
+
+    fn from(s: Session, now: Instant) -> Victim {
+        let mut v = Victim {
+            s,
+            now,
+            log: Vec::new(),
+            issued: 0,
+            seq: 0,
+        };
+        v.drain();
+        v
+    }
+
+    fn drain(&mut self) {
+        for _ in 0..100_000 {
+            match self.s.poll_output(self.now) {
+                Output::Request(r) => {
+                    self.issued += 1;
+                    self.log.push(Out::Req(r))
+                }
+                Output::Event(e) => self.log.push(Out::Ev(e)),
+                Output::Wait(_) => return,
+            }
+        }
+        panic!("poll_output never returned Wait");
+    }
+
+    /// The oldest request of `kind` handed out and not yet answered by this test.
+    fn take(&mut self, kind: RequestKind) -> OutgoingRequest {
+        let pos = self
+            .log
+            .iter()
+            .position(|o| matches!(o, Out::Req(r) if r.kind == kind))
+            .unwrap_or_else(|| panic!("no {kind:?} request; log: {:?}", self.log));
+        match self.log.remove(pos) {
+            Out::Req(r) => r,
+            Out::Ev(_) => unreachable!(),
+        }
+    }
+
+    fn answer(&mut self, req: &OutgoingRequest, status: u16, body: &[u8]) {
+        self.now += Duration::from_millis(50);
+        let resp = http::Response::builder()
+            .status(status)
+            .body(body.to_vec())
+            .expect("response");
+        self.s
+            .handle_response(req.id, resp, self.now)
+            .expect("known id");
+        self.drain();
+    }
+
+    fn events(&self) -> Vec<&Event> {
+        self.log
+            .iter()
+            .filter_map(|o| match o {
+                Out::Ev(e) => Some(e),
+                Out::Req(_) => None,
+            })
+            .collect()
+    }
+
+    fn requests(&self) -> Vec<&OutgoingRequest> {
+        self.log
+            .iter()
+            .filter_map(|o| match o {
+                Out::Req(r) => Some(r),
+                Out::Ev(_) => None,
+            })
+            .collect()
+    }
+
+    fn end_reason(&self) -> Option<&EndReason> {
+        self.s.end_reason()
+    }
+
+    /// SessionId and ChasitorInit answered: the session is polling.
+    fn requested(config: Config) -> Victim {
+        let mut v = Victim::new(config);
+        let sid = v.take(RequestKind::SessionId);
+        let body =
+            json!({"id": "sess-1", "key": KEY, "affinityToken": AFFINITY, "clientPollTimeout": 40});
+        v.answer(&sid, 200, body.to_string().as_bytes());
+        let init = v.take(RequestKind::ChasitorInit);
+        v.answer(&init, 200, b"");
+        assert_eq!(v.s.state(), State::Requested);
+        v
+    }
+
+    /// Routed and waiting for an agent.
+    fn queued(config: Config) -> Victim {
+        let mut v = Victim::requested(config);
+        let poll = v.take(RequestKind::Messages);
+        let body = batch(
+            vec![msg("ChatRequestSuccess", json!({"queuePosition": 1}))],
+            1,
+        );
+        v.answer(&poll, 200, &body);
+        assert_eq!(v.s.state(), State::Queued);
+        v.seq = 1;
+        v
+    }
+
+    /// An agent accepted.
+    fn chatting(config: Config) -> Victim {
+        let mut v = Victim::queued(config);
+        let poll = v.take(RequestKind::Messages);
+        let body = batch(
+            vec![msg(
+                "ChatEstablished",
+                json!({"name": "Andy", "userId": "005"}),
+            )],
+            2,
+        );
+        v.answer(&poll, 200, &body);
+        assert_eq!(v.s.state(), State::Chatting);
+        v.seq = 2;
+        v
+    }
+
+    /// Answers the pending poll with `messages`, numbered as every real server does (`sequence` = the index
+    /// of the last one).
+    fn poll(&mut self, messages: Vec<Value>) {
+        self.seq += i64::try_from(messages.len()).expect("len");
+        let seq = self.seq;
+        self.poll_answer(messages, seq);
+    }
+
+    /// Answers the pending poll with `messages` at `sequence`.
+    fn poll_answer(&mut self, messages: Vec<Value>, sequence: i64) {
+        let poll = self.take(RequestKind::Messages);
+        self.answer(&poll, 200, &batch(messages, sequence));
+    }
+
+    fn agent_texts(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::AgentMessage(m) => Some(m.text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn host_of(r: &OutgoingRequest) -> String {
+    r.http.uri().host().unwrap_or("").to_ascii_lowercase()
+}
+
+// ------------------------------------------------------------------------------------------------------
+// 1. High: the session key goes wherever the server says
+// ------------------------------------------------------------------------------------------------------
+
+#[test]
+fn switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_there() {
+    let hostile = [
+        (
+            "http://attacker.example:8080/chat",
+            RedirectRefusal::NotHttps,
+        ),
+        ("http://169.254.169.254", RedirectRefusal::NotHttps),
+        ("http://10.0.0.5:6379", RedirectRefusal::NotHttps),
+        ("attacker.example", RedirectRefusal::ForeignHost),
+        (
+            "https://d.la1-c1-phx.salesforceliveagent.com.attacker.example/chat",
+            RedirectRefusal::ForeignHost,
+        ),
+        (
+            "https://xsalesforceliveagent.com/chat",
+            RedirectRefusal::ForeignHost,
+        ),
+        (
+            "https://d.la2.salesforceliveagent.com:8443/chat",
+            RedirectRefusal::NonDefaultPort,
+        ),
+        ("https://127.0.0.1/chat", RedirectRefusal::ForeignHost),
+        (
+            "HTTP://d.la2.salesforceliveagent.com/chat",
+            RedirectRefusal::NotHttps,
+        ),
+    ];
+    for (url, why) in hostile {
+        let mut v = Victim::chatting(config());
+        let before = v.issued;
+        v.poll(vec![
+            msg("SwitchServer", json!({"newUrl": url})),
+            agent_says("still here"),
+        ]);
+        match v.end_reason() {
+            None => panic!("{url}: not ended; {:?}", v.log),
+            Some(EndReason::RedirectRefused { target, reason }) => {
+                assert_eq!(*reason, why, "{url}");
+                assert_eq!(*target, Endpoint::parse(url).expect("parses"));
+            }
+            other => panic!("{url}: expected RedirectRefused, got {other:?}"),
+        }
+        // Nothing more was sent at all, least of all to the new host.
+        assert_eq!(v.issued, before, "{url}: {:?}", v.requests());
+        for r in v.requests() {
+            assert_eq!(
+                host_of(r),
+                HOST,
+                "{url}: a request left the configured host"
+            );
+        }
+        // The agent's text in the same batch still reached the application.
+        assert_eq!(v.agent_texts(), ["still here"], "{url}");
+        assert!(matches!(
+            v.events().last(),
+            Some(Event::Ended(EndReason::RedirectRefused { .. }))
+        ));
+    }
+}
+
+#[test]
+fn switch_server_within_the_policy_is_announced_before_the_first_request_to_it() {
+    let mut v = Victim::chatting(config());
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://d.la4-c1-ia4.salesforceliveagent.com/chat"}),
+    )]);
+    let first_event = v
+        .log
+        .iter()
+        .position(|o| matches!(o, Out::Ev(Event::ServerSwitched(_))))
+        .expect("ServerSwitched");
+    let first_request_there = v
+        .log
+        .iter()
+        .position(
+            |o| matches!(o, Out::Req(r) if host_of(r) == "d.la4-c1-ia4.salesforceliveagent.com"),
+        )
+        .expect("the next poll goes to the new host");
+    assert!(first_event < first_request_there, "{:?}", v.log);
+}
+
+#[test]
+fn loopback_endpoint_may_move_only_to_another_loopback_address() {
+    let lo = Config::new(
+        Endpoint::parse("http://127.0.0.1:8080").expect("loopback"),
+        "00D",
+        "572",
+        "573",
+    );
+    let mut v = Victim::chatting(lo.clone());
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "http://localhost:9090/chat"}),
+    )]);
+    assert_eq!(v.s.endpoint().authority(), "localhost:9090");
+    assert!(v.end_reason().is_none());
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://d.la2.salesforceliveagent.com"}),
+    )]);
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::RedirectRefused {
+            reason: RedirectRefusal::LeavesLoopback,
+            ..
+        })
+    ));
+    for r in v.requests() {
+        assert!(
+            ["127.0.0.1", "localhost"].contains(&host_of(r).as_str()),
+            "{:?}",
+            r
+        );
+    }
+}
+
+#[test]
+fn delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host() {
+    let mut v = Victim::queued(config());
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "http://attacker.example/chat"}),
+    )]);
+    // The chat already ended on the refusal; end() neither resurrects it nor sends anything.
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::RedirectRefused { .. })
+    ));
+    assert_eq!(v.s.end(), Err(CommandError::Ended));
+    v.drain();
+    assert!(v.requests().iter().all(|r| host_of(r) == HOST));
+    assert!(
+        !v.requests()
+            .iter()
+            .any(|r| r.kind == RequestKind::DeleteSession)
+    );
+
+    // And a queued session that was never switched deletes itself on the configured host.
+    let mut v = Victim::queued(config());
+    v.s.end().expect("end");
+    v.drain();
+    let del = v.take(RequestKind::DeleteSession);
+    assert_eq!(host_of(&del), HOST);
+}
+
+#[test]
+fn ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
+    let cfg = config().redirect(RedirectPolicy::AskApplication);
+    let mut v = Victim::chatting(cfg.clone());
+    let before = v.issued;
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://chat.partner.example/chat"}),
+    )]);
+    assert!(v.events().iter().any(|e| matches!(
+        e,
+        Event::SwitchOffered {
+            reason: RedirectRefusal::ForeignHost,
+            ..
+        }
+    )));
+    assert_eq!(v.issued, before, "nothing new while the offer is pending");
+    v.s.send_message("hello?").expect("queued");
+    v.drain();
+    assert_eq!(v.issued, before, "commands wait too");
+    v.s.refuse_switch().expect("pending offer");
+    v.drain();
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::RedirectRefused { .. })
+    ));
+    assert!(v.requests().iter().all(|r| host_of(r) == HOST));
+    assert_eq!(v.s.accept_switch(), Err(CommandError::NoSwitchOffered));
+
+    // Accepting moves the session, announced first.
+    let mut v = Victim::chatting(cfg);
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://chat.partner.example/chat"}),
+    )]);
+    v.log.clear();
+    v.s.accept_switch().expect("pending offer");
+    v.drain();
+    assert!(
+        matches!(v.log.first(), Some(Out::Ev(Event::ServerSwitched(_)))),
+        "{:?}",
+        v.log
+    );
+    assert!(
+        v.requests()
+            .iter()
+            .all(|r| host_of(r) == "chat.partner.example")
+    );
+}
+
+#[test]
+fn policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
+    let mut v = Victim::chatting(config().redirect(RedirectPolicy::Never));
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://d.la2.salesforceliveagent.com/chat"}),
+    )]);
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::RedirectRefused {
+            reason: RedirectRefusal::Disabled,
+            ..
+        })
+    ));
+    let p = RedirectPolicy::AlsoAllow(vec!["partner.example".into()]);
+    let conf = Endpoint::parse(HOST).expect("host");
+    let ep = |s: &str| Endpoint::parse(s).expect("endpoint");
+    assert_eq!(
+        p.check(&conf, &ep("https://chat.partner.example/chat")),
+        Ok(())
+    );
+    assert_eq!(
+        p.check(&conf, &ep("http://chat.partner.example/chat")),
+        Err(RedirectRefusal::NotHttps)
+    );
+    assert_eq!(
+        p.check(&conf, &ep("https://partner.example.evil/chat")),
+        Err(RedirectRefusal::ForeignHost)
+    );
+    // The configured host's registrable domain is in the trust class.
+    let org = ep("https://chat.example.co.uk");
+    let d = RedirectPolicy::default();
+    assert_eq!(d.check(&org, &ep("https://other.example.co.uk")), Ok(()));
+    assert_eq!(
+        d.check(&org, &ep("https://evil.co.uk")),
+        Err(RedirectRefusal::ForeignHost)
+    );
+}
+
+#[test]
+fn resume_rechecks_the_snapshot_endpoint_against_the_policy() {
+    // A snapshot whose endpoint was tampered with (or taken under another policy).
+    let v = Victim::chatting(config());
+    let mut stored: Value = serde_json::to_value(v.s.snapshot()).expect("serialise");
+    stored["endpoint"] = json!("https://attacker.example");
+    let snap: SessionSnapshot = serde_json::from_value(stored.clone()).expect("deserialise");
+    match Session::resume(config(), snap, v.now) {
+        Err(ResumeError::EndpointOutsidePolicy { reason, .. }) => {
+            assert_eq!(reason, RedirectRefusal::ForeignHost)
+        }
+        other => panic!(
+            "expected EndpointOutsidePolicy, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // An in-policy switched endpoint resumes, and requests go there.
+    stored["endpoint"] = json!("https://d.la9.salesforceliveagent.com");
+    let snap: SessionSnapshot = serde_json::from_value(stored).expect("deserialise");
+    let s = Session::resume(config(), snap, v.now).expect("in policy");
+    let v = Victim::from(s, v.now);
+    assert!(!v.requests().is_empty());
+    assert!(
+        v.requests()
+            .iter()
+            .all(|r| host_of(r) == "d.la9.salesforceliveagent.com")
+    );
+}
+
+// ------------------------------------------------------------------------------------------------------
+// 2. Medium: a renumbered batch silently mutes the chat
+// ------------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
+    let mut v = Victim::chatting(config());
+    v.poll_answer(vec![agent_says("one")], i64::MAX);
+    // The text arrived, and the chat ended saying why; ack never took the absurd value.
+    assert_eq!(v.agent_texts(), ["one"]);
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::BadSequence {
+            previous: None,
+            sequence: i64::MAX
+        })
+    ));
+    assert_eq!(v.s.ack(), 2);
+    assert!(v.requests().iter().all(|r| {
+        r.kind != RequestKind::Messages
+            || r.http
+                .uri()
+                .query()
+                .is_some_and(|q| !q.contains("9223372036854775807"))
+    }));
+
+    // An absurd jump forward from a sane number is refused the same way.
+    let mut v = Victim::chatting(config());
+    v.poll_answer(vec![agent_says("far")], 2 + (1 << 21));
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::BadSequence {
+            previous: Some(2),
+            ..
+        })
+    ));
+    assert_eq!(v.agent_texts(), ["far"]);
+}
+
+#[test]
+fn a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
+    let mut v = Victim::chatting(config());
+    v.poll_answer(vec![agent_says("at 100")], 100);
+    v.poll_answer(vec![agent_says("five")], 5);
+    v.poll_answer(vec![agent_says("six")], 6);
+    assert_eq!(v.agent_texts(), ["at 100", "five", "six"]);
+    assert!(v.events().iter().any(|e| matches!(
+        e,
+        Event::SequenceReset {
+            previous: 100,
+            sequence: 5
+        }
+    )));
+    assert!(v.end_reason().is_none());
+    assert_eq!(v.s.ack(), 6);
+}
+
+// ------------------------------------------------------------------------------------------------------
+// 3. Low: no bounds on what the server sends
+// ------------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_batch_of_forty_thousand_tiny_messages_is_refused_unacknowledged() {
+    let mut v = Victim::chatting(config());
+    let tiny: Vec<Value> = (0..40_000)
+        .map(|_| json!({"type": "AgentTyping"}))
+        .collect();
+    let body = batch(tiny, 40_002);
+    assert!(body.len() <= 1 << 20, "fits the body limit: {}", body.len());
+    let poll = v.take(RequestKind::Messages);
+    v.answer(&poll, 200, &body);
+    // Not decoded, not acknowledged (the server still holds them), retried with backoff.
+    assert_eq!(v.s.ack(), 2);
+    assert!(v.events().iter().any(|e| matches!(
+        e,
+        Event::Retrying {
+            request: RequestKind::Messages,
+            cause: liveagent::Failure::Decode(liveagent::wire::DecodeError::TooManyMessages {
+                len: 40_000,
+                limit: 500,
+                ..
+            }),
+            ..
+        }
+    )));
+    assert!(v.events().len() < 20, "{} events", v.events().len());
+}
+
+#[test]
+fn a_server_answering_every_poll_at_once_cannot_starve_the_application() {
+    // A driver that handles each request as soon as it gets it: the old session handed out the next poll
+    // before any event, so the application saw nothing. Now events come first.
+    let mut cfg = config();
+    cfg.limits.max_messages_per_batch = 2_000;
+    let mut v = Victim::chatting(cfg);
+    let mut seq = 2;
+    let mut seen = 0usize;
+    for _ in 0..40 {
+        let poll = v.take(RequestKind::Messages);
+        let msgs: Vec<Value> = (0..2_000).map(|i| agent_says(&format!("m{i}"))).collect();
+        seq += 2_000;
+        v.now += Duration::from_millis(1);
+        let resp = http::Response::builder()
+            .status(200)
+            .body(batch(msgs, seq))
+            .expect("resp");
+        v.s.handle_response(poll.id, resp, v.now).expect("id");
+        // The very next output is an event, not the next poll.
+        match v.s.poll_output(v.now) {
+            Output::Event(_) => seen += 1,
+            other => panic!("expected an event first, got {other:?}"),
+        }
+        v.drain();
+        // Events are handed out, not held: after the drain the session holds none.
+        seen += v.events().len();
+        v.log.retain(|o| matches!(o, Out::Req(_)));
+    }
+    assert!(seen >= 80_000, "the application saw {seen} events");
+}
+
+#[test]
+fn no_new_poll_while_the_application_has_not_drained_its_events() {
+    let mut cfg = config();
+    cfg.limits.max_undrained_events = 3;
+    let mut v = Victim::chatting(cfg);
+    let poll = v.take(RequestKind::Messages);
+    let msgs: Vec<Value> = (0..5).map(|i| agent_says(&format!("m{i}"))).collect();
+    let resp = http::Response::builder()
+        .status(200)
+        .body(batch(msgs, 7))
+        .expect("resp");
+    v.s.handle_response(poll.id, resp, v.now).expect("id");
+    // The application takes two events and stops: 3 still wait, so no poll goes out yet.
+    assert!(matches!(v.s.poll_output(v.now), Output::Event(_)));
+    assert!(matches!(v.s.poll_output(v.now), Output::Event(_)));
+    assert!(v.s.in_flight().all(|(_, k)| k != RequestKind::Messages));
+    v.drain();
+    assert!(v.s.in_flight().any(|(_, k)| k == RequestKind::Messages));
+}
+
+// ------------------------------------------------------------------------------------------------------
+// 4. Low: sizes the application can send are unchecked
+// ------------------------------------------------------------------------------------------------------
+
+#[test]
+fn oversized_commands_are_refused_before_anything_is_posted() {
+    let mut v = Victim::chatting(config());
+    let big = "x".repeat(64 * 1024 * 1024);
+    assert!(matches!(
+        v.s.send_custom_event("survey", big.clone()),
+        Err(CommandError::PayloadTooLarge { limit: 65536, .. })
+    ));
+    let action = RichAction {
+        kind: "ChatWindowMenu".into(),
+        index: 0,
+        value: "y".repeat(70 * 1024),
+        dialog_id: None,
+    };
+    assert!(matches!(
+        v.s.send_rich_message(vec![action.clone()]),
+        Err(CommandError::PayloadTooLarge { .. })
+    ));
+    let small = RichAction {
+        value: "ok".into(),
+        ..action
+    };
+    assert!(matches!(
+        v.s.send_rich_message(vec![small; 65]),
+        Err(CommandError::TooManyItems { len: 65, limit: 64 })
+    ));
+    let rule = TriggeredRule {
+        id: None,
+        name: "r".into(),
+    };
+    assert!(matches!(
+        v.s.report_sensitive_data_rules(vec![rule.clone(); 1000]),
+        Err(CommandError::TooManyItems { .. })
+    ));
+    let huge_rule = TriggeredRule {
+        id: None,
+        name: "n".repeat(65 * 1024),
+    };
+    assert!(matches!(
+        v.s.report_sensitive_data_rules(vec![huge_rule]),
+        Err(CommandError::PayloadTooLarge { .. })
+    ));
+    assert!(matches!(
+        v.s.sneak_peek("z".repeat(33 * 1024)),
+        Err(CommandError::TextTooLong { .. })
+    ));
+    v.drain();
+    assert_eq!(v.s.pending_commands(), 0);
+    assert!(v.requests().iter().all(|r| r.http.body().len() < 64 * 1024));
+    // Within the caps, everything still goes out.
+    v.s.send_custom_event("survey", "{\"q\":1}")
+        .expect("small event");
+    v.s.report_sensitive_data_rules(vec![rule])
+        .expect("one rule");
+    v.drain();
+    assert_eq!(v.s.pending_commands(), 2);
+}
+
+// ------------------------------------------------------------------------------------------------------
+// 5. Low: log injection and secrets
+// ------------------------------------------------------------------------------------------------------
+
+#[test]
+fn error_text_from_the_server_is_escaped_and_bounded() {
+    let body = b"denied\r\nX-Injected: 1\n\x1b[31mred\x1b[0m \xe2\x80\xae reversed".to_vec();
+    let e = ServerError::parse(400, &body);
+    let shown = e.to_string();
+    assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+    assert!(!shown.contains('\u{202e}'), "{shown:?}");
+    assert!(
+        shown.contains("\\r\\n") && shown.contains("\\u{1b}"),
+        "{shown:?}"
+    );
+    let long = vec![b'a'; 1 << 20];
+    assert!(ServerError::parse(500, &long).to_string().len() < 200);
+
+    // The same through EndReason, as `println!("ended: {reason}")` would print it.
+    let mut v = Victim::chatting(config());
+    let poll = v.take(RequestKind::Messages);
+    v.answer(&poll, 400, &body);
+    let reason = v.end_reason().expect("ended").to_string();
+    assert!(!reason.chars().any(|c| c.is_control()), "{reason:?}");
+    let mut v = Victim::chatting(config());
+    v.poll(vec![msg(
+        "ChatEnded",
+        json!({"reason": "agent\r\n\u{1b}[2J"}),
+    )]);
+    let reason = v.end_reason().expect("ended").to_string();
+    assert!(!reason.chars().any(|c| c.is_control()), "{reason:?}");
+}
+
+#[test]
+fn malformed_session_keys_and_tokens_are_refused_not_sent() {
+    let bad_keys = [
+        format!(" {KEY} "),
+        format!("{KEY}\u{7f}"),
+        "ké".to_string(),
+        "k".repeat(900 * 1024),
+        "a\tb".to_string(),
+    ];
+    for key in bad_keys {
+        let mut cfg = config();
+        cfg.retry = RetryPolicy::default();
+        let mut v = Victim::new(cfg);
+        let sid = v.take(RequestKind::SessionId);
+        let body = json!({"id": "sess-1", "key": key, "affinityToken": AFFINITY});
+        v.answer(&sid, 200, body.to_string().as_bytes());
+        assert_eq!(
+            v.s.state(),
+            State::Connecting,
+            "key {:?} accepted",
+            &key[..key.len().min(20)]
+        );
+        assert!(v.requests().iter().all(|r| {
+            !r.http
+                .headers()
+                .contains_key(liveagent::wire::header::SESSION_KEY)
+        }));
+        assert!(
+            v.events()
+                .iter()
+                .any(|e| matches!(e, Event::Retrying { .. }))
+        );
+    }
+    // A token with padding from ReconnectSession is refused too.
+    let mut v = Victim::chatting(config());
+    let poll = v.take(RequestKind::Messages);
+    v.answer(&poll, 503, b"");
+    let rc = v.take(RequestKind::ReconnectSession);
+    v.answer(
+        &rc,
+        200,
+        br#"{"resetSequence":true,"affinityToken":" 73061fa1 "}"#,
+    );
+    assert!(v.events().iter().any(|e| matches!(
+        e,
+        Event::Retrying {
+            request: RequestKind::ReconnectSession,
+            ..
+        }
+    )));
+    assert!(v.requests().iter().all(|r| {
+        r.http
+            .headers()
+            .get(liveagent::wire::header::AFFINITY)
+            .is_none_or(|h| h.as_bytes() != b" 73061fa1 ")
+    }));
+}
+
+#[test]
+fn an_invalid_reconnect_session_message_does_not_print_its_token() {
+    let mut v = Victim::chatting(config());
+    v.poll(vec![msg(
+            "ReconnectSession",
+            json!({"affinityToken": "SECRET-TOKEN-1", "resetSequence": "maybe", "nested": {"key": "SECRET-KEY-2"}}),
+        )]);
+    let invalid = v
+        .events()
+        .into_iter()
+        .find(|e| matches!(e, Event::Message(liveagent::wire::Message::Invalid { .. })))
+        .expect("the message is kept as Invalid");
+    let shown = format!("{invalid:?}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+}
+
+// ------------------------------------------------------------------------------------------------------
+// 6. Low: hostile snapshots and configs
+// ------------------------------------------------------------------------------------------------------
+
+fn tampered(v: &Victim, edit: impl FnOnce(&mut Value)) -> Result<Session, ResumeError> {
+    let mut stored = serde_json::to_value(v.s.snapshot()).expect("serialise");
+    edit(&mut stored);
+    let snap: SessionSnapshot = serde_json::from_value(stored).expect("deserialise");
+    Session::resume(config(), snap, v.now)
+}
+
+#[test]
+fn inconsistent_snapshots_are_refused_with_a_typed_error() {
+    let v = Victim::chatting(config());
+    let err = |r: Result<Session, ResumeError>| r.expect_err("refused");
+    assert!(matches!(
+        err(tampered(&v, |s| s["credentials"] = Value::Null)),
+        ResumeError::Inconsistent { .. }
+    ));
+    assert!(matches!(
+        err(tampered(&v, |s| s["state"] = json!("Connecting"))),
+        ResumeError::Inconsistent { .. }
+    ));
+    assert!(matches!(
+        err(tampered(&v, |s| s["credentials"]["key"] = json!("bad key\n"))),
+        ResumeError::MalformedCredentials
+    ));
+    assert!(matches!(
+        err(tampered(&v, |s| s["next_request_id"] = json!(u64::MAX))),
+        ResumeError::CounterOutOfRange {
+            counter: "next_request_id",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(tampered(&v, |s| s["next_sequence"] = json!(u64::MAX))),
+        ResumeError::CounterOutOfRange {
+            counter: "next_sequence",
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(tampered(&v, |s| s["ack"] = json!(i64::MAX))),
+        ResumeError::CounterOutOfRange { counter: "ack", .. }
+    ));
+    assert!(matches!(
+        err(tampered(&v, |s| s["unacked"] =
+            json!({"commands": [], "sequence": 1}))),
+        ResumeError::Inconsistent { .. }
+    ));
+    assert!(matches!(
+        err(tampered(&v, |s| {
+            s["next_command_id"] = json!(2);
+            s["queue"] = json!([{"id": 1, "command": {"CustomEvent": {"kind": "k", "data": "d".repeat(100_000)}}}]);
+        })),
+        ResumeError::CommandRefused { .. }
+    ));
+    // The genuine snapshot resumes.
+    assert!(tampered(&v, |_| {}).is_ok());
+    // Errors are log-safe and never repeat the key.
+    let e = err(tampered(&v, |s| {
+        s["credentials"]["key"] = json!("bad key\n")
+    }));
+    assert!(!e.to_string().contains("bad key"));
+}
+
+#[test]
+fn counters_never_collide_or_saturate_silently() {
+    // next_sequence at the top (e.g. a hostile 409 `Actual`): the chat ends rather than reuse numbers.
+    let mut v = Victim::chatting(config());
+    v.s.send_message("a").expect("queued");
+    v.drain();
+    let post = v.take(RequestKind::Chat);
+    v.answer(
+        &post,
+        409,
+        b"Out of sync Ack. Expected 3. Actual 9007199254740993",
+    );
+    assert!(
+        matches!(
+            v.end_reason(),
+            Some(EndReason::CounterExhausted {
+                counter: "X-LIVEAGENT-SEQUENCE"
+            })
+        ),
+        "{:?}",
+        v.end_reason()
+    );
+    let seqs: Vec<&str> = v
+        .requests()
+        .iter()
+        .filter_map(|r| r.http.headers().get(liveagent::wire::header::SEQUENCE))
+        .filter_map(|h| h.to_str().ok())
+        .collect();
+    let mut unique = seqs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        seqs.len(),
+        unique.len(),
+        "sequence numbers reused: {seqs:?}"
+    );
+}
+
+#[test]
+fn an_unacked_batch_without_commands_never_posts_empty_nouns() {
+    let v = Victim::chatting(config());
+    // Refused at resume...
+    assert!(
+        tampered(&v, |s| s["unacked"] =
+            json!({"commands": [], "sequence": 2}))
+        .is_err()
+    );
+    // ...and a live session never builds one.
+    let mut v = Victim::chatting(config());
+    for _ in 0..3 {
+        v.s.set_typing(true).expect("typing");
+        v.drain();
+        let post = v.take(RequestKind::Chat);
+        v.answer(&post, 200, b"");
+    }
+    assert!(
+        v.requests()
+            .iter()
+            .all(|r| !String::from_utf8_lossy(r.http.body()).contains("\"nouns\":[]"))
+    );
+}
+
+#[test]
+fn zero_timeouts_and_backoff_cannot_make_a_busy_loop() {
+    let mut cfg = config();
+    cfg.poll_margin = Duration::ZERO;
+    cfg.default_client_poll_timeout = Duration::ZERO;
+    cfg.request_timeout = Duration::ZERO;
+    cfg.retry.initial_backoff = Duration::ZERO;
+    cfg.retry.max_backoff = Duration::ZERO;
+    cfg.retry.max_attempts = u32::MAX;
+    let mut v = Victim::new(cfg);
+    let sid = v.take(RequestKind::SessionId);
+    let body =
+        json!({"id": "sess-1", "key": KEY, "affinityToken": AFFINITY, "clientPollTimeout": 0});
+    v.answer(&sid, 200, body.to_string().as_bytes());
+    let init = v.take(RequestKind::ChasitorInit);
+    v.answer(&init, 200, b"");
+    // One virtual second of a server that never answers: each request waits at least 1 s, each retry 100 ms.
+    let start = v.now;
+    let mut issued = 0;
+    while v.now < start + Duration::from_secs(10) {
+        let Some(t) = v.s.poll_timeout() else { break };
+        assert!(t > v.now, "hot loop");
+        v.now = t;
+        v.s.handle_timeout(v.now);
+        let before = v.requests().len();
+        v.drain();
+        issued += v.requests().len() - before;
+    }
+    assert!(issued <= 20, "{issued} requests in 10 virtual seconds");
+    assert!(v.end_reason().is_none() || matches!(v.end_reason(), Some(EndReason::GaveUp { .. })));
+}
+
+// ------------------------------------------------------------------------------------------------------
+// 7. Endpoint::parse follows the URL rules
+// ------------------------------------------------------------------------------------------------------
+
+#[test]
+fn endpoint_parse_follows_url_rules_for_scheme_and_port() {
+    for bad in [
+        "https://host.example:0",
+        "https://host.example:99999",
+        "https://host.example:",
+        "https://host.example:65536/chat",
+        "https://host.example:abc",
+        "https:host.example",
+        "HTTPS:host.example",
+        "http:host.example/chat",
+        "ftp://host.example",
+        "https://user@host.example",
+        "https://",
+        "https://:443",
+    ] {
+        assert!(Endpoint::parse(bad).is_err(), "{bad} accepted");
+    }
+    for (good, scheme, authority) in [
+        ("HTTPS://Host.Example/chat", "https", "Host.Example"),
+        ("Http://127.0.0.1:1", "http", "127.0.0.1:1"),
+        ("https://host.example:65535", "https", "host.example:65535"),
+        ("host.example:8443", "https", "host.example:8443"),
+        ("https://[::1]:8080/chat/rest/", "https", "[::1]:8080"),
+    ] {
+        let e = Endpoint::parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!((e.scheme(), e.authority()), (scheme, authority), "{good}");
+    }
+    // The error text never carries raw control characters from the input.
+    let e = Endpoint::parse("https://bad\u{1b}[2Jhost").expect_err("bad host");
+    assert!(!e.to_string().chars().any(|c| c.is_control()));
+}
