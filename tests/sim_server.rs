@@ -488,9 +488,10 @@ fn the_example_stops_cleanly_on_sigterm() {
     assert_eq!(report["sessions"], Value::Array(vec![]));
 }
 
-/// The standard-library Python client of the README (skipped where there is no python3).
+/// The standard-library Python client of the README, in every named dialect (skipped where there is no
+/// python3).
 #[test]
-fn the_python_client_completes_a_chat() {
+fn the_python_client_completes_a_clean_chat_in_every_named_dialect() {
     let Some(bin) = example_binary() else { return };
     if std::process::Command::new("python3")
         .arg("--version")
@@ -500,33 +501,49 @@ fn the_python_client_completes_a_chat() {
         eprintln!("no python3: skipped");
         return;
     }
-    let mut spawned = spawn_example(&bin, "python", &[]);
+    std::thread::scope(|s| {
+        for name in liveagent::sim::Dialect::NAMES {
+            let bin = &bin;
+            s.spawn(move || python_chat(bin, name));
+        }
+    });
+}
+
+fn python_chat(bin: &PathBuf, dialect: &str) {
+    let mut spawned = spawn_example(bin, &format!("python-{dialect}"), &["--dialect", dialect]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/clients/chat.py");
-    let out = std::process::Command::new("python3")
+    let mut child = std::process::Command::new("python3")
         .arg(script)
         .arg(format!("http://127.0.0.1:{}", spawned.port))
         .args(["Hello", "Where is my parcel?"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run python3");
+    let started = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("python3 output");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    drop(spawned.child.stdin.take());
+    let (status, text) = wait_exit(spawned.child);
     assert!(
         out.status.success(),
-        "{stdout}\n{}",
+        "{dialect}: {stdout}\n{}\n{text}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("echo: Where is my parcel?"), "{stdout}");
     assert!(stdout.contains("chat ended (client)"), "{stdout}");
-    drop(spawned.child.stdin.take());
-    let (status, text) = wait_exit(spawned.child);
     assert!(status.success());
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
             .expect("JSON");
-    let sessions = sessions(&report);
-    assert_eq!(sessions.len(), 1, "{text}");
-    assert_eq!(sessions[0]["completed"], Value::Bool(true));
-    assert_eq!(sessions[0]["violations"], Value::Array(vec![]), "{text}");
-    assert_eq!(sessions[0]["warnings"], Value::Array(vec![]), "{text}");
+    assert_clean(&report, &format!("{dialect}\n{text}"), 1);
 }
 
 #[test]
