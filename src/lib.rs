@@ -9,7 +9,7 @@
 //! * [`wire`]: stateless codecs — a request builder per resource, a parser per answer, typed messages.
 //! * [`Session`]: the visitor state machine — lifecycle, the single long poll, the outbound queue,
 //!   `ack`/`pc`/`offset`/`X-LIVEAGENT-SEQUENCE`, the 503 handover, retries with seeded jitter, timers.
-//! * `sim` (feature `sim`, on by default): the server side, also sans-IO, for tests and rehearsal.
+//! * `sim` (feature `sim`, opt-in): the server side, also sans-IO, for tests and rehearsal.
 //!
 //! ## The drive loop
 //! After any input or command, call [`Session::poll_output`] until it returns [`Output::Wait`] (events come
@@ -74,7 +74,13 @@
 //!   on SessionId and ReconnectSession, no SEQUENCE on ChasitorResyncState.
 //! * `ack` echoes the last 200's `sequence` (kept on 204 and across a handover); `pc` counts polls from 0.
 //! * `X-LIVEAGENT-SEQUENCE`: 1 on ChasitorInit, +1 per sequenced POST; a retry reuses its number; a MultiNoun
-//!   batch takes one number; 409 `Out of sync ... Actual M` continues from M + 1; `resetSequence` absent = true.
+//!   batch takes one number; `resetSequence` false keeps the numbering going, absent counts as true (the
+//!   Android SDK's reading).
+//! * 409 `Out of sync Ack. Expected N. Actual M` on a POST (spec §4.4, field evidence §3): nobody knows whether
+//!   M is the last number accepted (CARBON) or the next one expected (LINE). The same batch is re-sent at once
+//!   with M + 1 (right under the first reading, and under the second when numbers need only increase); when
+//!   M + 1 itself was the number refused, with M (the second reading with consecutive numbers). Each 409
+//!   counts against the retry budget, so a server that keeps refusing ends in [`EndReason::GaveUp`].
 //! * ReconnectSession with no offset yet sends `ReconnectSession.offset=0`.
 //! * MultiNoun payloads go under `object`; ChatEnd inside a MultiNoun carries `{"reason": ...}`.
 //! * `attachedRecords` is kept as raw JSON; `chasitorIdleTimeout` accepts the object, a number, and the
@@ -83,18 +89,53 @@
 //!   than failing the batch, so one odd message cannot make the client re-poll forever.
 //! * Messages are de-duplicated by index (`sequence - len + 1 ..= sequence`, the rule every capture obeys);
 //!   the floor restarts after a ReconnectSession because the server may renumber what it re-delivers.
-//! * ChasitorResyncState goes out when ChasitorSessionData arrives, before any re-sent command, and only in an
-//!   established chat (before that the guide allows no POST but ChasitorInit); a poll that completes after a
-//!   reconnect without ChasitorSessionData is taken as if it had arrived.
-//! * Ending before an agent accepted sends `DELETE System/SessionId/{key}`; afterwards `ChatEnd` then one more
-//!   poll for ChatEnded (a 204 or 403 on that poll ends the session too). Commands never accepted are reported
-//!   in [`Event::Undelivered`].
+//! * ChasitorResyncState goes out when ChasitorSessionData arrives, before any re-sent command, after every
+//!   reconnect once ChasitorInit was accepted, whatever the state, queued too (§4.6 and §4.9 apply once the
+//!   chat was requested; §2 step 5 forbids chat traffic, not the reconnect procedure; a server may need it
+//!   before it routes the restored session). Its placement rests on CARBON alone and the Android SDK never
+//!   sends it, so a refusal (any status but 503, e.g. 500 while queued) is skipped and a transport failure is
+//!   retried, then skipped: it never ends or stalls the chat. A poll that completes after a reconnect without
+//!   ChasitorSessionData is taken as if it had arrived.
+//! * Ending before an agent accepted sends `DELETE System/SessionId/{key}` (the documented way, §3.1.2); if it
+//!   is refused (any answer but a 2xx or 403, or a transport failure), `ChatEnd {"reason":"client"}` is sent
+//!   instead (the SDK sends both; field evidence §6). Ending an established chat sends `ChatEnd` then one more
+//!   poll for ChatEnded (a 204 or 403 on that poll ends the session too); if ChatEnd is refused for good (a
+//!   4xx but 403, a 409 that is not `Out of sync`, or the retry budget spent), DELETE SessionId is sent
+//!   instead. Either way `end()` always ends, as [`EndReason::VisitorEnded`] (a 403 means "already ended").
+//!   Commands never sent are reported in [`Event::Undelivered`].
 //! * The visitor idle timeout (`chasitorIdleTimeout`) follows Salesforce's Customer Time-Out: it starts with an
 //!   unanswered agent message and stops when the visitor replies; warning at `warningTime`, ChatEnd
 //!   `clientIdleTimeout` at `timeout`.
 //! * 5xx, 408, 425, 429, transport errors, timeouts and undecodable 200 bodies are retried with backoff; other
-//!   4xx and redirects end the session ([`EndReason::Rejected`]); 409 on the poll ends it
-//!   ([`EndReason::Conflict`], the guide's meaning).
+//!   4xx and redirects end the session ([`EndReason::Rejected`]). A single 409 on the poll is polled again after
+//!   a backoff ("Duplicate Long Polling": Yalo and Rocket.Chat re-polled in production, field evidence §9); a
+//!   second 409 in a row ends it ([`EndReason::Conflict`], the guide's meaning).
+//! * Any 2xx answers a POST successfully (200 in practice, 202 in the status table, 204 seen too).
+//! * An empty 200 `{"messages":[]}`, with or without `sequence`, is read like a 204: `ack` and `offset` stay
+//!   (no capture shows one; field evidence §5). Numbers written as strings are read as numbers (the wire
+//!   layer's leniency).
+//!
+//! ## Delivery guarantees
+//! Agent → visitor: each server message reaches the application once, in order (index de-duplication).
+//!
+//! Visitor → agent: one POST in flight, retried with the same `X-LIVEAGENT-SEQUENCE` so a server that drops
+//! repeated numbers can de-duplicate. [`Event::Delivered`] names commands the server is known to hold: a 2xx
+//! answered an attempt and every earlier attempt of that batch was refused by the server, or, after a
+//! handover, the transcript in ChasitorSessionData (`chatMessages`) shows the batch's texts. After a handover
+//! that transcript also drops a re-send the server already holds (which the restarted numbering would have
+//! made it process twice), or proves the batch absent so that the re-send is a first delivery.
+//! [`Event::Undelivered`] names commands the server does not hold (never sent, or refused).
+//!
+//! What the protocol cannot settle is reported as [`Event::DeliveryUncertain`]: the server may hold the batch
+//! zero, one or two times (at-least-once re-sending, without a way to confirm). These are the remaining cases:
+//! * an attempt's answer was lost (transport error, deadline, a 502/504 gateway error) or a restart abandoned
+//!   it, and a later attempt got a 2xx: the 2xx may be the server dropping a number it already holds (the lost
+//!   answer was a 2xx: delivered once), or one it refused (the lost answer was a 409 `Out of sync`: never
+//!   delivered), and a server that processes repeated numbers again holds it twice;
+//! * the same after a 503 handover when ChasitorSessionData carries no transcript (or an incomplete one, or
+//!   the batch has no text to look for: typing, sneak peek, custom events, ChatEnd) — the re-send may be a
+//!   duplicate;
+//! * the session ended (ChatEnded, 403, ...) while such a batch was in flight or unconfirmed.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -103,7 +144,7 @@ mod rng;
 mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
-#[cfg(feature = "sim")]
+#[cfg(feature = "__testkit")]
 #[doc(hidden)]
 pub mod testkit;
 pub mod wire;
@@ -120,5 +161,5 @@ pub use session::{
 
 /// The README's code blocks, compiled as doctests so the quickstart cannot rot.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "sim"))]
 pub struct ReadmeDoctests;

@@ -272,6 +272,18 @@ fn prefixes() -> Vec<(&'static str, Vec<Op>, State, bool)> {
             true,
         ),
         (
+            "queued, ResyncState in flight",
+            with(&[ok(0), ok(0), ok(1)], &handover),
+            State::Queued,
+            true,
+        ),
+        (
+            "requested, ResyncState in flight",
+            with(&[ok(0), ok(0)], &handover),
+            State::Requested,
+            true,
+        ),
+        (
             "queued, ReconnectSession in flight",
             vec![ok(0), ok(0), ok(1), fail503.clone()],
             State::Queued,
@@ -420,11 +432,13 @@ fn in_flight_kinds(state: State) -> &'static [RequestKind] {
     match state {
         State::Connecting => &[SessionId],
         State::Initializing => &[ChasitorInit, ReconnectSession],
-        State::Requested | State::Queued => &[Messages, ReconnectSession],
+        // ChasitorResyncState after every reconnect once ChasitorInit was accepted, queued too (issue #9).
+        State::Requested | State::Queued => &[Messages, ResyncState, ReconnectSession],
         State::Chatting | State::AgentDisconnected | State::Ending => {
             &[Messages, Chat, ResyncState, ReconnectSession]
         }
-        State::Deleting => &[DeleteSession],
+        // The ChatEnd fallback when DELETE SessionId was refused (issue #9).
+        State::Deleting => &[DeleteSession, Chat],
         _ => &[],
     }
 }

@@ -425,10 +425,17 @@ pub enum Event {
         /// The new batch's `sequence`.
         sequence: i64,
     },
-    /// The server accepted these commands.
+    /// The server accepted these commands (a 2xx to an attempt whose earlier attempts were all refused, or a
+    /// ChasitorSessionData transcript that shows them after a handover).
     Delivered(Vec<CommandId>),
-    /// The session ended before the server accepted these commands; they were not sent (or not confirmed).
-    /// Comes just before [`Event::Ended`].
+    /// The server may hold these commands once, twice or not at all: an attempt's answer was lost (transport
+    /// error, timeout, a 503 or a restart abandoned it) and the protocol cannot tell whether it was taken, so a
+    /// later 2xx proves nothing (it may be the server dropping a number it already holds). Comes instead of
+    /// [`Event::Delivered`] when the batch is finally accepted, or before [`Event::Ended`] when the session
+    /// ends with the batch unconfirmed. See "Delivery guarantees" in the crate docs.
+    DeliveryUncertain(Vec<CommandId>),
+    /// The session ended before these commands were sent, or after the server refused them: the server does
+    /// not hold them. Comes just before [`Event::Ended`].
     Undelivered(Vec<CommandId>),
     /// The visitor idle-timeout warning fired; the chat ends at `ends_at` unless the visitor acts.
     IdleWarning {

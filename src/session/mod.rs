@@ -5,19 +5,25 @@
 //! or a clock: the driver feeds it answers and the time, and drains [`Output`]s.
 //!
 //! Decisions where the spec is silent or sources disagree (see the crate docs for the full list):
-//! * `ack` echoes the last 200's `sequence` and is kept across a handover (CARBON resets it to -1, untested).
+//! * `ack` echoes the last 200's `sequence` and is kept across a handover (CARBON resets it to -1, untested);
+//!   an empty 200 `{"messages":[]}` is read like a 204.
 //! * Messages are de-duplicated by index (`sequence - len + 1 ..= sequence`); the floor resets after a
 //!   ReconnectSession because the server may renumber.
-//! * A POST 409 `Out of sync ... Actual M` re-sends the same batch with sequence M + 1 at once.
-//! * ChasitorResyncState is sent when ChasitorSessionData arrives, before any re-sent command, and only once
-//!   the chat is established (before that the guide forbids any POST but ChasitorInit). If a poll completes
-//!   after a reconnect without ChasitorSessionData, the session proceeds as if it had arrived.
-//! * Ending before an agent accepted uses `DELETE System/SessionId/{key}` (the documented way to end a session);
-//!   afterwards `ChatEnd {"reason":"client"}` then one more poll for ChatEnded.
+//! * A POST 409 `Out of sync ... Actual M` re-sends the same batch at once with M + 1, or with M when M + 1
+//!   was the number refused (see `recovery`); bounded by the retry budget.
+//! * ChasitorResyncState is sent when ChasitorSessionData arrives, before any re-sent command, in every state
+//!   once ChasitorInit was accepted (queued too); a refusal is skipped. If a poll completes after a reconnect
+//!   without ChasitorSessionData, the session proceeds as if it had arrived.
+//! * Ending before an agent accepted uses `DELETE System/SessionId/{key}` (the documented way to end a
+//!   session), falling back to ChatEnd if refused; afterwards `ChatEnd {"reason":"client"}` then one more poll
+//!   for ChatEnded, falling back to the DELETE if ChatEnd is refused.
+//! * A batch whose attempt's outcome is unknown is `DeliveryUncertain`, not `Delivered`, unless the
+//!   transcript of ChasitorSessionData settles it after a handover.
 
 mod backoff;
 mod event;
 mod guard;
+mod recovery;
 pub(crate) mod redirect;
 
 pub use event::*;
@@ -130,6 +136,49 @@ struct QueuedCommand {
 struct Batch {
     commands: Vec<QueuedCommand>,
     sequence: u64,
+    /// An attempt's outcome is unknown (its answer was lost, it timed out, or a 503 or a restart abandoned
+    /// it): the server may hold the batch already, so a later 2xx proves nothing (issue #9).
+    #[serde(default)]
+    uncertain: bool,
+    /// Handed out and not answered yet (so a restart cannot know whether it reached the server).
+    #[serde(default)]
+    in_flight: bool,
+    /// Renumbered by a `resetSequence` and not sent since: dropping it gives its number back.
+    #[serde(default)]
+    renumbered: bool,
+}
+
+impl Batch {
+    fn new(commands: Vec<QueuedCommand>, sequence: u64) -> Batch {
+        Batch {
+            commands,
+            sequence,
+            uncertain: false,
+            in_flight: false,
+            renumbered: false,
+        }
+    }
+
+    fn ids(&self) -> Vec<CommandId> {
+        self.commands.iter().map(|c| c.id).collect()
+    }
+
+    /// The visitor texts it carries (the only commands a transcript shows).
+    fn texts(&self) -> Vec<&str> {
+        self.commands
+            .iter()
+            .filter_map(|c| match &c.command {
+                Command::Message(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn has_end(&self) -> bool {
+        self.commands
+            .iter()
+            .any(|c| matches!(c.command, Command::End(_)))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +247,18 @@ pub struct SessionSnapshot {
     /// still ends after its one more poll.
     #[serde(default)]
     chat_end_accepted: bool,
+    /// ChasitorInit was accepted: ending falls back to ChatEnd only for a chat that was requested.
+    #[serde(default)]
+    chat_requested: bool,
+    /// Visitor texts confirmed delivered: a ChasitorSessionData transcript shorter than this is incomplete.
+    #[serde(default)]
+    confirmed_texts: u64,
+    /// Ending before establishment: DELETE SessionId was refused, so ChatEnd is tried instead.
+    #[serde(default)]
+    delete_refused: bool,
+    /// Ending an established chat: ChatEnd was refused, so DELETE SessionId is tried instead.
+    #[serde(default)]
+    chat_end_refused: bool,
 }
 
 /// Why `build` produced no request.
@@ -252,6 +313,8 @@ pub struct Session {
     idle_warned: bool,
     /// A poll was issued after ChatEnd was accepted: its answer is the last one.
     final_poll_issued: bool,
+    /// Consecutive 409s on the poll: the first is re-polled ("Duplicate Long Polling"), the second ends.
+    poll_conflicts: u32,
     /// A SwitchServer target outside the policy, offered to the application ([`RedirectPolicy::AskApplication`]);
     /// nothing new is sent until it decides. Not persisted: a resumed session stays where it was and the server
     /// repeats SwitchServer if it means it.
@@ -331,6 +394,10 @@ impl Session {
             rng: Rng::new(config.seed),
             end_requested: false,
             chat_end_accepted: false,
+            chat_requested: false,
+            confirmed_texts: 0,
+            delete_refused: false,
+            chat_end_refused: false,
         };
         Session::from_parts(config, d, now)
     }
@@ -350,6 +417,7 @@ impl Session {
             idle_end_at: None,
             idle_warned: false,
             final_poll_issued: false,
+            poll_conflicts: 0,
             pending_switch: None,
         }
     }
@@ -381,6 +449,11 @@ impl Session {
         guard::validate_snapshot(&snapshot, &config)?;
         let mut s = Session::from_parts(Arc::new(config), snapshot, now);
         s.d.version = SNAPSHOT_VERSION;
+        if let Some(b) = s.d.unacked.as_mut().filter(|b| b.in_flight) {
+            // The old process may have sent it: the server may hold it already.
+            b.in_flight = false;
+            b.uncertain = true;
+        }
         if s.d.state == State::Connecting && s.d.end_requested {
             // The visitor ended the chat while SessionId was in flight; that request is lost with the old
             // process, so there is no session to delete: the end is complete.
@@ -797,6 +870,12 @@ impl Session {
                         self.final_poll_issued = true;
                     }
                 }
+                if kind == RequestKind::Chat
+                    && let Some(b) = self.d.unacked.as_mut()
+                {
+                    b.in_flight = true;
+                    b.renumbered = false;
+                }
                 self.in_flight.push(InFlight { id, kind, deadline });
                 Some(OutgoingRequest {
                     id: RequestId(id),
@@ -838,12 +917,31 @@ impl Session {
             if self.d.credentials.is_none() && state == State::Connecting {
                 return Some(RequestKind::SessionId);
             }
-            if state == State::Deleting && self.d.credentials.is_some() {
+            if state == State::Deleting && self.d.credentials.is_some() && !self.d.delete_refused {
                 return Some(RequestKind::DeleteSession);
             }
             if self.d.reconnect == Reconnect::Needed && self.d.credentials.is_some() {
                 return Some(RequestKind::ReconnectSession);
             }
+        }
+        if state == State::Deleting
+            && self.d.delete_refused
+            && self.d.credentials.is_some()
+            && !self.busy(Slot::Post)
+        {
+            // DELETE SessionId was refused: end with ChatEnd instead (the SDK sends both). After a restart
+            // the same ChatEnd is re-sent.
+            if self.d.unacked.is_none() {
+                let id = CommandId(self.d.next_command_id);
+                self.d.next_command_id = self.d.next_command_id.saturating_add(1);
+                let end = QueuedCommand {
+                    id,
+                    command: Command::End("client".into()),
+                };
+                self.d.unacked = Some(Batch::new(vec![end], self.d.next_sequence));
+                self.d.next_sequence = self.d.next_sequence.saturating_add(1);
+            }
+            return Some(RequestKind::Chat);
         }
         if self.d.credentials.is_none() || state == State::Deleting {
             return None;
@@ -910,7 +1008,7 @@ impl Session {
         let commands: Vec<QueuedCommand> = self.d.queue.drain(..n).collect();
         let sequence = self.d.next_sequence;
         self.d.next_sequence = self.d.next_sequence.saturating_add(1);
-        self.d.unacked = Some(Batch { commands, sequence });
+        self.d.unacked = Some(Batch::new(commands, sequence));
     }
 
     fn build(&self, kind: RequestKind) -> Result<http::Request<Vec<u8>>, Unbuildable> {
@@ -1051,20 +1149,114 @@ impl Session {
         t.retry_at = None;
     }
 
+    /// Marks the answer to the unacknowledged batch as in: `uncertain` when its outcome stays unknown.
+    fn batch_answered(&mut self, uncertain: bool) {
+        if let Some(b) = self.d.unacked.as_mut() {
+            b.in_flight = false;
+            b.uncertain |= uncertain;
+        }
+    }
+
+    /// The server accepted the unacknowledged batch: `Delivered`, or `DeliveryUncertain` when an earlier
+    /// attempt's outcome is unknown (the 2xx may be the server dropping a number it already holds).
+    fn batch_accepted(&mut self) {
+        if let Some(ev) = self.accept_batch() {
+            self.events.push_back(ev);
+        }
+    }
+
+    fn accept_batch(&mut self) -> Option<Event> {
+        let batch = self.d.unacked.take()?;
+        if batch.has_end() {
+            self.d.chat_end_accepted = true;
+        }
+        let ids = batch.ids();
+        Some(if batch.uncertain {
+            Event::DeliveryUncertain(ids)
+        } else {
+            let n = u64::try_from(batch.texts().len()).unwrap_or(u64::MAX);
+            self.d.confirmed_texts = self.d.confirmed_texts.saturating_add(n);
+            Event::Delivered(ids)
+        })
+    }
+
+    /// Ending before establishment: any answer to DELETE but a 2xx or 403 is a refusal. Falls back to ChatEnd
+    /// once; if ChatEnd was the way already refused, the end is complete (the server expires the session).
+    fn delete_refused(&mut self) {
+        if self.d.chat_end_refused || self.d.delete_refused || !self.d.chat_requested {
+            self.finish(self.visitor_end_reason(None));
+        } else {
+            self.d.delete_refused = true;
+            self.post = SlotTimers::default();
+        }
+    }
+
+    /// The ChatEnd of an established chat was refused for good: fall back to DELETE SessionId (once), so
+    /// `end()` always ends. Returns false when this is not that case.
+    fn chat_end_refused(&mut self, kind: RequestKind) -> bool {
+        if kind != RequestKind::Chat || self.d.state != State::Ending || self.d.chat_end_refused {
+            return false;
+        }
+        self.d.chat_end_refused = true;
+        self.d.state = State::Deleting;
+        self.in_flight.clear();
+        self.d.reconnect = Reconnect::None;
+        self.control = SlotTimers::default();
+        self.post = SlotTimers::default();
+        self.poll = SlotTimers::default();
+        self.batch_answered(false);
+        true
+    }
+
+    /// The answer (any) to the ChatEnd sent after a refused DELETE: the end is complete either way. (That
+    /// ChatEnd is the session's own, so no delivery event names it.)
+    fn fallback_chat_end_answered(&mut self) {
+        self.d.unacked = None;
+        self.finish(self.visitor_end_reason(None));
+    }
+
+    /// ChasitorResyncState could not be delivered: carry on without it (its placement is inferred, CARBON
+    /// only; the Android SDK never sends it), so a refused resync never ends or stalls the chat.
+    fn skip_resync(&mut self) {
+        self.post = SlotTimers::default();
+        if self.d.reconnect == Reconnect::ResyncPending {
+            self.d.reconnect = Reconnect::None;
+        }
+    }
+
     /// A retryable failure: back off, or give up when the budget is spent.
     fn on_failure(&mut self, kind: RequestKind, cause: Failure) {
         if kind == RequestKind::DeleteSession {
-            // Best effort: the visitor asked to leave; the server expires the session anyway.
-            self.finish(EndReason::VisitorEnded {
-                attached_records: None,
-            });
+            // The visitor asked to leave: try the other way once, then stop (the server expires it anyway).
+            self.delete_refused();
             return;
+        }
+        if kind == RequestKind::Chat {
+            if self.d.state == State::Deleting {
+                self.fallback_chat_end_answered();
+                return;
+            }
+            // A lost answer (transport error, timeout) or a gateway error: the server may have taken it. A
+            // connection that was never established sent nothing.
+            let unknown = match &cause {
+                Failure::Transport(TransportError::ConnectRefused) | Failure::Decode(_) => false,
+                Failure::Transport(_) | Failure::NoAnswer => true,
+                Failure::Server(e) => matches!(e.status(), 502 | 504),
+            };
+            self.batch_answered(unknown);
         }
         let max = self.config.retry.max_attempts.max(1);
         let t = self.slot_timers(kind);
         t.failures = t.failures.saturating_add(1);
         let attempt = t.failures;
         if attempt >= max {
+            if kind == RequestKind::ResyncState {
+                self.skip_resync();
+                return;
+            }
+            if self.chat_end_refused(kind) {
+                return;
+            }
             self.finish(EndReason::GaveUp {
                 request: kind,
                 attempts: attempt,
@@ -1086,6 +1278,10 @@ impl Session {
     fn on_response(&mut self, kind: RequestKind, status: u16, body: &[u8]) {
         if self.is_ended() {
             return;
+        }
+        if kind == RequestKind::Messages && status != 409 {
+            // Only 409s in a row count: anything else the server answered breaks the run.
+            self.poll_conflicts = 0;
         }
         let ok = (200..300).contains(&status);
         if !ok {
@@ -1113,6 +1309,7 @@ impl Session {
             },
             RequestKind::ChasitorInit => {
                 self.on_success(kind);
+                self.d.chat_requested = true;
                 self.d.next_sequence = self.d.next_sequence.saturating_add(1);
                 if self.d.state == State::Initializing {
                     self.d.state = State::Requested;
@@ -1123,23 +1320,15 @@ impl Session {
                 self.on_success(kind);
                 self.d.reconnect = Reconnect::None;
             }
+            RequestKind::Chat if self.d.state == State::Deleting => {
+                self.fallback_chat_end_answered()
+            }
             RequestKind::Chat => {
                 self.on_success(kind);
-                if let Some(batch) = self.d.unacked.take() {
-                    if batch
-                        .commands
-                        .iter()
-                        .any(|c| matches!(c.command, Command::End(_)))
-                    {
-                        self.d.chat_end_accepted = true;
-                    }
-                    let ids = batch.commands.iter().map(|c| c.id).collect();
-                    self.events.push_back(Event::Delivered(ids));
-                }
+                self.batch_answered(false);
+                self.batch_accepted();
             }
-            RequestKind::DeleteSession => self.finish(EndReason::VisitorEnded {
-                attached_records: None,
-            }),
+            RequestKind::DeleteSession => self.finish(self.visitor_end_reason(None)),
             RequestKind::ReconnectSession => {
                 match wire::parse_reconnect_session(status, body, &limits) {
                     Ok(r) => {
@@ -1147,11 +1336,14 @@ impl Session {
                         if let Some(c) = self.d.credentials.as_mut() {
                             c.affinity = AffinityToken::new(r.affinity_token.clone());
                         }
+                        // `resetSequence: false` keeps the numbering going (the abandoned batch keeps its number,
+                        // so a server that took it can drop the re-send); absent counts as true (the SDK).
                         if r.resets_sequence() {
                             self.d.next_sequence = 1;
                             if let Some(b) = self.d.unacked.as_mut() {
                                 // The abandoned batch is re-sent under the new numbering.
                                 b.sequence = 1;
+                                b.renumbered = true;
                                 self.d.next_sequence = 2;
                             }
                         }
@@ -1179,17 +1371,29 @@ impl Session {
 
     fn on_error_status(&mut self, kind: RequestKind, status: u16, body: &[u8]) {
         let error = ServerError::parse(status, body);
+        if kind == RequestKind::Chat {
+            if self.d.state == State::Deleting {
+                // The ChatEnd tried after a refused DELETE: the end is complete either way.
+                self.fallback_chat_end_answered();
+                return;
+            }
+            // The server answered: the attempt was refused, not lost (a gateway error aside, see on_failure).
+            if !matches!(status, 502 | 504) {
+                self.batch_answered(false);
+            }
+        }
         match (status, kind) {
             (503, RequestKind::SessionId | RequestKind::ReconnectSession) => {
                 self.on_failure(kind, Failure::Server(error))
             }
-            (503, RequestKind::DeleteSession) => self.finish(EndReason::VisitorEnded {
-                attached_records: None,
-            }),
+            (403, RequestKind::DeleteSession) => self.finish(self.visitor_end_reason(None)),
+            (_, RequestKind::DeleteSession) => self.delete_refused(),
             (503, _) => self.start_handover(),
-            (403, RequestKind::DeleteSession) => self.finish(EndReason::VisitorEnded {
-                attached_records: None,
-            }),
+            (_, RequestKind::ResyncState) => {
+                // Refused (500 while queued, 403, 405, ...): carry on without it; only a poll decides
+                // whether the session is still valid.
+                self.skip_resync();
+            }
             (403, _) if self.d.state == State::Ending => {
                 // The chat is already over on the server (e.g. the agent ended it first).
                 self.finish(self.visitor_end_reason(None))
@@ -1200,20 +1404,32 @@ impl Session {
             }),
             (409, RequestKind::Chat | RequestKind::ChasitorInit) => match error {
                 ServerError::OutOfSync { actual, .. } => self.resync_sequence(kind, actual, error),
+                _ if self.chat_end_refused(kind) => {}
                 _ => self.finish(EndReason::Conflict {
                     request: kind,
                     error,
                 }),
             },
+            (409, RequestKind::Messages) if self.poll_conflicts == 0 => {
+                // "Duplicate Long Polling": two production clients polled again (field evidence §9); a
+                // second 409 in a row is the guide's "chat terminated".
+                self.poll_conflicts = 1;
+                let delay = backoff::delay(&self.config.retry, 1, &mut self.d.rng);
+                let at = later(self.now, delay);
+                self.poll.retry_at = Some(at);
+                self.events.push_back(Event::Retrying {
+                    request: kind,
+                    attempt: 1,
+                    at,
+                    cause: Failure::Server(error),
+                });
+            }
             (409, _) => self.finish(EndReason::Conflict {
                 request: kind,
                 error,
             }),
             (408 | 425 | 429, _) | (500..=599, _) => self.on_failure(kind, Failure::Server(error)),
-            (_, RequestKind::ResyncState) => {
-                // Its placement is inferred (CARBON); a refusal must not cost the chat.
-                self.d.reconnect = Reconnect::None;
-            }
+            _ if self.chat_end_refused(kind) => {}
             _ => self.finish(EndReason::Rejected {
                 request: kind,
                 error,
@@ -1221,15 +1437,18 @@ impl Session {
         }
     }
 
-    /// POST 409 `Out of sync`: continue from Actual + 1, re-sending the same batch at once (spec §4.4).
+    /// POST 409 `Out of sync`: re-send the same batch at once with the number [`recovery::out_of_sync_next`]
+    /// picks (M + 1, or M when M + 1 was the number refused; spec §4.4).
     fn resync_sequence(&mut self, kind: RequestKind, actual: i64, error: ServerError) {
-        let next = u64::try_from(actual).unwrap_or(0).saturating_add(1);
         // Counts against the retry budget so a server that keeps refusing cannot loop us forever.
         let max = self.config.retry.max_attempts.max(1);
         let t = self.slot_timers(kind);
         t.failures = t.failures.saturating_add(1);
         if t.failures >= max {
             let attempts = t.failures;
+            if self.chat_end_refused(kind) {
+                return;
+            }
             self.finish(EndReason::GaveUp {
                 request: kind,
                 attempts,
@@ -1238,18 +1457,26 @@ impl Session {
             return;
         }
         match kind {
-            RequestKind::ChasitorInit => self.d.next_sequence = next,
+            RequestKind::ChasitorInit => {
+                self.d.next_sequence = recovery::out_of_sync_next(self.d.next_sequence, actual);
+            }
             _ => {
                 if let Some(b) = self.d.unacked.as_mut() {
+                    let next = recovery::out_of_sync_next(b.sequence, actual);
                     b.sequence = next;
+                    self.d.next_sequence = next.saturating_add(1);
                 }
-                self.d.next_sequence = next.saturating_add(1);
             }
         }
     }
 
     /// 503: the affinity token changed. Abandon everything in flight and reconnect (spec §4.6).
     fn start_handover(&mut self) {
+        if self.busy(Slot::Post) {
+            // An abandoned command POST may have reached the old server.
+            let chat_in_flight = self.in_flight.iter().any(|f| f.kind == RequestKind::Chat);
+            self.batch_answered(chat_in_flight);
+        }
         self.in_flight.clear();
         self.poll.retry_at = None;
         self.post.retry_at = None;
@@ -1269,6 +1496,9 @@ impl Session {
         let mut restored = false;
         match answer {
             MessagesAnswer::NoContent => {}
+            // `{"messages":[]}` (with or without `sequence`): nothing was delivered, so it is read like a 204
+            // and `ack` stays (no capture shows one; field evidence §5).
+            MessagesAnswer::Batch(batch) if batch.messages.is_empty() => {}
             MessagesAnswer::Batch(batch) => restored = self.on_batch(batch),
         }
         if self.is_ended() {
@@ -1284,15 +1514,53 @@ impl Session {
         }
     }
 
+    /// Session data is in after a reconnect: ChasitorResyncState goes out next, in whatever state the chat is
+    /// (queued too: the reconnect procedure of §4.6 applies once ChasitorInit was accepted; §2 step 5 forbids
+    /// chat traffic, not the procedure). A refusal is skipped ([`Session::skip_resync`]).
     fn after_session_data(&mut self) {
         self.d.reconnect = if matches!(
             self.d.state,
-            State::Chatting | State::AgentDisconnected | State::Ending
+            State::Requested
+                | State::Queued
+                | State::Chatting
+                | State::AgentDisconnected
+                | State::Ending
         ) {
             Reconnect::ResyncPending
         } else {
             Reconnect::None
         };
+    }
+
+    /// After a handover, the transcript in ChasitorSessionData (`chatMessages`) tells whether the server
+    /// already holds the batch whose outcome was unknown: if so it is not re-sent (it is `Delivered`); if the
+    /// transcript proves it absent, the re-send is a first delivery. Otherwise it stays uncertain.
+    fn check_transcript(&mut self, data: &wire::ChasitorSessionData) -> Option<Event> {
+        let entries = data.chat_messages.as_deref()?;
+        let confirmed = self.d.confirmed_texts;
+        let b = self.d.unacked.as_mut().filter(|b| b.uncertain)?;
+        match recovery::transcript_holds(&b.texts(), confirmed, entries) {
+            Some(true) => {
+                if let Some(b) = self.d.unacked.take() {
+                    if b.renumbered {
+                        // Never sent under the new numbering: its number is free again.
+                        self.d.next_sequence = b.sequence;
+                    }
+                    self.post = SlotTimers::default();
+                    // Uncertain no more: the server shows it holds the batch.
+                    let mut b = b;
+                    b.uncertain = false;
+                    self.d.unacked = Some(b);
+                    return self.accept_batch();
+                }
+                None
+            }
+            Some(false) => {
+                b.uncertain = false;
+                None
+            }
+            None => None,
+        }
     }
 
     /// Processes one batch; returns whether it held ChasitorSessionData.
@@ -1432,11 +1700,14 @@ impl Session {
                     pending_end = Some(EndReason::RequestFailed { reason: f.reason });
                 }
                 Message::ChasitorSessionData(data) => {
+                    let mut confirmed = None;
                     if self.d.reconnect == Reconnect::AwaitingSessionData {
                         restored = true;
+                        confirmed = self.check_transcript(&data);
                         self.after_session_data();
                     }
                     self.events.push_back(Event::SessionRestored(data));
+                    self.events.extend(confirmed);
                 }
                 Message::SwitchServer(s) => match Endpoint::parse(&s.new_url) {
                     Ok(e) if !s.new_url.trim().is_empty() => {
@@ -1536,13 +1807,16 @@ impl Session {
         self.idle_warn_at = None;
         self.idle_end_at = None;
         self.d.reconnect = Reconnect::None;
-        // Commands the server never accepted are reported, so the application can tell what was not sent.
-        let mut undelivered: Vec<CommandId> = self
-            .d
-            .unacked
-            .take()
-            .map(|b| b.commands.iter().map(|c| c.id).collect())
-            .unwrap_or_default();
+        // Commands the server never accepted are reported, so the application can tell what was not sent;
+        // a batch that may have reached the server (in flight, or an attempt's outcome unknown) is uncertain.
+        let mut undelivered: Vec<CommandId> = Vec::new();
+        if let Some(b) = self.d.unacked.take() {
+            if b.uncertain || b.in_flight {
+                self.events.push_back(Event::DeliveryUncertain(b.ids()));
+            } else {
+                undelivered = b.ids();
+            }
+        }
         undelivered.extend(self.d.queue.drain(..).map(|c| c.id));
         if !undelivered.is_empty() {
             self.events.push_back(Event::Undelivered(undelivered));

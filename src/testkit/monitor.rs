@@ -101,9 +101,14 @@ enum Handover {
     Needed,
     /// Reconnected: polls only, until a poll completes (pre-chat) or ChasitorResyncState goes out.
     Reconnected,
-    /// A poll completed after the reconnect during the chat: ChasitorResyncState must be sent (and answered)
-    /// before any command POST.
+    /// A poll completed after the reconnect once the chat was requested (queued too): ChasitorResyncState must
+    /// be sent before any command POST.
     ResyncRequired,
+    /// ChasitorResyncState #id was sent: command POSTs wait until it is no longer in flight (answered, failed
+    /// or expired; a refused resync is skipped, issue #9).
+    ResyncSent(u64),
+    /// The ChasitorResyncState failed in the transport or expired: the session retries or skips it.
+    ResyncFailed,
 }
 
 /// The last sequenced POST not yet accepted: a retry must be the same request.
@@ -232,6 +237,12 @@ pub struct Monitor {
     end_called_prechat: bool,
     ending_cause: Option<EndingCause>,
     last_delivered: Option<u64>,
+    /// A DELETE SessionId was issued while ending: a ChatEnd may follow it as the fallback.
+    delete_issued: bool,
+    /// The SEQUENCE of the ChatEnd fallback after a refused DELETE, once issued (only re-sent after a restart).
+    fallback_chat_end: Option<u64>,
+    /// The last poll answer was a 409: a second one in a row ends the chat, the first must not.
+    poll_conflict: bool,
 }
 
 pub(crate) type Check = Result<(), String>;
@@ -278,6 +289,9 @@ impl Monitor {
             end_called_prechat: false,
             ending_cause: None,
             last_delivered: None,
+            delete_issued: false,
+            fallback_chat_end: None,
+            poll_conflict: false,
         }
     }
 
@@ -411,9 +425,14 @@ impl Monitor {
                 }
             }
             (RequestKind::Messages, StatusClass::Ok | StatusClass::NoContent) => {
+                // Documented (issue #9): ChasitorResyncState after every reconnect once the chat was requested.
                 let in_chat = matches!(
                     before,
-                    State::Chatting | State::AgentDisconnected | State::Ending
+                    State::Requested
+                        | State::Queued
+                        | State::Chatting
+                        | State::AgentDisconnected
+                        | State::Ending
                 );
                 let in_chat = match wire::parse_messages(status, body, &self.limits) {
                     Ok(MessagesAnswer::Batch(b)) => self.apply_batch(b, before, in_chat),
@@ -429,8 +448,15 @@ impl Monitor {
             }
             (RequestKind::ChasitorInit | RequestKind::Chat, StatusClass::OutOfSync409) => {
                 if let ServerError::OutOfSync { actual, .. } = ServerError::parse(status, body) {
-                    // Documented: continue from Actual + 1; a negative Actual (nonsense) restarts at 1.
-                    self.forced_seq = Some(u64::try_from(actual).unwrap_or(0).saturating_add(1));
+                    // Documented: continue from Actual + 1, or Actual when Actual + 1 was the number refused
+                    // (the server then reads Actual as the next expected); a negative Actual restarts at 1.
+                    let m = u64::try_from(actual).unwrap_or(0);
+                    let sent = self.pending_post.as_ref().map(|p| p.seq);
+                    self.forced_seq = Some(if sent == Some(m.saturating_add(1)) {
+                        m.max(1)
+                    } else {
+                        m.saturating_add(1)
+                    });
                 }
             }
             (
@@ -439,7 +465,7 @@ impl Monitor {
                 | RequestKind::Chat
                 | RequestKind::ResyncState,
                 StatusClass::Unavailable503,
-            ) => {
+            ) if before != State::Deleting => {
                 self.handover = Handover::Needed;
                 let left: Vec<_> = session.in_flight().collect();
                 ensure!(
@@ -451,12 +477,21 @@ impl Monitor {
                     "after a 503 the session must be reconnecting"
                 );
             }
-            (RequestKind::ResyncState, c)
-                if !matches!(c, StatusClass::Server5xx | StatusClass::Unavailable503) =>
-            {
+            (RequestKind::ResyncState, c) if c != StatusClass::Unavailable503 => {
+                // Accepted or refused: either way the handover is over (a refusal is skipped).
                 self.handover = Handover::None;
             }
             _ => {}
+        }
+        if kind == RequestKind::Messages {
+            let conflict = matches!(class, StatusClass::Conflict409 | StatusClass::OutOfSync409);
+            if conflict && !self.poll_conflict {
+                ensure!(
+                    session.state() != State::Ended,
+                    "a single 409 on the poll ended the chat (it must be re-polled once)"
+                );
+            }
+            self.poll_conflict = conflict;
         }
         Ok(())
     }
@@ -478,6 +513,10 @@ impl Monitor {
             sequence,
             offset,
         } = b;
+        if messages.is_empty() {
+            // Documented: `{"messages":[]}` is read like a 204 (ack and offset stay).
+            return in_chat;
+        }
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let first = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
         // Issue #10: a sequence outside [-1, 2^53], or a first index more than 2^20 past the floor, ends the
@@ -749,17 +788,45 @@ impl Monitor {
                 "ChasitorInit #{id} after end() was accepted"
             );
         }
+        // The fallback when DELETE SessionId was refused: one ChatEnd (issue #9).
+        let is_chat_end = kind == RequestKind::Chat
+            && r.http.uri().path().ends_with("/Chasitor/ChatEnd")
+            && r.http.body().as_slice() == br#"{"reason":"client"}"#;
+        let fallback = is_chat_end && self.delete_issued;
+        if fallback {
+            ensure!(
+                self.fallback_chat_end.is_none_or(|s| seq == Some(s)),
+                "a second ChatEnd #{id} after a refused DELETE SessionId (not a re-send)"
+            );
+            self.fallback_chat_end = seq;
+        }
+        if kind == RequestKind::DeleteSession {
+            self.delete_issued = true;
+            // Ending abandons a handover in progress.
+            self.handover = Handover::None;
+        }
         if self.end_called_prechat {
             ensure!(
-                matches!(kind, RequestKind::SessionId | RequestKind::DeleteSession),
+                matches!(kind, RequestKind::SessionId | RequestKind::DeleteSession) || fallback,
                 "{kind:?} #{id} after end() before the chat was established"
             );
         }
-        if matches!(kind, RequestKind::Chat | RequestKind::ResyncState) {
+        if kind == RequestKind::Chat && !fallback {
             ensure!(
                 self.established,
                 "POST {kind:?} #{id} before ChatEstablished was seen"
             );
+        }
+        if let Handover::ResyncSent(resync) = self.handover
+            && !session.in_flight().any(|(i, _)| i.0 == resync)
+        {
+            // The resync is no longer in flight (failed or expired): the session may retry or skip it.
+            self.handover = Handover::ResyncFailed;
+        }
+        if self.handover == Handover::ResyncFailed
+            && !matches!(kind, RequestKind::Messages | RequestKind::ResyncState)
+        {
+            self.handover = Handover::None;
         }
         match self.handover {
             Handover::Needed => ensure!(
@@ -777,6 +844,11 @@ impl Monitor {
                 matches!(kind, RequestKind::Messages | RequestKind::ResyncState),
                 "{kind:?} #{id} after a handover, before ChasitorResyncState"
             ),
+            Handover::ResyncSent(resync) => ensure!(
+                matches!(kind, RequestKind::Messages),
+                "{kind:?} #{id} while ChasitorResyncState #{resync} is in flight"
+            ),
+            Handover::ResyncFailed => {}
             Handover::None => ensure!(
                 kind != RequestKind::ResyncState,
                 "ChasitorResyncState #{id} outside a handover"
@@ -837,6 +909,9 @@ impl Monitor {
             });
             self.forced_seq = None;
             self.last_seq = Some(s);
+        }
+        if kind == RequestKind::ResyncState {
+            self.handover = Handover::ResyncSent(id);
         }
         self.issued.insert(id, Issued { kind, ack, seq });
         self.live.insert(id);
@@ -923,7 +998,7 @@ impl Monitor {
                 }
                 self.ended_event = true;
             }
-            Event::Delivered(ids) => {
+            Event::Delivered(ids) | Event::DeliveryUncertain(ids) => {
                 for id in ids {
                     ensure!(
                         self.last_delivered.is_none_or(|l| id.0 > l),
@@ -985,7 +1060,11 @@ impl Monitor {
             "state went back from {from:?} to {to:?}"
         );
         if to == State::Deleting && from != State::Deleting {
-            ensure!(rank(from) <= 3, "Deleting entered from {from:?}");
+            // From Ending too: a refused ChatEnd falls back to DELETE SessionId (issue #9).
+            ensure!(
+                rank(from) <= 3 || from == State::Ending,
+                "Deleting entered from {from:?}"
+            );
         }
         if to == State::Ending && from != State::Ending {
             ensure!(rank(from) == 4, "Ending entered from {from:?}");

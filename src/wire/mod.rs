@@ -11,6 +11,7 @@ mod request;
 mod response;
 mod types;
 
+#[cfg(feature = "__testkit")]
 pub(crate) use error::SNIPPET_LEN;
 pub use error::{BuildError, DecodeError, LOG_SAFE_MAX, LogSafe, ServerError};
 pub use messages::*;

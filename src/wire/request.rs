@@ -180,7 +180,8 @@ fn req_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     super::lenient::opt_i64(d)?.ok_or_else(|| serde::de::Error::custom("expected an integer"))
 }
 
-/// Every noun name, for parsing paths.
+/// Every noun name, for parsing paths (the simulator's router).
+#[cfg(feature = "sim")]
 pub(crate) const NOUN_NAMES: &[&str] = &[
     "ChasitorInit",
     "ChasitorResyncState",
@@ -695,6 +696,7 @@ pub(crate) fn encode_path_segment(value: &str, out: &mut String) {
 }
 
 /// Decodes `%XX` escapes (and nothing else; `+` stays `+`). Invalid escapes are kept literally.
+#[cfg(feature = "sim")]
 pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

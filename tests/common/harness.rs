@@ -71,6 +71,19 @@ pub enum Reply {
         /// The last sequence the server claims it accepted.
         actual: u64,
     },
+    /// POST: 409 `Out of sync Ack. Expected <sent>. Actual <expected>` from a server that reads `Actual` as
+    /// the NEXT number it expects (LINE's reading); its counter is now `expected - 1`.
+    OutOfSyncNext {
+        /// The number the server wants next.
+        expected: u64,
+    },
+    /// POST: like [`Reply::OutOfSync`], but the 409 is lost in transit (never delivered).
+    OutOfSyncLost {
+        /// The last sequence the server claims it accepted.
+        actual: u64,
+    },
+    /// The default processing, answered with this (success) status and an empty body.
+    DefaultStatus(u16),
     /// The transport fails after this long; the server never saw the request.
     TransportError(Duration),
     /// The server processes the request as usual but the answer is lost in transit (never delivered).
@@ -192,6 +205,14 @@ pub struct Server {
     log: Vec<Value>,
     reactions: Vec<Reaction>,
     affinity_n: u32,
+    /// `resetSequence` in the ReconnectSession answer (`None`: the field is absent). When false, the
+    /// server's sequence counter is kept.
+    pub reset_sequence: Option<bool>,
+    /// ChasitorSessionData carries the transcript (`chatMessages`, one Chasitor entry per visitor text the
+    /// server processed) instead of an empty list.
+    pub session_data_transcript: bool,
+    /// Visitor texts processed, in order (for the transcript).
+    pub visitor_texts: Vec<String>,
 }
 
 impl Server {
@@ -207,6 +228,9 @@ impl Server {
             log: Vec::new(),
             reactions: Vec::new(),
             affinity_n: 1,
+            reset_sequence: Some(true),
+            session_data_transcript: false,
+            visitor_texts: Vec::new(),
         }
     }
 
@@ -325,20 +349,37 @@ impl Server {
             }
             RequestKind::ReconnectSession => {
                 self.affinity_n += 1;
-                self.last_seq = 0;
+                if self.reset_sequence != Some(false) {
+                    self.last_seq = 0;
+                }
+                let chat_messages: Vec<Value> = if self.session_data_transcript {
+                    self.visitor_texts
+                        .iter()
+                        .map(|t| json!({"type": "Chasitor", "name": "Jon A.", "content": t}))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 // The first message after a reconnect is ChasitorSessionData (spec §4.6 step 4).
                 self.schedule(
                     now,
                     msg(
                         "ChasitorSessionData",
-                        json!({"queuePosition": 0, "sneakPeekEnabled": true, "chatMessages": []}),
+                        json!({"queuePosition": 0, "sneakPeekEnabled": true, "chatMessages": chat_messages}),
                     ),
                 );
-                let body = json!({"messages": [{"type": "ReconnectSession",
-                    "message": {"resetSequence": true, "affinityToken": self.affinity()}}]});
+                let mut payload = json!({"affinityToken": self.affinity()});
+                if let Some(r) = self.reset_sequence {
+                    payload["resetSequence"] = json!(r);
+                }
+                let body = json!({"messages": [{"type": "ReconnectSession", "message": payload}]});
+                let reset = match self.reset_sequence {
+                    Some(r) => r.to_string(),
+                    None => "absent".to_owned(),
+                };
                 Self::ok(
                     format!(
-                        "200 ReconnectSession(resetSequence=true, affinityToken={})",
+                        "200 ReconnectSession(resetSequence={reset}, affinityToken={})",
                         self.affinity()
                     ),
                     serde_json::to_vec(&body).expect("json"),
@@ -360,6 +401,12 @@ impl Server {
                     self.last_seq = seq;
                 }
                 for (noun, object) in nouns_of(sent) {
+                    if noun == "ChatMessage"
+                        && let Ok(v) = serde_json::from_str::<Value>(&object)
+                        && let Some(t) = v["text"].as_str()
+                    {
+                        self.visitor_texts.push(t.to_owned());
+                    }
                     self.accepted
                         .push(format!("seq={} {noun} {object}", sent.seq.unwrap_or(0)));
                     while let Some(i) = self.reactions.iter().position(|r| r.noun == noun) {
@@ -655,7 +702,7 @@ impl Harness {
                 };
                 (Due::At(now + d, out), false)
             }
-            Reply::OutOfSync { actual } => {
+            Reply::OutOfSync { actual } | Reply::OutOfSyncLost { actual } => {
                 let text = format!(
                     "Out of sync Ack. Expected {}. Actual {actual}",
                     sent.seq.unwrap_or(0)
@@ -665,6 +712,33 @@ impl Harness {
                     status: 409,
                     summary: format!("409 {text:?}"),
                     body: text.into_bytes(),
+                };
+                (
+                    Due::At(now + lat, out),
+                    matches!(reply, Reply::OutOfSyncLost { .. }),
+                )
+            }
+            Reply::OutOfSyncNext { expected } => {
+                let text = format!(
+                    "Out of sync Ack. Expected {}. Actual {expected}",
+                    sent.seq.unwrap_or(0)
+                );
+                self.server.last_seq = expected.saturating_sub(1);
+                let out = Outcome::Response {
+                    status: 409,
+                    summary: format!("409 {text:?} (Actual = next expected)"),
+                    body: text.into_bytes(),
+                };
+                (Due::At(now + lat, out), false)
+            }
+            Reply::DefaultStatus(status) => {
+                let out = match self.server.process(now, sent) {
+                    Outcome::Response { summary, body, .. } => Outcome::Response {
+                        status,
+                        body: if status == 204 { Vec::new() } else { body },
+                        summary: summary.replacen("200", &status.to_string(), 1),
+                    },
+                    other => other,
                 };
                 (Due::At(now + lat, out), false)
             }

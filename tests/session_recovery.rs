@@ -1,0 +1,424 @@
+//! Scenario tests for the session's recovery under every plausible server reading (issue #9): the resync after
+//! a handover while queued, the 409 `Out of sync` ladder, `resetSequence` false/absent, lost answers and
+//! `DeliveryUncertain`, the transcript check after a handover, the end fallbacks, empty 200 polls, a single
+//! 409 on the poll and POST success statuses. Same scripted server and transcript format as
+//! `tests/session_scenarios.rs`.
+
+#[path = "common/harness.rs"]
+mod harness;
+
+use harness::{Harness, Reply, config, msg, secs};
+use liveagent::{CommandId, EndReason, Event, RequestKind, State};
+use serde_json::{Value, json};
+
+fn andy() -> Value {
+    json!({"name": "Andy L.", "userId": "005B0000000F3b2", "sneakPeekEnabled": true})
+}
+
+fn agent_says(text: &str) -> Value {
+    msg(
+        "ChatMessage",
+        json!({"name": "Andy L.", "text": text, "agentId": "005B0000000F3b2"}),
+    )
+}
+
+fn queued_at_1s(h: &mut Harness) {
+    h.server.push_at(
+        1.0,
+        vec![msg(
+            "ChatRequestSuccess",
+            json!({"queuePosition": 2, "estimatedWaitTime": 60}),
+        )],
+    );
+}
+
+/// Queued at 1 s, ChatEstablished at 2 s; returns at 3 s with the chat established.
+fn start_chat(h: &mut Harness) {
+    queued_at_1s(h);
+    h.server.push_at(2.0, vec![msg("ChatEstablished", andy())]);
+    h.run_until(3.0);
+    assert_eq!(h.session.state(), State::Chatting);
+}
+
+fn seqs(h: &Harness) -> Vec<Option<u64>> {
+    h.posts().into_iter().map(|(_, s)| s).collect()
+}
+
+/// How often the server processed a ChatMessage with this text.
+fn accepted(h: &Harness, text: &str) -> usize {
+    h.server
+        .accepted
+        .iter()
+        .filter(|a| a.contains(&format!("\"text\":\"{text}\"")))
+        .count()
+}
+
+fn delivered(h: &Harness) -> Vec<CommandId> {
+    h.event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Delivered(ids) => Some(ids),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn uncertain(h: &Harness) -> Vec<CommandId> {
+    h.event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::DeliveryUncertain(ids) => Some(ids),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+
+/// A 503 while queued: ReconnectSession, ChasitorSessionData, then ChasitorResyncState although no agent has
+/// accepted yet (a server may need it before it routes the restored session). The server refuses it with 500
+/// (a plausible reading of §2 step 5): the chat neither ends nor stalls.
+#[test]
+fn resync_after_handover_while_queued() {
+    let mut h = Harness::new(config());
+    queued_at_1s(&mut h);
+    h.run_until(2.0);
+    assert_eq!(h.session.state(), State::Queued);
+    let early = h
+        .act("send_message(\"still there?\")", |s| {
+            s.send_message("still there?")
+        })
+        .expect("queued");
+    h.answer_held_poll_at(3.0, 503, "");
+    h.server.script(
+        RequestKind::ResyncState,
+        Reply::Status(500, "java.lang.NullPointerException"),
+    );
+    h.server.push_at(8.0, vec![msg("ChatEstablished", andy())]);
+    h.server
+        .push_at(9.0, vec![agent_says("Hi, sorry for the wait.")]);
+    h.run_until(12.0);
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    let resync = h.sent_of(RequestKind::ResyncState);
+    assert_eq!(resync.len(), 1, "one resync, refused, not retried");
+    assert!(resync[0].at < secs(8.0), "sent while still queued");
+    assert_eq!(resync[0].seq, None);
+    let restored = h
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::SessionRestored(_)))
+        .expect("SessionRestored")
+        .0;
+    assert!(restored <= resync[0].at);
+    // No chat traffic before ChatEstablished; afterwards the queued message goes out once, numbered 1 again.
+    let chats = h.sent_of(RequestKind::Chat);
+    assert_eq!(chats.len(), 1);
+    assert!(chats[0].at >= secs(8.0));
+    assert_eq!(chats[0].seq, Some(1));
+    assert_eq!(accepted(&h, "still there?"), 1);
+    assert_eq!(delivered(&h), [early]);
+    assert_eq!(h.agent_texts(), ["Hi, sorry for the wait."]);
+    assert_eq!(h.session.state(), State::Chatting);
+    assert!(!h.session.is_reconnecting());
+}
+
+/// A server that reads `Actual` as the NEXT number it expects (LINE's reading) and wants exactly it: M + 1 is
+/// refused with the same Actual, so the session sends M, which is taken.
+#[test]
+fn out_of_sync_actual_is_next_expected() {
+    let mut h = Harness::new(config());
+    start_chat(&mut h);
+    h.server
+        .script(RequestKind::Chat, Reply::OutOfSyncNext { expected: 7 });
+    h.server
+        .script(RequestKind::Chat, Reply::OutOfSyncNext { expected: 7 });
+    let two = h
+        .act("send_message(\"two\")", |s| s.send_message("two"))
+        .expect("two");
+    h.run_until(5.0);
+    let three = h
+        .act("send_message(\"three\")", |s| s.send_message("three"))
+        .expect("three");
+    h.run_until(6.0);
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    // ChasitorInit 1; "two" as 2, then Actual+1 = 8 (refused, same Actual), then 7; "three" continues at 8.
+    assert_eq!(seqs(&h), [Some(1), Some(2), Some(8), Some(7), Some(8)]);
+    assert_eq!(accepted(&h, "two"), 1);
+    assert_eq!(accepted(&h, "three"), 1);
+    assert_eq!(delivered(&h), [two, three]);
+    assert_eq!(h.session.state(), State::Chatting);
+}
+
+/// The 409 that would have told the session to renumber is lost; the re-send with the old number is answered
+/// 200 by a server that drops numbers at or below its counter. The session cannot tell this from "taken
+/// earlier": it reports the message as uncertain, never as delivered.
+#[test]
+fn lost_409_answer_is_not_reported_delivered() {
+    let mut h = Harness::new(config());
+    start_chat(&mut h);
+    h.server
+        .script(RequestKind::Chat, Reply::OutOfSyncLost { actual: 9 });
+    let two = h
+        .act("send_message(\"two\")", |s| s.send_message("two"))
+        .expect("two");
+    h.run_until(40.0);
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    assert_eq!(seqs(&h), [Some(1), Some(2), Some(2)], "retried unchanged");
+    assert_eq!(accepted(&h, "two"), 0, "the server never took it");
+    assert!(delivered(&h).is_empty());
+    assert_eq!(uncertain(&h), [two]);
+    assert_eq!(h.session.pending_commands(), 0);
+}
+
+fn handover_with_reset(reset: Option<bool>) -> Harness {
+    let mut h = Harness::new(config());
+    h.server.reset_sequence = reset;
+    start_chat(&mut h);
+    h.act("send_message(\"A\")", |s| s.send_message("A"))
+        .expect("A");
+    h.run_until(4.0);
+    h.answer_held_poll_at(5.0, 503, "");
+    h.run_until(6.0);
+    h.act("send_message(\"B\")", |s| s.send_message("B"))
+        .expect("B");
+    h.run_until(7.0);
+    h
+}
+
+/// `resetSequence: false` keeps the numbering going (the server kept its counter); absent means true (SDK).
+#[test]
+fn reset_sequence_false_and_absent() {
+    let kept = handover_with_reset(Some(false));
+    insta::assert_snapshot!("reset_sequence_false", kept.transcript());
+    assert_eq!(seqs(&kept), [Some(1), Some(2), None, Some(3)]);
+    assert_eq!(accepted(&kept, "B"), 1);
+
+    let absent = handover_with_reset(None);
+    insta::assert_snapshot!("reset_sequence_absent", absent.transcript());
+    assert_eq!(seqs(&absent), [Some(1), Some(2), None, Some(1)]);
+    assert_eq!(accepted(&absent, "B"), 1);
+    for h in [&kept, &absent] {
+        assert_eq!(h.sent_of(RequestKind::ResyncState).len(), 1);
+        assert_eq!(delivered(h).len(), 2);
+        assert!(uncertain(h).is_empty());
+    }
+}
+
+/// A POST the server processed but whose answer never came, then a 503 on the poll: after the reconnect the
+/// ChasitorSessionData transcript shows the text, so the session does not re-send it (the numbering reset
+/// would make the server process it twice) and reports it delivered.
+#[test]
+fn lost_post_answer_then_handover_is_not_resent() {
+    let mut h = Harness::new(config());
+    h.server.session_data_transcript = true;
+    start_chat(&mut h);
+    h.server.script(RequestKind::Chat, Reply::Lose);
+    let a = h
+        .act("send_message(\"msg A\")", |s| s.send_message("msg A"))
+        .expect("A");
+    h.answer_held_poll_at(4.0, 503, "");
+    h.run_until(6.0);
+    let b = h
+        .act("send_message(\"msg B\")", |s| s.send_message("msg B"))
+        .expect("B");
+    h.run_until(7.0);
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    assert_eq!(accepted(&h, "msg A"), 1, "processed exactly once");
+    assert_eq!(accepted(&h, "msg B"), 1);
+    let chats = h.sent_of(RequestKind::Chat);
+    assert_eq!(chats.len(), 2, "msg A was not re-sent");
+    // msg B takes the number the dropped re-send would have used.
+    assert_eq!(chats[1].seq, Some(1));
+    assert_eq!(delivered(&h), [a, b]);
+    assert!(uncertain(&h).is_empty());
+}
+
+/// The same handover, but the POST never reached the server: the transcript proves it absent, so the re-send
+/// is a first delivery and is reported delivered.
+#[test]
+fn abandoned_post_absent_from_transcript_is_resent() {
+    let mut h = Harness::new(config());
+    h.server.session_data_transcript = true;
+    start_chat(&mut h);
+    h.server
+        .script(RequestKind::Chat, Reply::TransportError(secs(5.0)));
+    let a = h
+        .act("send_message(\"msg A\")", |s| s.send_message("msg A"))
+        .expect("A");
+    h.answer_held_poll_at(4.0, 503, "");
+    h.run_until(10.0);
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    assert_eq!(accepted(&h, "msg A"), 1);
+    assert_eq!(h.sent_of(RequestKind::Chat).len(), 2);
+    assert_eq!(delivered(&h), [a]);
+    assert!(uncertain(&h).is_empty());
+}
+
+/// Ending while queued, DELETE SessionId refused: ChatEnd is tried, so `end()` always ends.
+#[test]
+fn ending_while_queued_falls_back_to_chat_end() {
+    let mut h = Harness::new(config());
+    queued_at_1s(&mut h);
+    h.run_until(2.0);
+    let waiting = h
+        .act("send_message(\"hello?\")", |s| s.send_message("hello?"))
+        .expect("queued");
+    h.server.script(
+        RequestKind::DeleteSession,
+        Reply::Status(405, "Method Not Allowed"),
+    );
+    h.act("end()", |s| s.end()).expect("end");
+    h.run_to_end();
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    let kinds: Vec<RequestKind> = h
+        .sent
+        .iter()
+        .filter(|s| s.at >= secs(2.0) && s.kind != RequestKind::Messages)
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(kinds, [RequestKind::DeleteSession, RequestKind::Chat]);
+    let chat_end = h.sent_of(RequestKind::Chat)[0];
+    assert!(chat_end.path.ends_with("/Chasitor/ChatEnd"));
+    assert_eq!(chat_end.body, r#"{"reason":"client"}"#);
+    assert_eq!(chat_end.seq, Some(2));
+    assert!(h.server.accepted.iter().any(|a| a.contains("ChatEnd")));
+    assert_eq!(
+        h.session.end_reason(),
+        Some(&EndReason::VisitorEnded {
+            attached_records: None
+        })
+    );
+    // The message queued while waiting never went out.
+    assert!(h.event_list().contains(&Event::Undelivered(vec![waiting])));
+    assert_eq!(accepted(&h, "hello?"), 0);
+}
+
+/// Ending an established chat, ChatEnd refused (400): DELETE SessionId is tried, so `end()` always ends.
+#[test]
+fn ending_while_chatting_falls_back_to_delete() {
+    let mut h = Harness::new(config());
+    start_chat(&mut h);
+    h.server
+        .script(RequestKind::Chat, Reply::Status(400, "Bad Request"));
+    h.act("end()", |s| s.end()).expect("end");
+    h.run_to_end();
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    let kinds: Vec<RequestKind> = h
+        .sent
+        .iter()
+        .filter(|s| s.at >= secs(3.0) && s.kind != RequestKind::Messages)
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(kinds, [RequestKind::Chat, RequestKind::DeleteSession]);
+    assert_eq!(
+        h.session.end_reason(),
+        Some(&EndReason::VisitorEnded {
+            attached_records: None
+        })
+    );
+}
+
+/// An empty 200 `{"messages":[]}` (with or without `sequence`) is read like a 204: `ack` stays. Numbers
+/// written as strings are read as numbers (the wire layer's leniency).
+#[test]
+fn empty_200_poll_is_like_204() {
+    let mut h = Harness::new(config());
+    start_chat(&mut h);
+    h.answer_held_poll_at(4.0, 200, r#"{"messages":[]}"#);
+    h.run_until(4.5);
+    h.answer_held_poll_at(5.0, 200, r#"{"messages":[],"sequence":7}"#);
+    h.run_until(5.5);
+    h.answer_held_poll_at(
+        6.0,
+        200,
+        r#"{"messages":[{"type":"ChatMessage","message":{"name":"Andy L.","text":"as strings"}}],"sequence":"2","offset":"5002"}"#,
+    );
+    h.run_until(6.5);
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    assert_eq!(h.acks(), [-1, 0, 1, 1, 1, 2]);
+    assert_eq!(h.session.offset(), Some(5002));
+    assert_eq!(h.agent_texts(), ["as strings"]);
+    assert_eq!(h.session.state(), State::Chatting);
+}
+
+/// One 409 on the poll ("Duplicate Long Polling", re-polled by two production clients) is polled again; two
+/// in a row end the chat as the guide says.
+#[test]
+fn poll_409_repolled_once_then_conflict() {
+    let mut h = Harness::new(config());
+    start_chat(&mut h);
+    h.answer_held_poll_at(4.0, 409, "Duplicate Long Polling");
+    h.server.push_at(6.0, vec![agent_says("Still here.")]);
+    h.run_until(7.0);
+    assert_eq!(h.session.state(), State::Chatting);
+    assert_eq!(h.agent_texts(), ["Still here."]);
+    h.answer_held_poll_at(8.0, 409, "Conflict");
+    h.server
+        .script(RequestKind::Messages, Reply::Status(409, "Conflict"));
+    h.run_to_end();
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+
+    let retry = h
+        .event_list()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Retrying {
+                    request: RequestKind::Messages,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(retry, 2, "each first 409 is re-polled");
+    assert!(matches!(
+        h.session.end_reason(),
+        Some(EndReason::Conflict {
+            request: RequestKind::Messages,
+            ..
+        })
+    ));
+}
+
+/// POST success may come as 200, 202 or 204: all count.
+#[test]
+fn post_success_200_202_204() {
+    let mut h = Harness::new(config());
+    start_chat(&mut h);
+    h.server
+        .script(RequestKind::Chat, Reply::DefaultStatus(202));
+    h.server
+        .script(RequestKind::Chat, Reply::DefaultStatus(204));
+    let mut ids = Vec::new();
+    for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
+        ids.push(
+            h.act(&format!("send_message({text:?})"), |s| s.send_message(text))
+                .expect("sent"),
+        );
+        h.run_until(4.0 + i as f64);
+    }
+    let transcript = h.transcript();
+    insta::assert_snapshot!(transcript);
+    assert_eq!(delivered(&h), ids);
+    assert_eq!(seqs(&h), [Some(1), Some(2), Some(3), Some(4)]);
+}
