@@ -308,6 +308,22 @@ fn prefixes() -> Vec<(&'static str, Vec<Op>, State, bool)> {
             false,
         ),
         (
+            // The fallback ChatEnd after a refused DELETE, so its answers land in Deleting.
+            "deleting from queued, DELETE refused, ChatEnd in flight",
+            vec![
+                ok(0),
+                ok(0),
+                ok(1),
+                Op::End,
+                Op::Respond {
+                    pick: 0,
+                    reply: Reply::Status(ErrorStatus::BadRequest),
+                },
+            ],
+            State::Deleting,
+            false,
+        ),
+        (
             "initializing, ReconnectSession in flight",
             vec![ok(0), fail503],
             State::Initializing,
@@ -516,7 +532,7 @@ fn expected_pairs() -> Vec<(State, InputKind)> {
 
 #[test]
 fn transition_coverage() {
-    const CASES: usize = 2400;
+    const CASES: usize = 3200;
     let mut runner = TestRunner::new_with_rng(
         proptest::test_runner::Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &[42; 32]),
