@@ -167,7 +167,7 @@ fn tokio_chat(url: &str, seed: u64) -> PingPong {
 
 /// One blocking and one tokio chat against a server started with `flags`; returns the parsed JSON report
 /// (read back from the `--report` file) and the text report.
-fn both_drivers(name: &str, flags: &[&str]) -> (Value, String) {
+fn both_drivers(name: &str, flags: &[&str]) -> (Value, String, String) {
     let dir = scratch(name);
     let report = dir.join("report.json");
     let report_arg = report.to_string_lossy().into_owned();
@@ -217,7 +217,11 @@ fn both_drivers(name: &str, flags: &[&str]) -> (Value, String) {
         json,
         serde_json::from_str::<Value>(&finished.report_json).expect("json")
     );
-    (json, finished.report_text)
+    (
+        json,
+        finished.report_text,
+        finished.server.transcript_text(),
+    )
 }
 
 fn sessions(report: &Value) -> &[Value] {
@@ -269,26 +273,54 @@ fn project_drivers_complete_with_a_clean_report_in_every_named_dialect() {
             })
             .collect();
         for (name, run) in runs {
-            let (report, text) = run.join().unwrap_or_else(|_| panic!("dialect {name}"));
+            let (report, text, _) = run.join().unwrap_or_else(|_| panic!("dialect {name}"));
             assert_clean(&report, &format!("dialect {name}\n{text}"), 2);
         }
     });
 }
 
+/// The fault flags (a 503 handover 200 ms in, every 7th reply dropped, two 500s at the 3rd request), in
+/// every named dialect: both drivers recover without a single finding.
 #[test]
-fn project_drivers_complete_through_fault_flags_with_a_clean_report() {
-    let (report, text) = both_drivers(
-        "faults",
-        &[
-            "--handover-after-ms",
-            "200",
-            "--drop-reply-every",
-            "7",
-            "--server-errors",
-            "2",
-        ],
-    );
-    assert_clean(&report, &text, 2);
+fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_named_dialect() {
+    std::thread::scope(|s| {
+        let runs: Vec<_> = liveagent::sim::Dialect::NAMES
+            .iter()
+            .map(|name| {
+                let run = s.spawn(move || {
+                    let mut flags = vec![
+                        "--dialect",
+                        name,
+                        "--handover-after-ms",
+                        "200",
+                        "--drop-reply-every",
+                        "7",
+                        "--server-errors",
+                        "2",
+                    ];
+                    flags.extend(extra_flags(name));
+                    both_drivers(&format!("faults-{name}"), &flags)
+                });
+                (name, run)
+            })
+            .collect();
+        for (name, run) in runs {
+            let (report, text, transcript) =
+                run.join().unwrap_or_else(|_| panic!("dialect {name}"));
+            assert_clean(&report, &format!("dialect {name}\n{text}"), 2);
+            // Every kind of fault fired, in both sessions.
+            for kind in ["fault Handover", "fault DropReply", "fault ServerErrors"] {
+                for session in ["s0", "s1"] {
+                    assert!(
+                        transcript
+                            .lines()
+                            .any(|l| l.contains(&format!(" {session} {kind}"))),
+                        "{name} {session}: no {kind}\n{transcript}"
+                    );
+                }
+            }
+        }
+    });
 }
 
 #[test]
