@@ -323,6 +323,23 @@ fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_nam
     });
 }
 
+/// The example scenario the README points to stays valid: its dialect, agent and faults are read.
+#[test]
+fn the_example_scenario_file_reads() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/clients/scenario.json");
+    let Ok(sim_cli::Command::Run(o)) = sim_cli::parse(["--scenario".to_string(), file.into()]) else {
+        panic!("scenario refused")
+    };
+    let c = &o.config;
+    assert_eq!(c.dialect.get("sequence-rule"), Some("consecutive"));
+    assert_eq!(c.dialect.get("numbers"), Some("integers"), "missing switches default");
+    assert_eq!(c.agent.queue_position, 2);
+    assert_eq!(c.agent.steps.len(), 6);
+    assert_eq!(c.agent.echo_prefix, "echo: ", "missing agent fields default");
+    assert_eq!(c.faults.faults.len(), 3);
+    assert_eq!(c.poll_hold, Duration::from_secs(20));
+}
+
 #[test]
 fn command_line_errors_and_help() {
     let parse = |args: &[&str]| sim_cli::parse(args.iter().map(|s| s.to_string()));
