@@ -247,8 +247,8 @@ pub struct Server {
     now: Instant,
     rng: rng::SplitMix64,
     sessions: Vec<session::Session>,
-    by_key: HashMap<String, usize>,
-    by_id: HashMap<String, usize>,
+    by_key: HashMap<String, usize, rng::FastHash>,
+    by_id: HashMap<String, usize, rng::FastHash>,
     timers: BTreeMap<(Instant, u64), Timer>,
     timer_seq: u64,
     ready: BTreeMap<(Instant, u64), (Ticket, Reply)>,
@@ -263,7 +263,7 @@ pub struct Server {
     session_faults: Vec<usize>,
     any_duplicate_fault: bool,
     /// Held polls by ticket, for [`Server::cancel`].
-    held_by_ticket: HashMap<u64, usize>,
+    held_by_ticket: HashMap<u64, usize, rng::FastHash>,
     /// Transcript lines of the request being handled, logged after its own line.
     deferred: Option<Vec<TranscriptLine>>,
 }

@@ -316,8 +316,16 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn header_str<B>(req: &Request<B>, name: impl http::header::AsHeaderName) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
+fn header_str<B>(req: &Request<B>, name: http::HeaderName) -> Option<&str> {
+    let headers = req.headers();
+    // A visitor request carries a handful of headers: comparing names is cheaper than hashing one (a custom
+    // name is hashed byte by byte). `iter` yields a name's first value first, as `get` returns it.
+    let value = if headers.len() <= 16 {
+        headers.iter().find(|(n, _)| **n == name).map(|(_, v)| v)
+    } else {
+        headers.get(name)
+    };
+    value.and_then(|v| v.to_str().ok())
 }
 
 fn authority_of<B>(req: &Request<B>) -> Option<String> {
@@ -418,8 +426,8 @@ impl Server {
             start: now,
             now,
             sessions: Vec::new(),
-            by_key: HashMap::new(),
-            by_id: HashMap::new(),
+            by_key: HashMap::default(),
+            by_id: HashMap::default(),
             timers: BTreeMap::new(),
             timer_seq: 0,
             ready: BTreeMap::new(),
@@ -432,7 +440,7 @@ impl Server {
             live: 0,
             session_faults,
             any_duplicate_fault,
-            held_by_ticket: HashMap::new(),
+            held_by_ticket: HashMap::default(),
             deferred: None,
         }
     }
