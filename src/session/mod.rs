@@ -307,7 +307,9 @@ pub struct Session {
     post: SlotTimers,
     poll: SlotTimers,
     events: VecDeque<Event>,
-    end_reason: Option<EndReason>,
+    /// Boxed, like [`Session::pending_switch`]: `None` for the whole chat, so it should not cost its size in
+    /// every idle session (issue #13).
+    end_reason: Option<Box<EndReason>>,
     idle_warn_at: Option<Instant>,
     idle_end_at: Option<Instant>,
     idle_warned: bool,
@@ -320,7 +322,7 @@ pub struct Session {
     /// repeats SwitchServer if it means it.
     ///
     /// [`RedirectPolicy::AskApplication`]: crate::RedirectPolicy::AskApplication
-    pending_switch: Option<Endpoint>,
+    pending_switch: Option<Box<Endpoint>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -482,7 +484,7 @@ impl Session {
 
     /// Why the session ended, once it has.
     pub fn end_reason(&self) -> Option<&EndReason> {
-        self.end_reason.as_ref()
+        self.end_reason.as_deref()
     }
 
     /// The agent serving the chat, if any.
@@ -875,6 +877,11 @@ impl Session {
                 {
                     b.in_flight = true;
                     b.renumbered = false;
+                }
+                if self.in_flight.capacity() == 0 {
+                    // At most one request per slot (control, POST, poll) is in flight: three, not the four a
+                    // first `push` would allocate room for.
+                    self.in_flight.reserve_exact(3);
                 }
                 self.in_flight.push(InFlight { id, kind, deadline });
                 Some(OutgoingRequest {
@@ -1752,7 +1759,7 @@ impl Session {
                     endpoint: target.clone(),
                     reason,
                 });
-                self.pending_switch = Some(target);
+                self.pending_switch = Some(Box::new(target));
                 None
             }
             Err(reason) => Some(EndReason::RedirectRefused { target, reason }),
@@ -1770,8 +1777,8 @@ impl Session {
         if self.is_ended() {
             return Err(CommandError::Ended);
         }
-        self.d.endpoint = target.clone();
-        self.events.push_back(Event::ServerSwitched(target));
+        self.d.endpoint = (*target).clone();
+        self.events.push_back(Event::ServerSwitched(*target));
         Ok(())
     }
 
@@ -1791,7 +1798,10 @@ impl Session {
             .check(&self.config.endpoint, &target)
             .err()
             .unwrap_or(crate::RedirectRefusal::Disabled);
-        self.finish(EndReason::RedirectRefused { target, reason });
+        self.finish(EndReason::RedirectRefused {
+            target: *target,
+            reason,
+        });
         Ok(())
     }
 
@@ -1821,7 +1831,7 @@ impl Session {
         if !undelivered.is_empty() {
             self.events.push_back(Event::Undelivered(undelivered));
         }
-        self.end_reason = Some(reason.clone());
+        self.end_reason = Some(Box::new(reason.clone()));
         self.events.push_back(Event::Ended(reason));
     }
 }
