@@ -416,6 +416,35 @@ fn a_dumped_scenario_reads_back_as_the_same_configuration() {
         Err(e) => assert!(e.contains("fualts"), "{e}"),
         Ok(_) => panic!("typo accepted"),
     }
+    std::fs::write(
+        dir.join("switch.json"),
+        r#"{"dialect": {"sequence-rul": "consecutive"}}"#,
+    )
+    .expect("write");
+    let typo = dir.join("switch.json").to_string_lossy().into_owned();
+    match parse(&["--scenario", &typo]) {
+        Err(e) => assert!(e.contains("sequence-rul"), "{e}"),
+        Ok(_) => panic!("switch typo accepted"),
+    }
+    // And a bad value names the switch and its values.
+    std::fs::write(
+        dir.join("value.json"),
+        r#"{"dialect": {"sequence-rule": "strictly"}}"#,
+    )
+    .expect("write");
+    let bad = dir.join("value.json").to_string_lossy().into_owned();
+    match parse(&["--scenario", &bad]) {
+        Err(e) => assert!(e.contains("strictly"), "{e}"),
+        Ok(_) => panic!("bad value accepted"),
+    }
+    match parse(&["--set", "sequence-rule=strictly"]) {
+        Err(e) => assert!(e.contains("consecutive"), "{e}"),
+        Ok(_) => panic!("bad --set accepted"),
+    }
+    match parse(&["--dialect", "nonsense"]) {
+        Err(e) => assert!(e.contains("guide"), "{e}"),
+        Ok(_) => panic!("bad --dialect accepted"),
+    }
 }
 
 /// The example binary next to this test's binary (`cargo test` builds the examples; `cargo test --test
