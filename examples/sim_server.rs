@@ -21,6 +21,10 @@ fn main() -> ExitCode {
             print!("{}", sim_cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        Ok(sim_cli::Command::ListDialects) => {
+            print!("{}", sim_cli::dialects_text());
+            return ExitCode::SUCCESS;
+        }
         Ok(sim_cli::Command::DumpScenario(json)) => {
             println!("{json}");
             return ExitCode::SUCCESS;

@@ -169,3 +169,12 @@ fn sim_session_handover_abandons_delayed_post() {
         "handover-abandons-delayed-post",
     );
 }
+
+/// `Message::decode("CustomEvent", "\n\nnull")`: the typed decoder refused `null`, so the message was `Invalid`
+/// with a `null` raw payload; re-serialised as `"message": null`, which the envelope reads as `{}`, it decoded as
+/// `CustomEvent { kind: "", data: "" }` (issue #9 item 5). Fixed: a `null` payload (any JSON whitespace around
+/// it) reads as `{}` in `Message::decode` too, so both paths agree and the round trip is stable.
+#[test]
+fn parse_messages_null_payload_reads_as_empty_object() {
+    replay("regressions", "parse_messages", "custom-event-null-payload");
+}

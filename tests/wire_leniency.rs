@@ -2,9 +2,9 @@
 //! input: each must give a precise error (or a kept `Message::Invalid`), never a panic or a silent loss.
 
 use liveagent::wire::{
-    AgentInfo, AgentMessage, AgentRef, ChasitorSessionData, DecodeError, IdleTimeoutSettings,
-    Limits, Message, MessagesAnswer, MessagesBody, QueueUpdate, parse_availability, parse_envelope,
-    parse_messages, parse_reconnect_session, parse_session_id, parse_settings,
+    AgentInfo, AgentMessage, AgentRef, DecodeError, IdleTimeoutSettings, Limits, Message,
+    MessagesAnswer, MessagesBody, QueueUpdate, parse_availability, parse_envelope, parse_messages,
+    parse_reconnect_session, parse_session_id, parse_settings,
 };
 use serde_json::json;
 
@@ -388,7 +388,7 @@ fn null_or_missing_message_is_an_empty_payload() {
     );
     assert_eq!(
         one("ChasitorSessionData", "{}"),
-        Message::ChasitorSessionData(ChasitorSessionData::default())
+        Message::ChasitorSessionData(Box::default())
     );
 }
 

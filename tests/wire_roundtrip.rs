@@ -435,7 +435,7 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
         (
             "ChasitorSessionData",
             chasitor_session_data()
-                .prop_map(Message::ChasitorSessionData)
+                .prop_map(|d| Message::ChasitorSessionData(Box::new(d)))
                 .boxed(),
         ),
         (
@@ -472,7 +472,7 @@ fn message_strategies() -> Vec<(&'static str, BoxedStrategy<Message>)> {
         (
             "ChatRequestSuccess",
             chat_request_success()
-                .prop_map(Message::ChatRequestSuccess)
+                .prop_map(|s| Message::ChatRequestSuccess(Box::new(s)))
                 .boxed(),
         ),
         (

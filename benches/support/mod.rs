@@ -219,10 +219,10 @@ impl Fleet {
             )
             .visitor_name("Jon A."),
         );
-        let server = Server::new(sim, t0);
+        let server = sim_side(|| Server::new(sim, t0));
         let visitors = (0..n)
             .map(|_| Visitor {
-                session: Session::with_shared_config(Arc::clone(&config), t0),
+                session: client_side(|| Session::with_shared_config(Arc::clone(&config), t0)),
                 sent: 0,
                 received: 0,
                 heap_at: None,
@@ -249,20 +249,21 @@ impl Fleet {
                 self.drain(i);
             }
             let mut progressed = false;
-            while let Some((ticket, reply)) = self.server.poll_reply(self.now) {
+            while let Some((ticket, reply)) = sim_side(|| self.server.poll_reply(self.now)) {
                 progressed = true;
                 let Some((i, id)) = self.tickets.remove(&ticket.0) else {
                     continue;
                 };
                 let v = &mut self.visitors[i as usize];
-                let r = match reply.response() {
-                    Some(r) => v.session.handle_response(id, response_ref(r), self.now),
-                    None => v.session.handle_transport_error(
-                        id,
-                        liveagent::TransportError::Reset,
-                        self.now,
-                    ),
-                };
+                let now = self.now;
+                let r = client_side(|| match reply.response() {
+                    Some(r) => v.session.handle_response(id, response_ref(r), now),
+                    None => {
+                        v.session
+                            .handle_transport_error(id, liveagent::TransportError::Reset, now)
+                    }
+                });
+                sim_side(|| drop(reply));
                 if r.is_err() {
                     panic!("visitor {i}: {r:?}");
                 }
@@ -281,13 +282,14 @@ impl Fleet {
                     None => break None,
                 }
             };
-            let next = match (self.server.poll_timeout(), session_next) {
+            let next = match (sim_side(|| self.server.poll_timeout()), session_next) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             let Some(next) = next else { break };
             self.now = self.now.max(next);
-            self.server.handle_timeout(self.now);
+            let now = self.now;
+            sim_side(|| self.server.handle_timeout(now));
             while let Some(&Reverse((t, i))) = self.heap.peek() {
                 if t > self.now {
                     break;
@@ -298,7 +300,8 @@ impl Fleet {
                     continue;
                 }
                 v.heap_at = None;
-                v.session.handle_timeout(self.now);
+                let now = self.now;
+                client_side(|| v.session.handle_timeout(now));
                 self.dirty.push(i);
             }
         }
@@ -309,11 +312,13 @@ impl Fleet {
         let now = self.now;
         let v = &mut self.visitors[i as usize];
         loop {
-            match v.session.poll_output(now) {
+            match client_side(|| v.session.poll_output(now)) {
                 Output::Request(r) => {
                     self.stats.requests += 1;
-                    let ticket = self.server.handle_request(&r.http, now);
+                    let server = &mut self.server;
+                    let ticket = sim_side(|| server.handle_request(&r.http, now));
                     self.tickets.insert(ticket.0, (i, r.id));
+                    client_side(|| drop(r));
                 }
                 Output::Event(e) => {
                     self.stats.events += 1;
@@ -339,10 +344,10 @@ impl Fleet {
                         if v.sent < MESSAGES_EACH_WAY {
                             v.sent += 1;
                             let text = format!("visitor message {}", v.sent);
-                            if let Err(e) = v.session.send_message(text) {
+                            if let Err(e) = client_side(|| v.session.send_message(text)) {
                                 panic!("send_message: {e}");
                             }
-                        } else if let Err(e) = v.session.end() {
+                        } else if let Err(e) = client_side(|| v.session.end()) {
                             panic!("end: {e}");
                         }
                     }
@@ -360,6 +365,15 @@ impl Fleet {
         }
     }
 
+    /// Drops the simulator and the sessions, each inside its side's marker (so callgrind counts it there).
+    pub fn dispose(self) {
+        let Fleet {
+            server, visitors, ..
+        } = self;
+        sim_side(|| drop(server));
+        client_side(|| drop(visitors));
+    }
+
     pub fn visitors(&self) -> usize {
         self.visitors.len()
     }
@@ -367,6 +381,19 @@ impl Fleet {
     pub fn config(&self) -> &Arc<Config> {
         &self.config
     }
+}
+
+/// Runs `f` as the simulator's work: never inlined, so `benches/callgrind.sh` can count the instructions spent
+/// inside it (`--toggle-collect`). Never nested with [`client_side`].
+#[inline(never)]
+pub fn sim_side<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs `f` as the client's work (see [`sim_side`]).
+#[inline(never)]
+pub fn client_side<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 fn response_ref(r: &http::Response<Vec<u8>>) -> http::Response<&[u8]> {

@@ -63,7 +63,7 @@ class Chat:
             "screenResolution": "1920x1080", "visitorName": name, "prechatDetails": [],
             "prechatEntities": [], "receiveQueueUpdates": True, "isPost": True,
         }, sequenced=True)
-        if status != 200:
+        if status // 100 != 2:
             raise SystemExit(f"ChasitorInit: {status} {text}")
 
     def poll(self):
@@ -80,12 +80,12 @@ class Chat:
 
     def say(self, text):
         status, answer = self.request("POST", "Chasitor/ChatMessage", {"text": text}, sequenced=True)
-        if status != 200:
+        if status // 100 != 2:
             raise SystemExit(f"ChatMessage: {status} {answer}")
 
     def end(self):
         status, answer = self.request("POST", "Chasitor/ChatEnd", {"reason": "client"}, sequenced=True)
-        if status != 200:
+        if status // 100 != 2:
             raise SystemExit(f"ChatEnd: {status} {answer}")
 
 

@@ -5,8 +5,10 @@
 // Shared through `#[path]`; not every includer uses every item.
 #![allow(dead_code)]
 
-use super::sim_http::{ExpectedIds, SimHttp};
-use liveagent::sim::{AgentAction, AgentScript, Fault, FaultKind, Server, SimConfig, Trigger};
+use super::sim_http::{ExpectedIds, FrontEnd, SimHttp};
+use liveagent::sim::{
+    AgentAction, AgentScript, Dialect, Fault, FaultKind, Server, SimConfig, Trigger,
+};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,8 @@ Listening:
   --ignore-stdin             do not stop at end of input (stop with SIGINT/SIGTERM only)
 Server behaviour:
   --dialect NAME             how the server reads the protocol's open questions (default: the evidence-weighted one)
-  --set SWITCH=VALUE         set one dialect switch (repeatable; VALUE is JSON, or a bare word taken as a string)
+  --set SWITCH=VALUE         set one dialect switch on top of --dialect (repeatable)
+  --list-dialects            list the dialects, every switch and its values, and exit
   --scenario FILE            JSON: dialect, agent script, fault plan, timings (see --dump-scenario); flags given
                              with it apply on top
   --dump-scenario            print the effective scenario as JSON and exit (a starting point for --scenario)
@@ -45,6 +48,7 @@ Faults (every session):
 Output:
   --transcript FILE          write the server's request-by-request transcript to FILE at exit
   --report FILE              write the conformance report as JSON to FILE at exit (text goes to stdout)
+  --verbose, -v              print the transcript to stderr as it happens
   --help                     this text
 ";
 
@@ -80,6 +84,8 @@ pub enum Command {
     Help,
     /// Print this scenario JSON and exit.
     DumpScenario(String),
+    /// Print the dialects and their switches and exit.
+    ListDialects,
 }
 
 /// Everything `sim_server` needs to run.
@@ -96,8 +102,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// The simulator's configuration (dialect, agent, faults, timings).
     pub config: SimConfig,
-    /// Chats for other ids are declined.
-    pub expected_ids: ExpectedIds,
+    /// Front-end options (ids, live transcript).
+    pub front: FrontEnd,
 }
 
 /// A scenario file: every field is optional and defaults to what the flags would give. Durations of the
@@ -105,6 +111,9 @@ pub struct Options {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Scenario {
+    /// The server's reading of the protocol's open questions ([`Dialect`]: switch names as keys, missing
+    /// switches at their default).
+    pub dialect: Option<Dialect>,
     /// The agent side of every chat ([`AgentScript`]).
     pub agent: Option<AgentScript>,
     /// Planned faults ([`Fault`]), added to the fault flags.
@@ -157,6 +166,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let mut seed: Option<u64> = None;
     let mut fault_flags: Vec<Fault> = Vec::new();
     let mut expected_ids = ExpectedIds::default();
+    let mut live_transcript = false;
     let (mut errors, mut errors_at, mut error_status) = (None::<u32>, 3u64, 500u16);
 
     let mut it = args.into_iter();
@@ -169,6 +179,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             }
             "--dump-scenario" => {
                 dump = true;
+                continue;
+            }
+            "--list-dialects" => return Ok(Command::ListDialects),
+            "--verbose" | "-v" => {
+                live_transcript = true;
                 continue;
             }
             _ => {}
@@ -262,6 +277,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         config.available = a;
     }
     config.seed = scenario.seed.unwrap_or(config.seed);
+    config.dialect = scenario.dialect.unwrap_or_default();
     config.agent = match scenario.agent {
         Some(agent) if accept_after.is_none() && greeting.is_none() => agent,
         Some(_) => {
@@ -291,7 +307,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         transcript,
         report,
         config,
-        expected_ids,
+        front: FrontEnd {
+            expected_ids,
+            live_transcript,
+        },
     }))
 }
 
@@ -304,6 +323,7 @@ fn read_scenario(path: &Path) -> Result<Scenario, String> {
 /// The scenario that reproduces `config` (what `--dump-scenario` prints).
 pub fn scenario_json(config: &SimConfig) -> String {
     let s = Scenario {
+        dialect: Some(config.dialect.clone()),
         agent: Some(config.agent.clone()),
         faults: Some(config.faults.faults.clone()),
         seed: Some(config.seed),
@@ -321,16 +341,48 @@ pub fn scenario_json(config: &SimConfig) -> String {
     serde_json::to_string_pretty(&s).unwrap_or_default()
 }
 
-/// `--dialect` and `--set`.
+/// `--dialect` (replaces the scenario's dialect) and `--set` (on top, in order).
 fn apply_dialect(
-    _config: &mut SimConfig,
+    config: &mut SimConfig,
     dialect: Option<&str>,
     sets: &[(String, String)],
 ) -> Result<(), String> {
-    if dialect.is_some() || !sets.is_empty() {
-        return Err("--dialect/--set: this simulator has no dialects yet".into());
+    if let Some(name) = dialect {
+        config.dialect = Dialect::named(name).ok_or_else(|| {
+            format!(
+                "--dialect: unknown dialect {name:?} (known: {})",
+                Dialect::NAMES.join(", ")
+            )
+        })?;
+    }
+    for (switch, value) in sets {
+        config
+            .dialect
+            .set(switch, value)
+            .map_err(|e| format!("--set: {e}"))?;
     }
     Ok(())
+}
+
+/// `--list-dialects`: the named dialects and every switch with its values (the default first).
+pub fn dialects_text() -> String {
+    let mut out = format!("dialects (--dialect NAME): {}\n", Dialect::NAMES.join(", "));
+    for name in Dialect::NAMES {
+        if let Some(d) = Dialect::named(name) {
+            let label = d.label();
+            let label = if label.is_empty() {
+                "every switch at its default"
+            } else {
+                &label
+            };
+            out.push_str(&format!("  {name}: {label}\n"));
+        }
+    }
+    out.push_str("switches (--set SWITCH=VALUE; the first value is the default):\n");
+    for s in Dialect::switches() {
+        out.push_str(&format!("  {}: {}\n", s.name, s.values.join(" | ")));
+    }
+    out
 }
 
 /// A running conformance server.
@@ -361,7 +413,7 @@ fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Binds and starts serving; writes the port file.
 pub fn start(options: Options) -> std::io::Result<Running> {
-    let http = SimHttp::start_with(options.config, options.listen, options.expected_ids)?;
+    let http = SimHttp::start_with(options.config, options.listen, options.front)?;
     if let Some(path) = &options.port_file {
         write_atomically(path, &format!("{}\n", http.addr.port()))?;
     }
@@ -409,48 +461,11 @@ impl Running {
     }
 }
 
-/// The conformance report of everything the server saw: JSON and text. (Interim: the simulator's findings
-/// are wired in once `liveagent::sim::conformance` exists; until then requests are counted from the
-/// transcript and no findings are listed.)
+/// The simulator's conformance report of everything it saw: JSON and text.
 fn report(server: &Server) -> (String, String) {
-    let mut tickets: Vec<std::collections::BTreeSet<u64>> = Vec::new();
-    for line in server.transcript() {
-        if let (Some(s), Some(t)) = (line.session, line.ticket) {
-            if tickets.len() <= s {
-                tickets.resize_with(s + 1, Default::default);
-            }
-            tickets[s].insert(t.0);
-        }
-    }
-    let mut text = String::new();
-    let sessions: Vec<serde_json::Value> = server
-        .sessions()
-        .map(|s| {
-            let requests = tickets.get(s.index).map_or(0, |t| t.len());
-            let completed = !s.state.is_live();
-            text.push_str(&format!(
-                "session {} ({}): {requests} requests, {}\n",
-                s.index,
-                s.id,
-                if completed {
-                    "completed"
-                } else {
-                    "not completed"
-                }
-            ));
-            serde_json::json!({
-                "id": s.id,
-                "completed": completed,
-                "requests": requests,
-                "violations": [],
-                "warnings": [],
-            })
-        })
-        .collect();
-    text.push_str(&format!("{} session(s)\n", sessions.len()));
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "sessions": sessions }))
-        .unwrap_or_default();
-    (json, text)
+    let report = server.conformance_report();
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    (json, report.to_text())
 }
 
 /// Blocks until end of input on stdin (when `watch_stdin`), SIGINT or SIGTERM; says which.

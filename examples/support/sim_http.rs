@@ -73,6 +73,15 @@ impl ExpectedIds {
     }
 }
 
+/// How the front end behaves besides serving.
+#[derive(Debug, Clone, Default)]
+pub struct FrontEnd {
+    /// Decline chats for other ids.
+    pub expected_ids: ExpectedIds,
+    /// Print each transcript line to stderr as it is recorded.
+    pub live_transcript: bool,
+}
+
 /// A running simulator. Stop it to get the `Server` back (transcript, per-session records).
 pub struct SimHttp {
     /// Where it listens (the primary host).
@@ -94,14 +103,14 @@ impl SimHttp {
     /// `config.scheme` becomes `http`, `config.host` and `config.alternate_host` the bound addresses (an
     /// unspecified IP such as 0.0.0.0 is advertised as 127.0.0.1).
     pub fn start_on(config: SimConfig, listen: SocketAddr) -> std::io::Result<SimHttp> {
-        SimHttp::start_with(config, listen, ExpectedIds::default())
+        SimHttp::start_with(config, listen, FrontEnd::default())
     }
 
-    /// [`SimHttp::start_on`], declining chats for other ids than `expected`.
+    /// [`SimHttp::start_on`] with front-end options.
     pub fn start_with(
         mut config: SimConfig,
         listen: SocketAddr,
-        expected: ExpectedIds,
+        front: FrontEnd,
     ) -> std::io::Result<SimHttp> {
         let primary = std::net::TcpListener::bind(listen)?;
         let alternate = std::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0))?;
@@ -129,7 +138,7 @@ impl SimHttp {
                         Err(e) => eprintln!("sim_http: listener: {e}"),
                     }
                 }
-                own_sim(Server::new(config, Instant::now()), expected, rx).await;
+                own_sim(Server::new(config, Instant::now()), front, rx).await;
             });
         });
         Ok(SimHttp {
@@ -239,7 +248,8 @@ async fn accept_loop(listener: TcpListener, host: Arc<str>, tx: mpsc::UnboundedS
     }
 }
 
-async fn own_sim(mut sim: Server, expected: ExpectedIds, mut rx: mpsc::UnboundedReceiver<ToSim>) {
+async fn own_sim(mut sim: Server, front: FrontEnd, mut rx: mpsc::UnboundedReceiver<ToSim>) {
+    let mut printed = 0;
     let mut waiting: HashMap<Ticket, oneshot::Sender<Reply>> = HashMap::new();
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Ticket>();
     loop {
@@ -247,6 +257,12 @@ async fn own_sim(mut sim: Server, expected: ExpectedIds, mut rx: mpsc::Unbounded
             if let Some(tx) = waiting.remove(&ticket) {
                 let _ = tx.send(reply);
             }
+        }
+        if front.live_transcript {
+            for line in sim.transcript().get(printed..).unwrap_or_default() {
+                eprintln!("{line}");
+            }
+            printed = sim.transcript().len();
         }
         let sleep = sim.poll_timeout().map(|t| t.max(Instant::now()));
         let msg = tokio::select! {
@@ -260,7 +276,7 @@ async fn own_sim(mut sim: Server, expected: ExpectedIds, mut rx: mpsc::Unbounded
         match msg {
             Some(ToSim::Request(req, reply_tx)) => {
                 let ticket = sim.handle_request(&req, Instant::now());
-                if let Some((session_id, wrong)) = expected.refused(&req) {
+                if let Some((session_id, wrong)) = front.expected_ids.refused(&req) {
                     let reason = "Unavailable".to_owned();
                     if sim.agent_act(&session_id, AgentAction::Decline { reason }, Instant::now()) {
                         eprintln!("sim_http: declined the chat of ChasitorInit {ticket}: {wrong}");

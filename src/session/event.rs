@@ -402,8 +402,9 @@ pub enum Event {
     AgentMessage(AgentMessage),
     /// The agent started or stopped typing (only changes are reported; a batch holding both ends "not typing").
     AgentTyping(bool),
-    /// After a 503 handover, the server restored the session (ChasitorSessionData).
-    SessionRestored(ChasitorSessionData),
+    /// After a 503 handover, the server restored the session (ChasitorSessionData; boxed as in
+    /// [`Message`], so every `Event` is not as large as this rare one).
+    SessionRestored(Box<ChasitorSessionData>),
     /// SwitchServer: later requests go to this endpoint (it is inside the redirect policy, or the application
     /// accepted it). Comes before any request to it.
     ServerSwitched(Endpoint),

@@ -1401,7 +1401,7 @@ impl Server {
             Some(si),
             format!("reconnect from offset {offset} (index {o}): re-queue {n} message(s)"),
         );
-        self.emit(si, Message::ChasitorSessionData(data), t);
+        self.emit(si, Message::ChasitorSessionData(Box::new(data)), t);
         for (old_idx, m) in requeue {
             if let Some(s) = self.sessions.get_mut(si) {
                 let new_idx = s.next_index;
@@ -1985,7 +1985,7 @@ impl Server {
                 s.visitor_name = init.visitor_name.clone();
                 s.queue_position = script_queue;
                 let visitor_id = self.rng.uuid();
-                let msg = Message::ChatRequestSuccess(ChatRequestSuccess {
+                let msg = Message::ChatRequestSuccess(Box::new(ChatRequestSuccess {
                     queue_position: Some(script_queue),
                     estimated_wait_time: Some(-1.0),
                     geo_location: Some(geo()),
@@ -1997,7 +1997,7 @@ impl Server {
                     connection_timeout: Some(150_000.0),
                     sensitive_data_rules: Some(Vec::new()),
                     transcript_save_enabled: Some(true),
-                });
+                }));
                 self.emit(si, msg, t);
                 self.schedule_agent(si, t);
             }

@@ -94,12 +94,12 @@ impl Server {
         };
         match m {
             MsgSpec::ChatRequestSuccess { position } => {
-                Message::ChatRequestSuccess(ChatRequestSuccess {
+                Message::ChatRequestSuccess(Box::new(ChatRequestSuccess {
                     queue_position: Some(i64::from(*position)),
                     estimated_wait_time: Some(30.0),
                     visitor_id: Some("v-1".into()),
                     ..Default::default()
-                })
+                }))
             }
             MsgSpec::QueueUpdate { position } => Message::QueueUpdate(QueueUpdate {
                 position: Some(i64::from(*position)),
@@ -143,12 +143,14 @@ impl Server {
                 post_chat_url: None,
                 attached_records: None,
             }),
-            MsgSpec::ChasitorSessionData => Message::ChasitorSessionData(ChasitorSessionData {
-                queue_position: Some(0),
-                url: Some("https://example.com/help".into()),
-                sneak_peek_enabled: Some(true),
-                ..Default::default()
-            }),
+            MsgSpec::ChasitorSessionData => {
+                Message::ChasitorSessionData(Box::new(ChasitorSessionData {
+                    queue_position: Some(0),
+                    url: Some("https://example.com/help".into()),
+                    sneak_peek_enabled: Some(true),
+                    ..Default::default()
+                }))
+            }
             MsgSpec::SwitchServer { valid } => Message::SwitchServer(SwitchServer {
                 new_url: if *valid {
                     format!(

@@ -535,6 +535,9 @@ fn raw_payload(payload: &str) -> serde_json::Value {
     serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_owned()))
 }
 
+/// The four whitespace characters JSON allows between tokens (RFC 8259 §2).
+const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
+
 /// Field names whose values are secrets wherever they appear in a raw payload.
 const SECRET_FIELDS: &[&str] = &["affinitytoken", "key", "sessionkey"];
 
@@ -641,6 +644,11 @@ macro_rules! message_enum {
 
             /// Decodes one payload by its type. Unknown types and undecodable payloads are kept, not refused.
             pub fn decode(kind: &str, payload: &str) -> Message {
+                // `null` (with any JSON whitespace around it) means no payload, read like `{}`, as the
+                // envelope reads `"message": null`; otherwise a typed payload that is `null` would decode
+                // Invalid, re-serialise as `"message": null` and decode typed the second time (found by
+                // fuzzing, issue #9).
+                let payload = if payload.trim_matches(JSON_WHITESPACE) == "null" { "{}" } else { payload };
                 fn typed<T: DeserializeOwned>(kind: &str, payload: &str, f: fn(T) -> Message) -> Message {
                     match serde_json::from_str::<T>(payload) {
                         Ok(v) => f(v),
@@ -666,6 +674,29 @@ macro_rules! message_enum {
                         raw: raw_payload(payload),
                     },
                 }
+            }
+
+            /// The one-pass decoder's payload step: the payload read straight from the envelope's deserializer
+            /// into the type `kind` names (one dispatch, no intermediate text or `Value`), pushed onto the
+            /// batch (built in place rather than moved through each layer). `null` and unknown
+            /// types go through [`RawMessage::decode`], exactly as the two-step path reads them. An error here
+            /// makes [`parse_envelope_fast`] give up, and the caller decodes the body the two-step way.
+            fn deserialize_payload<'de, D: serde::Deserializer<'de>>(
+                kind: &str,
+                d: D,
+                out: &mut Vec<Message>,
+            ) -> Result<(), D::Error> {
+                match kind {
+                    $( $name => out.push(match Option::<$payload>::deserialize(d)? {
+                        Some(p) => Message::$variant(p),
+                        None => RawMessage::decode_parts(kind, None),
+                    }), )*
+                    _ => {
+                        let raw = <&'de RawValue>::deserialize(d)?;
+                        out.push(RawMessage::decode_parts(kind, Some(raw)));
+                    }
+                }
+                Ok(())
             }
 
             /// The payload as a JSON value (what goes under `message` on the wire).
@@ -703,8 +734,9 @@ message_enum! {
     AgentNotTyping(AgentRef) = "AgentNotTyping",
     /// The agent is typing.
     AgentTyping(AgentRef) = "AgentTyping",
-    /// Session data restored after a ReconnectSession.
-    ChasitorSessionData(ChasitorSessionData) = "ChasitorSessionData",
+    /// Session data restored after a ReconnectSession (boxed: it is rare and the largest payload, and every
+    /// `Message` would otherwise be as large).
+    ChasitorSessionData(Box<ChasitorSessionData>) = "ChasitorSessionData",
     /// The chat ended.
     ChatEnded(ChatEnded) = "ChatEnded",
     /// An agent accepted the chat.
@@ -713,8 +745,9 @@ message_enum! {
     ChatMessage(AgentMessage) = "ChatMessage",
     /// The chat request failed (or, mid-chat, the agent went offline).
     ChatRequestFail(ChatRequestFail) = "ChatRequestFail",
-    /// The request was routed; wait for ChatEstablished.
-    ChatRequestSuccess(ChatRequestSuccess) = "ChatRequestSuccess",
+    /// The request was routed; wait for ChatEstablished (boxed: once per chat and 352 bytes, which every
+    /// `Message` and `Event` would otherwise be).
+    ChatRequestSuccess(Box<ChatRequestSuccess>) = "ChatRequestSuccess",
     /// The chat moved to another agent.
     ChatTransferred(AgentInfo) = "ChatTransferred",
     /// An agent-side custom event.
@@ -771,10 +804,12 @@ pub(crate) struct RawMessage<'a> {
 
 impl RawMessage<'_> {
     pub(crate) fn decode(&self) -> Message {
-        let payload = self.message.map(RawValue::get).unwrap_or("{}");
-        // `"message": null` is treated like `{}`.
-        let payload = if payload == "null" { "{}" } else { payload };
-        Message::decode(&self.kind, payload)
+        RawMessage::decode_parts(&self.kind, self.message)
+    }
+
+    /// An absent `message` is read like `{}`, and so is `null` (by [`Message::decode`]).
+    fn decode_parts(kind: &str, message: Option<&RawValue>) -> Message {
+        Message::decode(kind, message.map(RawValue::get).unwrap_or("{}"))
     }
 }
 
@@ -815,3 +850,286 @@ impl RawEnvelope<'_> {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// One-pass decode (the fast path of `parse_messages` and `parse_envelope`)
+//
+// The two-step decode above reads the body twice: once to find each payload's extent (`RawValue`), once to
+// decode it. It is what makes a batch lenient: a payload that does not fit its type becomes `Invalid` and the
+// messages around it survive, which a single streaming pass cannot do (a serde error ends the whole parse).
+// So the body is first decoded in one pass, each payload straight into its type once `type` is known; only
+// when that fails anywhere (a payload that does not fit, a duplicate key, bad JSON) is it decoded again the
+// two-step way, whose answer is then the answer. The one-pass decoder accepts a body only where every
+// payload decodes with the very deserializer calls the two-step path makes on the same bytes, so both give
+// the same `MessagesBody` (a proptest and the fuzz target check it). A body that makes the fast path fail
+// costs one extra parse, never more.
+
+/// Decodes a Messages envelope in one pass; `None` when any part of it needs the two-step decoder, including
+/// a batch of more than `max_messages` (the two-step decoder refuses it; this one stops at the first extra).
+pub(crate) fn parse_envelope_fast(body: &[u8], max_messages: usize) -> Option<MessagesBody> {
+    use serde::de::DeserializeSeed;
+    // UTF-8 checked once for the whole body, not string by string (a body that is not UTF-8 is left to the
+    // two-step decoder, which reports where).
+    let text = std::str::from_utf8(body).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let body = FastEnvelope { max_messages }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(body)
+}
+
+/// The envelope, decoded in one pass: the fields, leniency and duplicate-key refusal of [`RawEnvelope`].
+struct FastEnvelope {
+    max_messages: usize,
+}
+
+/// An `Option<i64>` read by [`lenient::opt_i64`].
+struct LenientI64(Option<i64>);
+
+impl<'de> Deserialize<'de> for LenientI64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient::opt_i64(d).map(LenientI64)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FastEnvelope {
+    type Value = MessagesBody;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<MessagesBody, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FastEnvelope {
+    type Value = MessagesBody;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct RawEnvelope")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<MessagesBody, A::Error> {
+        use serde::de::Error;
+        let mut messages: Option<Option<Vec<Message>>> = None;
+        let (mut sequence, mut offset) = (None, None);
+        while let Some(key) = map.next_key::<EnvelopeKey>()? {
+            match key {
+                EnvelopeKey::Messages => {
+                    if messages.is_some() {
+                        return Err(A::Error::duplicate_field("messages"));
+                    }
+                    messages = Some(map.next_value_seed(FastMessages {
+                        max: self.max_messages,
+                    })?);
+                }
+                EnvelopeKey::Sequence => {
+                    if sequence.is_some() {
+                        return Err(A::Error::duplicate_field("sequence"));
+                    }
+                    sequence = Some(map.next_value::<LenientI64>()?.0);
+                }
+                EnvelopeKey::Offset => {
+                    if offset.is_some() {
+                        return Err(A::Error::duplicate_field("offset"));
+                    }
+                    offset = Some(map.next_value::<LenientI64>()?.0);
+                }
+                EnvelopeKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(MessagesBody {
+            messages: messages.flatten().unwrap_or_default(),
+            sequence: sequence.flatten(),
+            offset: offset.flatten(),
+        })
+    }
+}
+
+/// The keys of the envelope ([`RawEnvelope`]'s fields; anything else is ignored, as there).
+enum EnvelopeKey {
+    Messages,
+    Sequence,
+    Offset,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for EnvelopeKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = EnvelopeKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EnvelopeKey, E> {
+                Ok(match v {
+                    "messages" => EnvelopeKey::Messages,
+                    "sequence" => EnvelopeKey::Sequence,
+                    "offset" => EnvelopeKey::Offset,
+                    _ => EnvelopeKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Key)
+    }
+}
+
+/// `messages`: `null` or an array of at most `max` elements.
+struct FastMessages {
+    max: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FastMessages {
+    type Value = Option<Vec<Message>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FastMessages {
+    type Value = Option<Vec<Message>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a sequence of messages")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while seq.next_element_seed(Element(&mut out))?.is_some() {
+            if out.len() > self.max {
+                return Err(serde::de::Error::custom("too many messages"));
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// One `{type, message}` element decoded in one pass and pushed onto the batch: the payload goes straight into
+/// its type when `type` came first (as servers send it); a `message` before its `type` is kept raw and decoded
+/// at the end.
+struct Element<'v>(&'v mut Vec<Message>);
+
+/// The keys of a message element ([`RawMessage`]'s fields; anything else is ignored, as there).
+enum ElementKey {
+    Type,
+    Message,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for ElementKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = ElementKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ElementKey, E> {
+                Ok(match v {
+                    "type" => ElementKey::Type,
+                    "message" => ElementKey::Message,
+                    _ => ElementKey::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Key)
+    }
+}
+
+/// The `type` string, borrowed from the body unless it holds escapes (as `#[serde(borrow)]` reads a `Cow`).
+struct KindStr<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for KindStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Str;
+        impl<'de> serde::de::Visitor<'de> for Str {
+            type Value = KindStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<KindStr<'de>, E> {
+                Ok(KindStr(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KindStr<'de>, E> {
+                Ok(KindStr(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(Str)
+    }
+}
+
+/// Decodes the payload by the `type` already read, onto the batch.
+struct PayloadSeed<'k, 'v> {
+    kind: &'k str,
+    out: &'v mut Vec<Message>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PayloadSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        Message::deserialize_payload(self.kind, d, self.out)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Element<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Element<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct RawMessage")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::Error;
+        let mut kind: Option<KindStr<'de>> = None;
+        let mut decoded = false;
+        let mut raw: Option<&'de RawValue> = None;
+        while let Some(key) = map.next_key::<ElementKey>()? {
+            match key {
+                ElementKey::Type => {
+                    if kind.is_some() {
+                        return Err(A::Error::duplicate_field("type"));
+                    }
+                    kind = Some(map.next_value()?);
+                }
+                ElementKey::Message => {
+                    if decoded || raw.is_some() {
+                        return Err(A::Error::duplicate_field("message"));
+                    }
+                    match &kind {
+                        Some(k) => {
+                            map.next_value_seed(PayloadSeed {
+                                kind: &k.0,
+                                out: &mut *self.0,
+                            })?;
+                            decoded = true;
+                        }
+                        None => raw = Some(map.next_value()?),
+                    }
+                }
+                ElementKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let kind = kind.ok_or_else(|| A::Error::missing_field("type"))?;
+        if !decoded {
+            self.0.push(RawMessage::decode_parts(&kind.0, raw));
+        }
+        Ok(())
+    }
+}
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod tests;

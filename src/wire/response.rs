@@ -5,6 +5,7 @@ use super::error::{offset_of, snippet, snippet_around};
 use super::lenient;
 use super::messages::{
     Availability, MessagesBody, RawEnvelope, ReconnectSession, Settings, VisitorId,
+    parse_envelope_fast,
 };
 use super::{AffinityToken, DecodeError, MAX_SECRET_BYTES, SessionKey};
 use serde::Deserialize;
@@ -195,6 +196,9 @@ pub fn parse_messages(
         200 => {}
         _ => return expect_200(WHAT, status, body, false).map(|()| MessagesAnswer::NoContent),
     }
+    if let Some(batch) = parse_envelope_fast(body, limits.max_messages) {
+        return Ok(MessagesAnswer::Batch(batch));
+    }
     let env: RawEnvelope<'_> =
         serde_json::from_slice(body).map_err(|e| json_error(WHAT, status, body, &e, false))?;
     check_count(WHAT, &env, limits)?;
@@ -301,6 +305,9 @@ pub fn parse_visitor_id(
 pub fn parse_envelope(body: &[u8], limits: &Limits) -> Result<MessagesBody, DecodeError> {
     const WHAT: &str = "envelope";
     check_size(WHAT, body, limits)?;
+    if let Some(batch) = parse_envelope_fast(body, limits.max_messages) {
+        return Ok(batch);
+    }
     let env: RawEnvelope<'_> =
         serde_json::from_slice(body).map_err(|e| json_error(WHAT, 200, body, &e, false))?;
     check_count(WHAT, &env, limits)?;

@@ -234,30 +234,64 @@ pub struct IdleTimeoutSettings {
 pub(crate) fn de_idle_timeout<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<IdleTimeoutSettings>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Shape {
-        Settings(IdleTimeoutSettings),
-        Number(f64),
-        Null(()),
-    }
-    match Shape::deserialize(d) {
-        Ok(Shape::Settings(s)) => Ok(Some(s)),
-        Ok(Shape::Number(n)) if n.is_finite() && n.fract() == 0.0 => {
-            Ok(Some(IdleTimeoutSettings {
-                is_enabled: Some(n > 0.0),
-                warning_time: None,
-                timeout: Some(n as i64),
-            }))
+    // A visitor over the shapes rather than an untagged enum, which would buffer the value (every key as a
+    // `String`) before trying each shape; the shapes and error texts are the same.
+    use serde::de::{self, Visitor};
+    const WRONG: &str = "chasitorIdleTimeout: expected settings object, number or null";
+    struct Shape;
+    impl Shape {
+        fn number<E: de::Error>(n: f64) -> Result<Option<IdleTimeoutSettings>, E> {
+            if n.is_finite() && n.fract() == 0.0 {
+                Ok(Some(IdleTimeoutSettings {
+                    is_enabled: Some(n > 0.0),
+                    warning_time: None,
+                    timeout: Some(n as i64),
+                }))
+            } else {
+                Err(E::custom(
+                    "chasitorIdleTimeout: expected settings object or whole seconds",
+                ))
+            }
         }
-        Ok(Shape::Number(_)) => Err(serde::de::Error::custom(
-            "chasitorIdleTimeout: expected settings object or whole seconds",
-        )),
-        Ok(Shape::Null(())) => Ok(None),
-        Err(_) => Err(serde::de::Error::custom(
-            "chasitorIdleTimeout: expected settings object, number or null",
-        )),
     }
+    impl<'de> Visitor<'de> for Shape {
+        type Value = Option<IdleTimeoutSettings>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("settings object, number or null")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            IdleTimeoutSettings::deserialize(de::value::MapAccessDeserializer::new(map))
+                .map(Some)
+                .map_err(|_| de::Error::custom(WRONG))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            IdleTimeoutSettings::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                .map(Some)
+                .map_err(|_| de::Error::custom(WRONG))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Shape::number(v as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Shape::number(v as f64)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Shape::number(v)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+    }
+    d.deserialize_any(Shape)
 }
 
 /// A chat button as returned by `Visitor/Settings` (spec §7.1).
