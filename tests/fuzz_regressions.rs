@@ -170,6 +170,14 @@ fn sim_session_handover_abandons_delayed_post() {
     );
 }
 
+/// hostile_server (issue #10) found a testkit mismatch: a raw answer with status 18386 (not an HTTP status) was
+/// sent to the session as 500 but classified by the monitor as a 4xx. The harness now renders such a status as
+/// the 500 it sends.
+#[test]
+fn hostile_server_raw_status_out_of_range() {
+    replay("regressions", "hostile_server", "raw-status-out-of-range");
+}
+
 /// `Message::decode("CustomEvent", "\n\nnull")`: the typed decoder refused `null`, so the message was `Invalid`
 /// with a `null` raw payload; re-serialised as `"message": null`, which the envelope reads as `{}`, it decoded as
 /// `CustomEvent { kind: "", data: "" }` (issue #9 item 5). Fixed: a `null` payload (any JSON whitespace around

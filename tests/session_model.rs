@@ -30,6 +30,44 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// `newUrl`s a hostile server would send (issue #10), next to the ones a real migration sends.
+fn switch_url() -> impl Strategy<Value = String> {
+    let scheme = prop_oneof![
+        Just("https://"),
+        Just("http://"),
+        Just("HTTPS://"),
+        Just(""),
+        Just("https:"),
+        Just("ftp://"),
+    ];
+    let host = prop_oneof![
+        Just("d.la2-c2-ia4.salesforceliveagent.com"),
+        Just("D.LA9.SalesforceLiveAgent.com."),
+        Just("d.la1-c1-ia2.salesforceliveagent.com.attacker.example"),
+        Just("xsalesforceliveagent.com"),
+        Just("attacker.example"),
+        Just("169.254.169.254"),
+        Just("10.0.0.5"),
+        Just("127.0.0.1"),
+        Just("[::1]"),
+        Just("localhost"),
+    ];
+    let port = prop_oneof![
+        Just(""),
+        Just(":443"),
+        Just(":8080"),
+        Just(":6379"),
+        Just(":0"),
+        Just(":99999"),
+        Just(":"),
+    ];
+    let path = prop_oneof![Just("/chat"), Just(""), Just("/chat/rest/")];
+    prop_oneof![
+        6 => (scheme, host, port, path).prop_map(|(s, h, p, q)| format!("{s}{h}{p}{q}")),
+        1 => "\\PC{0,24}",
+    ]
+}
+
 fn msg_spec() -> impl Strategy<Value = MsgSpec> {
     prop_oneof![
         2 => (0i8..5).prop_map(|position| MsgSpec::ChatRequestSuccess { position }),
@@ -51,6 +89,7 @@ fn msg_spec() -> impl Strategy<Value = MsgSpec> {
         1 => Just(MsgSpec::ChatRequestFail),
         1 => Just(MsgSpec::ChasitorSessionData),
         1 => any::<bool>().prop_map(|valid| MsgSpec::SwitchServer { valid }),
+        1 => switch_url().prop_map(MsgSpec::SwitchServerTo),
         1 => Just(MsgSpec::CustomEvent),
         1 => Just(MsgSpec::FileTransfer),
         1 => Just(MsgSpec::RichMessage),
@@ -269,6 +308,22 @@ fn prefixes() -> Vec<(&'static str, Vec<Op>, State, bool)> {
             false,
         ),
         (
+            // The fallback ChatEnd after a refused DELETE, so its answers land in Deleting.
+            "deleting from queued, DELETE refused, ChatEnd in flight",
+            vec![
+                ok(0),
+                ok(0),
+                ok(1),
+                Op::End,
+                Op::Respond {
+                    pick: 0,
+                    reply: Reply::Status(ErrorStatus::BadRequest),
+                },
+            ],
+            State::Deleting,
+            false,
+        ),
+        (
             "initializing, ReconnectSession in flight",
             vec![ok(0), fail503],
             State::Initializing,
@@ -477,7 +532,7 @@ fn expected_pairs() -> Vec<(State, InputKind)> {
 
 #[test]
 fn transition_coverage() {
-    const CASES: usize = 2400;
+    const CASES: usize = 3200;
     let mut runner = TestRunner::new_with_rng(
         proptest::test_runner::Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &[42; 32]),

@@ -167,7 +167,7 @@ fn tokio_chat(url: &str, seed: u64) -> PingPong {
 
 /// One blocking and one tokio chat against a server started with `flags`; returns the parsed JSON report
 /// (read back from the `--report` file) and the text report.
-fn both_drivers(name: &str, flags: &[&str]) -> (Value, String) {
+fn both_drivers(name: &str, flags: &[&str]) -> (Value, String, String) {
     let dir = scratch(name);
     let report = dir.join("report.json");
     let report_arg = report.to_string_lossy().into_owned();
@@ -217,7 +217,11 @@ fn both_drivers(name: &str, flags: &[&str]) -> (Value, String) {
         json,
         serde_json::from_str::<Value>(&finished.report_json).expect("json")
     );
-    (json, finished.report_text)
+    (
+        json,
+        finished.report_text,
+        finished.server.transcript_text(),
+    )
 }
 
 fn sessions(report: &Value) -> &[Value] {
@@ -269,26 +273,82 @@ fn project_drivers_complete_with_a_clean_report_in_every_named_dialect() {
             })
             .collect();
         for (name, run) in runs {
-            let (report, text) = run.join().unwrap_or_else(|_| panic!("dialect {name}"));
+            let (report, text, _) = run.join().unwrap_or_else(|_| panic!("dialect {name}"));
             assert_clean(&report, &format!("dialect {name}\n{text}"), 2);
         }
     });
 }
 
+/// The fault flags (a 503 handover 200 ms in, every 7th reply dropped, two 500s at the 3rd request), in
+/// every named dialect: both drivers recover without a single finding.
 #[test]
-fn project_drivers_complete_through_fault_flags_with_a_clean_report() {
-    let (report, text) = both_drivers(
-        "faults",
-        &[
-            "--handover-after-ms",
-            "200",
-            "--drop-reply-every",
-            "7",
-            "--server-errors",
-            "2",
-        ],
+fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_named_dialect() {
+    std::thread::scope(|s| {
+        let runs: Vec<_> = liveagent::sim::Dialect::NAMES
+            .iter()
+            .map(|name| {
+                let run = s.spawn(move || {
+                    let mut flags = vec![
+                        "--dialect",
+                        name,
+                        "--handover-after-ms",
+                        "200",
+                        "--drop-reply-every",
+                        "7",
+                        "--server-errors",
+                        "2",
+                    ];
+                    flags.extend(extra_flags(name));
+                    both_drivers(&format!("faults-{name}"), &flags)
+                });
+                (name, run)
+            })
+            .collect();
+        for (name, run) in runs {
+            let (report, text, transcript) =
+                run.join().unwrap_or_else(|_| panic!("dialect {name}"));
+            assert_clean(&report, &format!("dialect {name}\n{text}"), 2);
+            // Every kind of fault fired, in both sessions.
+            for kind in ["fault Handover", "fault DropReply", "fault ServerErrors"] {
+                for session in ["s0", "s1"] {
+                    assert!(
+                        transcript
+                            .lines()
+                            .any(|l| l.contains(&format!(" {session} {kind}"))),
+                        "{name} {session}: no {kind}\n{transcript}"
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// The example scenario the README points to stays valid: its dialect, agent and faults are read.
+#[test]
+fn the_example_scenario_file_reads() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/clients/scenario.json"
     );
-    assert_clean(&report, &text, 2);
+    let Ok(sim_cli::Command::Run(o)) = sim_cli::parse(["--scenario".to_string(), file.into()])
+    else {
+        panic!("scenario refused")
+    };
+    let c = &o.config;
+    assert_eq!(c.dialect.get("sequence-rule"), Some("consecutive"));
+    assert_eq!(
+        c.dialect.get("numbers"),
+        Some("integers"),
+        "missing switches default"
+    );
+    assert_eq!(c.agent.queue_position, 2);
+    assert_eq!(c.agent.steps.len(), 6);
+    assert_eq!(
+        c.agent.echo_prefix, "echo: ",
+        "missing agent fields default"
+    );
+    assert_eq!(c.faults.faults.len(), 3);
+    assert_eq!(c.poll_hold, Duration::from_secs(20));
 }
 
 #[test]
@@ -488,9 +548,10 @@ fn the_example_stops_cleanly_on_sigterm() {
     assert_eq!(report["sessions"], Value::Array(vec![]));
 }
 
-/// The standard-library Python client of the README (skipped where there is no python3).
+/// The standard-library Python client of the README, in every named dialect (skipped where there is no
+/// python3).
 #[test]
-fn the_python_client_completes_a_chat() {
+fn the_python_client_completes_a_clean_chat_in_every_named_dialect() {
     let Some(bin) = example_binary() else { return };
     if std::process::Command::new("python3")
         .arg("--version")
@@ -500,33 +561,49 @@ fn the_python_client_completes_a_chat() {
         eprintln!("no python3: skipped");
         return;
     }
-    let mut spawned = spawn_example(&bin, "python", &[]);
+    std::thread::scope(|s| {
+        for name in liveagent::sim::Dialect::NAMES {
+            let bin = &bin;
+            s.spawn(move || python_chat(bin, name));
+        }
+    });
+}
+
+fn python_chat(bin: &PathBuf, dialect: &str) {
+    let mut spawned = spawn_example(bin, &format!("python-{dialect}"), &["--dialect", dialect]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/clients/chat.py");
-    let out = std::process::Command::new("python3")
+    let mut child = std::process::Command::new("python3")
         .arg(script)
         .arg(format!("http://127.0.0.1:{}", spawned.port))
         .args(["Hello", "Where is my parcel?"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run python3");
+    let started = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("python3 output");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    drop(spawned.child.stdin.take());
+    let (status, text) = wait_exit(spawned.child);
     assert!(
         out.status.success(),
-        "{stdout}\n{}",
+        "{dialect}: {stdout}\n{}\n{text}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("echo: Where is my parcel?"), "{stdout}");
     assert!(stdout.contains("chat ended (client)"), "{stdout}");
-    drop(spawned.child.stdin.take());
-    let (status, text) = wait_exit(spawned.child);
     assert!(status.success());
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&spawned.report).expect("report written"))
             .expect("JSON");
-    let sessions = sessions(&report);
-    assert_eq!(sessions.len(), 1, "{text}");
-    assert_eq!(sessions[0]["completed"], Value::Bool(true));
-    assert_eq!(sessions[0]["violations"], Value::Array(vec![]), "{text}");
-    assert_eq!(sessions[0]["warnings"], Value::Array(vec![]), "{text}");
+    assert_clean(&report, &format!("{dialect}\n{text}"), 1);
 }
 
 #[test]
@@ -551,5 +628,89 @@ fn chats_for_other_ids_are_declined_when_ids_are_given() {
             .server
             .transcript_text()
             .contains("ChatRequestFail Unavailable")
+    );
+}
+
+/// Real clients send whatever `Host` they were configured with and some send absolute-form targets
+/// (`GET http://host/path`): the front end maps both to what the simulator expects.
+#[test]
+fn any_host_header_and_absolute_form_targets_are_served() {
+    use std::io::{Read, Write};
+    let running = serve(&[]);
+    let addr = running.addr();
+    for (target, host) in [
+        (
+            "/chat/rest/System/SessionId".to_string(),
+            "localhost:1".to_string(),
+        ),
+        (
+            format!("http://{addr}/chat/rest/System/SessionId"),
+            addr.to_string(),
+        ),
+        (
+            "http://chat.example.invalid/chat/rest/System/SessionId".to_string(),
+            "chat.example.invalid".to_string(),
+        ),
+    ] {
+        let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            conn,
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nX-LIVEAGENT-API-VERSION: 59\r\n\
+             X-LIVEAGENT-AFFINITY: null\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{target}: {answer}");
+        assert!(answer.contains("\"affinityToken\""), "{target}: {answer}");
+    }
+    let finished = running.shutdown().expect("shutdown");
+    assert_eq!(finished.server.conformance_report().sessions.len(), 3);
+}
+
+/// A SwitchServer moves the session to the alternate host, which listens on its own port: the drivers
+/// follow it and complete, and requests then arrive at the alternate listener.
+#[test]
+fn a_switch_server_moves_the_chat_to_the_alternate_listener() {
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--accept-after-ms",
+        "50",
+        "--poll-hold-ms",
+        "600",
+    ];
+    let Ok(sim_cli::Command::Run(mut options)) = sim_cli::parse(args.iter().map(|s| s.to_string()))
+    else {
+        panic!("flags refused")
+    };
+    options
+        .config
+        .faults
+        .faults
+        .push(liveagent::sim::Fault::every_session(
+            liveagent::sim::Trigger::Poll(3),
+            liveagent::sim::FaultKind::SwitchServer,
+        ));
+    let running = sim_cli::start(options).expect("start");
+    let (url, alternate) = (running.url(), running.alternate_url());
+    assert_ne!(url, alternate);
+    let visitor = blocking_chat(&url, 4);
+    let finished = running.shutdown().expect("shutdown");
+    visitor.check(&finished.server);
+    let record = finished.server.sessions().next().expect("one session");
+    // `newUrl` names the alternate listener; after the visitor acknowledged it, the simulator refuses
+    // the session's requests at the primary, so completing the chat means the driver moved.
+    let switched = record.switched_to.as_deref().unwrap_or_default();
+    assert!(
+        switched.starts_with(&alternate),
+        "{switched} vs {alternate}"
+    );
+    let report = finished.server.conformance_report();
+    assert_eq!(
+        report.violations() + report.warnings(),
+        0,
+        "{}",
+        report.to_text()
     );
 }

@@ -8,13 +8,14 @@ A small, well-behaved reference client for the simulator's conformance server:
 
 It follows the guide: X-LIVEAGENT-API-VERSION on every request, affinity `null` for SessionId, one
 X-LIVEAGENT-SEQUENCE per chat POST (1, 2, 3, ...), one Messages poll at a time with `ack` = the `sequence` of
-the last 200 batch, 204 means "poll again". It sends each line after the agent's answer to the previous
+the last 200 batch, 204 means "poll again", ChatMessages 50 ms apart (some servers drop those arriving < 15 ms apart). It sends each line after the agent's answer to the previous
 one, then ends the chat with ChatEnd and polls until ChatEnded. Exit status 0 when the chat ended normally.
 """
 
 import http.client
 import json
 import sys
+import time
 import urllib.parse
 
 API_VERSION = "59"
@@ -32,6 +33,7 @@ class Chat:
         self.affinity = "null"
         self.sequence = 0  # the last X-LIVEAGENT-SEQUENCE sent
         self.ack = -1  # the `sequence` of the last 200 Messages batch
+        self.last_message = 0.0  # when the last ChatMessage was sent (time.monotonic())
 
     def request(self, method, path, body=None, sequenced=False):
         headers = {"X-LIVEAGENT-API-VERSION": API_VERSION, "X-LIVEAGENT-AFFINITY": self.affinity}
@@ -79,6 +81,12 @@ class Chat:
         return body.get("messages", [])
 
     def say(self, text):
+        # A server was seen to drop ChatMessages that arrive less than 15 ms apart while answering 200 (§9.7):
+        # keep 50 ms between sends, so network and scheduling jitter cannot bring two within 15 ms.
+        wait = self.last_message + 0.050 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.last_message = time.monotonic()
         status, answer = self.request("POST", "Chasitor/ChatMessage", {"text": text}, sequenced=True)
         if status // 100 != 2:
             raise SystemExit(f"ChatMessage: {status} {answer}")

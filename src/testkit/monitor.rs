@@ -209,6 +209,11 @@ pub struct Monitor {
     key: Option<String>,
     affinity: Option<String>,
     authority: String,
+    /// Whether requests must use https (follows the endpoint like `authority`).
+    tls: bool,
+    /// Events drained since the last step ended: bounded by the batch cap (issue #10: no answer may flood
+    /// the application or the session's memory).
+    events_this_step: usize,
     /// The configured endpoint: the redirect policy is relative to it.
     configured: Endpoint,
     // Poll model.
@@ -263,6 +268,8 @@ impl Monitor {
             key: None,
             affinity: None,
             authority: endpoint.authority().to_owned(),
+            tls: endpoint.is_tls(),
+            events_this_step: 0,
             configured: endpoint.clone(),
             ack: -1,
             floor: None,
@@ -629,6 +636,7 @@ impl Monitor {
                     Ok(e) if !s.new_url.trim().is_empty() => {
                         if switch_allowed(&self.configured, &e) {
                             self.authority = e.authority().to_owned();
+                            self.tls = e.is_tls();
                             Some(Event::ServerSwitched(e))
                         } else {
                             // Never contacted: the chat ends, and every later request check still expects
@@ -716,6 +724,12 @@ impl Monitor {
         let seq = seq_header.and_then(|s| s.parse::<u64>().ok());
         let affinity = header(h, wire::header::AFFINITY);
         let key = header(h, wire::header::SESSION_KEY);
+        let scheme = r.http.uri().scheme_str().unwrap_or("");
+        ensure!(
+            scheme == if self.tls { "https" } else { "http" },
+            "{kind:?} #{id} uses {scheme:?}; the endpoint's scheme is https={}",
+            self.tls
+        );
         let authority = r.http.uri().authority().map(|a| a.as_str()).unwrap_or("");
         ensure!(
             authority == self.authority,
@@ -906,6 +920,13 @@ impl Monitor {
 
     fn on_event(&mut self, ev: &Event, session: &Session) -> Check {
         ensure!(!self.ended_event, "event after Event::Ended: {ev:?}");
+        self.events_this_step = self.events_this_step.saturating_add(1);
+        let cap = self.limits.max_messages.saturating_add(16);
+        ensure!(
+            self.events_this_step <= cap,
+            "{} events from one step: more than the batch cap allows ({cap})",
+            self.events_this_step
+        );
         if from_server(ev) {
             match self.expected.pop_front() {
                 Some(want) => ensure!(
@@ -998,6 +1019,7 @@ impl Monitor {
 
     /// Checks run once the drain reached `Wait(wait)`; `is_timeout_op` notes an op that moved time.
     pub(crate) fn end_step(&mut self, session: &Session, wait: Option<Instant>) -> Check {
+        self.events_this_step = 0;
         ensure!(
             self.expected.is_empty(),
             "server messages that never reached the app: {:?}",

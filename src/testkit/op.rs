@@ -222,6 +222,8 @@ pub enum MsgSpec {
         /// Valid URL.
         valid: bool,
     },
+    /// SwitchServer to exactly this `newUrl` (issue #10: hostile targets, any scheme, host, port or junk).
+    SwitchServerTo(String),
     /// CustomEvent.
     CustomEvent,
     /// FileTransfer.
