@@ -132,6 +132,10 @@
 //!   it, and a later attempt got a 2xx: the 2xx may be the server dropping a number it already holds (the lost
 //!   answer was a 2xx: delivered once), or one it refused (the lost answer was a 409 `Out of sync`: never
 //!   delivered), and a server that processes repeated numbers again holds it twice;
+//! * every later batch too, until the numbering is known again (a 409 `Out of sync` says where the server's
+//!   counter is; a `resetSequence` reconnect restarts both): if the lost answer was such a 409, the server's
+//!   counter is ahead, and a server that drops repeated numbers answers the next POSTs 200 without taking
+//!   them — nothing in a 2xx tells the two apart (found by the `sim_session` fuzz target);
 //! * the same after a 503 handover when ChasitorSessionData carries no transcript (or an incomplete one, or
 //!   the batch has no text to look for: typing, sneak peek, custom events, ChatEnd) — the re-send may be a
 //!   duplicate;

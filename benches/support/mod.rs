@@ -365,6 +365,12 @@ impl Fleet {
         }
     }
 
+    /// Drops the client sessions (the simulator keeps its record of every chat).
+    pub fn drop_clients(&mut self) {
+        let visitors = std::mem::take(&mut self.visitors);
+        client_side(|| drop(visitors));
+    }
+
     /// Drops the simulator and the sessions, each inside its side's marker (so callgrind counts it there).
     pub fn dispose(self) {
         let Fleet {
@@ -384,16 +390,47 @@ impl Fleet {
 }
 
 /// Runs `f` as the simulator's work: never inlined, so `benches/callgrind.sh` can count the instructions spent
-/// inside it (`--toggle-collect`). Never nested with [`client_side`].
+/// inside it (`--toggle-collect`), and timed when [`time_sides`] is on (the scale bench). Never nested with
+/// [`client_side`].
 #[inline(never)]
 pub fn sim_side<R>(f: impl FnOnce() -> R) -> R {
-    f()
+    timed(&SIM_NANOS, f)
 }
 
 /// Runs `f` as the client's work (see [`sim_side`]).
 #[inline(never)]
 pub fn client_side<R>(f: impl FnOnce() -> R) -> R {
-    f()
+    timed(&CLIENT_NANOS, f)
+}
+
+static TIME_SIDES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SIM_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static CLIENT_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Turns the per-side clocks on or off (two clock reads per call when on).
+pub fn time_sides(on: bool) {
+    TIME_SIDES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Wall time spent inside [`sim_side`] and [`client_side`] so far (while [`time_sides`] was on).
+pub fn side_times() -> (Duration, Duration) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        Duration::from_nanos(SIM_NANOS.load(Relaxed)),
+        Duration::from_nanos(CLIENT_NANOS.load(Relaxed)),
+    )
+}
+
+#[inline(always)]
+fn timed<R>(acc: &std::sync::atomic::AtomicU64, f: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !TIME_SIDES.load(Relaxed) {
+        return f();
+    }
+    let t = Instant::now();
+    let r = f();
+    acc.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+    r
 }
 
 fn response_ref(r: &http::Response<Vec<u8>>) -> http::Response<&[u8]> {

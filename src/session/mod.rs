@@ -18,7 +18,8 @@
 //!   session), falling back to ChatEnd if refused; afterwards `ChatEnd {"reason":"client"}` then one more poll
 //!   for ChatEnded, falling back to the DELETE if ChatEnd is refused.
 //! * A batch whose attempt's outcome is unknown is `DeliveryUncertain`, not `Delivered`, unless the
-//!   transcript of ChasitorSessionData settles it after a handover.
+//!   transcript of ChasitorSessionData settles it after a handover; so are later batches until a 409
+//!   `Out of sync` or a `resetSequence` reconnect shows the server's numbering again.
 
 mod backoff;
 mod event;
@@ -259,6 +260,13 @@ pub struct SessionSnapshot {
     /// Ending an established chat: ChatEnd was refused, so DELETE SessionId is tried instead.
     #[serde(default)]
     chat_end_refused: bool,
+    /// A batch whose attempt's answer was lost was then answered 2xx: all the session knows is that the
+    /// server's counter is at or above that number. If the lost answer was a 409 `Out of sync`, the counter
+    /// is ahead and a server that drops repeated numbers answers the next POSTs 200 without taking them, so
+    /// no 2xx proves delivery until the numbering is known again (a 409 `Out of sync`, or a
+    /// `resetSequence` reconnect).
+    #[serde(default)]
+    numbering_unverified: bool,
 }
 
 /// Why `build` produced no request.
@@ -398,6 +406,7 @@ impl Session {
             confirmed_texts: 0,
             delete_refused: false,
             chat_end_refused: false,
+            numbering_unverified: false,
         };
         Session::from_parts(config, d, now)
     }
@@ -1160,24 +1169,30 @@ impl Session {
     /// The server accepted the unacknowledged batch: `Delivered`, or `DeliveryUncertain` when an earlier
     /// attempt's outcome is unknown (the 2xx may be the server dropping a number it already holds).
     fn batch_accepted(&mut self) {
-        if let Some(ev) = self.accept_batch() {
+        if let Some(ev) = self.accept_batch(false) {
             self.events.push_back(ev);
         }
     }
 
-    fn accept_batch(&mut self) -> Option<Event> {
+    /// `seen_in_transcript`: the server's transcript shows the batch, which proves it whatever the numbering.
+    fn accept_batch(&mut self, seen_in_transcript: bool) -> Option<Event> {
         let batch = self.d.unacked.take()?;
         if batch.has_end() {
             self.d.chat_end_accepted = true;
         }
         let ids = batch.ids();
-        Some(if batch.uncertain {
-            Event::DeliveryUncertain(ids)
-        } else {
-            let n = u64::try_from(batch.texts().len()).unwrap_or(u64::MAX);
-            self.d.confirmed_texts = self.d.confirmed_texts.saturating_add(n);
-            Event::Delivered(ids)
-        })
+        if batch.uncertain {
+            self.d.numbering_unverified = true;
+        }
+        Some(
+            if !seen_in_transcript && (batch.uncertain || self.d.numbering_unverified) {
+                Event::DeliveryUncertain(ids)
+            } else {
+                let n = u64::try_from(batch.texts().len()).unwrap_or(u64::MAX);
+                self.d.confirmed_texts = self.d.confirmed_texts.saturating_add(n);
+                Event::Delivered(ids)
+            },
+        )
     }
 
     /// Ending before establishment: any answer to DELETE but a 2xx or 403 is a refusal. Falls back to ChatEnd
@@ -1340,6 +1355,7 @@ impl Session {
                         // so a server that took it can drop the re-send); absent counts as true (the SDK).
                         if r.resets_sequence() {
                             self.d.next_sequence = 1;
+                            self.d.numbering_unverified = false;
                             if let Some(b) = self.d.unacked.as_mut() {
                                 // The abandoned batch is re-sent under the new numbering.
                                 b.sequence = 1;
@@ -1403,7 +1419,11 @@ impl Session {
                 error,
             }),
             (409, RequestKind::Chat | RequestKind::ChasitorInit) => match error {
-                ServerError::OutOfSync { actual, .. } => self.resync_sequence(kind, actual, error),
+                ServerError::OutOfSync { actual, .. } => {
+                    // The server just said where its counter is.
+                    self.d.numbering_unverified = false;
+                    self.resync_sequence(kind, actual, error)
+                }
                 _ if self.chat_end_refused(kind) => {}
                 _ => self.finish(EndReason::Conflict {
                     request: kind,
@@ -1551,7 +1571,7 @@ impl Session {
                     let mut b = b;
                     b.uncertain = false;
                     self.d.unacked = Some(b);
-                    return self.accept_batch();
+                    return self.accept_batch(true);
                 }
                 None
             }

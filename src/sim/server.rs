@@ -956,9 +956,16 @@ impl Server {
             _ => reason,
         };
         s.rec.state = SessionState::Ended(reason);
+        // A finished chat keeps its record (report, transcript, tests) and what answers its late requests (403),
+        // nothing more: the simulator may hold a hundred thousand of them (issue #13).
         s.retained = VecDeque::new();
         s.last_batch = None;
         s.pending_faults = Vec::new();
+        s.chat_log = Vec::new();
+        s.prev_token = None;
+        s.rec.visitor_messages.shrink_to_fit();
+        s.rec.agent_messages.shrink_to_fit();
+        s.rec.visitor_events.shrink_to_fit();
         let timers = [s.agent_timer.take(), s.idle_timer.take()];
         for k in timers.into_iter().flatten() {
             self.timers.remove(&k);
