@@ -323,6 +323,8 @@ pub struct Session {
     final_poll_issued: bool,
     /// Consecutive 409s on the poll: the first is re-polled ("Duplicate Long Polling"), the second ends.
     poll_conflicts: u32,
+    /// No command POST before this instant: the previous one carried a ChatMessage (`Config::message_spacing`).
+    paced_until: Option<Instant>,
     /// A SwitchServer target outside the policy, offered to the application ([`RedirectPolicy::AskApplication`]);
     /// nothing new is sent until it decides. Not persisted: a resumed session stays where it was and the server
     /// repeats SwitchServer if it means it.
@@ -427,6 +429,7 @@ impl Session {
             idle_warned: false,
             final_poll_issued: false,
             poll_conflicts: 0,
+            paced_until: None,
             pending_switch: None,
         }
     }
@@ -760,6 +763,9 @@ impl Session {
             t = min_opt(t, slot.retry_at);
         }
         t = min_opt(t, self.idle_warn_at);
+        if self.has_outbound() && !self.busy(Slot::Post) {
+            t = min_opt(t, self.paced_until.filter(|&p| p > self.now));
+        }
         min_opt(t, self.idle_end_at)
     }
 
@@ -782,6 +788,9 @@ impl Session {
             if slot.retry_at.is_some_and(|t| t <= now) {
                 slot.retry_at = None;
             }
+        }
+        if self.paced_until.is_some_and(|t| t <= now) {
+            self.paced_until = None;
         }
         if self.idle_warn_at.is_some_and(|t| t <= now) {
             self.idle_warn_at = None;
@@ -884,6 +893,9 @@ impl Session {
                 {
                     b.in_flight = true;
                     b.renumbered = false;
+                    if !b.texts().is_empty() && !self.config.message_spacing.is_zero() {
+                        self.paced_until = Some(later(now, self.config.message_spacing));
+                    }
                 }
                 self.in_flight.push(InFlight { id, kind, deadline });
                 Some(OutgoingRequest {
@@ -963,7 +975,10 @@ impl Session {
                     if state == State::Initializing {
                         return Some(RequestKind::ChasitorInit);
                     }
-                    if matches!(state, State::Chatting | State::Ending) && self.has_outbound() {
+                    if matches!(state, State::Chatting | State::Ending)
+                        && self.has_outbound()
+                        && due(self.paced_until, now)
+                    {
                         self.prepare_batch();
                         return Some(RequestKind::Chat);
                     }
