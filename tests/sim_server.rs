@@ -241,18 +241,6 @@ fn assert_clean(report: &Value, text: &str, expected_sessions: usize) {
     }
 }
 
-/// Known gap: under `rapid-messages=dropped` (part of `strict`) the server drops a ChatMessage posted less
-/// than 15 ms after the previous one (CARBON's observation, §9 pitfall 7), and the session does not pace
-/// its ChatMessages yet, so this visitor (which answers each echo at once) loses messages. Until the
-/// session paces them, `strict` runs with that one switch relaxed.
-fn extra_flags(dialect: &str) -> Vec<&'static str> {
-    if dialect == "strict" {
-        vec!["--set", "rapid-messages=processed"]
-    } else {
-        Vec::new()
-    }
-}
-
 /// Each named dialect (`--dialect NAME`), servers side by side: both drivers, clean reports.
 #[test]
 fn project_drivers_complete_with_a_clean_report_in_every_named_dialect() {
@@ -264,11 +252,7 @@ fn project_drivers_complete_with_a_clean_report_in_every_named_dialect() {
             .map(|name| {
                 (
                     name,
-                    s.spawn(move || {
-                        let mut flags = vec!["--dialect", name];
-                        flags.extend(extra_flags(name));
-                        both_drivers(&format!("dialect-{name}"), &flags)
-                    }),
+                    s.spawn(move || both_drivers(&format!("dialect-{name}"), &["--dialect", name])),
                 )
             })
             .collect();
@@ -288,7 +272,7 @@ fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_nam
             .iter()
             .map(|name| {
                 let run = s.spawn(move || {
-                    let mut flags = vec![
+                    let flags = [
                         "--dialect",
                         name,
                         "--handover-after-ms",
@@ -298,7 +282,6 @@ fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_nam
                         "--server-errors",
                         "2",
                     ];
-                    flags.extend(extra_flags(name));
                     both_drivers(&format!("faults-{name}"), &flags)
                 });
                 (name, run)
