@@ -112,6 +112,11 @@ pub struct Config {
     /// Deadline for every request other than the long poll. Default 30 s.
     #[serde(default = "defaults::request_timeout")]
     pub request_timeout: Duration,
+    /// A POST carrying a ChatMessage waits until this long after the previous one: servers were seen to drop
+    /// ChatMessages sent in quick succession although they answered 200 (CARBON paces them 15 ms apart; spec
+    /// §9 pitfall 7). Default 20 ms; zero turns pacing off.
+    #[serde(default = "defaults::message_spacing")]
+    pub message_spacing: Duration,
     /// At most this many queued commands go in one MultiNoun POST. Default 16.
     #[serde(default = "defaults::max_batch")]
     pub max_batch: usize,
@@ -216,6 +221,7 @@ impl Config {
             poll_margin: defaults::poll_margin(),
             default_client_poll_timeout: defaults::default_client_poll_timeout(),
             request_timeout: defaults::request_timeout(),
+            message_spacing: defaults::message_spacing(),
             max_batch: defaults::max_batch(),
             max_queued_commands: defaults::max_queued_commands(),
             max_text_bytes: defaults::max_text_bytes(),
@@ -303,6 +309,9 @@ mod defaults {
     }
     pub(super) fn request_timeout() -> Duration {
         Duration::from_secs(30)
+    }
+    pub(super) fn message_spacing() -> Duration {
+        Duration::from_millis(20)
     }
     pub(super) fn max_batch() -> usize {
         16

@@ -110,6 +110,9 @@
 //!   4xx and redirects end the session ([`EndReason::Rejected`]). A single 409 on the poll is polled again after
 //!   a backoff ("Duplicate Long Polling": Yalo and Rocket.Chat re-polled in production, field evidence §9); a
 //!   second 409 in a row ends it ([`EndReason::Conflict`], the guide's meaning).
+//! * A POST carrying a ChatMessage goes at least `Config::message_spacing` (20 ms) after the previous one:
+//!   servers were seen to drop ChatMessages sent in quick succession although they answered 200 (CARBON paces
+//!   them 15 ms apart, spec §9 pitfall 7); what is typed meanwhile is batched into the next MultiNoun.
 //! * Any 2xx answers a POST successfully (200 in practice, 202 in the status table, 204 seen too).
 //! * An empty 200 `{"messages":[]}`, with or without `sequence`, is read like a 204: `ack` and `offset` stay
 //!   (no capture shows one; field evidence §5). Numbers written as strings are read as numbers (the wire
@@ -132,6 +135,10 @@
 //!   it, and a later attempt got a 2xx: the 2xx may be the server dropping a number it already holds (the lost
 //!   answer was a 2xx: delivered once), or one it refused (the lost answer was a 409 `Out of sync`: never
 //!   delivered), and a server that processes repeated numbers again holds it twice;
+//! * every later batch too, until the numbering is known again (a 409 `Out of sync` says where the server's
+//!   counter is; a `resetSequence` reconnect restarts both): if the lost answer was such a 409, the server's
+//!   counter is ahead, and a server that drops repeated numbers answers the next POSTs 200 without taking
+//!   them — nothing in a 2xx tells the two apart (found by the `sim_session` fuzz target);
 //! * the same after a 503 handover when ChasitorSessionData carries no transcript (or an incomplete one, or
 //!   the batch has no text to look for: typing, sneak peek, custom events, ChatEnd) — the re-send may be a
 //!   duplicate;

@@ -1,8 +1,8 @@
 //! Whole chats of the real `Session` against `liveagent::sim::Server` under every server dialect (issue #9):
 //! each switch value alone on top of the default, and a pairwise covering array of all switches generated
-//! here (deterministic, greedy, checked to cover every pair). Six chats each: a handover while queued, a
-//! handover while chatting, a 409 `Out of sync`, a lost POST answer, ending while queued, ending while
-//! chatting.
+//! here (deterministic, greedy, checked to cover every pair). Seven chats each: a handover while queued, a
+//! handover while chatting (a POST in flight), a 409 `Out of sync`, a lost POST answer, ending while queued,
+//! ending while chatting, messages typed in quick succession.
 //!
 //! Asserted for every (dialect, chat), from the SIMULATOR's record (not the session's own counters):
 //! * the chat completes: the session ends the ordinary way (visitor or agent), the server's session is over;
@@ -45,15 +45,18 @@ enum Chat {
     LostPostAnswer,
     EndQueued,
     EndChatting,
+    /// Messages typed in quick succession (servers were seen to drop ChatMessages < 15 ms apart).
+    RapidMessages,
 }
 
-const CHATS: [Chat; 6] = [
+const CHATS: [Chat; 7] = [
     Chat::HandoverQueued,
     Chat::HandoverChatting,
     Chat::OutOfSync,
     Chat::LostPostAnswer,
     Chat::EndQueued,
     Chat::EndChatting,
+    Chat::RapidMessages,
 ];
 
 #[derive(Debug, Clone)]
@@ -136,6 +139,15 @@ fn plan(chat: Chat) -> Plan {
             agent: vec![accept_at(20.0), say(1.0, "too late")],
             faults: vec![],
             visitor: vec![(secs(1.0), Act::Send("v1")), (secs(2.0), Act::End)],
+        },
+        Chat::RapidMessages => Plan {
+            agent: chatting_agent,
+            faults: vec![],
+            visitor: vec![
+                (secs(2.0), Act::Send("v1")),
+                (secs(2.005), Act::Send("v2")),
+                (secs(2.030), Act::Send("v3")),
+            ],
         },
         Chat::EndChatting => Plan {
             agent: vec![accept_at(1.0), say(1.0, "a1"), say(1.0, "a2")],
@@ -722,7 +734,12 @@ fn dialect_matrix() {
 /// Readable transcripts of the interesting combinations.
 #[test]
 fn interesting_transcripts() {
-    let cases: [(&str, Chat, &str); 6] = [
+    let cases: [(&str, Chat, &str); 7] = [
+        (
+            "rapid_messages_paced",
+            Chat::RapidMessages,
+            "rapid-messages=dropped",
+        ),
         (
             "handover_queued_resync_required",
             Chat::HandoverQueued,

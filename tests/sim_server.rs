@@ -241,18 +241,6 @@ fn assert_clean(report: &Value, text: &str, expected_sessions: usize) {
     }
 }
 
-/// Known gap: under `rapid-messages=dropped` (part of `strict`) the server drops a ChatMessage posted less
-/// than 15 ms after the previous one (CARBON's observation, §9 pitfall 7), and the session does not pace
-/// its ChatMessages yet, so this visitor (which answers each echo at once) loses messages. Until the
-/// session paces them, `strict` runs with that one switch relaxed.
-fn extra_flags(dialect: &str) -> Vec<&'static str> {
-    if dialect == "strict" {
-        vec!["--set", "rapid-messages=processed"]
-    } else {
-        Vec::new()
-    }
-}
-
 /// Each named dialect (`--dialect NAME`), servers side by side: both drivers, clean reports.
 #[test]
 fn project_drivers_complete_with_a_clean_report_in_every_named_dialect() {
@@ -264,11 +252,7 @@ fn project_drivers_complete_with_a_clean_report_in_every_named_dialect() {
             .map(|name| {
                 (
                     name,
-                    s.spawn(move || {
-                        let mut flags = vec!["--dialect", name];
-                        flags.extend(extra_flags(name));
-                        both_drivers(&format!("dialect-{name}"), &flags)
-                    }),
+                    s.spawn(move || both_drivers(&format!("dialect-{name}"), &["--dialect", name])),
                 )
             })
             .collect();
@@ -288,7 +272,7 @@ fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_nam
             .iter()
             .map(|name| {
                 let run = s.spawn(move || {
-                    let mut flags = vec![
+                    let flags = [
                         "--dialect",
                         name,
                         "--handover-after-ms",
@@ -298,7 +282,6 @@ fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_nam
                         "--server-errors",
                         "2",
                     ];
-                    flags.extend(extra_flags(name));
                     both_drivers(&format!("faults-{name}"), &flags)
                 });
                 (name, run)
@@ -415,6 +398,35 @@ fn a_dumped_scenario_reads_back_as_the_same_configuration() {
     match parse(&["--scenario", &typo]) {
         Err(e) => assert!(e.contains("fualts"), "{e}"),
         Ok(_) => panic!("typo accepted"),
+    }
+    std::fs::write(
+        dir.join("switch.json"),
+        r#"{"dialect": {"sequence-rul": "consecutive"}}"#,
+    )
+    .expect("write");
+    let typo = dir.join("switch.json").to_string_lossy().into_owned();
+    match parse(&["--scenario", &typo]) {
+        Err(e) => assert!(e.contains("sequence-rul"), "{e}"),
+        Ok(_) => panic!("switch typo accepted"),
+    }
+    // And a bad value names the switch and its values.
+    std::fs::write(
+        dir.join("value.json"),
+        r#"{"dialect": {"sequence-rule": "strictly"}}"#,
+    )
+    .expect("write");
+    let bad = dir.join("value.json").to_string_lossy().into_owned();
+    match parse(&["--scenario", &bad]) {
+        Err(e) => assert!(e.contains("strictly"), "{e}"),
+        Ok(_) => panic!("bad value accepted"),
+    }
+    match parse(&["--set", "sequence-rule=strictly"]) {
+        Err(e) => assert!(e.contains("consecutive"), "{e}"),
+        Ok(_) => panic!("bad --set accepted"),
+    }
+    match parse(&["--dialect", "nonsense"]) {
+        Err(e) => assert!(e.contains("guide"), "{e}"),
+        Ok(_) => panic!("bad --dialect accepted"),
     }
 }
 
@@ -713,4 +725,161 @@ fn a_switch_server_moves_the_chat_to_the_alternate_listener() {
         "{}",
         report.to_text()
     );
+}
+/// A deliberately sloppy client, as several production clients were (peers.md): no `X-LIVEAGENT-SEQUENCE`
+/// on ChasitorInit and ChatEnd, polls without `ack`, and a "retry" of its message under a new sequence
+/// number. One request at a time, so the number of polls — and so the report — is deterministic.
+struct Sloppy {
+    agent: ureq::Agent,
+    base: String,
+    key: String,
+    affinity: String,
+}
+
+impl Sloppy {
+    fn start(url: &str) -> (Sloppy, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let base = format!("{url}/chat/rest");
+        let mut resp = agent
+            .get(format!("{base}/System/SessionId"))
+            .header("X-LIVEAGENT-API-VERSION", "59")
+            .header("X-LIVEAGENT-AFFINITY", "null")
+            .call()
+            .expect("SessionId");
+        let body: Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("JSON");
+        let text = |k: &str| body[k].as_str().expect(k).to_owned();
+        let sloppy = Sloppy {
+            agent,
+            base,
+            key: text("key"),
+            affinity: text("affinityToken"),
+        };
+        (sloppy, text("id"))
+    }
+
+    fn post(&self, noun: &str, body: Value, sequence: Option<u64>) -> u16 {
+        let mut req = self
+            .agent
+            .post(format!("{}/Chasitor/{noun}", self.base))
+            .header("X-LIVEAGENT-API-VERSION", "59")
+            .header("X-LIVEAGENT-SESSION-KEY", &self.key)
+            .header("X-LIVEAGENT-AFFINITY", &self.affinity)
+            .header("Content-Type", "application/json");
+        if let Some(n) = sequence {
+            req = req.header("X-LIVEAGENT-SEQUENCE", n.to_string());
+        }
+        req.send(body.to_string()).expect("POST").status().as_u16()
+    }
+
+    /// One poll without `ack`: the types and chat texts it got.
+    fn poll(&self) -> Vec<String> {
+        let mut resp = self
+            .agent
+            .get(format!("{}/System/Messages", self.base))
+            .header("X-LIVEAGENT-API-VERSION", "59")
+            .header("X-LIVEAGENT-SESSION-KEY", &self.key)
+            .header("X-LIVEAGENT-AFFINITY", &self.affinity)
+            .call()
+            .expect("poll");
+        if resp.status() != 200 {
+            return Vec::new();
+        }
+        let body: Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("JSON");
+        body["messages"]
+            .as_array()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| match m["message"]["text"].as_str() {
+                        Some(t) => format!("{}: {t}", m["type"].as_str().unwrap_or("?")),
+                        None => m["type"].as_str().unwrap_or("?").to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Polls until a message of this kind arrives; returns the number of polls.
+    fn poll_until(&self, kind: &str, seen: &mut Vec<String>) -> usize {
+        for n in 1..=20 {
+            let got = self.poll();
+            let done = got.iter().any(|m| m.starts_with(kind));
+            seen.extend(got);
+            if done {
+                return n;
+            }
+        }
+        panic!("no {kind} after 20 polls: {seen:?}");
+    }
+}
+
+#[test]
+fn a_sloppy_client_completes_and_gets_exactly_the_warnings_it_earned() {
+    let running = serve(&[]);
+    let (client, session_id) = Sloppy::start(&running.url());
+    let init = serde_json::json!({
+        "organizationId": "00D000000000001", "deploymentId": "572000000000001",
+        "buttonId": "573000000000001", "sessionId": session_id, "userAgent": "sloppy",
+        "language": "en-US", "screenResolution": "800x600", "visitorName": "Sloppy",
+        "prechatDetails": [], "prechatEntities": [], "receiveQueueUpdates": true, "isPost": true,
+    });
+    let mut seen = Vec::new();
+    assert_eq!(client.post("ChasitorInit", init, None), 200); // no sequence
+    let until_established = client.poll_until("ChatEstablished", &mut seen); // no ack
+    let hello = serde_json::json!({"text": "hello"});
+    assert_eq!(client.post("ChatMessage", hello.clone(), Some(1)), 200);
+    assert_eq!(client.post("ChatMessage", hello, Some(2)), 200); // the same message, renumbered
+    let until_echo = client.poll_until("ChatMessage: echo: hello", &mut seen);
+    let end = serde_json::json!({"reason": "client"});
+    assert_eq!(client.post("ChatEnd", end, None), 200); // no sequence
+    let until_ended = client.poll_until("ChatEnded", &mut seen);
+    let finished = running.shutdown().expect("shutdown");
+
+    // It completed, and the renumbered retry was processed twice (the server could not know).
+    let report = finished.server.conformance_report();
+    assert_eq!(report.sessions.len(), 1);
+    let session = &report.sessions[0];
+    assert!(session.completed, "{}", finished.report_text);
+    assert_eq!(
+        finished
+            .server
+            .visitor_messages(&session_id)
+            .expect("known"),
+        ["hello", "hello"]
+    );
+    assert_eq!(session.violations, [], "{}", finished.report_text);
+    // Expected from what the client did, in request order (at most MAX_FINDINGS_PER_CODE of one code
+    // are kept).
+    let cap = liveagent::sim::conformance::MAX_FINDINGS_PER_CODE;
+    let mut want: Vec<&str> = Vec::new();
+    let mut acks = 0;
+    let mut polls = |want: &mut Vec<&str>, n: usize| {
+        for _ in 0..n {
+            if acks < cap {
+                want.push("missing-ack");
+                acks += 1;
+            }
+        }
+    };
+    want.push("missing-sequence");
+    polls(&mut want, until_established);
+    want.push("retry-new-sequence");
+    polls(&mut want, until_echo);
+    want.push("missing-sequence");
+    polls(&mut want, until_ended);
+    let codes: Vec<&str> = session.warnings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, want, "{}", finished.report_text);
+    assert_eq!(session.dropped, 0);
+    // Each finding names the request, what was wrong and the section.
+    for f in &session.warnings {
+        assert!(
+            f.request >= 1 && f.request_line.contains("/chat/rest/"),
+            "{f:?}"
+        );
+        assert!(f.section.starts_with('§') && !f.what.is_empty(), "{f:?}");
+    }
 }

@@ -317,7 +317,19 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
 fn read_scenario(path: &Path) -> Result<Scenario, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("--scenario {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("--scenario {}: {e}", path.display()))
+    let fail = |e: String| format!("--scenario {}: {e}", path.display());
+    // Dialect fields default when missing; refuse unknown switch names, so a typo is not a silent default.
+    let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    if let Some(switches) = raw.get("dialect").and_then(|d| d.as_object()) {
+        for name in switches.keys() {
+            if !Dialect::switches().iter().any(|s| s.name == name) {
+                return Err(fail(format!(
+                    "unknown dialect switch {name:?} (see --list-dialects)"
+                )));
+            }
+        }
+    }
+    serde_json::from_value(raw).map_err(|e| fail(e.to_string()))
 }
 
 /// The scenario that reproduces `config` (what `--dump-scenario` prints).
@@ -451,7 +463,7 @@ impl Running {
         }
         let (report_json, report_text) = report(&server);
         if let Some(path) = &self.report {
-            write_atomically(path, &report_json)?;
+            write_atomically(path, &format!("{report_json}\n"))?;
         }
         Ok(Finished {
             server,

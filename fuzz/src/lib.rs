@@ -1124,9 +1124,9 @@ struct Seen {
     ended: Option<EndReason>,
     /// The answer to a POST was lost (dropped, or abandoned by the session: deadline, 503).
     lost_post: bool,
-    /// A ReconnectSession went out after such a loss: the sequence restarts, so a re-sent POST that the server
-    /// had processed cannot be recognised as a retransmission.
-    reset_after_lost_post: bool,
+    /// Texts the session reported `DeliveryUncertain`: the protocol cannot tell whether the server holds them
+    /// (zero, one or two times).
+    uncertain: HashSet<String>,
     /// Keep `log` (LIVEAGENT_FUZZ_TRACE).
     trace: bool,
     /// Session outputs and inputs, when tracing.
@@ -1147,14 +1147,10 @@ struct Seen {
 /// Checks (texts are unique, so "exactly once" is checkable):
 /// * visitor → agent: the server's `visitor_messages` hold each text at most once, only texts the session
 ///   accepted, in the order they were accepted; every text reported `Delivered` is among them, and the
-///   `Delivered` ones arrive in the same relative order. Exception (a limit of the protocol, not of the
-///   session): when the plan has a `SequenceDrift` and the answer to a POST was lost, it may be the drift's 409;
-///   the server then answers the next POSTs 200 as "retransmissions" without processing them, and no client can
-///   tell. Only "at most once, in order" is checked then. Second exception (also of the protocol): when a POST's
-///   answer was lost (dropped, or abandoned at a deadline or a 503) and a ReconnectSession followed, the
-///   session re-sends the unacknowledged POST with the restarted sequence, and the server, which may have
-///   processed the first copy, cannot recognise the second: delivery is at-least-once across a handover. Then
-///   duplicates are allowed, but the first copies must still be in order.
+///   `Delivered` ones arrive in the same relative order. The one exception is what the protocol cannot settle
+///   and the session says so: a text named by `Event::DeliveryUncertain` (a POST whose answer was lost, then
+///   re-sent — after a 503 with the restarted sequence, or after a lost 409 `Out of sync` with a number the
+///   server drops) may be at the server twice (then the first copies must still be in order) or not at all.
 /// * agent → visitor: the agent texts the session received are a prefix of the server's `agent_messages`: no
 ///   duplicate, no reordering, no gap.
 /// * Loss is allowed only when the chat did not end through the server's final message: the run hit its bound
@@ -1227,9 +1223,6 @@ fn run_sim(input: &SimInput) {
                     if seen.trace {
                         seen.log
                             .push(format!("{:?} request {r:?} -> ticket {t}", now - start));
-                    }
-                    if r.kind == RequestKind::ReconnectSession && seen.lost_post {
-                        seen.reset_after_lost_post = true;
                     }
                     tickets.insert(t, (r.id, r.kind));
                 }
@@ -1317,14 +1310,7 @@ fn run_sim(input: &SimInput) {
         server.handle_timeout(now);
         session.handle_timeout(now);
     }
-    // A SequenceDrift whose 409 never reaches the session (dropped, or delayed past the request's deadline)
-    // cannot be noticed by any client: the server then takes the next POSTs, whose numbers are at or below its
-    // drifted counter, for retransmissions and answers 200 without processing them (found by this target).
-    let drift_unseen = seen.lost_post
-        && sim_faults(input)
-            .iter()
-            .any(|f| matches!(f.kind, FaultKind::SequenceDrift(_)));
-    check_sim(&server, &session, &seen, drift_unseen);
+    check_sim(&server, &session, &seen);
 }
 
 /// Closes the connections of requests the session no longer waits for (deadline passed, abandoned by a 503),
@@ -1366,6 +1352,13 @@ fn on_event(seen: &mut Seen, ev: Event) {
                 }
             }
         }
+        Event::DeliveryUncertain(ids) => {
+            for id in ids {
+                if let Some(t) = seen.sent.get(&id) {
+                    seen.uncertain.insert(t.clone());
+                }
+            }
+        }
         Event::AgentMessage(m) => seen.received.push(m.text),
         Event::Ended(r) => seen.ended = Some(r),
         _ => {}
@@ -1383,7 +1376,7 @@ fn distinct(v: &[String]) -> bool {
     v.iter().all(|x| s.insert(x))
 }
 
-fn check_sim(server: &Server, session: &Session, seen: &Seen, drift_unseen: bool) {
+fn check_sim(server: &Server, session: &Session, seen: &Seen) {
     let Some(id) = session.session_id() else {
         assert!(
             seen.delivered.is_empty() && seen.received.is_empty(),
@@ -1410,9 +1403,15 @@ fn check_sim(server: &Server, session: &Session, seen: &Seen, drift_unseen: bool
         s
     };
     // Visitor -> agent.
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for t in at_server {
+        *counts.entry(t.as_str()).or_default() += 1;
+    }
     assert!(
-        seen.reset_after_lost_post || distinct(at_server),
-        "a visitor message reached the server twice{}",
+        counts
+            .iter()
+            .all(|(t, n)| *n == 1 || (*n == 2 && seen.uncertain.contains(*t))),
+        "a visitor message reached the server twice without Event::DeliveryUncertain naming it{}",
         ctx()
     );
     let mut firsts = HashSet::new();
@@ -1432,7 +1431,7 @@ fn check_sim(server: &Server, session: &Session, seen: &Seen, drift_unseen: bool
         ctx()
     );
     assert!(
-        drift_unseen || in_order(&seen.delivered, at_server),
+        in_order(&seen.delivered, at_server),
         "a message reported Delivered did not reach the server (or out of order){}",
         ctx()
     );

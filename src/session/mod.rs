@@ -18,7 +18,8 @@
 //!   session), falling back to ChatEnd if refused; afterwards `ChatEnd {"reason":"client"}` then one more poll
 //!   for ChatEnded, falling back to the DELETE if ChatEnd is refused.
 //! * A batch whose attempt's outcome is unknown is `DeliveryUncertain`, not `Delivered`, unless the
-//!   transcript of ChasitorSessionData settles it after a handover.
+//!   transcript of ChasitorSessionData settles it after a handover; so are later batches until a 409
+//!   `Out of sync` or a `resetSequence` reconnect shows the server's numbering again.
 
 mod backoff;
 mod event;
@@ -259,6 +260,13 @@ pub struct SessionSnapshot {
     /// Ending an established chat: ChatEnd was refused, so DELETE SessionId is tried instead.
     #[serde(default)]
     chat_end_refused: bool,
+    /// A batch whose attempt's answer was lost was then answered 2xx: all the session knows is that the
+    /// server's counter is at or above that number. If the lost answer was a 409 `Out of sync`, the counter
+    /// is ahead and a server that drops repeated numbers answers the next POSTs 200 without taking them, so
+    /// no 2xx proves delivery until the numbering is known again (a 409 `Out of sync`, or a
+    /// `resetSequence` reconnect).
+    #[serde(default)]
+    numbering_unverified: bool,
 }
 
 /// Why `build` produced no request.
@@ -317,6 +325,8 @@ pub struct Session {
     final_poll_issued: bool,
     /// Consecutive 409s on the poll: the first is re-polled ("Duplicate Long Polling"), the second ends.
     poll_conflicts: u32,
+    /// No command POST before this instant: the previous one carried a ChatMessage (`Config::message_spacing`).
+    paced_until: Option<Instant>,
     /// A SwitchServer target outside the policy, offered to the application ([`RedirectPolicy::AskApplication`]);
     /// nothing new is sent until it decides. Not persisted: a resumed session stays where it was and the server
     /// repeats SwitchServer if it means it.
@@ -400,6 +410,7 @@ impl Session {
             confirmed_texts: 0,
             delete_refused: false,
             chat_end_refused: false,
+            numbering_unverified: false,
         };
         Session::from_parts(config, d, now)
     }
@@ -420,6 +431,7 @@ impl Session {
             idle_warned: false,
             final_poll_issued: false,
             poll_conflicts: 0,
+            paced_until: None,
             pending_switch: None,
         }
     }
@@ -753,6 +765,9 @@ impl Session {
             t = min_opt(t, slot.retry_at);
         }
         t = min_opt(t, self.idle_warn_at);
+        if self.has_outbound() && !self.busy(Slot::Post) {
+            t = min_opt(t, self.paced_until.filter(|&p| p > self.now));
+        }
         min_opt(t, self.idle_end_at)
     }
 
@@ -775,6 +790,9 @@ impl Session {
             if slot.retry_at.is_some_and(|t| t <= now) {
                 slot.retry_at = None;
             }
+        }
+        if self.paced_until.is_some_and(|t| t <= now) {
+            self.paced_until = None;
         }
         if self.idle_warn_at.is_some_and(|t| t <= now) {
             self.idle_warn_at = None;
@@ -877,6 +895,9 @@ impl Session {
                 {
                     b.in_flight = true;
                     b.renumbered = false;
+                    if !b.texts().is_empty() && !self.config.message_spacing.is_zero() {
+                        self.paced_until = Some(later(now, self.config.message_spacing));
+                    }
                 }
                 if self.in_flight.capacity() == 0 {
                     // At most one request per slot (control, POST, poll) is in flight: three, not the four a
@@ -961,7 +982,10 @@ impl Session {
                     if state == State::Initializing {
                         return Some(RequestKind::ChasitorInit);
                     }
-                    if matches!(state, State::Chatting | State::Ending) && self.has_outbound() {
+                    if matches!(state, State::Chatting | State::Ending)
+                        && self.has_outbound()
+                        && due(self.paced_until, now)
+                    {
                         self.prepare_batch();
                         return Some(RequestKind::Chat);
                     }
@@ -1167,24 +1191,30 @@ impl Session {
     /// The server accepted the unacknowledged batch: `Delivered`, or `DeliveryUncertain` when an earlier
     /// attempt's outcome is unknown (the 2xx may be the server dropping a number it already holds).
     fn batch_accepted(&mut self) {
-        if let Some(ev) = self.accept_batch() {
+        if let Some(ev) = self.accept_batch(false) {
             self.events.push_back(ev);
         }
     }
 
-    fn accept_batch(&mut self) -> Option<Event> {
+    /// `seen_in_transcript`: the server's transcript shows the batch, which proves it whatever the numbering.
+    fn accept_batch(&mut self, seen_in_transcript: bool) -> Option<Event> {
         let batch = self.d.unacked.take()?;
         if batch.has_end() {
             self.d.chat_end_accepted = true;
         }
         let ids = batch.ids();
-        Some(if batch.uncertain {
-            Event::DeliveryUncertain(ids)
-        } else {
-            let n = u64::try_from(batch.texts().len()).unwrap_or(u64::MAX);
-            self.d.confirmed_texts = self.d.confirmed_texts.saturating_add(n);
-            Event::Delivered(ids)
-        })
+        if batch.uncertain {
+            self.d.numbering_unverified = true;
+        }
+        Some(
+            if !seen_in_transcript && (batch.uncertain || self.d.numbering_unverified) {
+                Event::DeliveryUncertain(ids)
+            } else {
+                let n = u64::try_from(batch.texts().len()).unwrap_or(u64::MAX);
+                self.d.confirmed_texts = self.d.confirmed_texts.saturating_add(n);
+                Event::Delivered(ids)
+            },
+        )
     }
 
     /// Ending before establishment: any answer to DELETE but a 2xx or 403 is a refusal. Falls back to ChatEnd
@@ -1347,6 +1377,7 @@ impl Session {
                         // so a server that took it can drop the re-send); absent counts as true (the SDK).
                         if r.resets_sequence() {
                             self.d.next_sequence = 1;
+                            self.d.numbering_unverified = false;
                             if let Some(b) = self.d.unacked.as_mut() {
                                 // The abandoned batch is re-sent under the new numbering.
                                 b.sequence = 1;
@@ -1410,7 +1441,11 @@ impl Session {
                 error,
             }),
             (409, RequestKind::Chat | RequestKind::ChasitorInit) => match error {
-                ServerError::OutOfSync { actual, .. } => self.resync_sequence(kind, actual, error),
+                ServerError::OutOfSync { actual, .. } => {
+                    // The server just said where its counter is.
+                    self.d.numbering_unverified = false;
+                    self.resync_sequence(kind, actual, error)
+                }
                 _ if self.chat_end_refused(kind) => {}
                 _ => self.finish(EndReason::Conflict {
                     request: kind,
@@ -1558,7 +1593,7 @@ impl Session {
                     let mut b = b;
                     b.uncertain = false;
                     self.d.unacked = Some(b);
-                    return self.accept_batch();
+                    return self.accept_batch(true);
                 }
                 None
             }

@@ -40,7 +40,8 @@
 //!   index in one 200 `{"messages":[...],"sequence":<index of the last>,"offset":<97_000_000 + 7 * index>}`
 //!   (see [`offset_for_index`]); with none, the poll is held until a message is emitted (answered at once) or
 //!   [`SimConfig::poll_hold`] passes (204, empty body). A lower `ack` than before redelivers what is still
-//!   retained. Without `ack` (as the Android SDK polls) everything delivered so far counts as acknowledged.
+//!   retained. Without `ack` (as the Android SDK polls) everything delivered so far counts as acknowledged
+//!   (a `missing-ack` warning in the conformance report).
 //!   Only one poll may be held per session: a second concurrent poll ends the chat and **both** polls are
 //!   answered 409 (spec §8). `pc` is only recorded.
 //! * The poll that delivers the final message (ChatEnded, ChatRequestFail) ends the session: later requests

@@ -1465,6 +1465,18 @@ impl Server {
                 Err(_) => return Outcome::Respond(Answer::text(400, "Invalid ack")),
             },
         };
+        if ack.is_none() {
+            let w = "Messages poll without ack: everything delivered so far counts as acknowledged, so the messages of a lost answer are lost";
+            self.note(
+                si,
+                req,
+                Severity::Warning,
+                codes::MISSING_ACK,
+                "§4.3",
+                w.into(),
+                t,
+            );
+        }
         let Some(s) = self.sessions.get_mut(si) else {
             return Outcome::Respond(Answer::text(403, SESSION_INVALID));
         };
