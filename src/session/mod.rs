@@ -302,7 +302,7 @@ fn slot_of(kind: RequestKind) -> Slot {
 /// Packed to 4-byte alignment: 20 bytes instead of 24 (three per session; issue #13's idle-session budget).
 /// Fields are only ever copied, never borrowed, so the packing costs nothing.
 #[derive(Debug, Default, Clone, Copy)]
-#[repr(packed(4))]
+#[repr(C, packed(4))]
 struct SlotTimers {
     retry_at: Option<Instant>,
     failures: u32,
