@@ -879,20 +879,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_defaults_come_first() {
+    fn names_round_trip_and_defaults_come_first() -> Result<(), Box<dyn std::error::Error>> {
         for s in Dialect::switches() {
             assert_eq!(s.values.first(), Some(&s.default), "{}", s.name);
             assert_eq!(Dialect::default().get(s.name), Some(s.default));
             for v in s.values {
                 let mut d = Dialect::default();
-                d.set(s.name, v).expect("known value");
+                d.set(s.name, v)?;
                 assert_eq!(d.get(s.name), Some(*v));
-                let back: Dialect =
-                    serde_json::from_str(&serde_json::to_string(&d).expect("ser")).expect("de");
+                let back: Dialect = serde_json::from_str(&serde_json::to_string(&d)?)?;
                 assert_eq!(back, d);
                 assert_eq!(Dialect::default().parse_assignments(&d.label()), Ok(d));
             }
         }
+        Ok(())
     }
 
     #[test]
