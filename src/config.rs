@@ -37,11 +37,14 @@ impl Default for Visitor {
 #[serde(default)]
 #[non_exhaustive]
 pub struct RetryPolicy {
-    /// Delay before the first retry.
+    /// Delay before the first retry. Default 500 ms. Floor: every retry delay, after jitter, is at least
+    /// [`floors::MIN_BACKOFF`] (100 ms), whatever this says (zero included).
     pub initial_backoff: Duration,
-    /// Cap on the delay.
+    /// Cap on the delay. Default 16 s. The same floor applies ([`floors::MIN_BACKOFF`]).
     pub max_backoff: Duration,
-    /// Consecutive failures of one request after which the session gives up.
+    /// Consecutive failures of one request after which the session gives up. Default 8. Floor:
+    /// [`floors::MIN_ATTEMPTS`] (0 is taken as 1: one attempt, no retry). No cap: `u32::MAX` retries for
+    /// ever, but never faster than the backoff floor allows.
     pub max_attempts: u32,
     /// How far the delay is randomised downwards, in percent (0: none; 50: anywhere in [d/2, d]).
     pub jitter_percent: u8,
@@ -104,12 +107,19 @@ pub struct Config {
     #[serde(default = "defaults::retry")]
     pub retry: RetryPolicy,
     /// Poll deadline = `clientPollTimeout` + this margin (the server holds an idle poll about 30 s). Default 5 s.
+    /// Zero is allowed (the deadline is then the poll timeout alone); the whole poll deadline is at least
+    /// [`floors::MIN_REQUEST_TIMEOUT`] (1 s), so no margin and poll timeout make polls expire in a busy loop.
     #[serde(default = "defaults::poll_margin")]
     pub poll_margin: Duration,
-    /// `clientPollTimeout` to assume when the SessionId answer lacks one. Default 40 s (every capture).
+    /// `clientPollTimeout` to assume when the SessionId answer lacks one (or gives 0 or less). Default 40 s
+    /// (every capture). A server's value is capped at 3600 s. Floor: with the margin, the poll deadline is at
+    /// least [`floors::MIN_REQUEST_TIMEOUT`] (1 s).
     #[serde(default = "defaults::default_client_poll_timeout")]
     pub default_client_poll_timeout: Duration,
-    /// Deadline for every request other than the long poll. Default 30 s.
+    /// Deadline for every request other than the long poll, and how long an [`Event::SwitchOffered`] waits
+    /// for the application's decision. Default 30 s. Floor: [`floors::MIN_REQUEST_TIMEOUT`] (1 s).
+    ///
+    /// [`Event::SwitchOffered`]: crate::Event::SwitchOffered
     #[serde(default = "defaults::request_timeout")]
     pub request_timeout: Duration,
     /// A POST carrying a ChatMessage waits until this long after the previous one: servers were seen to drop
@@ -184,7 +194,10 @@ impl From<LimitsConfig> for Limits {
 }
 
 /// Floors applied to the timing settings whatever the configuration says, so no setting (zero backoff, zero
-/// poll timeout, zero margin) can make the session issue requests in a busy loop.
+/// poll timeout, zero margin, zero request timeout, zero attempts) can make the session issue requests in a
+/// busy loop. Against a server that never answers, the worst configuration (all zero, `max_attempts:
+/// u32::MAX`) issues under one request per [`MIN_REQUEST_TIMEOUT`] + [`MIN_BACKOFF`] per slot (issue #10
+/// measured 500 polls per virtual second before the floors).
 pub mod floors {
     use std::time::Duration;
     /// Shortest retry delay (after jitter).

@@ -48,6 +48,10 @@ enum Out {
 struct Victim {
     s: Session,
     now: Instant,
+    /// When the test began: transcript times are offsets from it.
+    start: Instant,
+    /// Every output and answer as a line, for the insta transcript.
+    lines: Vec<String>,
     log: Vec<Out>,
     /// Requests handed out so far.
     issued: usize,
@@ -61,6 +65,8 @@ impl Victim {
         let mut v = Victim {
             s: Session::new(config, now),
             now,
+            start: now,
+            lines: Vec::new(),
             log: Vec::new(),
             issued: 0,
             seq: 0,
@@ -73,6 +79,8 @@ impl Victim {
         let mut v = Victim {
             s,
             now,
+            start: now,
+            lines: vec!["resumed".into()],
             log: Vec::new(),
             issued: 0,
             seq: 0,
@@ -86,10 +94,23 @@ impl Victim {
             match self.s.poll_output(self.now) {
                 Output::Request(r) => {
                     self.issued += 1;
+                    self.note_request(&r);
                     self.log.push(Out::Req(r))
                 }
-                Output::Event(e) => self.log.push(Out::Ev(e)),
-                Output::Wait(_) => return,
+                Output::Event(e) => {
+                    self.note_event(&e);
+                    self.log.push(Out::Ev(e))
+                }
+                Output::Wait(w) => {
+                    let w = match w {
+                        None => "Wait(None)".to_owned(),
+                        Some(t) => format!("Wait({})", self.ts(t)),
+                    };
+                    if self.lines.last() != Some(&w) {
+                        self.lines.push(w);
+                    }
+                    return;
+                }
             }
         }
         panic!("poll_output never returned Wait");
@@ -108,8 +129,95 @@ impl Victim {
         }
     }
 
+    fn ts(&self, t: Instant) -> String {
+        let d = t.saturating_duration_since(self.start);
+        format!("+{}.{:03}s", d.as_secs(), d.subsec_millis())
+    }
+
+    fn note(&mut self, line: String) {
+        let at = self.ts(self.now);
+        self.lines.push(format!("{at} {line}"));
+    }
+
+    fn note_request(&mut self, r: &OutgoingRequest) {
+        let path = r.http.uri().path();
+        let path = match path.find("/System/SessionId/") {
+            Some(i) => format!("{}/System/SessionId/<key>", &path[..i]),
+            None => path.to_owned(),
+        };
+        let seq = r
+            .http
+            .headers()
+            .get(liveagent::wire::header::SEQUENCE)
+            .and_then(|h| h.to_str().ok())
+            .map(|s| format!(" seq={s}"))
+            .unwrap_or_default();
+        let line = format!(
+            "-> {} {:?} {} {}{}{seq} (deadline {})",
+            r.id,
+            r.kind,
+            r.http.method(),
+            host_of(r),
+            path,
+            self.ts(r.deadline)
+        );
+        self.note(line);
+    }
+
+    fn note_event(&mut self, e: &Event) {
+        let text = match e {
+            Event::Retrying {
+                request,
+                attempt,
+                at,
+                cause,
+            } => format!(
+                "Retrying {request:?} attempt {attempt} at {}: {cause}",
+                self.ts(*at)
+            ),
+            Event::SwitchOffered {
+                endpoint,
+                reason,
+                decide_by,
+                ..
+            } => format!(
+                "SwitchOffered {endpoint} ({reason}); decide by {}",
+                self.ts(*decide_by)
+            ),
+            Event::IdleWarning { ends_at } => format!("IdleWarning ends at {}", self.ts(*ends_at)),
+            Event::Ended(reason) => format!("Ended: {reason}"),
+            other => {
+                let mut d = format!("{other:?}");
+                if d.len() > 160 {
+                    let mut end = 160;
+                    while !d.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    d.truncate(end);
+                    d.push('…');
+                }
+                d
+            }
+        };
+        self.note(format!("   event {text}"));
+    }
+
+    /// Everything the session did, one line per request, event, answer and wait.
+    fn transcript(&self) -> String {
+        self.lines.join("\n")
+    }
+
     fn answer(&mut self, req: &OutgoingRequest, status: u16, body: &[u8]) {
         self.now += Duration::from_millis(50);
+        let shown = String::from_utf8_lossy(&body[..body.len().min(100)])
+            .escape_debug()
+            .to_string();
+        let more = if body.len() > 100 {
+            format!("… ({} bytes)", body.len())
+        } else {
+            String::new()
+        };
+        self.note(format!("<- {} {status} {shown}{more}", req.id));
         let resp = http::Response::builder()
             .status(status)
             .body(body.to_vec())
@@ -213,6 +321,12 @@ impl Victim {
     }
 }
 
+fn snapshot_host(snap: &SessionSnapshot) -> String {
+    let stored = serde_json::to_value(snap).expect("serialise");
+    let url = stored["endpoint"].as_str().expect("endpoint as a string");
+    Endpoint::parse(url).expect("endpoint").host().to_owned()
+}
+
 fn host_of(r: &OutgoingRequest) -> String {
     r.http.uri().host().unwrap_or("").to_ascii_lowercase()
 }
@@ -222,7 +336,7 @@ fn host_of(r: &OutgoingRequest) -> String {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_there() {
+fn item1_switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_there() {
     let hostile = [
         (
             "http://attacker.example:8080/chat",
@@ -283,7 +397,7 @@ fn switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_there(
 }
 
 #[test]
-fn switch_server_within_the_policy_is_announced_before_the_first_request_to_it() {
+fn item1_switch_server_within_the_policy_is_announced_before_the_first_request_to_it() {
     let mut v = Victim::chatting(config());
     v.poll(vec![msg(
         "SwitchServer",
@@ -302,10 +416,11 @@ fn switch_server_within_the_policy_is_announced_before_the_first_request_to_it()
         )
         .expect("the next poll goes to the new host");
     assert!(first_event < first_request_there, "{:?}", v.log);
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn loopback_endpoint_may_move_only_to_another_loopback_address() {
+fn item1_loopback_endpoint_may_move_only_to_another_loopback_address() {
     let lo = Config::new(
         Endpoint::parse("http://127.0.0.1:8080").expect("loopback"),
         "00D",
@@ -337,10 +452,11 @@ fn loopback_endpoint_may_move_only_to_another_loopback_address() {
             r
         );
     }
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host() {
+fn item1_delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host() {
     let mut v = Victim::queued(config());
     v.poll(vec![msg(
         "SwitchServer",
@@ -366,10 +482,11 @@ fn delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host() {
     v.drain();
     let del = v.take(RequestKind::DeleteSession);
     assert_eq!(host_of(&del), HOST);
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
+fn item1_ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
     let cfg = config().redirect(RedirectPolicy::AskApplication);
     let mut v = Victim::chatting(cfg.clone());
     let before = v.issued;
@@ -416,10 +533,87 @@ fn ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
             .iter()
             .all(|r| host_of(r) == "chat.partner.example")
     );
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
+fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_timeout() {
+    // AskApplication, and an application that never calls accept_switch or refuse_switch: the session must
+    // not wait for ever, and must not go to the offered host either.
+    let cfg = config().redirect(RedirectPolicy::AskApplication);
+    let mut v = Victim::chatting(cfg);
+    let before = v.issued;
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://chat.partner.example/chat"}),
+    )]);
+    let offered_at = v.now;
+    let decide_by = v
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::SwitchOffered { decide_by, .. } => Some(*decide_by),
+            _ => None,
+        })
+        .expect("the switch is offered");
+    assert_eq!(
+        decide_by,
+        offered_at + Duration::from_secs(30),
+        "request_timeout"
+    );
+    let typed = v.s.send_message("anyone there?").expect("queued");
+    v.drain();
+    // The driver only sleeps until each Wait deadline and reports the time.
+    let mut wakeups = 0;
+    while let Some(t) = v.s.poll_timeout() {
+        assert!(t <= decide_by, "a wake-up past the offer's deadline");
+        v.now = t;
+        v.s.handle_timeout(v.now);
+        v.drain();
+        wakeups += 1;
+        assert!(wakeups < 10, "hot loop");
+    }
+    assert_eq!(v.now, decide_by);
+    match v.end_reason() {
+        Some(EndReason::SwitchUndecided { target, reason }) => {
+            assert_eq!(target.host(), "chat.partner.example");
+            assert_eq!(*reason, RedirectRefusal::ForeignHost);
+        }
+        other => panic!("expected SwitchUndecided, got {other:?}"),
+    }
+    assert_eq!(
+        v.issued, before,
+        "nothing was sent while the offer was pending"
+    );
+    assert!(v.requests().iter().all(|r| host_of(r) == HOST));
+    assert!(
+        v.events()
+            .iter()
+            .any(|e| matches!(e, Event::Undelivered(ids) if ids.contains(&typed)))
+    );
+    assert!(matches!(
+        v.events().last(),
+        Some(Event::Ended(EndReason::SwitchUndecided { .. }))
+    ));
+    assert_eq!(v.s.accept_switch(), Err(CommandError::NoSwitchOffered));
+    insta::assert_snapshot!(v.transcript());
+
+    // A decision in time still counts: accepting just before the deadline moves the session.
+    let mut v = Victim::chatting(config().redirect(RedirectPolicy::AskApplication));
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://chat.partner.example/chat"}),
+    )]);
+    v.now += Duration::from_secs(29);
+    v.s.handle_timeout(v.now);
+    v.s.accept_switch().expect("still pending");
+    v.drain();
+    assert!(v.end_reason().is_none());
+    assert_eq!(v.s.endpoint().host(), "chat.partner.example");
+}
+
+#[test]
+fn item1_policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
     let mut v = Victim::chatting(config().redirect(RedirectPolicy::Never));
     v.poll(vec![msg(
         "SwitchServer",
@@ -455,10 +649,40 @@ fn policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
         d.check(&org, &ep("https://evil.co.uk")),
         Err(RedirectRefusal::ForeignHost)
     );
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn resume_rechecks_the_snapshot_endpoint_against_the_policy() {
+fn item1_snapshot_after_a_switch_resumes_only_inside_the_policy() {
+    // The issue's case: a snapshot taken after a hostile switch. The switch was never followed, so the
+    // snapshot still names the configured endpoint, and the session had ended: nothing to resume.
+    let mut refused = Victim::chatting(config());
+    refused.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "http://attacker.example:8080/chat"}),
+    )]);
+    let snap = refused.s.snapshot();
+    assert_eq!(snapshot_host(&snap), HOST);
+    assert!(matches!(
+        Session::resume(config(), snap, refused.now),
+        Err(ResumeError::AlreadyEnded)
+    ));
+    // Taken while an offer waits (AskApplication): the snapshot stays on the configured host, and the
+    // resumed session goes there (the server repeats SwitchServer if it means it).
+    let cfg = config().redirect(RedirectPolicy::AskApplication);
+    let mut offered = Victim::chatting(cfg.clone());
+    offered.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://attacker.example/chat"}),
+    )]);
+    let snap = offered.s.snapshot();
+    assert_eq!(snapshot_host(&snap), HOST);
+    let resumed = Victim::from(
+        Session::resume(cfg, snap, offered.now).expect("resumes"),
+        offered.now,
+    );
+    assert!(!resumed.requests().is_empty());
+    assert!(resumed.requests().iter().all(|r| host_of(r) == HOST));
     // A snapshot whose endpoint was tampered with (or taken under another policy).
     let v = Victim::chatting(config());
     let mut stored: Value = serde_json::to_value(v.s.snapshot()).expect("serialise");
@@ -484,6 +708,7 @@ fn resume_rechecks_the_snapshot_endpoint_against_the_policy() {
             .iter()
             .all(|r| host_of(r) == "d.la9.salesforceliveagent.com")
     );
+    insta::assert_snapshot!(v.transcript());
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -491,7 +716,7 @@ fn resume_rechecks_the_snapshot_endpoint_against_the_policy() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
+fn item2_a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
     let mut v = Victim::chatting(config());
     v.poll_answer(vec![agent_says("one")], i64::MAX);
     // The text arrived, and the chat ended saying why; ack never took the absurd value.
@@ -523,10 +748,11 @@ fn a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
         })
     ));
     assert_eq!(v.agent_texts(), ["far"]);
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
+fn item2_a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
     let mut v = Victim::chatting(config());
     v.poll_answer(vec![agent_says("at 100")], 100);
     v.poll_answer(vec![agent_says("five")], 5);
@@ -541,6 +767,7 @@ fn a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
     )));
     assert!(v.end_reason().is_none());
     assert_eq!(v.s.ack(), 6);
+    insta::assert_snapshot!(v.transcript());
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -548,7 +775,7 @@ fn a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn a_batch_of_forty_thousand_tiny_messages_is_refused_unacknowledged() {
+fn item3_a_1mib_body_of_forty_thousand_tiny_messages_is_refused_unacknowledged() {
     let mut v = Victim::chatting(config());
     let tiny: Vec<Value> = (0..40_000)
         .map(|_| json!({"type": "AgentTyping"}))
@@ -572,10 +799,11 @@ fn a_batch_of_forty_thousand_tiny_messages_is_refused_unacknowledged() {
         }
     )));
     assert!(v.events().len() < 20, "{} events", v.events().len());
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn a_server_answering_every_poll_at_once_cannot_starve_the_application() {
+fn item3_a_2000_message_flood_on_every_poll_cannot_starve_the_application() {
     // A driver that handles each request as soon as it gets it: the old session handed out the next poll
     // before any event, so the application saw nothing. Now events come first.
     let mut cfg = config();
@@ -607,7 +835,7 @@ fn a_server_answering_every_poll_at_once_cannot_starve_the_application() {
 }
 
 #[test]
-fn no_new_poll_while_the_application_has_not_drained_its_events() {
+fn item3_no_new_poll_while_the_application_has_not_drained_its_events() {
     let mut cfg = config();
     cfg.limits.max_undrained_events = 3;
     let mut v = Victim::chatting(cfg);
@@ -631,7 +859,7 @@ fn no_new_poll_while_the_application_has_not_drained_its_events() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn oversized_commands_are_refused_before_anything_is_posted() {
+fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
     let mut v = Victim::chatting(config());
     let big = "x".repeat(64 * 1024 * 1024);
     assert!(matches!(
@@ -686,6 +914,7 @@ fn oversized_commands_are_refused_before_anything_is_posted() {
         .expect("one rule");
     v.drain();
     assert_eq!(v.s.pending_commands(), 2);
+    insta::assert_snapshot!(v.transcript());
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -693,7 +922,7 @@ fn oversized_commands_are_refused_before_anything_is_posted() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn error_text_from_the_server_is_escaped_and_bounded() {
+fn item5_crlf_and_escapes_in_server_error_display_are_escaped_and_bounded() {
     let body = b"denied\r\nX-Injected: 1\n\x1b[31mred\x1b[0m \xe2\x80\xae reversed".to_vec();
     let e = ServerError::parse(400, &body);
     let shown = e.to_string();
@@ -719,10 +948,212 @@ fn error_text_from_the_server_is_escaped_and_bounded() {
     )]);
     let reason = v.end_reason().expect("ended").to_string();
     assert!(!reason.chars().any(|c| c.is_control()), "{reason:?}");
+    insta::assert_snapshot!(v.transcript());
+}
+
+/// What a log line must never receive from a server: raw control characters (CR, LF, ESC, NUL, C1), Unicode
+/// direction overrides and invisible format characters; and no unbounded text.
+fn assert_log_safe(what: &str, shown: &str) {
+    let what: String = what.chars().take(200).collect();
+    let bad = shown.chars().find(|&c| {
+        c.is_control()
+            || matches!(c,
+                '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    });
+    assert!(
+        bad.is_none(),
+        "{what}: {bad:?} in {:?}",
+        &shown[..shown.len().min(300)]
+    );
+    assert!(shown.len() <= 1536, "{what}: {} bytes", shown.len());
 }
 
 #[test]
-fn malformed_session_keys_and_tokens_are_refused_not_sent() {
+fn item5_every_error_and_end_reason_display_is_log_safe_for_hostile_bodies() {
+    use liveagent::wire::{self, ChatEndReason, Limits, Message};
+    let hostile: Vec<Vec<u8>> = vec![
+        b"denied\r\nX-Injected: 1\r\n\r\n<html>".to_vec(),
+        "\u{1b}[2J\u{1b}[31mred\u{1b}[0m".into(),
+        "\u{202e}gnp.exe \u{2066}isolate\u{2069}".into(),
+        "zero\u{200b}width\u{feff}bom\u{2060}".into(),
+        "nul\0bell\u{7}del\u{7f}c1\u{85}csi\u{9b}".into(),
+        "line\u{2028}para\u{2029}".into(),
+        b"bad utf8 \xff\xfe\xc3 \r\n".to_vec(),
+        "\n".repeat(100_000).into(),
+        "\u{1b}".repeat(200_000).into(),
+        ("é".repeat(300_000) + "\r\n").into(),
+        ("\u{202e}".repeat(50_000)).into(),
+    ];
+    let limits = Limits::default();
+    let mut shown: Vec<(String, String)> = Vec::new();
+    let mut show = |what: String, text: String| shown.push((what, text));
+    let mut end_reasons: Vec<EndReason> = Vec::new();
+    for (i, body) in hostile.iter().enumerate() {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let as_json = serde_json::to_string(&text).expect("json string");
+        // Error answers, as any status.
+        for status in [400, 401, 403, 404, 405, 409, 429, 500, 502, 503] {
+            let e = ServerError::parse(status, body);
+            show(format!("ServerError {status} #{i}"), e.to_string());
+            end_reasons.push(EndReason::Rejected {
+                request: RequestKind::Messages,
+                error: e.clone(),
+            });
+            end_reasons.push(EndReason::GaveUp {
+                request: RequestKind::Chat,
+                attempts: 8,
+                last: liveagent::Failure::Server(e),
+            });
+        }
+        let mut sync = b"Out of sync Ack. Expected 3. Actual ".to_vec();
+        sync.extend_from_slice(body);
+        show(
+            format!("ServerError 409 sync #{i}"),
+            ServerError::parse(409, &sync).to_string(),
+        );
+        // Bodies that do not decode: raw, as a string where a number belongs, as a status no parser takes.
+        let bodies: Vec<Vec<u8>> = vec![
+            body.clone(),
+            format!(r#"{{"messages":[{{"type":"ChatRequestSuccess","message":{{"queuePosition":{as_json}}}}}],"sequence":{as_json}}}"#).into_bytes(),
+            format!(r#"{{"messages":{as_json}}}"#).into_bytes(),
+            format!(r#"{{"id":"s","key":{as_json},"affinityToken":"a"}}"#).into_bytes(),
+            format!(r#"{{"id":{as_json},"key":"k","affinityToken":"a","clientPollTimeout":{as_json}}}"#).into_bytes(),
+            format!(r#"{{"affinityToken":{as_json},"resetSequence":{as_json}}}"#).into_bytes(),
+            format!(r#"{{"messages":[{{"type":"ReconnectSession","message":{{"affinityToken":{as_json}}}}}]}}"#).into_bytes(),
+            format!(r#"{{"buttons":{as_json},"pingRate":{as_json}}}"#).into_bytes(),
+            format!(r#"{{"results":[{{"id":{as_json},"isAvailable":{as_json}}}]}}"#).into_bytes(),
+            format!(r#"{{"sessionId":1,"visitorId":{as_json}}}"#).into_bytes(),
+        ];
+        for (j, b) in bodies.iter().enumerate() {
+            for status in [200, 302, 500] {
+                let mut errors: Vec<wire::DecodeError> = Vec::new();
+                errors.extend(wire::parse_messages(status, b, &limits).err());
+                errors.extend(wire::parse_session_id(status, b, &limits).err());
+                errors.extend(wire::parse_reconnect_session(status, b, &limits).err());
+                errors.extend(wire::parse_settings(status, b, &limits).err());
+                errors.extend(wire::parse_availability(status, b, &limits).err());
+                errors.extend(wire::parse_visitor_id(status, b, &limits).err());
+                errors.extend(wire::parse_envelope(b, &limits).err());
+                for e in errors {
+                    show(
+                        format!("DecodeError #{i}/{j} {status}: {e:?}"),
+                        e.to_string(),
+                    );
+                    end_reasons.push(EndReason::GaveUp {
+                        request: RequestKind::Messages,
+                        attempts: 8,
+                        last: liveagent::Failure::Decode(e),
+                    });
+                }
+            }
+        }
+        // A known message whose payload does not decode: its reason quotes the server's value.
+        for (kind, payload) in [
+            (
+                "ChatRequestSuccess",
+                format!(r#"{{"queuePosition":{as_json}}}"#),
+            ),
+            (
+                "ChatEstablished",
+                format!(r#"{{"name":5,"userId":{as_json}}}"#),
+            ),
+            ("ChatEnded", format!(r#"{{"reason":[{as_json}]}}"#)),
+            (
+                "QueueUpdate",
+                format!(r#"{{{as_json}:1,"position":{as_json}}}"#),
+            ),
+        ] {
+            if let Message::Invalid { error, .. } = Message::decode(kind, &payload) {
+                show(format!("Message::Invalid {kind} #{i}"), error);
+            }
+        }
+        // URLs: SwitchServer targets and configured endpoints.
+        for url in [
+            format!("https://{text}"),
+            format!("{text}://host.example"),
+            format!("https://host.example:{text}"),
+            format!("https:{text}"),
+            text.clone(),
+        ] {
+            if let Err(e) = Endpoint::parse(&url) {
+                show(format!("Endpoint::parse #{i}"), e.to_string());
+                end_reasons.push(EndReason::Protocol {
+                    request: RequestKind::Messages,
+                    error: e,
+                });
+            }
+        }
+        // Server-chosen words an end reason repeats.
+        end_reasons.push(EndReason::AgentEnded {
+            reason: Some(ChatEndReason::Other(text.clone())),
+            attached_records: Some(json!({"x": text})),
+        });
+        end_reasons.push(EndReason::RequestFailed {
+            reason: Some(text.clone()),
+        });
+    }
+    // The same through a live session, as `println!("ended: {reason}")` and a Retrying log line print them.
+    for (i, body) in hostile.iter().enumerate() {
+        let text = String::from_utf8_lossy(body).into_owned();
+        for (status, answer) in [
+            (400, body.clone()),
+            (403, body.clone()),
+            (500, body.clone()),
+            (200, body.clone()),
+        ] {
+            let mut v = Victim::chatting(config());
+            let poll = v.take(RequestKind::Messages);
+            v.answer(&poll, status, &answer);
+            for e in v.events() {
+                if let Event::Retrying { cause, .. } = e {
+                    show(format!("Retrying {status} #{i}"), cause.to_string());
+                }
+            }
+            end_reasons.extend(v.end_reason().cloned());
+        }
+        let mut v = Victim::chatting(config());
+        v.poll(vec![msg("ChatEnded", json!({"reason": text}))]);
+        end_reasons.extend(v.end_reason().cloned());
+        let mut v = Victim::queued(config());
+        v.poll(vec![msg("ChatRequestFail", json!({"reason": text}))]);
+        end_reasons.extend(v.end_reason().cloned());
+        let mut v = Victim::chatting(config());
+        v.s.send_message("hi").expect("queued");
+        v.drain();
+        let post = v.take(RequestKind::Chat);
+        v.answer(&post, 409, body);
+        end_reasons.extend(v.end_reason().cloned());
+    }
+    end_reasons.push(EndReason::RedirectRefused {
+        target: Endpoint::parse("https://attacker.example:8443/chat").expect("url"),
+        reason: RedirectRefusal::ForeignHost,
+    });
+    end_reasons.push(EndReason::SwitchUndecided {
+        target: Endpoint::parse("https://attacker.example/chat").expect("url"),
+        reason: RedirectRefusal::ForeignHost,
+    });
+    end_reasons.push(EndReason::BadSequence {
+        previous: Some(i64::MIN),
+        sequence: i64::MAX,
+    });
+    end_reasons.push(EndReason::CounterExhausted {
+        counter: "X-LIVEAGENT-SEQUENCE",
+    });
+    assert!(end_reasons.len() > 500, "{} end reasons", end_reasons.len());
+    for r in &end_reasons {
+        assert_log_safe(&format!("EndReason {r:?}"), &r.to_string());
+    }
+    for (what, text) in &shown {
+        assert_log_safe(what, text);
+    }
+    assert!(shown.len() > 500, "{} texts", shown.len());
+    // Escaped, not dropped: what was there can still be read in the log.
+    let e = ServerError::parse(400, b"denied\r\nX-Injected: 1");
+    assert_eq!(e.to_string(), "HTTP 400: denied\\r\\nX-Injected: 1");
+}
+
+#[test]
+fn item5_malformed_session_keys_and_tokens_are_refused_not_sent() {
     let bad_keys = [
         format!(" {KEY} "),
         format!("{KEY}\u{7f}"),
@@ -780,7 +1211,7 @@ fn malformed_session_keys_and_tokens_are_refused_not_sent() {
 }
 
 #[test]
-fn an_invalid_reconnect_session_message_does_not_print_its_token() {
+fn item5_an_invalid_reconnect_session_message_does_not_print_its_token() {
     let mut v = Victim::chatting(config());
     v.poll(vec![msg(
             "ReconnectSession",
@@ -794,6 +1225,7 @@ fn an_invalid_reconnect_session_message_does_not_print_its_token() {
     let shown = format!("{invalid:?}");
     assert!(!shown.contains("SECRET"), "{shown}");
     assert!(shown.contains("<redacted>"), "{shown}");
+    insta::assert_snapshot!(v.transcript());
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -808,7 +1240,7 @@ fn tampered(v: &Victim, edit: impl FnOnce(&mut Value)) -> Result<Session, Resume
 }
 
 #[test]
-fn inconsistent_snapshots_are_refused_with_a_typed_error() {
+fn item6_hostile_snapshots_are_refused_with_a_typed_error() {
     let v = Victim::chatting(config());
     let err = |r: Result<Session, ResumeError>| r.expect_err("refused");
     assert!(matches!(
@@ -863,7 +1295,7 @@ fn inconsistent_snapshots_are_refused_with_a_typed_error() {
 }
 
 #[test]
-fn counters_never_collide_or_saturate_silently() {
+fn item6_counters_never_collide_or_saturate_silently() {
     // next_sequence at the top (e.g. a hostile 409 `Actual`): the chat ends rather than reuse numbers.
     let mut v = Victim::chatting(config());
     v.s.send_message("a").expect("queued");
@@ -898,10 +1330,11 @@ fn counters_never_collide_or_saturate_silently() {
         unique.len(),
         "sequence numbers reused: {seqs:?}"
     );
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn an_unacked_batch_without_commands_never_posts_empty_nouns() {
+fn item6_an_unacked_batch_without_commands_never_posts_empty_nouns() {
     let v = Victim::chatting(config());
     // Refused at resume...
     assert!(
@@ -922,16 +1355,19 @@ fn an_unacked_batch_without_commands_never_posts_empty_nouns() {
             .iter()
             .all(|r| !String::from_utf8_lossy(r.http.body()).contains("\"nouns\":[]"))
     );
+    insta::assert_snapshot!(v.transcript());
 }
 
 #[test]
-fn zero_timeouts_and_backoff_cannot_make_a_busy_loop() {
+fn item6_zero_poll_margin_timeout_and_backoff_cannot_make_a_busy_loop() {
+    use liveagent::floors;
     let mut cfg = config();
     cfg.poll_margin = Duration::ZERO;
     cfg.default_client_poll_timeout = Duration::ZERO;
     cfg.request_timeout = Duration::ZERO;
     cfg.retry.initial_backoff = Duration::ZERO;
     cfg.retry.max_backoff = Duration::ZERO;
+    cfg.retry.jitter_percent = 100;
     cfg.retry.max_attempts = u32::MAX;
     let mut v = Victim::new(cfg);
     let sid = v.take(RequestKind::SessionId);
@@ -940,20 +1376,97 @@ fn zero_timeouts_and_backoff_cannot_make_a_busy_loop() {
     v.answer(&sid, 200, body.to_string().as_bytes());
     let init = v.take(RequestKind::ChasitorInit);
     v.answer(&init, 200, b"");
-    // One virtual second of a server that never answers: each request waits at least 1 s, each retry 100 ms.
+    // Ten virtual seconds of a server that never answers (the issue's case: 500 polls per virtual second).
     let start = v.now;
     let mut issued = 0;
+    let mut wakeups = 0;
     while v.now < start + Duration::from_secs(10) {
         let Some(t) = v.s.poll_timeout() else { break };
         assert!(t > v.now, "hot loop");
         v.now = t;
         v.s.handle_timeout(v.now);
-        let before = v.requests().len();
+        wakeups += 1;
+        let before = v.log.len();
         v.drain();
-        issued += v.requests().len() - before;
+        for o in &v.log[before..] {
+            match o {
+                Out::Req(r) => {
+                    issued += 1;
+                    assert!(
+                        r.deadline >= v.now + floors::MIN_REQUEST_TIMEOUT,
+                        "{:?} deadline below the floor",
+                        r.kind
+                    );
+                }
+                Out::Ev(Event::Retrying { at, .. }) => {
+                    assert!(*at >= v.now + floors::MIN_BACKOFF, "retry below the floor")
+                }
+                Out::Ev(_) => {}
+            }
+        }
     }
-    assert!(issued <= 20, "{issued} requests in 10 virtual seconds");
-    assert!(v.end_reason().is_none() || matches!(v.end_reason(), Some(EndReason::GaveUp { .. })));
+    assert!(issued <= 10, "{issued} requests in 10 virtual seconds");
+    assert!(wakeups <= 20, "{wakeups} wake-ups in 10 virtual seconds");
+    assert!(
+        v.end_reason().is_none(),
+        "u32::MAX attempts: still retrying"
+    );
+
+    // A server that answers every request at once with 500: one retry per backoff floor at most.
+    let mut cfg = config();
+    cfg.retry.initial_backoff = Duration::ZERO;
+    cfg.retry.max_backoff = Duration::ZERO;
+    cfg.retry.max_attempts = u32::MAX;
+    let mut v = Victim::chatting(cfg);
+    let start = v.now;
+    let mut polls = 0;
+    while v.now < start + Duration::from_secs(1) {
+        if let Some(pos) = v
+            .log
+            .iter()
+            .position(|o| matches!(o, Out::Req(r) if r.kind == RequestKind::Messages))
+        {
+            let Out::Req(poll) = v.log.remove(pos) else {
+                unreachable!()
+            };
+            polls += 1;
+            v.now -= Duration::from_millis(50); // answered at once (`answer` adds 50 ms)
+            v.answer(&poll, 500, b"");
+            continue;
+        }
+        let t = v.s.poll_timeout().expect("retrying");
+        assert!(t >= v.now + floors::MIN_BACKOFF, "retry below the floor");
+        v.now = t;
+        v.s.handle_timeout(v.now);
+        v.drain();
+    }
+    assert!(polls <= 11, "{polls} polls in one virtual second");
+    insta::assert_snapshot!(v.transcript());
+}
+
+#[test]
+fn item6_max_attempts_zero_is_one_attempt_not_none() {
+    use liveagent::floors;
+    let mut cfg = config();
+    cfg.retry.max_attempts = 0;
+    let mut v = Victim::new(cfg);
+    let sid = v.take(RequestKind::SessionId);
+    v.answer(&sid, 500, b"");
+    assert_eq!(floors::MIN_ATTEMPTS, 1);
+    assert!(
+        matches!(
+            v.end_reason(),
+            Some(EndReason::GaveUp {
+                request: RequestKind::SessionId,
+                attempts: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        v.end_reason()
+    );
+    assert_eq!(v.issued, 1, "exactly one attempt");
+    insta::assert_snapshot!(v.transcript());
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -961,7 +1474,7 @@ fn zero_timeouts_and_backoff_cannot_make_a_busy_loop() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn endpoint_parse_follows_url_rules_for_scheme_and_port() {
+fn item7_endpoint_parse_follows_url_rules_for_scheme_and_port() {
     for bad in [
         "https://host.example:0",
         "https://host.example:99999",

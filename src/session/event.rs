@@ -264,6 +264,16 @@ pub enum EndReason {
         /// Why the policy refuses it.
         reason: RedirectRefusal,
     },
+    /// A SwitchServer outside the policy was offered to the application
+    /// ([`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication), [`Event::SwitchOffered`])
+    /// and it decided nothing within `Config::request_timeout`: the offer was refused and nothing was sent to
+    /// the offered endpoint.
+    SwitchUndecided {
+        /// Where the server wanted the session to go.
+        target: Endpoint,
+        /// Why the policy does not allow it on its own.
+        reason: RedirectRefusal,
+    },
     /// A batch `sequence` outside `-1..=2^53`, or more than
     /// [`MAX_SEQUENCE_JUMP`](crate::MAX_SEQUENCE_JUMP) past the last one seen: not a plausible continuation
     /// (a batch numbered `i64::MAX` would otherwise mute every later one). The batch's texts were delivered.
@@ -343,6 +353,11 @@ impl fmt::Display for EndReason {
                 "refused to move the session to {}: {reason}",
                 LogSafe(&target.to_string())
             ),
+            EndReason::SwitchUndecided { target, reason } => write!(
+                f,
+                "no decision on moving the session to {} ({reason}); refused",
+                LogSafe(&target.to_string())
+            ),
             EndReason::BadSequence { previous, sequence } => match previous {
                 Some(p) => write!(
                     f,
@@ -411,12 +426,16 @@ pub enum Event {
     /// SwitchServer to an endpoint outside the redirect policy, under
     /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication): nothing new is sent until the
     /// application calls [`Session::accept_switch`](crate::Session::accept_switch) or
-    /// [`Session::refuse_switch`](crate::Session::refuse_switch).
+    /// [`Session::refuse_switch`](crate::Session::refuse_switch). An offer still undecided at `decide_by`
+    /// (`Config::request_timeout` after it was made) is refused: the chat ends with
+    /// [`EndReason::SwitchUndecided`].
     SwitchOffered {
         /// Where the server wants the session to go.
         endpoint: Endpoint,
         /// Why the default policy would refuse it.
         reason: RedirectRefusal,
+        /// When the offer lapses (the session's clock).
+        decide_by: Instant,
     },
     /// A batch `sequence` went below the last one seen without a reconnect: the server renumbered its
     /// messages. De-duplication restarted, so the batch's messages are delivered (some may repeat earlier ones).

@@ -308,6 +308,13 @@ struct SlotTimers {
     failures: u32,
 }
 
+/// A SwitchServer target offered to the application, and when the offer lapses.
+#[derive(Debug)]
+struct PendingSwitch {
+    target: Endpoint,
+    decide_by: Instant,
+}
+
 /// The visitor side of one chat. See the crate docs for the drive loop.
 pub struct Session {
     config: Arc<Config>,
@@ -331,11 +338,12 @@ pub struct Session {
     /// No command POST before this instant: the previous one carried a ChatMessage (`Config::message_spacing`).
     paced_until: Option<Instant>,
     /// A SwitchServer target outside the policy, offered to the application ([`RedirectPolicy::AskApplication`]);
-    /// nothing new is sent until it decides. Not persisted: a resumed session stays where it was and the server
+    /// nothing new is sent until it decides, and an offer still undecided after `request_timeout` is refused
+    /// ([`EndReason::SwitchUndecided`]). Not persisted: a resumed session stays where it was and the server
     /// repeats SwitchServer if it means it.
     ///
     /// [`RedirectPolicy::AskApplication`]: crate::RedirectPolicy::AskApplication
-    pending_switch: Option<Box<Endpoint>>,
+    pending_switch: Option<Box<PendingSwitch>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -768,6 +776,7 @@ impl Session {
             t = min_opt(t, slot.retry_at);
         }
         t = min_opt(t, self.idle_warn_at);
+        t = min_opt(t, self.pending_switch.as_ref().map(|p| p.decide_by));
         if self.has_outbound() && !self.busy(Slot::Post) {
             t = min_opt(t, self.paced_until.filter(|&p| p > self.now));
         }
@@ -782,6 +791,10 @@ impl Session {
             return;
         }
         let now = self.now;
+        self.lapse_switch_offer(now);
+        if self.is_ended() {
+            return;
+        }
         while let Some(pos) = self.in_flight.iter().position(|f| f.deadline <= now) {
             let f = self.in_flight.remove(pos);
             self.on_failure(f.kind, Failure::NoAnswer);
@@ -1285,7 +1298,11 @@ impl Session {
             };
             self.batch_answered(unknown);
         }
-        let max = self.config.retry.max_attempts.max(1);
+        let max = self
+            .config
+            .retry
+            .max_attempts
+            .max(crate::config::floors::MIN_ATTEMPTS);
         let t = self.slot_timers(kind);
         t.failures = t.failures.saturating_add(1);
         let attempt = t.failures;
@@ -1486,7 +1503,11 @@ impl Session {
     /// picks (M + 1, or M when M + 1 was the number refused; spec §4.4).
     fn resync_sequence(&mut self, kind: RequestKind, actual: i64, error: ServerError) {
         // Counts against the retry budget so a server that keeps refusing cannot loop us forever.
-        let max = self.config.retry.max_attempts.max(1);
+        let max = self
+            .config
+            .retry
+            .max_attempts
+            .max(crate::config::floors::MIN_ATTEMPTS);
         let t = self.slot_timers(kind);
         t.failures = t.failures.saturating_add(1);
         if t.failures >= max {
@@ -1793,11 +1814,19 @@ impl Session {
                 None
             }
             Err(reason) if self.config.redirect == crate::RedirectPolicy::AskApplication => {
+                // The application has as long as any request would get; then the offer is refused.
+                let decide_by = later(
+                    self.now,
+                    self.config
+                        .request_timeout
+                        .max(crate::config::floors::MIN_REQUEST_TIMEOUT),
+                );
                 self.events.push_back(Event::SwitchOffered {
                     endpoint: target.clone(),
                     reason,
+                    decide_by,
                 });
-                self.pending_switch = Some(Box::new(target));
+                self.pending_switch = Some(Box::new(PendingSwitch { target, decide_by }));
                 None
             }
             Err(reason) => Some(EndReason::RedirectRefused { target, reason }),
@@ -1815,8 +1844,9 @@ impl Session {
         if self.is_ended() {
             return Err(CommandError::Ended);
         }
-        self.d.endpoint = (*target).clone();
-        self.events.push_back(Event::ServerSwitched(*target));
+        let target = target.target;
+        self.d.endpoint = target.clone();
+        self.events.push_back(Event::ServerSwitched(target));
         Ok(())
     }
 
@@ -1830,17 +1860,29 @@ impl Session {
         if self.is_ended() {
             return Err(CommandError::Ended);
         }
-        let reason = self
-            .config
-            .redirect
-            .check(&self.config.endpoint, &target)
-            .err()
-            .unwrap_or(crate::RedirectRefusal::Disabled);
-        self.finish(EndReason::RedirectRefused {
-            target: *target,
-            reason,
-        });
+        let target = target.target;
+        let reason = self.refusal_of(&target);
+        self.finish(EndReason::RedirectRefused { target, reason });
         Ok(())
+    }
+
+    fn refusal_of(&self, target: &Endpoint) -> crate::RedirectRefusal {
+        self.config
+            .redirect
+            .check(&self.config.endpoint, target)
+            .err()
+            .unwrap_or(crate::RedirectRefusal::Disabled)
+    }
+
+    /// An offered switch the application left undecided past its deadline: refused, as if it had called
+    /// [`refuse_switch`](Session::refuse_switch), with its own end reason.
+    fn lapse_switch_offer(&mut self, now: Instant) {
+        let Some(p) = self.pending_switch.take_if(|p| p.decide_by <= now) else {
+            return;
+        };
+        let target = p.target;
+        let reason = self.refusal_of(&target);
+        self.finish(EndReason::SwitchUndecided { target, reason });
     }
 
     fn finish(&mut self, reason: EndReason) {

@@ -47,7 +47,11 @@ impl fmt::Display for BuildError {
                 write!(f, "could not build the URI for {resource}")
             }
             BuildError::Body { reason } => {
-                write!(f, "could not serialise the request body: {reason}")
+                write!(
+                    f,
+                    "could not serialise the request body: {}",
+                    LogSafe(reason)
+                )
             }
         }
     }
@@ -157,13 +161,13 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Longest text [`LogSafe`] writes, in bytes of the original (the escaped form may be longer).
+/// Longest text [`LogSafe`] writes, in bytes of its output (escapes included, the `…` mark excluded).
 pub const LOG_SAFE_MAX: usize = 4 * SNIPPET_LEN;
 
 /// Writes a string that came from the network so that it is safe in a log line: control characters (CR, LF,
 /// ESC, ...), Unicode direction overrides and other invisible format characters are escaped (`\n`,
-/// `\u{1b}`), and the text is cut at [`LOG_SAFE_MAX`] bytes (marked with `…`). Every `Display` of an error
-/// or end reason goes through it for server-supplied text.
+/// `\u{1b}`), and the output is cut at [`LOG_SAFE_MAX`] bytes (marked with `…`), however many escapes the
+/// text needs. Every `Display` of an error or end reason goes through it for server-supplied text.
 #[derive(Clone, Copy)]
 pub struct LogSafe<'a>(pub &'a str);
 
@@ -177,8 +181,17 @@ fn needs_escape(c: char) -> bool {
 impl fmt::Display for LogSafe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use fmt::Write;
-        let cut = truncate_str(self.0, LOG_SAFE_MAX);
-        for c in cut.chars() {
+        let mut written = 0usize;
+        for c in self.0.chars() {
+            let len = if needs_escape(c) {
+                c.escape_debug().len()
+            } else {
+                c.len_utf8()
+            };
+            if written.saturating_add(len) > LOG_SAFE_MAX {
+                return f.write_char('…');
+            }
+            written = written.saturating_add(len);
             if needs_escape(c) {
                 for e in c.escape_debug() {
                     f.write_char(e)?;
@@ -186,9 +199,6 @@ impl fmt::Display for LogSafe<'_> {
             } else {
                 f.write_char(c)?;
             }
-        }
-        if cut.len() < self.0.len() {
-            f.write_char('…')?;
         }
         Ok(())
     }
@@ -198,6 +208,11 @@ impl fmt::Debug for LogSafe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{self}\"")
     }
+}
+
+/// `s` as [`LogSafe`] writes it (escaped, cut at [`LOG_SAFE_MAX`] bytes), as a `String`.
+pub(crate) fn log_safe_string(s: &str) -> String {
+    LogSafe(s).to_string()
 }
 
 /// `s` with every character [`LogSafe`] would escape escaped, without the length cut.

@@ -663,6 +663,9 @@ macro_rules! message_enum {
                                 Some(field) => format!("field `{field}`: {e}"),
                                 None => e.to_string(),
                             };
+                            // serde quotes the offending value (`unknown variant `...``) raw and whole: the
+                            // reason is escaped and bounded like every other text from the server.
+                            let error = crate::wire::error::log_safe_string(&error);
                             Message::Invalid { kind: kind.to_owned(), raw, error }
                         }
                     }
