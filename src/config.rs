@@ -196,7 +196,7 @@ impl From<LimitsConfig> for Limits {
 /// Floors applied to the timing settings whatever the configuration says, so no setting (zero backoff, zero
 /// poll timeout, zero margin, zero request timeout, zero attempts) can make the session issue requests in a
 /// busy loop. Against a server that never answers, the worst configuration (all zero, `max_attempts:
-/// u32::MAX`) issues under one request per [`MIN_REQUEST_TIMEOUT`] + [`MIN_BACKOFF`] per slot (issue #10
+/// u32::MAX`) issues under one request per [`MIN_REQUEST_TIMEOUT`](floors::MIN_REQUEST_TIMEOUT) + [`MIN_BACKOFF`](floors::MIN_BACKOFF) per slot (issue #10
 /// measured 500 polls per virtual second before the floors).
 pub mod floors {
     use std::time::Duration;

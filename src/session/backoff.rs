@@ -7,7 +7,7 @@ use std::time::Duration;
 pub(crate) type Rng = crate::rng::SplitMix64;
 
 /// The delay before retry number `attempt` (1-based): `initial * 2^(attempt-1)`, capped at `max`, then reduced
-/// by a random fraction of up to `jitter_percent`, never below [`MIN_BACKOFF`](crate::floors::MIN_BACKOFF).
+/// by a random fraction of up to `jitter_percent`, never below [`MIN_BACKOFF`](crate::config::floors::MIN_BACKOFF).
 pub(crate) fn delay(policy: &RetryPolicy, attempt: u32, rng: &mut Rng) -> Duration {
     let exp = attempt.saturating_sub(1).min(31);
     let base = policy
