@@ -689,6 +689,45 @@ impl Session {
         Ok(self.enqueue(command))
     }
 
+    /// The upload POST answering a FileTransfer `Requested` message (delivered as [`Event::Message`]): `file`
+    /// named `filename`, of type `content_type` (e.g. `text/plain`), as [`wire::Upload`] builds it, with
+    /// `orgId` from the [`Config`], `chatKey` from the session key ([`wire::chat_key`]; the session id if the
+    /// key has no `!`), and the upload host checked by [`RedirectPolicy::check_upload`] against the
+    /// configured endpoint and [`Config::redirect`].
+    ///
+    /// The session neither sends nor tracks it: the application sends it with its HTTP client (it is not a
+    /// Chat REST request and needs no sequence number), reads the answer with [`wire::parse_upload_answer`],
+    /// and the outcome also arrives as a FileTransfer `Success`/`Failure` message on the poll. The chat key
+    /// goes only into the returned request's query; the session key itself never leaves the session.
+    ///
+    /// [`RedirectPolicy::check_upload`]: crate::RedirectPolicy::check_upload
+    pub fn upload_request(
+        &self,
+        transfer: &wire::FileTransfer,
+        filename: &str,
+        content_type: &str,
+        file: &[u8],
+    ) -> Result<http::Request<Vec<u8>>, wire::UploadError> {
+        if self.is_ended() {
+            return Err(wire::UploadError::NotConnected);
+        }
+        let creds = self
+            .d
+            .credentials
+            .as_ref()
+            .ok_or(wire::UploadError::NotConnected)?;
+        let chat_key = wire::chat_key(&creds.key).unwrap_or(creds.id.as_str());
+        wire::Upload::new(
+            transfer,
+            &self.config.organization_id,
+            chat_key,
+            filename,
+            file,
+        )
+        .content_type(content_type)
+        .build(&self.config.redirect, &self.config.endpoint)
+    }
+
     /// Ends the chat. Established: queued commands go first, then ChatEnd, then one more poll for ChatEnded.
     /// Not yet established: in-flight requests are abandoned and the session is deleted. Calling it again
     /// while ending is harmless.

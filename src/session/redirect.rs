@@ -13,6 +13,11 @@ use std::fmt;
 /// The pool domain every real Chat API host lives under (spec §1.1: `d.la1-c1-phx.salesforceliveagent.com`, ...).
 pub const SALESFORCE_LIVE_AGENT_DOMAIN: &str = "salesforceliveagent.com";
 
+/// The domain of the org instances (`na1.salesforce.com`, `my-org.my.salesforce.com`), where the FileTransfer
+/// upload servlet lives (`https://…salesforce.com/services/liveagent/file`; Inbenta's connector refuses any
+/// other upload URL): allowed as an upload target by [`RedirectPolicy::check_upload`].
+pub(crate) const SALESFORCE_DOMAIN: &str = "salesforce.com";
+
 /// Which `SwitchServer` targets the session follows. A target outside the policy is never contacted: the chat
 /// ends with [`EndReason::RedirectRefused`](crate::EndReason::RedirectRefused), or with
 /// [`RedirectPolicy::AskApplication`] the application is asked first. Either way the event comes out of
@@ -165,5 +170,41 @@ impl RedirectPolicy {
             Some(p) if configured.is_tls() && port_of(configured) == Some(p) => Ok(()),
             Some(_) => Err(RedirectRefusal::NonDefaultPort),
         }
+    }
+
+    /// Whether a FileTransfer upload (which carries the chat key, the session key's id part) may go to
+    /// `target`, the host of an `uploadServletUrl`. The same rules as [`check`](RedirectPolicy::check) — the
+    /// key never goes where the session would not follow a `SwitchServer` — with two differences:
+    /// * a configured non-loopback endpoint also allows `https://` on `*.salesforce.com` (default port), the
+    ///   org instance domain where the real upload servlet lives;
+    /// * under [`RedirectPolicy::Never`] only the configured endpoint itself (same scheme, host and port) is
+    ///   allowed, since an upload moves nothing.
+    ///
+    /// [`RedirectPolicy::AskApplication`] is read as [`RedirectPolicy::SameTrustClass`]: there is nothing to
+    /// offer; an application that trusts another upload host lists it in [`RedirectPolicy::AlsoAllow`].
+    pub fn check_upload(
+        &self,
+        configured: &Endpoint,
+        target: &Endpoint,
+    ) -> Result<(), RedirectRefusal> {
+        if *self == RedirectPolicy::Never {
+            let same = configured.scheme() == target.scheme()
+                && normalise(configured.host()) == normalise(target.host())
+                && configured.port() == target.port();
+            return if same {
+                Ok(())
+            } else {
+                Err(RedirectRefusal::Disabled)
+            };
+        }
+        let refusal = match self.check(configured, target) {
+            Ok(()) => return Ok(()),
+            Err(r) => r,
+        };
+        let salesforce = !configured.is_loopback()
+            && target.is_tls()
+            && matches!(port_of(target), None | Some(443))
+            && within(&normalise(target.host()), SALESFORCE_DOMAIN);
+        if salesforce { Ok(()) } else { Err(refusal) }
     }
 }

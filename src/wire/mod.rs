@@ -10,6 +10,7 @@ mod messages;
 mod request;
 mod response;
 mod types;
+mod upload;
 
 #[cfg(feature = "__testkit")]
 pub(crate) use error::SNIPPET_LEN;
@@ -18,6 +19,10 @@ pub use messages::*;
 pub use request::*;
 pub use response::*;
 pub use types::*;
+pub use upload::{
+    DEFAULT_CONTENT_TYPE, MAX_FILENAME_BYTES, MAX_UPLOAD_BYTES, Upload, UploadAnswer, UploadError,
+    chat_key, parse_upload_answer, sanitize_filename,
+};
 
 use http::header::HeaderValue;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,304 @@
+//! The FileTransfer upload: the request `wire::Upload` builds (a readable snapshot of headers and body), the
+//! host check against the redirect policy, the answer decoder, and `Session::upload_request`.
+
+#[path = "common/harness.rs"]
+mod harness;
+
+use harness::{Harness, KEY, ORG as HARNESS_ORG, config, msg};
+use http::Request;
+use liveagent::wire::Message;
+use liveagent::wire::{
+    Endpoint, FileTransfer, Upload, UploadAnswer, UploadError, parse_upload_answer,
+};
+use liveagent::{Event, State};
+use liveagent::{RedirectPolicy, RedirectRefusal};
+use serde_json::json;
+
+const CHAT_HOST: &str = "https://d.la1-c1-phx.salesforceliveagent.com";
+const ORG: &str = "00DD0000000JVXs";
+const CHAT_KEY: &str = "4eb90106-3410-4dd0-8f04-c4facf90a929";
+
+fn transfer(url: &str) -> FileTransfer {
+    let mut t = FileTransfer::default();
+    t.kind = Some("Requested".into());
+    t.upload_servlet_url = Some(url.into());
+    t.file_token = Some("0Ti3000000001Ab".into());
+    t.cdm_servlet_url = Some("https://d.la1-c1-phx.salesforceliveagent.com/content/cdm".into());
+    t
+}
+
+fn configured() -> Endpoint {
+    Endpoint::parse(CHAT_HOST).expect("endpoint")
+}
+
+/// Method, URI, the headers sorted by name, then the body with CR LF shown as `\r\n` line ends.
+fn render(req: &Request<Vec<u8>>) -> String {
+    let mut out = format!("{} {}\n", req.method(), req.uri());
+    let mut headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                v.to_str().expect("ASCII header").to_owned(),
+            )
+        })
+        .collect();
+    headers.sort();
+    for (n, v) in headers {
+        out.push_str(&format!("{n}: {v}\n"));
+    }
+    out.push('\n');
+    let body = String::from_utf8_lossy(req.body());
+    for line in body.split_inclusive("\r\n") {
+        match line.strip_suffix("\r\n") {
+            Some(l) => {
+                out.push_str(l);
+                out.push_str("\\r\\n\n");
+            }
+            None => {
+                out.push_str(line);
+                out.push_str("<no CRLF at end>\n");
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn upload_request_snapshot() {
+    let t = transfer("https://na1.salesforce.com/services/liveagent/file");
+    let req = Upload::new(
+        &t,
+        ORG,
+        CHAT_KEY,
+        "C:\\Users\\ada\\order \"1234\".txt",
+        b"Order 1234\nnot arrived\n",
+    )
+    .content_type("text/plain; charset=utf-8")
+    .build(&RedirectPolicy::default(), &configured())
+    .expect("built");
+    insta::assert_snapshot!("upload_request", render(&req));
+    // Deterministic: the same inputs give the same bytes.
+    let again = Upload::new(
+        &t,
+        ORG,
+        CHAT_KEY,
+        "C:\\Users\\ada\\order \"1234\".txt",
+        b"Order 1234\nnot arrived\n",
+    )
+    .content_type("text/plain; charset=utf-8")
+    .build(&RedirectPolicy::default(), &configured())
+    .expect("built");
+    assert_eq!(render(&again), render(&req));
+}
+
+#[test]
+fn the_chat_key_goes_only_to_hosts_inside_the_policy() {
+    let cases: &[(&str, RedirectPolicy, Result<(), RedirectRefusal>)] = &[
+        (
+            "https://d.la1-c1-phx.salesforceliveagent.com/content/upload",
+            RedirectPolicy::default(),
+            Ok(()),
+        ),
+        (
+            "https://c.la2-c1-ia4.salesforceliveagent.com/upload",
+            RedirectPolicy::default(),
+            Ok(()),
+        ),
+        (
+            "https://my-org.my.salesforce.com/services/liveagent/file",
+            RedirectPolicy::default(),
+            Ok(()),
+        ),
+        (
+            "https://attacker.example/upload",
+            RedirectPolicy::default(),
+            Err(RedirectRefusal::ForeignHost),
+        ),
+        (
+            "https://salesforce.com.attacker.example/upload",
+            RedirectPolicy::default(),
+            Err(RedirectRefusal::ForeignHost),
+        ),
+        (
+            "http://na1.salesforce.com/services/liveagent/file",
+            RedirectPolicy::default(),
+            Err(RedirectRefusal::NotHttps),
+        ),
+        (
+            "https://na1.salesforce.com:8443/services/liveagent/file",
+            RedirectPolicy::default(),
+            Err(RedirectRefusal::ForeignHost),
+        ),
+        (
+            "https://uploads.example.net/file",
+            RedirectPolicy::AlsoAllow(vec!["example.net".into()]),
+            Ok(()),
+        ),
+        (
+            "https://d.la1-c1-phx.salesforceliveagent.com/content/upload",
+            RedirectPolicy::Never,
+            Ok(()),
+        ),
+        (
+            "https://na1.salesforce.com/services/liveagent/file",
+            RedirectPolicy::Never,
+            Err(RedirectRefusal::Disabled),
+        ),
+    ];
+    for (url, policy, expected) in cases {
+        let t = transfer(url);
+        let got = Upload::new(&t, ORG, CHAT_KEY, "a.txt", b"x").build(policy, &configured());
+        match (expected, got) {
+            (Ok(()), Ok(req)) => {
+                assert!(req.uri().to_string().starts_with(*url), "{url}");
+            }
+            (Err(refusal), Err(UploadError::HostRefused { refusal: r, .. })) => {
+                assert_eq!(*refusal, r, "{url} under {policy:?}")
+            }
+            (e, g) => panic!("{url} under {policy:?}: expected {e:?}, got {g:?}"),
+        }
+    }
+    // A loopback chat endpoint (local testing) uploads only to loopback.
+    let local = Endpoint::parse("http://127.0.0.1:8080").expect("endpoint");
+    for (url, ok) in [
+        ("http://127.0.0.1:9999/upload", true),
+        ("https://na1.salesforce.com/services/liveagent/file", false),
+    ] {
+        let t = transfer(url);
+        let got =
+            Upload::new(&t, ORG, CHAT_KEY, "a.txt", b"x").build(&RedirectPolicy::default(), &local);
+        assert_eq!(got.is_ok(), ok, "{url}");
+    }
+}
+
+#[test]
+fn errors_are_typed_and_say_nothing_secret() {
+    let t = transfer("https://attacker.example/upload");
+    let err = Upload::new(&t, ORG, CHAT_KEY, "a.txt", b"x")
+        .build(&RedirectPolicy::default(), &configured())
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        !text.contains(CHAT_KEY) && !text.contains("0Ti3000000001Ab"),
+        "{text}"
+    );
+    let source: &dyn std::error::Error = &err;
+    assert!(source.source().is_none());
+
+    let mut cancelled = transfer(CHAT_HOST);
+    cancelled.kind = Some("Canceled".into());
+    assert_eq!(
+        Upload::new(&cancelled, ORG, CHAT_KEY, "a.txt", b"x")
+            .build(&RedirectPolicy::default(), &configured())
+            .err(),
+        Some(UploadError::NotRequested {
+            kind: Some("Canceled".into())
+        })
+    );
+}
+
+#[test]
+fn answers_are_decoded_leniently() {
+    assert_eq!(parse_upload_answer(200, b"Success"), UploadAnswer::Success);
+    assert_eq!(parse_upload_answer(200, b""), UploadAnswer::Accepted);
+    assert_eq!(
+        parse_upload_answer(413, b"Request Entity Too Large"),
+        UploadAnswer::Failed {
+            status: 413,
+            detail: "Request Entity Too Large".into()
+        }
+    );
+}
+
+/// `Session::upload_request` answers the FileTransfer the session delivered, with the org id of the Config
+/// and the chat key cut from the session key; the session key itself is never in the request.
+#[test]
+fn session_builds_the_upload_for_the_transfer_it_delivered() {
+    let mut h = Harness::new(config());
+    h.server.push_at(
+        1.0,
+        vec![msg("ChatRequestSuccess", json!({"queuePosition": 1}))],
+    );
+    h.server.push_at(
+        2.0,
+        vec![msg(
+            "ChatEstablished",
+            json!({"name": "Andy L.", "userId": "005B0000000F3b2"}),
+        )],
+    );
+    h.server.push_at(
+        3.0,
+        vec![msg(
+            "FileTransfer",
+            json!({
+                "type": "Requested",
+                "uploadServletUrl": "https://d.la1-c1-phx.salesforceliveagent.com/content/upload",
+                "fileToken": "tok-42",
+                "cdmServletUrl": "https://d.la1-c1-phx.salesforceliveagent.com/content/cdm"
+            }),
+        )],
+    );
+    h.run_until(4.0);
+    assert_eq!(h.session.state(), State::Chatting);
+    let transfer = h
+        .event_list()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Message(Message::FileTransfer(t)) => Some(t),
+            _ => None,
+        })
+        .expect("FileTransfer delivered");
+    let req = h
+        .session
+        .upload_request(&transfer, "receipt.txt", "text/plain", b"paid")
+        .expect("built");
+    let uri = req.uri().to_string();
+    let (id, _) = KEY.split_once('!').expect("key has a !");
+    assert!(
+        uri.starts_with("https://d.la1-c1-phx.salesforceliveagent.com/content/upload?"),
+        "{uri}"
+    );
+    assert!(
+        uri.contains(&format!(
+            "orgId={HARNESS_ORG}&chatKey={id}&fileToken=tok-42&encoding=UTF-8"
+        )),
+        "{uri}"
+    );
+    let everything = format!(
+        "{uri} {:?} {}",
+        req.headers(),
+        String::from_utf8_lossy(req.body())
+    );
+    assert!(
+        !everything.contains(KEY),
+        "the full session key leaked: {everything}"
+    );
+    assert!(
+        !everything.contains("c2lnbmF0dXJl"),
+        "the key's signature leaked"
+    );
+
+    // A hostile transfer pointing elsewhere is refused before anything is built.
+    let mut hostile = transfer.clone();
+    hostile.upload_servlet_url = Some("https://collector.attacker.example/upload".into());
+    assert!(matches!(
+        h.session
+            .upload_request(&hostile, "receipt.txt", "text/plain", b"paid"),
+        Err(UploadError::HostRefused {
+            refusal: RedirectRefusal::ForeignHost,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_session_without_credentials_cannot_upload() {
+    let session = liveagent::Session::new(config(), std::time::Instant::now());
+    let t = transfer(CHAT_HOST);
+    assert_eq!(
+        session.upload_request(&t, "a", "text/plain", b"x").err(),
+        Some(UploadError::NotConnected)
+    );
+}
