@@ -302,3 +302,233 @@ fn a_session_without_credentials_cannot_upload() {
         Some(UploadError::NotConnected)
     );
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// Against the simulator: its agent asks for a file, the session builds the upload, the servlet checks it.
+
+mod against_the_simulator {
+    use super::*;
+    use liveagent::sim::{
+        AgentAction, AgentScript, Reply, Server, SimConfig, Ticket, VisitorEvent,
+    };
+    use liveagent::{Config, Output, RequestId, Session};
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    /// What the visitor does when the agent asks for a file: the uploads it sends (label and request).
+    type OnRequest = dyn FnMut(&Session, &FileTransfer) -> Vec<(String, Request<Vec<u8>>)>;
+
+    /// Session and simulator on a virtual clock. Returns the simulator, the events' descriptions and the
+    /// upload answers (label, status, decoded).
+    fn run(
+        agent: AgentScript,
+        on_request: &mut OnRequest,
+    ) -> (Server, Vec<String>, Vec<(String, u16, UploadAnswer)>) {
+        let t0 = Instant::now();
+        let mut sim_config = SimConfig::default().with_agent(agent);
+        sim_config.poll_hold = Duration::from_secs(5);
+        let endpoint = sim_config.endpoint().expect("endpoint");
+        let mut server = Server::new(sim_config, t0);
+        let config = Config::new(
+            endpoint,
+            "00D000000000001",
+            "572000000000001",
+            "573000000000001",
+        )
+        .visitor_name("Ada")
+        .seed(3);
+        let mut session = Session::new(config, t0);
+        let mut now = t0;
+        let mut ids: HashMap<Ticket, RequestId> = HashMap::new();
+        let mut uploads: HashMap<Ticket, String> = HashMap::new();
+        let mut events = Vec::new();
+        let mut answers = Vec::new();
+        for _ in 0..10_000 {
+            match session.poll_output(now) {
+                Output::Request(r) => {
+                    let ticket = server.handle_request(&r.http, now);
+                    ids.insert(ticket, r.id);
+                    continue;
+                }
+                Output::Event(ev) => {
+                    let at = now.duration_since(t0);
+                    events.push(format!("+{:.3}s {ev:?}", at.as_secs_f64()));
+                    if let liveagent::Event::Message(Message::FileTransfer(t)) = &ev
+                        && t.kind.as_deref() == Some("Requested")
+                    {
+                        for (label, req) in on_request(&session, t) {
+                            let ticket = server.handle_request(&req, now);
+                            uploads.insert(ticket, label);
+                        }
+                    }
+                    continue;
+                }
+                Output::Wait(deadline) => {
+                    let mut delivered = false;
+                    while let Some((ticket, reply)) = server.poll_reply(now) {
+                        delivered = true;
+                        if let Some(label) = uploads.remove(&ticket) {
+                            let resp = reply.response().expect("upload answered");
+                            let status = resp.status().as_u16();
+                            answers.push((label, status, parse_upload_answer(status, resp.body())));
+                            continue;
+                        }
+                        let id = ids.remove(&ticket).expect("known ticket");
+                        match reply {
+                            Reply::Response(resp) => {
+                                let _ = session.handle_response(id, resp, now);
+                            }
+                            _ => {
+                                let _ = session.handle_transport_error(
+                                    id,
+                                    liveagent::TransportError::Reset,
+                                    now,
+                                );
+                            }
+                        }
+                    }
+                    if delivered {
+                        continue;
+                    }
+                    let next = match (deadline, server.poll_timeout()) {
+                        (Some(a), Some(b)) => a.min(b),
+                        (a, b) => match a.or(b) {
+                            Some(t) => t,
+                            None => break,
+                        },
+                    };
+                    if deadline.is_none() {
+                        break;
+                    }
+                    now = now.max(next);
+                    server.handle_timeout(now);
+                    session.handle_timeout(now);
+                }
+            }
+        }
+        (server, events, answers)
+    }
+
+    fn agent() -> AgentScript {
+        AgentScript::new(Vec::new())
+            .then(Duration::from_millis(500), AgentAction::Accept)
+            .then(
+                Duration::from_millis(100),
+                AgentAction::Say {
+                    text: "Could you send me the receipt?".into(),
+                },
+            )
+            .then(Duration::ZERO, AgentAction::RequestFile)
+            .then(Duration::from_secs(2), AgentAction::End)
+    }
+
+    fn good(session: &Session, t: &FileTransfer) -> Request<Vec<u8>> {
+        session
+            .upload_request(t, "receipt.txt", "text/plain", b"Order 1234, paid.\n")
+            .expect("upload built")
+    }
+
+    #[test]
+    fn the_agent_asks_the_visitor_uploads_the_agent_gets_it() {
+        let (server, events, answers) = run(agent(), &mut |s, t| {
+            vec![("upload".to_string(), good(s, t))]
+        });
+        assert_eq!(
+            answers,
+            vec![("upload".to_string(), 200, UploadAnswer::Success)]
+        );
+        let rec = server.session_by_index(0).expect("session");
+        assert!(rec.visitor_events.contains(&VisitorEvent::FileUploaded {
+            filename: "receipt.txt".into(),
+            content_type: "text/plain".into(),
+            len: 18,
+        }));
+        let success = events
+            .iter()
+            .any(|e| e.contains("FileTransfer") && e.contains("Success"));
+        assert!(success, "the visitor is told: {events:#?}");
+        let transcript = server.transcript_text();
+        assert!(!transcript.contains(&rec.id), "the chat key is not logged");
+        insta::assert_snapshot!(
+            "simulator_upload",
+            format!("{transcript}\n--- events ---\n{}", events.join("\n"))
+        );
+    }
+
+    #[test]
+    fn the_servlet_checks_every_part_of_the_request() {
+        let mut requests = |s: &Session, t: &FileTransfer| {
+            let ok = good(s, t);
+            let with_query = |from: &str, to: &str| {
+                let mut r = good(s, t);
+                let uri = r.uri().to_string().replace(from, to);
+                *r.uri_mut() = uri.parse().expect("uri");
+                r
+            };
+            let mut get = good(s, t);
+            *get.method_mut() = http::Method::GET;
+            let mut not_multipart = good(s, t);
+            not_multipart.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/octet-stream"),
+            );
+            let mut no_file_part = good(s, t);
+            let body = String::from_utf8(no_file_part.body().clone()).expect("text body");
+            *no_file_part.body_mut() = body.replace("name=\"file\"", "name=\"other\"").into_bytes();
+            let mut renamed = good(s, t);
+            let body = String::from_utf8(renamed.body().clone()).expect("text body");
+            *renamed.body_mut() = body
+                .replacen("\r\n\r\nreceipt.txt\r\n", "\r\n\r\nother.txt\r\n", 1)
+                .into_bytes();
+            let mut truncated = good(s, t);
+            let cut = truncated.body().len() - 10;
+            truncated.body_mut().truncate(cut);
+            vec![
+                ("GET".to_string(), get),
+                (
+                    "wrong orgId".into(),
+                    with_query("orgId=00D000000000001", "orgId=00D000000000002"),
+                ),
+                (
+                    "unknown chatKey".into(),
+                    with_query("chatKey=", "chatKey=x"),
+                ),
+                (
+                    "unknown fileToken".into(),
+                    with_query("fileToken=", "fileToken=x"),
+                ),
+                (
+                    "encoding latin-1".into(),
+                    with_query("encoding=UTF-8", "encoding=ISO-8859-1"),
+                ),
+                ("no encoding".into(), with_query("&encoding=UTF-8", "")),
+                ("not multipart".into(), not_multipart),
+                ("no file part".into(), no_file_part),
+                ("filename field differs".into(), renamed),
+                ("truncated body".into(), truncated),
+                ("valid".into(), ok),
+                ("token reused".into(), good(s, t)),
+            ]
+        };
+        let (server, _, answers) = run(agent(), &mut requests);
+        let table: Vec<String> = answers
+            .iter()
+            .map(|(label, status, answer)| format!("{label:<24} {status} {answer}"))
+            .collect();
+        insta::assert_snapshot!("simulator_upload_checks", table.join("\n"));
+        let ok: Vec<&str> = answers
+            .iter()
+            .filter(|(_, _, a)| a.is_ok())
+            .map(|(l, _, _)| l.as_str())
+            .collect();
+        assert_eq!(ok, ["valid"], "only the valid upload is accepted");
+        let uploaded = server
+            .session_by_index(0)
+            .expect("session")
+            .visitor_events
+            .iter()
+            .filter(|e| matches!(e, VisitorEvent::FileUploaded { .. }))
+            .count();
+        assert_eq!(uploaded, 1);
+    }
+}

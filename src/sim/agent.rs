@@ -95,7 +95,11 @@ pub enum AgentAction {
     Disconnect,
     /// `ChatEnded {reason: "agent", attachedRecords}`: the agent ends the chat.
     End,
-    /// `FileTransfer {type: "Requested", uploadServletUrl, fileToken, cdmServletUrl}`.
+    /// `FileTransfer {type: "Requested", uploadServletUrl, fileToken, cdmServletUrl}` with a fresh token and
+    /// `uploadServletUrl` = the simulator's own upload servlet (`{scheme}://{host}/content/rest/fileupload`).
+    /// A valid upload with that token (see the [module docs](crate::sim) of the simulator) is answered
+    /// `200 Success`, recorded as [`VisitorEvent::FileUploaded`](crate::sim::VisitorEvent::FileUploaded), and
+    /// followed by `FileTransfer {type: "Success", fileToken}` to the visitor; each token works once.
     RequestFile,
     /// `RichMessage {type: "ChatWindowMenu", header, items:[{text}]}` (a chatbot menu).
     Menu {

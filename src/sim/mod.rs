@@ -55,6 +55,14 @@
 //! * Visitor resources (`Settings`, `Availability`, `VisitorId`, `Breadcrumb`) need only the version header;
 //!   the GETs need `org_id` and `deployment_id` (400). A Breadcrumb sent with a valid session's headers is
 //!   recorded and echoed to that session as `NewVisitorBreadcrumb`.
+//! * The FileTransfer upload servlet (`POST /content/rest/fileupload`, not under `/chat/rest`, no Chat API
+//!   headers), where [`AgentAction::RequestFile`] points the visitor: the query must carry `orgId` (the
+//!   ChasitorInit's), `chatKey` (the session id), `fileToken` (issued to that session, not yet used) and
+//!   `encoding=UTF-8`; the body must be `multipart/form-data` with a `file` part that has a filename (a
+//!   `filename` field, if sent, must match), 1 byte to [`MAX_UPLOAD_BYTES`](crate::wire::MAX_UPLOAD_BYTES).
+//!   A valid upload gets `200 Success`, a [`VisitorEvent::FileUploaded`] record and a FileTransfer `Success`
+//!   message to the visitor; otherwise 405 (method), 400 (parameter or body), 403 (chat or token), 413
+//!   (size) or 415 (not multipart), and the token stays unused.
 
 mod agent;
 pub mod conformance;

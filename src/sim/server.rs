@@ -1,5 +1,8 @@
 //! The request handlers and the event loop of [`Server`].
 
+#[path = "upload.rs"]
+mod upload;
+
 use super::conformance::{ConformanceReport, Finding, SessionReport, Severity, codes};
 use super::dialect as d;
 use super::session::{Armed, DialectState, Effects, Held, Session, Switch};
@@ -380,6 +383,7 @@ fn describe(m: &Message) -> String {
             format!("{} {}", m.kind(), quote(p.name.as_deref().unwrap_or("")))
         }
         Message::SwitchServer(p) => format!("SwitchServer {}", p.new_url),
+        Message::FileTransfer(p) => format!("FileTransfer {}", p.kind.as_deref().unwrap_or("?")),
         other => other.kind().to_owned(),
     }
 }
@@ -1092,6 +1096,9 @@ impl Server {
             return Outcome::Respond(Answer::text(status, "Simulated server error"));
         }
 
+        if let Some(a) = self.upload_route(req, ctx) {
+            return Outcome::Respond(a);
+        }
         let route = match route(req.method(), req.uri().path()) {
             Ok(r) => r,
             Err(a) => return Outcome::Respond(a),
@@ -1300,6 +1307,7 @@ impl Server {
                 ..DialectState::default()
             },
             prev_token: None,
+            upload: Default::default(),
         };
         self.sessions.push(s);
         self.by_key.insert(key.clone(), index);
@@ -2010,6 +2018,7 @@ impl Server {
                 s.rec.state = SessionState::Queued;
                 s.receive_queue_updates = init.receive_queue_updates;
                 s.visitor_name = init.visitor_name.clone();
+                s.upload.org_id = init.organization_id.clone();
                 s.queue_position = script_queue;
                 let visitor_id = self.rng.uuid();
                 let msg = Message::ChatRequestSuccess(Box::new(ChatRequestSuccess {
@@ -2231,11 +2240,14 @@ impl Server {
             AgentAction::RequestFile if chatting => {
                 let token = self.rng.uuid();
                 let base = format!("{}://{}", self.config.scheme, self.config.host);
+                if let Some(s) = self.sessions.get_mut(si) {
+                    s.upload.tokens.push(token.clone());
+                }
                 let m = Message::FileTransfer(FileTransfer {
                     kind: Some("Requested".into()),
-                    upload_servlet_url: Some(format!("{base}/content/rest/fileupload")),
+                    upload_servlet_url: Some(format!("{base}{}", upload::UPLOAD_PATH)),
                     file_token: Some(token),
-                    cdm_servlet_url: Some(format!("{base}/content/rest/cdm")),
+                    cdm_servlet_url: Some(format!("{base}{}", upload::CDM_PATH)),
                 });
                 self.emit(si, m, t);
                 true

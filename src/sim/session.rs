@@ -107,6 +107,26 @@ pub enum VisitorEvent {
         /// `location`.
         location: String,
     },
+    /// A file uploaded to the upload servlet with a token the agent issued ([`AgentAction::RequestFile`]).
+    ///
+    /// [`AgentAction::RequestFile`]: super::AgentAction::RequestFile
+    FileUploaded {
+        /// The name of the `file` part.
+        filename: String,
+        /// Its `Content-Type` (`application/octet-stream` when the part had none).
+        content_type: String,
+        /// Its size in bytes.
+        len: usize,
+    },
+}
+
+/// What the upload servlet needs to know about a session.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UploadState {
+    /// `organizationId` of the ChasitorInit.
+    pub(crate) org_id: String,
+    /// File tokens the agent issued and no upload has used yet.
+    pub(crate) tokens: Vec<String>,
 }
 
 /// What the server knows about one session, for tests and tools.
@@ -222,6 +242,8 @@ pub(crate) struct Session {
     pub(crate) findings: Option<Box<FindingLog>>,
     /// What the dialect switches and the conformance checks need to remember.
     pub(crate) dx: DialectState,
+    /// FileTransfer upload state.
+    pub(crate) upload: UploadState,
 }
 
 /// Per-session state of the dialect switches and conformance checks (small and `Copy`).
