@@ -68,6 +68,7 @@ mod agent;
 pub mod conformance;
 pub mod dialect;
 mod faults;
+mod pair;
 mod rng;
 mod server;
 mod session;
@@ -77,6 +78,10 @@ pub use agent::{AgentAction, AgentProfile, AgentScript, AgentStep};
 pub use conformance::{ConformanceReport, Finding, SessionReport, Severity};
 pub use dialect::{Dialect, DialectError, SwitchInfo};
 pub use faults::{Fault, FaultKind, FaultPlan, Trigger};
+pub use pair::{
+    DeliveryNote, DeliveryReport, Discrepancy, MAX_STEPS, MAX_STEPS_AT_ONE_INSTANT, Pair,
+    PairError, PairStep, ReplyTap, TapInfo,
+};
 pub use session::{EndReason, SessionRecord, SessionState, VisitorEvent};
 pub use transcript::TranscriptLine;
 

@@ -1,0 +1,1245 @@
+//! [`Pair`]: one [`Session`] driven against one simulated [`Server`] on a virtual clock.
+
+use super::{Reply, Server, SimConfig, Ticket};
+use crate::wire::LogSafe;
+use crate::{CommandError, CommandId, Config, EndReason, Event, InputError, Output, RequestId};
+use crate::{RequestKind, Session, TransportError};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::{self, Write as _};
+use std::time::{Duration, Instant};
+
+/// The default bound on the steps of one `run*` call (see [`Pair::set_max_steps`]).
+pub const MAX_STEPS: usize = 100_000;
+
+/// How many steps in a row may pass without the virtual clock moving before the pair calls it a livelock
+/// ([`PairError::Stalled`]).
+pub const MAX_STEPS_AT_ONE_INSTANT: usize = 10_000;
+
+/// How many bytes of a body a transcript line shows.
+const BODY_BRIEF: usize = 160;
+
+/// What one [`Pair::step`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "a step says what happened; `Finished` means there is nothing left to do"]
+pub enum PairStep {
+    /// The session handed out a request; the server received it.
+    Sent {
+        /// The session's id for it.
+        id: RequestId,
+        /// What it is for.
+        kind: RequestKind,
+        /// The server's ticket for it.
+        ticket: Ticket,
+    },
+    /// The session handed out an event; it is `pair.events()[index]`.
+    Event {
+        /// Index into [`Pair::events`].
+        index: usize,
+    },
+    /// A reply reached the session.
+    Replied {
+        /// The request it answers.
+        id: RequestId,
+        /// What the request was for.
+        kind: RequestKind,
+        /// The HTTP status, or `None` when the connection was closed without an answer (the session got
+        /// [`TransportError::Reset`]).
+        status: Option<u16>,
+    },
+    /// The reply tap swallowed a reply: the session never hears about the request (it counts it as failed
+    /// at its deadline).
+    Lost {
+        /// The request whose answer was lost.
+        id: RequestId,
+        /// What the request was for.
+        kind: RequestKind,
+    },
+    /// The virtual clock moved (or stood still at a deadline that was due) and both sides ran their timers.
+    Advanced {
+        /// The new virtual time (since the pair's start).
+        to: Duration,
+    },
+    /// The session has ended and every output is drained: nothing is left to do. Stepping again returns
+    /// this again.
+    Finished,
+}
+
+/// Why a `run*` call stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PairError {
+    /// The call took more steps than the bound ([`Pair::set_max_steps`], default [`MAX_STEPS`]) without
+    /// reaching its goal: e.g. [`Pair::run`] on a chat nobody ends.
+    StepLimit {
+        /// The bound.
+        steps: usize,
+        /// Virtual time reached.
+        at: Duration,
+    },
+    /// [`MAX_STEPS_AT_ONE_INSTANT`] steps passed without the virtual clock moving: a livelock (a hot loop,
+    /// a deadline that never clears).
+    Stalled {
+        /// The virtual time it is stuck at.
+        at: Duration,
+    },
+    /// The session refused a reply the pair delivered (it never issued the id): a harness bug.
+    Input(InputError),
+}
+
+impl fmt::Display for PairError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PairError::StepLimit { steps, at } => write!(
+                f,
+                "the pair took {steps} steps without reaching its goal (virtual time {})",
+                Stamp(*at)
+            ),
+            PairError::Stalled { at } => write!(
+                f,
+                "livelock: {MAX_STEPS_AT_ONE_INSTANT} steps without the clock moving at {}",
+                Stamp(*at)
+            ),
+            PairError::Input(e) => write!(f, "the session refused a reply: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PairError {}
+
+/// What the reply tap is told about a reply on its way to the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TapInfo {
+    /// The request it answers.
+    pub id: RequestId,
+    /// What the request was for.
+    pub kind: RequestKind,
+    /// The server's ticket.
+    pub ticket: Ticket,
+    /// Virtual time (since the pair's start).
+    pub at: Duration,
+}
+
+/// A closure that sees every reply before the session does and returns what the session gets instead:
+/// `Some(reply)` (unchanged, altered, or [`Reply::Drop`] for a closed connection), or `None` to lose it
+/// (the session hears nothing and counts the request as failed at its deadline). For fault tests.
+pub type ReplyTap = Box<dyn FnMut(&TapInfo, Reply) -> Option<Reply>>;
+
+/// A request the server is working on.
+#[derive(Debug, Clone)]
+struct Flight {
+    id: RequestId,
+    kind: RequestKind,
+    /// ChatMessage texts the request carries (POSTs only).
+    texts: Vec<String>,
+}
+
+/// What the pair saw of one visitor text on the wire.
+#[derive(Debug, Clone, Copy, Default)]
+struct WireText {
+    /// POSTs that carried it.
+    posts: u32,
+    /// POSTs carrying it whose answer did not reach the session as a definite answer (dropped, lost,
+    /// abandoned, or a 5xx: the server may or may not have processed it).
+    unsettled: u32,
+}
+
+/// One [`Session`] driven against one simulated [`Server`] on a virtual clock.
+///
+/// The pair is the one client↔server harness of this crate: the README rehearsal, the tests, the benches and
+/// the fuzz targets all drive a chat with it. It does what a real driver does, deterministically:
+///
+/// * drains [`Session::poll_output`] and hands every request to [`Server::handle_request`];
+/// * hands every ready reply ([`Server::poll_reply`]) back with [`Session::handle_response`] (a
+///   [`Reply::Drop`] becomes [`TransportError::Reset`]);
+/// * closes the connection ([`Server::cancel`]) of every request the session stopped waiting for (its deadline
+///   passed, a 503 abandoned it), as a transport would;
+/// * otherwise moves the virtual clock to the earlier of the two sides' next deadlines and calls both
+///   `handle_timeout`s.
+///
+/// Each of these is one [`step`](Pair::step). The clock is an `Instant` origin the caller gives; nothing here
+/// reads the real clock.
+///
+/// [`check_delivery`](Pair::check_delivery) judges the chat from the **simulator's record** — the visitor texts
+/// it accepted, the agent texts it emitted — against the events the application got. It does not recompute the
+/// session's de-duplication, so a bug there shows up as a [`Discrepancy`].
+///
+/// The README's "Rehearse against the simulator" section shows it in use.
+pub struct Pair {
+    session: Session,
+    server: Server,
+    start: Instant,
+    now: Instant,
+    /// The session's last `Wait`, once it was drained; `None` while outputs may be pending.
+    wait: Option<Option<Instant>>,
+    flights: BTreeMap<Ticket, Flight>,
+    events: Vec<(Duration, Event)>,
+    /// Texts sent through [`Pair::send_message`], in order.
+    texts: Vec<(CommandId, String)>,
+    wire_texts: HashMap<String, WireText>,
+    /// Session keys and affinity tokens seen in answers (scrubbed from the transcript).
+    secrets: Vec<(String, &'static str)>,
+    record: bool,
+    transcript: Vec<String>,
+    tap: Option<ReplyTap>,
+    max_steps: usize,
+    steps: u64,
+    /// Steps since the clock last moved.
+    still: usize,
+    finished_logged: bool,
+}
+
+impl fmt::Debug for Pair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pair")
+            .field("elapsed", &self.elapsed())
+            .field("steps", &self.steps)
+            .field("in_flight", &self.flights.len())
+            .field("events", &self.events.len())
+            .field("session", &self.session)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `+12.345s`
+struct Stamp(Duration);
+
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{}.{:03}s", self.0.as_secs(), self.0.subsec_millis())
+    }
+}
+
+/// `t + d`, or as much of `d` as `Instant` can take.
+fn add(t: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        if let Some(x) = t.checked_add(d) {
+            return x;
+        }
+        d /= 2;
+        if d.is_zero() {
+            return t;
+        }
+    }
+}
+
+/// The first `max` bytes of `s`, cut at a character boundary, with `…` when cut.
+fn brief(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", s.get(..end).unwrap_or_default())
+}
+
+/// The ChatMessage texts a POST carries (single noun or MultiNoun).
+fn texts_of(path: &str, body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let text = |o: &serde_json::Value| o.get("text").and_then(|t| t.as_str()).map(str::to_owned);
+    if path.ends_with("/Chasitor/ChatMessage") {
+        return text(&v).into_iter().collect();
+    }
+    if path.ends_with("/System/MultiNoun") {
+        return v
+            .get("nouns")
+            .and_then(|n| n.as_array())
+            .map(|nouns| {
+                nouns
+                    .iter()
+                    .filter(|n| n.get("noun").and_then(|x| x.as_str()) == Some("ChatMessage"))
+                    .filter_map(|n| n.get("object").and_then(text))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    Vec::new()
+}
+
+/// Collects the values of `key` and `affinityToken` fields anywhere in an answer body.
+fn collect_secrets(v: &serde_json::Value, out: &mut Vec<(String, &'static str)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let label = match k.as_str() {
+                    "key" => Some("<key>"),
+                    "affinityToken" => Some("<affinity>"),
+                    _ => None,
+                };
+                match (label, x.as_str()) {
+                    (Some(label), Some(s)) if !s.is_empty() && s != "null" => {
+                        if !out.iter().any(|(o, _)| o == s) {
+                            out.push((s.to_owned(), label));
+                        }
+                    }
+                    _ => collect_secrets(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_secrets(x, out)),
+        _ => {}
+    }
+}
+
+/// A Messages answer as `seq 3: ChatEstablished, ChatMessage "hi"`; `None` when it is not one.
+fn summarise_batch(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let messages = v.get("messages")?.as_array()?;
+    let mut out = String::new();
+    if let Some(seq) = v.get("sequence") {
+        let _ = write!(out, "seq {seq}: ");
+    }
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let kind = m.get("type").and_then(|t| t.as_str()).unwrap_or("?");
+        out.push_str(kind);
+        if let Some(text) = m
+            .get("message")
+            .and_then(|p| p.get("text"))
+            .and_then(|t| t.as_str())
+        {
+            let _ = write!(out, " {:?}", brief(text, 60));
+        }
+    }
+    Some(out)
+}
+
+impl Pair {
+    /// A session built from `session_config` and a server built from `sim_config`, both created at `start`
+    /// (virtual time zero). Point `session_config` at [`SimConfig::endpoint`]. Nothing is sent until the
+    /// first step.
+    pub fn new(session_config: Config, sim_config: SimConfig, start: Instant) -> Pair {
+        Pair::with_session(Session::new(session_config, start), sim_config, start)
+    }
+
+    /// A pair around a session built elsewhere (e.g. [`Session::resume`]), with a fresh server created at
+    /// `start`.
+    pub fn with_session(session: Session, sim_config: SimConfig, start: Instant) -> Pair {
+        Pair {
+            session,
+            server: Server::new(sim_config, start),
+            start,
+            now: start,
+            wait: None,
+            flights: BTreeMap::new(),
+            events: Vec::new(),
+            texts: Vec::new(),
+            wire_texts: HashMap::new(),
+            secrets: Vec::new(),
+            record: true,
+            transcript: Vec::new(),
+            tap: None,
+            max_steps: MAX_STEPS,
+            steps: 0,
+            still: 0,
+            finished_logged: false,
+        }
+    }
+
+    /// Turns the pair's transcript on or off (on by default; off for benches: no line is formatted). The
+    /// server's own transcript is [`SimConfig::record_transcript`].
+    pub fn set_transcript(&mut self, record: bool) {
+        self.record = record;
+    }
+
+    /// Sets the bound on the steps of one `run*` call (default [`MAX_STEPS`]; at least 1).
+    pub fn set_max_steps(&mut self, steps: usize) {
+        self.max_steps = steps.max(1);
+    }
+
+    /// Installs a reply tap (see [`ReplyTap`]); it replaces any previous one.
+    pub fn set_reply_tap(&mut self, tap: impl FnMut(&TapInfo, Reply) -> Option<Reply> + 'static) {
+        self.tap = Some(Box::new(tap));
+    }
+
+    /// Removes the reply tap.
+    pub fn clear_reply_tap(&mut self) {
+        self.tap = None;
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session, to give it commands directly. Texts sent this way are not known to
+    /// [`check_delivery`](Self::check_delivery) (use [`send_message`](Self::send_message)).
+    pub fn session_mut(&mut self) -> &mut Session {
+        self.wait = None;
+        &mut self.session
+    }
+
+    /// The server.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// The server, to make its agent act or inject faults (pass [`now`](Self::now)).
+    pub fn server_mut(&mut self) -> &mut Server {
+        self.wait = None;
+        &mut self.server
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now.saturating_duration_since(self.start)
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Every event the session handed out, with the virtual time it came.
+    pub fn events(&self) -> &[(Duration, Event)] {
+        &self.events
+    }
+
+    /// The texts of the agent messages the application got, in order.
+    pub fn agent_texts(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::AgentMessage(m) => Some(m.text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// True once the session has ended and its outputs are drained.
+    pub fn is_finished(&self) -> bool {
+        self.wait == Some(None)
+    }
+
+    /// The pair's transcript: requests, replies, events and commands, one line each with its virtual time.
+    /// Session keys and affinity tokens are shown as `<key>` and `<affinity>`.
+    #[must_use]
+    pub fn transcript(&self) -> String {
+        let mut out = String::new();
+        for l in &self.transcript {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Adds a free-form line (`# text`) to the transcript.
+    pub fn note(&mut self, text: &str) {
+        if self.record {
+            self.line(format!("# {text}"));
+        }
+    }
+
+    fn line(&mut self, text: String) {
+        let mut text = text;
+        for (secret, label) in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), label);
+            }
+        }
+        let stamp = Stamp(self.elapsed()).to_string();
+        self.transcript.push(format!("{stamp:>9} {text}"));
+    }
+
+    /// Sends a visitor text (logged, and known to [`check_delivery`](Self::check_delivery)).
+    pub fn send_message(&mut self, text: impl Into<String>) -> Result<CommandId, CommandError> {
+        let text = text.into();
+        let r = self.session.send_message(text.clone());
+        if self.record {
+            self.line(format!("✎ send_message({:?}) → {r:?}", brief(&text, 60)));
+        }
+        if let Ok(id) = r {
+            self.texts.push((id, text));
+        }
+        self.wait = None;
+        r
+    }
+
+    /// Ends the chat from the visitor's side (logged).
+    pub fn end(&mut self) -> Result<(), CommandError> {
+        let r = self.session.end();
+        if self.record {
+            self.line(format!("✎ end() → {r:?}"));
+        }
+        self.wait = None;
+        r
+    }
+
+    /// Runs any command on the session, logging it under `label` with its result.
+    pub fn command<R: fmt::Debug>(&mut self, label: &str, f: impl FnOnce(&mut Session) -> R) -> R {
+        let r = f(&mut self.session);
+        if self.record {
+            self.line(format!("✎ {label} → {r:?}"));
+        }
+        self.wait = None;
+        r
+    }
+
+    // --------------------------------------------------------------------------------------------
+    // Stepping
+    // --------------------------------------------------------------------------------------------
+
+    /// Does one thing: hands out the session's next output, or delivers one ready reply, or moves the clock
+    /// to the next deadline of either side (see [`PairStep`]). Fails only on a livelock
+    /// ([`PairError::Stalled`]) or a reply the session refuses ([`PairError::Input`]).
+    pub fn step(&mut self) -> Result<PairStep, PairError> {
+        self.step_bounded(None)
+            .map(|s| s.unwrap_or(PairStep::Finished))
+    }
+
+    /// One step, not moving the clock past `limit`; `Ok(None)` when nothing is left to do before it.
+    fn step_bounded(&mut self, limit: Option<Instant>) -> Result<Option<PairStep>, PairError> {
+        self.steps = self.steps.saturating_add(1);
+        if self.still >= MAX_STEPS_AT_ONE_INSTANT {
+            return Err(PairError::Stalled { at: self.elapsed() });
+        }
+        // 1. The session's outputs.
+        if self.wait.is_none() {
+            match self.session.poll_output(self.now) {
+                Output::Request(req) => return Ok(Some(self.send(req))),
+                Output::Event(ev) => return Ok(Some(self.event(ev))),
+                Output::Wait(w) => {
+                    self.wait = Some(w);
+                    self.sweep();
+                }
+            }
+        }
+        if self.wait == Some(None) {
+            if !self.finished_logged {
+                self.finished_logged = true;
+                if self.record {
+                    self.line("■ session over (Wait(None))".to_owned());
+                }
+            }
+            return Ok(Some(PairStep::Finished));
+        }
+        // 2. A ready reply.
+        while let Some((ticket, reply)) = self.server.poll_reply(self.now) {
+            let Some(flight) = self.flights.remove(&ticket) else {
+                continue; // the session abandoned it
+            };
+            return self.deliver(ticket, flight, reply).map(Some);
+        }
+        // 3. The clock.
+        let wait = self.wait.flatten();
+        let next = [wait, self.server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(mut next) = next else {
+            return Ok(Some(PairStep::Finished));
+        };
+        if let Some(limit) = limit
+            && next > limit
+        {
+            if self.now >= limit {
+                return Ok(None);
+            }
+            next = limit;
+        }
+        if next > self.now {
+            self.now = next;
+            self.still = 0;
+        } else {
+            self.still = self.still.saturating_add(1);
+        }
+        self.server.handle_timeout(self.now);
+        self.session.handle_timeout(self.now);
+        self.wait = None;
+        Ok(Some(PairStep::Advanced { to: self.elapsed() }))
+    }
+
+    fn send(&mut self, req: crate::OutgoingRequest) -> PairStep {
+        self.count_still();
+        // A 503 abandons what is in flight and asks for ReconnectSession in the same drain.
+        self.sweep();
+        let path = req.http.uri().path().to_owned();
+        let texts = if req.kind == RequestKind::Chat {
+            texts_of(&path, req.http.body())
+        } else {
+            Vec::new()
+        };
+        for t in &texts {
+            let w = self.wire_texts.entry(t.clone()).or_default();
+            w.posts = w.posts.saturating_add(1);
+        }
+        if self.record {
+            let line = self.request_line(&req, &path);
+            self.line(line);
+        }
+        let ticket = self.server.handle_request(&req.http, self.now);
+        self.flights.insert(
+            ticket,
+            Flight {
+                id: req.id,
+                kind: req.kind,
+                texts,
+            },
+        );
+        PairStep::Sent {
+            id: req.id,
+            kind: req.kind,
+            ticket,
+        }
+    }
+
+    fn request_line(&self, req: &crate::OutgoingRequest, path: &str) -> String {
+        let uri = req.http.uri();
+        let mut line = format!("→ {} ", req.http.method());
+        let primary = self.server.config().host.as_str();
+        if let Some(a) = uri.authority()
+            && a.as_str() != primary
+        {
+            let _ = write!(line, "//{}", a.as_str());
+        }
+        if req.kind == RequestKind::DeleteSession {
+            // DELETE System/SessionId/{key}: the last segment is the session key.
+            let head = path.rfind('/').and_then(|i| path.get(..i)).unwrap_or(path);
+            let _ = write!(line, "{head}/<key>");
+        } else {
+            line.push_str(path);
+            if let Some(q) = uri.query() {
+                let _ = write!(line, "?{q}");
+            }
+        }
+        let _ = write!(line, " [{}]", req.id);
+        if let Some(seq) = req
+            .http
+            .headers()
+            .get(crate::wire::header::SEQUENCE)
+            .and_then(|v| v.to_str().ok())
+        {
+            let _ = write!(line, " seq={seq}");
+        }
+        let body = String::from_utf8_lossy(req.http.body());
+        if !body.is_empty() {
+            let _ = write!(line, " {}", brief(&body, BODY_BRIEF));
+        }
+        line
+    }
+
+    fn event(&mut self, ev: Event) -> PairStep {
+        self.count_still();
+        if self.record {
+            let text = self.fmt_event(&ev);
+            self.line(format!("  event {text}"));
+        }
+        let index = self.events.len();
+        self.events.push((self.elapsed(), ev));
+        PairStep::Event { index }
+    }
+
+    fn count_still(&mut self) {
+        self.still = self.still.saturating_add(1);
+    }
+
+    /// Virtual time of an `Instant` the session handed out.
+    fn offset(&self, t: Instant) -> Stamp {
+        Stamp(t.saturating_duration_since(self.start))
+    }
+
+    fn fmt_event(&self, ev: &Event) -> String {
+        match ev {
+            Event::AgentMessage(m) => format!("AgentMessage({:?})", m.text),
+            Event::IdleWarning { ends_at } => {
+                format!("IdleWarning {{ ends_at: {} }}", self.offset(*ends_at))
+            }
+            Event::Retrying {
+                request,
+                attempt,
+                at,
+                cause,
+            } => format!(
+                "Retrying {{ request: {request:?}, attempt: {attempt}, at: {}, cause: {cause} }}",
+                self.offset(*at)
+            ),
+            Event::SwitchOffered {
+                endpoint,
+                reason,
+                decide_by,
+            } => format!(
+                "SwitchOffered {{ endpoint: {endpoint}, reason: {reason:?}, decide_by: {} }}",
+                self.offset(*decide_by)
+            ),
+            Event::Ended(reason) => format!("Ended({reason})"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        ticket: Ticket,
+        flight: Flight,
+        reply: Reply,
+    ) -> Result<PairStep, PairError> {
+        self.count_still();
+        let info = TapInfo {
+            id: flight.id,
+            kind: flight.kind,
+            ticket,
+            at: self.elapsed(),
+        };
+        let tapped = match self.tap.as_mut() {
+            Some(tap) => tap(&info, reply),
+            None => Some(reply),
+        };
+        let status = tapped.as_ref().and_then(Reply::status);
+        // A POST whose outcome the session cannot know: no answer, or a 5xx.
+        if status.is_none_or(|s| s >= 500) {
+            self.unsettle(&flight.texts);
+        }
+        self.wait = None;
+        let Some(reply) = tapped else {
+            if self.record {
+                self.line(format!(
+                    "✗ answer to [{}] lost by the reply tap (never delivered)",
+                    flight.id
+                ));
+            }
+            return Ok(PairStep::Lost {
+                id: flight.id,
+                kind: flight.kind,
+            });
+        };
+        let result = match reply {
+            Reply::Response(resp) => {
+                if matches!(
+                    flight.kind,
+                    RequestKind::SessionId | RequestKind::ReconnectSession
+                ) && let Ok(v) = serde_json::from_slice::<serde_json::Value>(resp.body())
+                {
+                    collect_secrets(&v, &mut self.secrets);
+                }
+                if self.record {
+                    let line = self.reply_line(flight.id, flight.kind, &resp);
+                    self.line(line);
+                }
+                self.session.handle_response(flight.id, resp, self.now)
+            }
+            Reply::Drop => {
+                if self.record {
+                    self.line(format!("✗ [{}] connection closed, no answer", flight.id));
+                }
+                self.session
+                    .handle_transport_error(flight.id, TransportError::Reset, self.now)
+            }
+        };
+        let handled = result.map_err(PairError::Input)?;
+        if handled == crate::Handled::Stale && self.record {
+            self.line(format!("  (the session ignored [{}]: stale)", flight.id));
+        }
+        Ok(PairStep::Replied {
+            id: flight.id,
+            kind: flight.kind,
+            status,
+        })
+    }
+
+    fn reply_line(
+        &self,
+        id: RequestId,
+        kind: RequestKind,
+        resp: &http::Response<Vec<u8>>,
+    ) -> String {
+        let status = resp.status().as_u16();
+        let body = resp.body();
+        let shown = if kind == RequestKind::Messages && status == 200 {
+            summarise_batch(body)
+        } else {
+            None
+        };
+        let shown = shown.unwrap_or_else(|| brief(&String::from_utf8_lossy(body), BODY_BRIEF));
+        if shown.is_empty() {
+            format!("← {status} [{id}]")
+        } else {
+            format!("← {status} [{id}] {shown}")
+        }
+    }
+
+    fn unsettle(&mut self, texts: &[String]) {
+        for t in texts {
+            let w = self.wire_texts.entry(t.clone()).or_default();
+            w.unsettled = w.unsettled.saturating_add(1);
+        }
+    }
+
+    /// Closes the connections of requests the session no longer waits for, as a transport would.
+    fn sweep(&mut self) {
+        if self.flights.is_empty() {
+            return;
+        }
+        let live: BTreeSet<RequestId> = self.session.in_flight().map(|(id, _)| id).collect();
+        let gone: Vec<Ticket> = self
+            .flights
+            .iter()
+            .filter(|(_, f)| !live.contains(&f.id))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in gone {
+            if let Some(f) = self.flights.remove(&t) {
+                self.unsettle(&f.texts);
+                if self.record {
+                    self.line(format!(
+                        "✗ [{}] abandoned by the session: connection closed",
+                        f.id
+                    ));
+                }
+            }
+            self.server.cancel(t, self.now);
+        }
+    }
+
+    // --------------------------------------------------------------------------------------------
+    // Running
+    // --------------------------------------------------------------------------------------------
+
+    fn bounded(
+        &mut self,
+        limit: Option<Instant>,
+        mut done: impl FnMut(&Pair, &PairStep) -> bool,
+    ) -> Result<(), PairError> {
+        for _ in 0..self.max_steps {
+            match self.step_bounded(limit)? {
+                None | Some(PairStep::Finished) => return Ok(()),
+                Some(step) => {
+                    if done(self, &step) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(PairError::StepLimit {
+            steps: self.max_steps,
+            at: self.elapsed(),
+        })
+    }
+
+    /// Runs until the session has ended and every output is drained.
+    pub fn run(&mut self) -> Result<(), PairError> {
+        self.bounded(None, |_, _| false)
+    }
+
+    /// Runs until `done(pair)` holds after a step (checked before the first step too), or the session is
+    /// over. Returns whether `done` held.
+    pub fn run_until(&mut self, mut done: impl FnMut(&Pair) -> bool) -> Result<bool, PairError> {
+        if done(self) {
+            return Ok(true);
+        }
+        let mut met = false;
+        self.bounded(None, |p, _| {
+            met = done(p);
+            met
+        })?;
+        Ok(met)
+    }
+
+    /// Runs until virtual time `elapsed` (since the start): everything due up to then happens, then the
+    /// clock stands at `elapsed` with the session drained, ready for the next command. Returns early if the
+    /// session ends.
+    pub fn run_until_elapsed(&mut self, elapsed: Duration) -> Result<(), PairError> {
+        let limit = add(self.start, elapsed);
+        self.bounded(Some(limit), |_, _| false)
+    }
+
+    /// Runs until the session hands out an event for which `matches` holds; returns a copy of it, or `None`
+    /// if the session ended first.
+    pub fn run_until_event(
+        &mut self,
+        mut matches: impl FnMut(&Event) -> bool,
+    ) -> Result<Option<Event>, PairError> {
+        let mut found = None;
+        self.bounded(None, |p, step| {
+            if let PairStep::Event { index } = step
+                && let Some((_, ev)) = p.events.get(*index)
+                && matches(ev)
+            {
+                found = Some(ev.clone());
+                return true;
+            }
+            false
+        })?;
+        Ok(found)
+    }
+
+    // --------------------------------------------------------------------------------------------
+    // The delivery check
+    // --------------------------------------------------------------------------------------------
+
+    /// Compares what the simulator recorded — the visitor texts it accepted, the agent texts it emitted —
+    /// with the events the application got. See [`DeliveryReport`] and [`Discrepancy`] for what is checked.
+    /// Only texts sent with [`send_message`](Self::send_message) are judged on the visitor side; texts are
+    /// told apart by content, so give each a distinct one.
+    pub fn check_delivery(&self) -> DeliveryReport {
+        let record = self
+            .session
+            .session_id()
+            .and_then(|id| self.server.session(id));
+        let empty: &[String] = &[];
+        let at_server = record.map_or(empty, |r| r.visitor_messages.as_slice());
+        let emitted = record.map_or(empty, |r| r.agent_messages.as_slice());
+        let mut report = DeliveryReport {
+            sent: self.texts.len(),
+            accepted_by_server: at_server.len(),
+            agent_emitted: emitted.len(),
+            agent_received: 0,
+            ended: None,
+            discrepancies: Vec::new(),
+            notes: Vec::new(),
+        };
+
+        // The application's view: each command's verdict.
+        let mut verdict: HashMap<CommandId, Verdict> = HashMap::new();
+        let mut received: Vec<&str> = Vec::new();
+        for (_, ev) in &self.events {
+            match ev {
+                Event::Delivered(ids) => {
+                    for id in ids {
+                        verdict.insert(*id, Verdict::Delivered);
+                    }
+                }
+                Event::DeliveryUncertain(ids) => {
+                    for id in ids {
+                        verdict.insert(*id, Verdict::Uncertain);
+                    }
+                }
+                Event::Undelivered(ids) => {
+                    for id in ids {
+                        verdict.insert(*id, Verdict::Undelivered);
+                    }
+                }
+                Event::AgentMessage(m) => received.push(m.text.as_str()),
+                Event::Ended(r) => report.ended = Some(r.clone()),
+                _ => {}
+            }
+        }
+        report.agent_received = received.len();
+
+        // Visitor -> agent, from the server's record.
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for t in at_server {
+            let c = counts.entry(t.as_str()).or_default();
+            *c = c.saturating_add(1);
+        }
+        let ended = report.ended.is_some();
+        for (id, text) in &self.texts {
+            let times = counts.get(text.as_str()).copied().unwrap_or(0);
+            let v = verdict.get(id).copied();
+            let d = match v {
+                Some(Verdict::Delivered) if times == 0 => {
+                    Some(Discrepancy::DeliveredButMissing { text: text.clone() })
+                }
+                Some(Verdict::Undelivered) if times > 0 => {
+                    Some(Discrepancy::UndeliveredButArrived {
+                        text: text.clone(),
+                        times,
+                    })
+                }
+                Some(Verdict::Uncertain) if times > 2 => Some(Discrepancy::Duplicated {
+                    text: text.clone(),
+                    times,
+                }),
+                Some(Verdict::Uncertain) => {
+                    let w = self.wire_texts.get(text).copied().unwrap_or_default();
+                    if w.unsettled == 0 {
+                        report.notes.push(DeliveryNote::NeedlessUncertainty {
+                            text: text.clone(),
+                            times,
+                        });
+                    }
+                    None
+                }
+                _ if times > 1 => Some(Discrepancy::Duplicated {
+                    text: text.clone(),
+                    times,
+                }),
+                None if ended => Some(Discrepancy::NoVerdict {
+                    text: text.clone(),
+                    times,
+                }),
+                _ => None,
+            };
+            report.discrepancies.extend(d);
+        }
+        // Texts at the server that the application never sent (through the pair).
+        let sent: BTreeSet<&str> = self.texts.iter().map(|(_, t)| t.as_str()).collect();
+        let mut flagged = BTreeSet::new();
+        for t in at_server {
+            if !sent.contains(t.as_str()) && flagged.insert(t.as_str()) {
+                report
+                    .discrepancies
+                    .push(Discrepancy::NeverSent { text: t.clone() });
+            }
+        }
+        // Order: the server's first copies follow the order the texts were sent.
+        let mut seen = BTreeSet::new();
+        let mut last: Option<usize> = None;
+        for t in at_server {
+            if !seen.insert(t.as_str()) {
+                continue;
+            }
+            let Some(pos) = self.texts.iter().position(|(_, x)| x == t) else {
+                continue;
+            };
+            if last.is_some_and(|l| pos < l) {
+                report
+                    .discrepancies
+                    .push(Discrepancy::VisitorOutOfOrder { text: t.clone() });
+            }
+            last = Some(last.map_or(pos, |l| l.max(pos)));
+        }
+
+        // Agent -> visitor: what the application got is what the agent said, in order, each once.
+        let mut agent_ok = true;
+        for (index, text) in received.iter().enumerate() {
+            let expected = emitted.get(index);
+            if expected.map(String::as_str) != Some(*text) {
+                report.discrepancies.push(Discrepancy::AgentMismatch {
+                    index,
+                    received: (*text).to_owned(),
+                    expected: expected.cloned(),
+                });
+                agent_ok = false;
+                break;
+            }
+        }
+        // When the final message (ChatEnded / ChatRequestFail) reached the application, so did every agent
+        // text before it.
+        let through_final = matches!(
+            report.ended,
+            Some(EndReason::AgentEnded { .. })
+                | Some(EndReason::RequestFailed { .. })
+                | Some(EndReason::VisitorEnded {
+                    attached_records: Some(_)
+                })
+        );
+        if agent_ok && through_final {
+            for (index, text) in emitted.iter().enumerate().skip(received.len()) {
+                report.discrepancies.push(Discrepancy::AgentMissing {
+                    index,
+                    text: text.clone(),
+                });
+            }
+        }
+        report
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Delivered,
+    Uncertain,
+    Undelivered,
+}
+
+/// The outcome of [`Pair::check_delivery`]. `Display` renders it readably (for snapshots).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[must_use = "look at `is_clean()` or the discrepancies"]
+pub struct DeliveryReport {
+    /// Visitor texts sent through [`Pair::send_message`].
+    pub sent: usize,
+    /// Visitor texts the server accepted (its record, retransmissions not repeated).
+    pub accepted_by_server: usize,
+    /// Agent texts the server emitted.
+    pub agent_emitted: usize,
+    /// Agent texts the application got.
+    pub agent_received: usize,
+    /// How the session ended, if it did.
+    pub ended: Option<EndReason>,
+    /// What is wrong. Empty when the chat delivered what it should.
+    pub discrepancies: Vec<Discrepancy>,
+    /// What is allowed but suspicious (not counted by [`is_clean`](Self::is_clean)).
+    pub notes: Vec<DeliveryNote>,
+}
+
+impl DeliveryReport {
+    /// True when there is no discrepancy.
+    pub fn is_clean(&self) -> bool {
+        self.discrepancies.is_empty()
+    }
+}
+
+impl fmt::Display for DeliveryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "visitor texts: {} sent, {} accepted by the server; agent texts: {} emitted, {} received",
+            self.sent, self.accepted_by_server, self.agent_emitted, self.agent_received
+        )?;
+        match &self.ended {
+            Some(r) => writeln!(f, "ended: {r}")?,
+            None => writeln!(f, "not ended")?,
+        }
+        if self.discrepancies.is_empty() {
+            writeln!(f, "clean")?;
+        }
+        for d in &self.discrepancies {
+            writeln!(f, "DISCREPANCY: {d}")?;
+        }
+        for n in &self.notes {
+            writeln!(f, "note: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Something the application was told (or not told) that contradicts the simulator's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Discrepancy {
+    /// The session reported the text [`Event::Delivered`], but the server never accepted it.
+    DeliveredButMissing {
+        /// The text.
+        text: String,
+    },
+    /// The server accepted the text more than once and the session did not name it in
+    /// [`Event::DeliveryUncertain`] (which allows twice), or it is there more than twice.
+    Duplicated {
+        /// The text.
+        text: String,
+        /// How many times the server has it.
+        times: usize,
+    },
+    /// The session reported the text [`Event::Undelivered`], but the server has it.
+    UndeliveredButArrived {
+        /// The text.
+        text: String,
+        /// How many times the server has it.
+        times: usize,
+    },
+    /// The session ended without saying what became of the text (no Delivered, DeliveryUncertain or
+    /// Undelivered).
+    NoVerdict {
+        /// The text.
+        text: String,
+        /// How many times the server has it.
+        times: usize,
+    },
+    /// The server holds a text the application never sent through the pair.
+    NeverSent {
+        /// The text.
+        text: String,
+    },
+    /// The server got this text before one the application sent earlier.
+    VisitorOutOfOrder {
+        /// The text.
+        text: String,
+    },
+    /// The `index`-th agent text the application got is not the `index`-th the agent said: a duplicate, a
+    /// reordering, a gap or an invented text.
+    AgentMismatch {
+        /// Position among the texts the application got.
+        index: usize,
+        /// What the application got.
+        received: String,
+        /// What the agent said at that position (`None`: nothing more).
+        expected: Option<String>,
+    },
+    /// The chat ended through the server's final message, yet the application never got this agent text.
+    AgentMissing {
+        /// Position among the texts the agent said.
+        index: usize,
+        /// The text.
+        text: String,
+    },
+}
+
+impl fmt::Display for Discrepancy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Discrepancy::DeliveredButMissing { text } => write!(
+                f,
+                "\"{}\" was reported Delivered but the server never accepted it",
+                LogSafe(text)
+            ),
+            Discrepancy::Duplicated { text, times } => {
+                write!(f, "the server accepted \"{}\" {times} times", LogSafe(text))
+            }
+            Discrepancy::UndeliveredButArrived { text, times } => write!(
+                f,
+                "\"{}\" was reported Undelivered but the server accepted it {times} time(s)",
+                LogSafe(text)
+            ),
+            Discrepancy::NoVerdict { text, times } => write!(
+                f,
+                "the session ended without a verdict on \"{}\" (the server has it {times} time(s))",
+                LogSafe(text)
+            ),
+            Discrepancy::NeverSent { text } => write!(
+                f,
+                "the server holds \"{}\", which the application never sent",
+                LogSafe(text)
+            ),
+            Discrepancy::VisitorOutOfOrder { text } => {
+                write!(f, "the server got \"{}\" out of order", LogSafe(text))
+            }
+            Discrepancy::AgentMismatch {
+                index,
+                received,
+                expected,
+            } => write!(
+                f,
+                "agent text #{index}: the application got \"{}\", the agent said {}",
+                LogSafe(received),
+                OptText(expected.as_deref())
+            ),
+            Discrepancy::AgentMissing { index, text } => write!(
+                f,
+                "agent text #{index} \"{}\" never reached the application, though the chat ended through the final message",
+                LogSafe(text)
+            ),
+        }
+    }
+}
+
+/// An optional text for `Display`: quoted and log-safe, or `nothing`.
+struct OptText<'a>(Option<&'a str>);
+
+impl fmt::Display for OptText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, "\"{}\"", LogSafe(t)),
+            None => f.write_str("nothing"),
+        }
+    }
+}
+
+/// Allowed by the delivery contract, but worth a look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryNote {
+    /// The session reported the text [`Event::DeliveryUncertain`], though every POST that carried it got a
+    /// definite answer (no answer lost, abandoned or 5xx).
+    NeedlessUncertainty {
+        /// The text.
+        text: String,
+        /// How many times the server has it.
+        times: usize,
+    },
+}
+
+impl fmt::Display for DeliveryNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryNote::NeedlessUncertainty { text, times } => write!(
+                f,
+                "\"{}\" was reported DeliveryUncertain though every POST carrying it was answered (the server has it {times} time(s))",
+                LogSafe(text)
+            ),
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! `liveagent::sim::Pair`: the one client↔server harness (issue #12). Whole chats on a virtual clock with insta
+//! transcripts, the step/run API, livelock bounds, secrets in the transcript, and the delivery check — judged
+//! from the simulator's record, and shown to catch planted bugs (a tap that drops, duplicates or invents a
+//! message, a tap that turns a refusal into a 200).
+
+use liveagent::sim::{
+    AgentAction, AgentScript, AgentStep, Discrepancy, Fault, FaultKind, Pair, PairError, PairStep,
+    Reply, SimConfig, Trigger,
+};
+use liveagent::{Config, EndReason, Event, RequestKind};
+use std::time::{Duration, Instant};
+
+fn secs(n: f64) -> Duration {
+    Duration::from_secs_f64(n)
+}
+
+fn config(sim: &SimConfig) -> Config {
+    Config::new(
+        sim.endpoint().expect("sim endpoint"),
+        "00Dxx0000001gPL",
+        "572xx0000004CDV",
+        "573xx0000004CFH",
+    )
+    .visitor_name("Jon A.")
+    .seed(5)
+}
+
+fn pair(sim: SimConfig) -> Pair {
+    Pair::new(config(&sim), sim, Instant::now())
+}
+
+/// Accepts after 1 s, says two things, echoes every visitor text, ends the chat 6 s after accepting.
+fn chatty_agent() -> AgentScript {
+    AgentScript::new(vec![
+        AgentStep::new(secs(1.0), AgentAction::Accept),
+        AgentStep::new(secs(0.5), AgentAction::Say { text: "a1".into() }),
+        AgentStep::new(secs(0.5), AgentAction::Say { text: "a2".into() }),
+        AgentStep::new(Duration::ZERO, AgentAction::EchoVisitor),
+        AgentStep::new(secs(5.0), AgentAction::End),
+    ])
+}
+
+/// Sends `texts` at the given virtual times, then runs to the end.
+fn converse(p: &mut Pair, texts: &[(f64, &str)]) {
+    for (at, text) in texts {
+        p.run_until_elapsed(secs(*at)).expect("run");
+        p.send_message(*text).expect("send");
+    }
+    p.run().expect("run to the end");
+}
+
+/// A tap that rewrites the 200 Messages answers: `f` edits the `messages` array.
+fn edit_batches(
+    mut f: impl FnMut(&mut Vec<serde_json::Value>) -> bool + 'static,
+) -> impl FnMut(&liveagent::sim::TapInfo, Reply) -> Option<Reply> + 'static {
+    move |info, reply| {
+        let Reply::Response(resp) = reply else {
+            return Some(reply);
+        };
+        if info.kind != RequestKind::Messages || resp.status() != 200 {
+            return Some(Reply::Response(resp));
+        }
+        let (parts, body) = resp.into_parts();
+        let mut v: serde_json::Value = serde_json::from_slice(&body).expect("batch JSON");
+        let changed = v
+            .get_mut("messages")
+            .and_then(|m| m.as_array_mut())
+            .is_some_and(&mut f);
+        let body = if changed {
+            serde_json::to_vec(&v).expect("JSON")
+        } else {
+            body
+        };
+        Some(Reply::Response(liveagent::http::Response::from_parts(
+            parts, body,
+        )))
+    }
+}
+
+fn is_agent_text(m: &serde_json::Value, text: &str) -> bool {
+    m["type"] == "ChatMessage" && m["message"]["text"] == text
+}
+
+/// A tap that makes the agent text `text` vanish: it becomes an AgentNotTyping in its batch (the batch keeps
+/// its length and `sequence`, so the session cannot notice).
+fn vanish(
+    text: &'static str,
+) -> impl FnMut(&liveagent::sim::TapInfo, Reply) -> Option<Reply> + 'static {
+    edit_batches(move |ms| {
+        let mut changed = false;
+        for m in ms.iter_mut().filter(|m| is_agent_text(m, text)) {
+            *m = serde_json::json!({"type": "AgentNotTyping", "message": {}});
+            changed = true;
+        }
+        changed
+    })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Whole chats
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn echo_chat_ended_by_the_visitor() {
+    let sim = SimConfig::default().with_agent(AgentScript::echo(secs(2.0)));
+    let mut p = pair(sim);
+    p.send_message("Hello?").expect("send");
+    let echo = p
+        .run_until_event(|e| matches!(e, Event::AgentMessage(_)))
+        .expect("run");
+    assert!(matches!(echo, Some(Event::AgentMessage(m)) if m.text == "echo: Hello?"));
+    p.end().expect("end");
+    p.run().expect("run to the end");
+    assert!(p.is_finished());
+    assert!(matches!(
+        p.session().end_reason(),
+        Some(EndReason::VisitorEnded { .. })
+    ));
+    assert_eq!(p.agent_texts(), ["echo: Hello?"]);
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.sent, 1);
+    assert_eq!(report.accepted_by_server, 1);
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
+#[test]
+fn chat_ended_by_the_agent_delivers_everything() {
+    let mut p = pair(SimConfig::default().with_agent(chatty_agent()));
+    converse(&mut p, &[(2.5, "v1"), (3.0, "v2"), (4.0, "v3")]);
+    assert!(matches!(
+        p.session().end_reason(),
+        Some(EndReason::AgentEnded { .. })
+    ));
+    assert_eq!(
+        p.agent_texts(),
+        ["a1", "a2", "echo: v1", "echo: v2", "echo: v3"]
+    );
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    assert!(report.notes.is_empty(), "{report}");
+    assert_eq!(report.agent_emitted, 5);
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
+#[test]
+fn handover_in_the_middle_of_a_chat() {
+    let sim = SimConfig::default()
+        .with_agent(chatty_agent())
+        .with_fault(Fault::for_session(0, Trigger::Post(3), FaultKind::Handover));
+    let mut p = pair(sim);
+    converse(&mut p, &[(2.5, "v1"), (3.0, "v2"), (4.0, "v3")]);
+    let rec = p.server().session_by_index(0).expect("session 0");
+    assert_eq!(rec.handovers, 1);
+    assert_eq!(rec.reconnects, 1);
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
+/// A POST answer lost in transit: the session re-sends, the server drops the retransmission. The texts
+/// after it were carried by POSTs that were all answered; a `NeedlessUncertainty` note in the snapshot
+/// means the session still called them uncertain (the lead's suspected session bug, not fixed here).
+#[test]
+fn lost_post_answer() {
+    let sim = SimConfig::default()
+        .with_agent(chatty_agent())
+        .with_fault(Fault::for_session(
+            0,
+            Trigger::Post(2),
+            FaultKind::DropReply,
+        ));
+    let mut p = pair(sim);
+    converse(&mut p, &[(2.5, "v1"), (3.0, "v2"), (4.0, "v3")]);
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        p.server().session_by_index(0).expect("s0").visitor_messages,
+        ["v1", "v2", "v3"]
+    );
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Stepping and bounds
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn steps_say_what_happened_and_finish_idempotently() {
+    let sim = SimConfig::default().with_agent(AgentScript::echo(secs(1.0)));
+    let mut p = pair(sim);
+    let first = p.step().expect("step");
+    assert!(
+        matches!(
+            first,
+            PairStep::Sent {
+                kind: RequestKind::SessionId,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    let mut kinds = Vec::new();
+    for _ in 0..200 {
+        match p.step().expect("step") {
+            PairStep::Replied { kind, status, .. } => kinds.push((kind, status)),
+            PairStep::Event { index } => {
+                if matches!(p.events()[index].1, Event::ChatEstablished(_)) {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        kinds.first(),
+        Some(&(RequestKind::SessionId, Some(200))),
+        "{kinds:?}"
+    );
+    assert_eq!(p.session().state(), liveagent::State::Chatting);
+    p.end().expect("end");
+    p.run().expect("run");
+    assert_eq!(p.step().expect("step"), PairStep::Finished);
+    assert_eq!(p.step().expect("step"), PairStep::Finished);
+}
+
+#[test]
+fn run_until_elapsed_stops_the_clock_there() {
+    let mut p = pair(SimConfig::default().with_agent(AgentScript::idle()));
+    p.run_until_elapsed(secs(12.5)).expect("run");
+    assert_eq!(p.elapsed(), secs(12.5));
+    assert_eq!(p.session().state(), liveagent::State::Queued);
+    let met = p
+        .run_until(|p| p.session().in_flight().count() == 0 || p.elapsed() > secs(31.0))
+        .expect("run");
+    assert!(met);
+}
+
+#[test]
+fn a_chat_nobody_ends_hits_the_step_bound() {
+    let mut p = pair(SimConfig::default().with_agent(AgentScript::echo(secs(1.0))));
+    p.set_max_steps(500);
+    let err = p.run().expect_err("an endless chat");
+    assert!(
+        matches!(err, PairError::StepLimit { steps: 500, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("500 steps"), "{err}");
+}
+
+#[test]
+fn transcript_never_shows_the_key_or_the_token() {
+    let sim = SimConfig::default()
+        .with_agent(chatty_agent())
+        .with_fault(Fault::for_session(0, Trigger::Post(2), FaultKind::Handover));
+    let mut p = pair(sim);
+    converse(&mut p, &[(2.5, "v1")]);
+    // And a DELETE (its path holds the key) in another chat.
+    let mut q = pair(SimConfig::default().with_agent(AgentScript::idle()));
+    q.run_until_elapsed(secs(1.0)).expect("run");
+    q.end().expect("end");
+    q.run().expect("run");
+    for p in [&p, &q] {
+        let text = p.transcript();
+        let snap = p.session().snapshot();
+        let json = serde_json::to_value(&snap).expect("snapshot JSON");
+        let secrets: Vec<String> = ["key", "affinity"]
+            .iter()
+            .filter_map(|k| json.pointer(&format!("/credentials/{k}")))
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "a secret leaked:\n{text}");
+        }
+        for rec in p.server().sessions() {
+            assert!(
+                !text.contains(&format!("{}!", rec.id)),
+                "a key leaked:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("<key>") || text.contains("<affinity>"),
+            "{text}"
+        );
+    }
+    assert!(q.transcript().contains("/System/SessionId/<key>"));
+}
+
+#[test]
+fn same_inputs_same_transcript() {
+    let run = || {
+        let sim = SimConfig::default()
+            .with_agent(chatty_agent())
+            .with_fault(Fault::for_session(
+                0,
+                Trigger::Post(2),
+                FaultKind::DropReply,
+            ));
+        let mut p = pair(sim);
+        converse(&mut p, &[(2.5, "v1"), (3.0, "v2")]);
+        (p.transcript(), p.server().transcript_text())
+    };
+    assert_eq!(run(), run());
+}
+
+// ------------------------------------------------------------------------------------------------
+// The delivery check catches bugs (planted by a reply tap)
+// ------------------------------------------------------------------------------------------------
+
+/// An agent message vanishes on its way to the session (as if the session dropped it): the server's record
+/// says it was emitted, the chat ended through ChatEnded, so the check must name it.
+#[test]
+fn planted_dropped_agent_message_is_caught() {
+    let mut p = pair(SimConfig::default().with_agent(chatty_agent()));
+    p.set_reply_tap(vanish("a2"));
+    converse(&mut p, &[(2.5, "v1")]);
+    let report = p.check_delivery();
+    assert!(!report.is_clean());
+    assert!(
+        report.discrepancies.iter().any(|d| matches!(
+            d,
+            Discrepancy::AgentMismatch { received, expected: Some(e), .. }
+                if received == "echo: v1" && e == "a2"
+        )),
+        "{report}"
+    );
+    insta::assert_snapshot!(report.to_string());
+}
+
+/// The last agent message vanishes: nothing after it to mismatch, but the chat ended through ChatEnded.
+#[test]
+fn planted_dropped_last_agent_message_is_caught() {
+    let mut p = pair(SimConfig::default().with_agent(chatty_agent()));
+    p.set_reply_tap(vanish("echo: v1"));
+    converse(&mut p, &[(2.5, "v1")]);
+    let report = p.check_delivery();
+    assert_eq!(
+        report.discrepancies,
+        [Discrepancy::AgentMissing {
+            index: 2,
+            text: "echo: v1".into()
+        }],
+        "{report}"
+    );
+}
+
+/// An agent message reaches the application twice: the batch that should carry "a2" carries "a1" again.
+#[test]
+fn planted_duplicated_agent_message_is_caught() {
+    let mut p = pair(SimConfig::default().with_agent(chatty_agent()));
+    p.set_reply_tap(edit_batches(|ms| {
+        let mut changed = false;
+        for m in ms.iter_mut().filter(|m| is_agent_text(m, "a2")) {
+            m["message"]["text"] = "a1".into();
+            changed = true;
+        }
+        changed
+    }));
+    converse(&mut p, &[(2.5, "v1")]);
+    let report = p.check_delivery();
+    assert!(
+        report.discrepancies.iter().any(|d| matches!(
+            d,
+            Discrepancy::AgentMismatch { index: 1, received, expected: Some(e) }
+                if received == "a1" && e == "a2"
+        )),
+        "{report}"
+    );
+}
+
+/// The server refuses a POST (5xx, not processed) but the tap turns the answer into a 200: the session
+/// reports Delivered for a text the server never accepted.
+#[test]
+fn planted_false_acceptance_is_caught() {
+    let sim = SimConfig::default()
+        .with_agent(chatty_agent())
+        .with_fault(Fault::for_session(
+            0,
+            Trigger::Post(3),
+            FaultKind::ServerErrors {
+                count: 1,
+                status: 500,
+            },
+        ));
+    let mut p = pair(sim);
+    p.set_reply_tap(|info, reply| match reply {
+        Reply::Response(resp) if info.kind == RequestKind::Chat && resp.status() == 500 => {
+            let mut ok = liveagent::http::Response::new(Vec::new());
+            *ok.status_mut() = liveagent::http::StatusCode::OK;
+            Some(Reply::Response(ok))
+        }
+        other => Some(other),
+    });
+    converse(&mut p, &[(2.5, "v1"), (3.0, "v2"), (4.0, "v3")]);
+    let report = p.check_delivery();
+    assert_eq!(
+        report.discrepancies,
+        [Discrepancy::DeliveredButMissing { text: "v2".into() }],
+        "{report}"
+    );
+    insta::assert_snapshot!(report.to_string());
+}
+
+/// A tap that loses a reply entirely: the session waits until the request's deadline, then retries; the
+/// server drops the retransmission, so the text is there once.
+#[test]
+fn a_lost_reply_is_retried_after_its_deadline() {
+    let mut p = pair(SimConfig::default().with_agent(AgentScript::echo(secs(1.0))));
+    let mut lost = false;
+    p.set_reply_tap(move |info, reply| {
+        if info.kind == RequestKind::Chat && !lost {
+            lost = true;
+            return None;
+        }
+        Some(reply)
+    });
+    p.run_until_elapsed(secs(2.5)).expect("run");
+    p.send_message("v1").expect("send");
+    let retry = p
+        .run_until_event(|e| {
+            matches!(
+                e,
+                Event::Retrying {
+                    request: RequestKind::Chat,
+                    ..
+                }
+            )
+        })
+        .expect("run");
+    assert!(retry.is_some(), "{}", p.transcript());
+    p.run_until_event(|e| matches!(e, Event::DeliveryUncertain(_) | Event::Delivered(_)))
+        .expect("run");
+    p.end().expect("end");
+    p.run().expect("run");
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.accepted_by_server, 1);
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
+/// A tap that empties every batch while keeping its `sequence`: the session re-polls at once, forever, at one
+/// instant. The pair reports the livelock instead of spinning.
+#[test]
+fn a_livelock_is_an_error() {
+    let mut p = pair(SimConfig::default().with_agent(chatty_agent()));
+    p.set_reply_tap(edit_batches(|ms| {
+        let drop = ms.iter().any(|m| is_agent_text(m, "a1"));
+        if drop {
+            ms.clear();
+        }
+        drop
+    }));
+    let err = p.run().expect_err("a livelock");
+    assert!(matches!(err, PairError::Stalled { .. }), "{err}");
+}
