@@ -23,6 +23,44 @@
 //! * [`Output::Wait`]: sleep until the instant (then call [`Session::handle_timeout`]) or until an answer or
 //!   a command arrives. `Wait(None)` means the session has ended.
 //!
+//! ```no_run
+//! use liveagent::{wire::Endpoint, Config, Event, OutgoingRequest, Output, Session, TransportError};
+//! use std::time::Instant;
+//!
+//! /// Your HTTP stack: perform the request (no redirects followed), honour `req.deadline`.
+//! fn send(req: OutgoingRequest) -> Result<http::Response<Vec<u8>>, TransportError> {
+//!     # let _ = req; Err(TransportError::Other)
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let endpoint = Endpoint::parse("https://d.la1-c1-phx.salesforceliveagent.com")?;
+//!     let config = Config::new(endpoint, "00D000000000001", "572000000000001", "573000000000001");
+//!     let mut session = Session::new(config, Instant::now());
+//!     session.send_message("Hello!")?; // queued until an agent accepts
+//!     loop {
+//!         match session.poll_output(Instant::now()) {
+//!             // One request at a time here, for brevity; a real driver sends the long poll and a POST
+//!             // concurrently (README: the blocking and the tokio drivers).
+//!             Output::Request(req) => {
+//!                 let id = req.id;
+//!                 match send(req) {
+//!                     Ok(answer) => { session.handle_response(id, answer, Instant::now())?; }
+//!                     Err(e) => { session.handle_transport_error(id, e, Instant::now())?; }
+//!                 }
+//!             }
+//!             Output::Event(Event::AgentMessage(m)) => println!("agent: {}", m.text),
+//!             Output::Event(Event::Ended(reason)) => println!("ended: {reason}"),
+//!             Output::Event(_) => {}
+//!             Output::Wait(None) => return Ok(()), // ended
+//!             Output::Wait(Some(deadline)) => {
+//!                 std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+//!                 session.handle_timeout(Instant::now());
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+//!
 //! ## Time
 //! Every `now` is an `Instant` you pass in. A `now` earlier than one seen before is clamped; no arithmetic on
 //! it can panic; after `handle_timeout(now)`, `poll_timeout()` is `None` or later than `now`, so a driver
@@ -60,6 +98,8 @@
 //!   [`wire::MAX_SECRET_BYTES`] bytes of visible ASCII is refused (never sent, never quoted). `Debug` of every
 //!   type redacts them, including inside undecodable messages. `Display` of every error and end reason escapes
 //!   control and invisible format characters of server text and bounds it ([`wire::LogSafe`]).
+//!   Error text quotes what the server answered, so the session's own key and token are replaced by
+//!   `<redacted>` in it (an error page may echo them), pieces of them cut off by a snippet's bounds too.
 //! * **Snapshots.** [`Session::resume`] refuses a snapshot whose state contradicts its credentials, whose
 //!   counters are out of range, whose batch is empty or whose commands break the caps ([`ResumeError`]).
 //!
@@ -69,6 +109,9 @@
 //! or store a snapshot anywhere it would not store a password.
 //!
 //! ## Decisions where the spec is silent or sources disagree
+//! Each is argued, with its evidence and the simulator's switch for the other readings, in
+//! `docs/protocol-decisions.md` in the repository; "spec §N" below is a section of `docs/chat-rest-api.md` (the
+//! protocol reference), "field evidence §N" one of `docs/field-evidence.md` (how the real server behaved).
 //! * Headers: the spec's header matrix, plus its recommendations: SESSION-KEY on DELETE SessionId, all four
 //!   headers on SensitiveDataRuleTriggered and ChasitorIdleTimeoutWarningEvent (POST), literal `null` affinity
 //!   on SessionId and ReconnectSession, no SEQUENCE on ChasitorResyncState.

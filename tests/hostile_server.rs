@@ -951,6 +951,37 @@ fn item5_crlf_and_escapes_in_server_error_display_are_escaped_and_bounded() {
     insta::assert_snapshot!(v.transcript());
 }
 
+#[test]
+fn item5_an_error_page_echoing_the_session_key_or_token_shows_neither() {
+    // A 403 page that quotes the key and the token (a proxy's debug page, a hostile server): the end reason is
+    // what an application logs, so it must hide both, also when a snippet's bound cuts one in half.
+    // Error text is cut at 120 bytes: this body's cut leaves the key's first 10 bytes.
+    let cut = &KEY[..10];
+    for body in [
+        format!("Forbidden: key {KEY} with affinity {AFFINITY} is not valid"),
+        format!("{}{KEY}", "x".repeat(110)),
+        format!("{AFFINITY}{AFFINITY}{KEY}{KEY}"),
+    ] {
+        let mut v = Victim::chatting(config());
+        let poll = v.take(RequestKind::Messages);
+        v.answer(&poll, 403, body.as_bytes());
+        let shown = format!("{} / {:?}", v.end_reason().expect("ended"), v.events());
+        assert!(!shown.contains(KEY) && !shown.contains(AFFINITY), "{shown}");
+        assert!(!shown.contains(cut), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+    // Retried failures carry the text too (Event::Retrying): a 500 page echoing the key.
+    let mut v = Victim::chatting(config());
+    let poll = v.take(RequestKind::Messages);
+    v.answer(
+        &poll,
+        500,
+        format!("internal error for session {KEY}").as_bytes(),
+    );
+    let shown = format!("{:?}", v.events());
+    assert!(!shown.contains(KEY), "{shown}");
+}
+
 /// What a log line must never receive from a server: raw control characters (CR, LF, ESC, NUL, C1), Unicode
 /// direction overrides and invisible format characters; and no unbounded text.
 fn assert_log_safe(what: &str, shown: &str) {

@@ -1316,8 +1316,23 @@ impl Session {
         }
     }
 
+    /// Hides this session's own key and affinity token in the text a failure quotes from the server (an
+    /// error page may echo them; the failure's text reaches events, end reasons and logs).
+    fn redact_failure(&self, cause: &mut Failure) {
+        let Some(c) = &self.d.credentials else {
+            return;
+        };
+        let secrets = [c.key.expose(), c.affinity.expose()];
+        match cause {
+            Failure::Server(e) => e.redact(&secrets),
+            Failure::Decode(e) => e.redact(&secrets),
+            Failure::Transport(_) | Failure::NoAnswer => {}
+        }
+    }
+
     /// A retryable failure: back off, or give up when the budget is spent.
-    fn on_failure(&mut self, kind: RequestKind, cause: Failure) {
+    fn on_failure(&mut self, kind: RequestKind, mut cause: Failure) {
+        self.redact_failure(&mut cause);
         if kind == RequestKind::DeleteSession {
             // The visitor asked to leave: try the other way once, then stop (the server expires it anyway).
             self.delete_refused();
@@ -1467,7 +1482,10 @@ impl Session {
     }
 
     fn on_error_status(&mut self, kind: RequestKind, status: u16, body: &[u8]) {
-        let error = ServerError::parse(status, body);
+        let mut error = ServerError::parse(status, body);
+        if let Some(c) = &self.d.credentials {
+            error.redact(&[c.key.expose(), c.affinity.expose()]);
+        }
         if kind == RequestKind::Chat {
             if self.d.state == State::Deleting {
                 // The ChatEnd tried after a refused DELETE: the end is complete either way.

@@ -1,6 +1,6 @@
 //! The conformance report: where a client deviated from the guide, per session.
 //!
-//! The simulator checks every request against the guide (spec `chat-rest-api.md`). What the guide forbids
+//! The simulator checks every request against the guide (spec `docs/chat-rest-api.md`). What the guide forbids
 //! and the configured [`Dialect`](super::Dialect) refuses is a [`Severity::Violation`]; what the dialect
 //! tolerates although the guide says otherwise (or does not say it) is a [`Severity::Warning`]. Each
 //! [`Finding`] names the request (its 1-based number within the session and its request line), a stable

@@ -7,7 +7,7 @@
 //! replies and the same [`transcript`](Server::transcript), byte for byte. It never panics: a bad request
 //! gets an HTTP error answer.
 //!
-//! # What it enforces (spec references are to `chat-rest-api.md`)
+//! # What it enforces (spec references are to `docs/chat-rest-api.md`)
 //!
 //! * Routing: unknown path 404, known path with the wrong method 405. `.jsonp` variants are not served.
 //! * `X-LIVEAGENT-API-VERSION` on every request (400 `No version header found`; not an integer 400).
