@@ -122,9 +122,10 @@ pub struct Config {
     /// [`Event::SwitchOffered`]: crate::Event::SwitchOffered
     #[serde(default = "defaults::request_timeout")]
     pub request_timeout: Duration,
-    /// A POST carrying a ChatMessage waits until this long after the previous one: servers were seen to drop
-    /// ChatMessages sent in quick succession although they answered 200 (CARBON paces them 15 ms apart; spec
-    /// §9 pitfall 7). Default 20 ms; zero turns pacing off.
+    /// A POST carrying a ChatMessage waits until this long after the previous one was sent *and* answered:
+    /// servers were seen to drop ChatMessages sent in quick succession although they answered 200 (CARBON
+    /// paces them 15 ms apart; spec §9 pitfall 7). Counted from the answer too, so network delays cannot
+    /// bring two arrivals closer than this. Default 20 ms; zero turns pacing off.
     #[serde(default = "defaults::message_spacing")]
     pub message_spacing: Duration,
     /// At most this many queued commands go in one MultiNoun POST. Default 16.

@@ -1236,6 +1236,22 @@ impl Session {
     }
 
     /// Marks the answer to the unacknowledged batch as in: `uncertain` when its outcome stays unknown.
+    /// The unacknowledged batch was answered with a 2xx, or its answer was lost: the server may have taken
+    /// its ChatMessage. The spacing then also counts from now: the server took it before it answered, so the
+    /// next one arrives at least the spacing after it however long either spent on the way (counted from the
+    /// send alone, a slow first request and a fast second one arrived 5 ms apart over loopback on a loaded
+    /// machine, and a `rapid-messages=dropped` server dropped the second). A refusal needs no spacing: the
+    /// server did not take it.
+    fn pace_from_answer(&mut self) {
+        if let Some(b) = self.d.unacked.as_ref()
+            && !b.texts().is_empty()
+            && !self.config.message_spacing.is_zero()
+        {
+            let until = later(self.now, self.config.message_spacing);
+            self.paced_until = Some(self.paced_until.map_or(until, |p| p.max(until)));
+        }
+    }
+
     fn batch_answered(&mut self, uncertain: bool) {
         if let Some(b) = self.d.unacked.as_mut() {
             b.in_flight = false;
@@ -1350,6 +1366,9 @@ impl Session {
                 Failure::Transport(_) | Failure::NoAnswer => true,
                 Failure::Server(e) => matches!(e.status(), 502 | 504),
             };
+            if unknown {
+                self.pace_from_answer();
+            }
             self.batch_answered(unknown);
         }
         let max = self
@@ -1436,6 +1455,7 @@ impl Session {
             }
             RequestKind::Chat => {
                 self.on_success(kind);
+                self.pace_from_answer();
                 self.batch_answered(false);
                 self.batch_accepted();
             }
