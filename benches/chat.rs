@@ -1,24 +1,31 @@
 //! A whole chat against the in-process simulator, per session: SessionId, ChasitorInit, queued
 //! (ChatRequestSuccess, QueueUpdate), ChatEstablished, ten visitor messages each echoed by the agent, ChatEnd,
-//! ChatEnded. Client and server both run here, on a virtual clock (the agent's 2 s of "thinking" cost nothing).
+//! ChatEnded. Client and server both run here, driven by `liveagent::sim::Pair` on a virtual clock (the agent's
+//! 2 s of "thinking" cost nothing).
 
 #[path = "support/mod.rs"]
 mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
-use support::{Fleet, MESSAGES_EACH_WAY, sim_config};
+use support::{MESSAGES_EACH_WAY, pair_chat, sim_config};
 
-fn one_chat(record_transcript: bool) -> support::FleetStats {
-    let mut f = Fleet::new(1, sim_config(record_transcript), Instant::now());
-    f.run();
-    f.stats
+fn one_chat(record_transcript: bool) -> liveagent::sim::Pair {
+    pair_chat(sim_config(record_transcript), Instant::now()).unwrap_or_else(|e| panic!("chat: {e}"))
 }
 
 fn bench_chat(c: &mut Criterion) {
-    let s = one_chat(false);
-    assert_eq!(s.ended_ok, 1, "{s:?}");
-    assert_eq!(s.agent_messages, u64::from(MESSAGES_EACH_WAY), "{s:?}");
+    let p = one_chat(false);
+    assert!(
+        matches!(
+            p.session().end_reason(),
+            Some(liveagent::EndReason::VisitorEnded { .. })
+        ),
+        "{p:?}"
+    );
+    assert_eq!(p.agent_texts().len(), MESSAGES_EACH_WAY as usize, "{p:?}");
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
     let mut g = c.benchmark_group("chat");
     g.bench_function("whole_chat", |b| b.iter(|| one_chat(false)));
     g.bench_function("whole_chat_with_transcript", |b| b.iter(|| one_chat(true)));

@@ -1,12 +1,13 @@
-//! Shared by the bench binaries: realistic Messages bodies, a session established by hand, a fleet of
-//! sessions driven against one in-process simulator on a virtual clock, and (for the memory and scale
-//! binaries only) a counting global allocator.
+//! Shared by the bench binaries: realistic Messages bodies, a session established by hand, one whole chat
+//! driven by `liveagent::sim::Pair`, a fleet of sessions driven against one in-process simulator on a virtual
+//! clock (many sessions on one server, which a `Pair` does not model), and (for the memory and scale binaries
+//! only) a counting global allocator.
 #![allow(dead_code)]
 
 pub mod alloc;
 
 use liveagent::http;
-use liveagent::sim::{AgentAction, AgentScript, AgentStep, Server, SimConfig};
+use liveagent::sim::{AgentAction, AgentScript, AgentStep, Pair, PairError, Server, SimConfig};
 use liveagent::wire::Endpoint;
 use liveagent::{Config, Event, Output, RequestId, RequestKind, Session};
 use std::cmp::Reverse;
@@ -176,6 +177,39 @@ pub fn sim_config(record_transcript: bool) -> SimConfig {
     c
 }
 
+/// The configuration of the fleet's visitors (and of [`pair_chat`]'s): the simulator's endpoint.
+pub fn visitor_config(sim: &SimConfig) -> Config {
+    let endpoint = sim.endpoint().unwrap_or_else(|e| panic!("endpoint: {e}"));
+    Config::new(
+        endpoint,
+        "00DD0000000JVXs",
+        "572D000000000J6",
+        "573D000000000OC",
+    )
+    .visitor_name("Jon A.")
+}
+
+/// One whole chat with [`sim_config`]'s echo agent, driven by [`Pair`]: wait for ChatEstablished, then
+/// `MESSAGES_EACH_WAY` times send a text and wait for its echo, then end and run to the end. The pair keeps
+/// no transcript of its own; `sim` says whether the simulator does.
+pub fn pair_chat(sim: SimConfig, start: Instant) -> Result<Pair, PairError> {
+    let config = visitor_config(&sim);
+    let mut pair = Pair::new(config, sim, start);
+    pair.set_transcript(false);
+    pair.run_until_event(|e| matches!(e, Event::ChatEstablished(_)))?;
+    for i in 1..=MESSAGES_EACH_WAY {
+        if let Err(e) = pair.send_message(format!("visitor message {i}")) {
+            panic!("send_message: {e}");
+        }
+        pair.run_until_event(|e| matches!(e, Event::AgentMessage(_)))?;
+    }
+    if let Err(e) = pair.end() {
+        panic!("end: {e}");
+    }
+    pair.run()?;
+    Ok(pair)
+}
+
 struct Visitor {
     session: Session,
     sent: u32,
@@ -213,16 +247,7 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new(n: usize, sim: SimConfig, t0: Instant) -> Fleet {
-        let endpoint = sim.endpoint().unwrap_or_else(|e| panic!("endpoint: {e}"));
-        let config = Arc::new(
-            Config::new(
-                endpoint,
-                "00DD0000000JVXs",
-                "572D000000000J6",
-                "573D000000000OC",
-            )
-            .visitor_name("Jon A."),
-        );
+        let config = Arc::new(visitor_config(&sim));
         let server = sim_side(|| Server::new(sim, t0));
         let visitors = (0..n)
             .map(|_| Visitor {
