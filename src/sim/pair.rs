@@ -903,24 +903,20 @@ impl Pair {
 
         // The application's view: each command's verdict.
         let mut verdict: HashMap<CommandId, Verdict> = HashMap::new();
+        let mut twice: BTreeSet<CommandId> = BTreeSet::new();
         let mut received: Vec<&str> = Vec::new();
+        let mut judge = |ids: &[CommandId], v: Verdict| {
+            for id in ids {
+                if verdict.insert(*id, v).is_some() {
+                    twice.insert(*id);
+                }
+            }
+        };
         for (_, ev) in &self.events {
             match ev {
-                Event::Delivered(ids) => {
-                    for id in ids {
-                        verdict.insert(*id, Verdict::Delivered);
-                    }
-                }
-                Event::DeliveryUncertain(ids) => {
-                    for id in ids {
-                        verdict.insert(*id, Verdict::Uncertain);
-                    }
-                }
-                Event::Undelivered(ids) => {
-                    for id in ids {
-                        verdict.insert(*id, Verdict::Undelivered);
-                    }
-                }
+                Event::Delivered(ids) => judge(ids, Verdict::Delivered),
+                Event::DeliveryUncertain(ids) => judge(ids, Verdict::Uncertain),
+                Event::Undelivered(ids) => judge(ids, Verdict::Undelivered),
                 Event::AgentMessage(m) => received.push(m.text.as_str()),
                 Event::Ended(r) => report.ended = Some(r.clone()),
                 _ => {}
@@ -936,6 +932,11 @@ impl Pair {
         }
         let ended = report.ended.is_some();
         for (id, text) in &self.texts {
+            if twice.contains(id) {
+                report
+                    .discrepancies
+                    .push(Discrepancy::VerdictTwice { text: text.clone() });
+            }
             let times = counts.get(text.as_str()).copied().unwrap_or(0);
             let v = verdict.get(id).copied();
             let d = match v {
@@ -1129,6 +1130,12 @@ pub enum Discrepancy {
         /// How many times the server has it.
         times: usize,
     },
+    /// The session gave the text more than one verdict (Delivered, DeliveryUncertain, Undelivered): each
+    /// command gets exactly one.
+    VerdictTwice {
+        /// The text.
+        text: String,
+    },
     /// The server holds a text the application never sent through the pair.
     NeverSent {
         /// The text.
@@ -1177,6 +1184,11 @@ impl fmt::Display for Discrepancy {
             Discrepancy::NoVerdict { text, times } => write!(
                 f,
                 "the session ended without a verdict on \"{}\" (the server has it {times} time(s))",
+                LogSafe(text)
+            ),
+            Discrepancy::VerdictTwice { text } => write!(
+                f,
+                "the session gave \"{}\" more than one delivery verdict",
                 LogSafe(text)
             ),
             Discrepancy::NeverSent { text } => write!(
