@@ -453,3 +453,47 @@ fn a_livelock_is_an_error() {
     let err = p.run().expect_err("a livelock");
     assert!(matches!(err, PairError::Stalled { .. }), "{err}");
 }
+
+/// A request of the application's own (the file upload the agent asked for) goes to the same server; its
+/// reply is kept apart from the session's.
+#[test]
+fn the_application_uploads_the_file_the_agent_asked_for() {
+    let agent = AgentScript::new(Vec::new())
+        .then(secs(0.5), AgentAction::Accept)
+        .then(Duration::ZERO, AgentAction::RequestFile)
+        .then(secs(2.0), AgentAction::End);
+    let mut p = pair(SimConfig::default().with_agent(agent));
+    let asked = p
+        .run_until_event(|e| {
+            matches!(e, Event::Message(liveagent::wire::Message::FileTransfer(t))
+                if t.kind.as_deref() == Some("Requested"))
+        })
+        .expect("run");
+    let Some(Event::Message(liveagent::wire::Message::FileTransfer(transfer))) = asked else {
+        panic!("no FileTransfer request:\n{}", p.transcript());
+    };
+    let upload = p
+        .session()
+        .upload_request(&transfer, "receipt.txt", "text/plain", b"paid")
+        .expect("upload built");
+    let ticket = p.send_app_request(&upload);
+    p.run().expect("run to the end");
+    let replies = p.app_replies();
+    assert_eq!(replies.len(), 1, "{}", p.transcript());
+    assert_eq!(replies[0].0, ticket);
+    assert_eq!(replies[0].2.status(), Some(200));
+    let rec = p.server().session_by_index(0).expect("s0");
+    assert!(
+        rec.visitor_events
+            .iter()
+            .any(|e| matches!(e, liveagent::sim::VisitorEvent::FileUploaded { .. })),
+        "{:?}",
+        rec.visitor_events
+    );
+    let text = p.transcript();
+    assert!(
+        !text.contains("chatKey"),
+        "the upload's query is not shown:\n{text}"
+    );
+    insta::assert_snapshot!(text);
+}

@@ -55,13 +55,21 @@ pub enum PairStep {
         /// What the request was for.
         kind: RequestKind,
     },
+    /// A reply to a request of the application's own ([`Pair::send_app_request`]) arrived; it is kept in
+    /// [`Pair::app_replies`].
+    AppReplied {
+        /// The server's ticket for the request.
+        ticket: Ticket,
+        /// The HTTP status, or `None` when the connection was closed without an answer.
+        status: Option<u16>,
+    },
     /// The virtual clock moved (or stood still at a deadline that was due) and both sides ran their timers.
     Advanced {
         /// The new virtual time (since the pair's start).
         to: Duration,
     },
-    /// The session has ended and every output is drained: nothing is left to do. Stepping again returns
-    /// this again.
+    /// The session has ended, every output is drained and no request of the application's own is waiting
+    /// for its reply: nothing is left to do. Stepping again returns this again.
     Finished,
 }
 
@@ -174,6 +182,9 @@ pub struct Pair {
     /// The session's last `Wait`, once it was drained; `None` while outputs may be pending.
     wait: Option<Option<Instant>>,
     flights: BTreeMap<Ticket, Flight>,
+    /// Requests of the application's own that the server has not answered yet.
+    app_flights: BTreeSet<Ticket>,
+    app_replies: Vec<(Ticket, Duration, Reply)>,
     events: Vec<(Duration, Event)>,
     /// Texts sent through [`Pair::send_message`], in order.
     texts: Vec<(CommandId, String)>,
@@ -331,6 +342,8 @@ impl Pair {
             now: start,
             wait: None,
             flights: BTreeMap::new(),
+            app_flights: BTreeSet::new(),
+            app_replies: Vec::new(),
             events: Vec::new(),
             texts: Vec::new(),
             wire_texts: HashMap::new(),
@@ -489,6 +502,52 @@ impl Pair {
         r
     }
 
+    /// Sends a request of the application's own — not the session's, e.g. the file upload built by
+    /// [`Session::upload_request`] — to the server now. Its reply does not go to the session (nor through the
+    /// reply tap): it is kept in [`app_replies`](Self::app_replies). The transcript shows its method and path
+    /// only (an upload's query holds the chat key).
+    pub fn send_app_request<B: AsRef<[u8]>>(&mut self, req: &http::Request<B>) -> Ticket {
+        let ticket = self.server.handle_request(req, self.now);
+        if self.record {
+            self.line(format!(
+                "→ (application) {} {} (ticket {ticket}) {} bytes",
+                req.method(),
+                req.uri().path(),
+                req.body().as_ref().len()
+            ));
+        }
+        self.app_flights.insert(ticket);
+        self.wait = None;
+        ticket
+    }
+
+    /// The replies to [`send_app_request`](Self::send_app_request)s, in arrival order, with their virtual
+    /// times.
+    pub fn app_replies(&self) -> &[(Ticket, Duration, Reply)] {
+        &self.app_replies
+    }
+
+    fn app_reply(&mut self, ticket: Ticket, reply: Reply) -> PairStep {
+        self.count_still();
+        let status = reply.status();
+        if self.record {
+            let line = match reply.response() {
+                Some(r) => {
+                    let body = String::from_utf8_lossy(r.body());
+                    format!(
+                        "← (application) {} (ticket {ticket}) {}",
+                        r.status().as_u16(),
+                        brief(&body, BODY_BRIEF)
+                    )
+                }
+                None => format!("✗ (application) (ticket {ticket}) connection closed, no answer"),
+            };
+            self.line(line);
+        }
+        self.app_replies.push((ticket, self.elapsed(), reply));
+        PairStep::AppReplied { ticket, status }
+    }
+
     // --------------------------------------------------------------------------------------------
     // Stepping
     // --------------------------------------------------------------------------------------------
@@ -518,7 +577,7 @@ impl Pair {
                 }
             }
         }
-        if self.wait == Some(None) {
+        if self.wait == Some(None) && self.app_flights.is_empty() {
             if !self.finished_logged {
                 self.finished_logged = true;
                 if self.record {
@@ -530,6 +589,9 @@ impl Pair {
         // 2. A ready reply.
         while let Some((ticket, reply)) = self.server.poll_reply(self.now) {
             let Some(flight) = self.flights.remove(&ticket) else {
+                if self.app_flights.remove(&ticket) {
+                    return Ok(Some(self.app_reply(ticket, reply)));
+                }
                 continue; // the session abandoned it
             };
             return self.deliver(ticket, flight, reply).map(Some);
