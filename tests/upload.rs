@@ -306,6 +306,7 @@ fn a_session_without_credentials_cannot_upload() {
 // ------------------------------------------------------------------------------------------------------------
 // Against the simulator: its agent asks for a file, the session builds the upload, the servlet checks it.
 
+#[cfg(feature = "sim")]
 mod against_the_simulator {
     use super::*;
     use liveagent::sim::{
@@ -320,6 +321,9 @@ mod against_the_simulator {
 
     /// Session and simulator on a virtual clock. Returns the simulator, the events' descriptions and the
     /// upload answers (label, status, decoded).
+    ///
+    /// Not `sim::Pair`: the uploads are requests the session does not issue, and Pair skips replies to
+    /// tickets it does not know, so their answers could not be read back through it.
     fn run(
         agent: AgentScript,
         on_request: &mut OnRequest,
