@@ -309,30 +309,25 @@ fn a_session_without_credentials_cannot_upload() {
 #[cfg(feature = "sim")]
 mod against_the_simulator {
     use super::*;
-    use liveagent::sim::{
-        AgentAction, AgentScript, Reply, Server, SimConfig, Ticket, VisitorEvent,
-    };
-    use liveagent::{Config, Output, RequestId, Session};
+    use liveagent::sim::{AgentAction, AgentScript, Pair, SimConfig, Ticket, VisitorEvent};
+    use liveagent::{Config, Session};
     use std::collections::HashMap;
     use std::time::{Duration, Instant};
 
     /// What the visitor does when the agent asks for a file: the uploads it sends (label and request).
     type OnRequest = dyn FnMut(&Session, &FileTransfer) -> Vec<(String, Request<Vec<u8>>)>;
 
-    /// Session and simulator on a virtual clock. Returns the simulator, the events' descriptions and the
-    /// upload answers (label, status, decoded).
-    ///
-    /// Not `sim::Pair`: the uploads are requests the session does not issue, and Pair skips replies to
-    /// tickets it does not know, so their answers could not be read back through it.
+    /// Session and simulator on a virtual clock (`sim::Pair`; the uploads are the application's own
+    /// requests). Returns the pair, the events' descriptions and the upload answers (label, status,
+    /// decoded).
     fn run(
         agent: AgentScript,
         on_request: &mut OnRequest,
-    ) -> (Server, Vec<String>, Vec<(String, u16, UploadAnswer)>) {
+    ) -> (Pair, Vec<String>, Vec<(String, u16, UploadAnswer)>) {
         let t0 = Instant::now();
         let mut sim_config = SimConfig::default().with_agent(agent);
         sim_config.poll_hold = Duration::from_secs(5);
         let endpoint = sim_config.endpoint().expect("endpoint");
-        let mut server = Server::new(sim_config, t0);
         let config = Config::new(
             endpoint,
             "00D000000000001",
@@ -341,76 +336,37 @@ mod against_the_simulator {
         )
         .visitor_name("Ada")
         .seed(3);
-        let mut session = Session::new(config, t0);
-        let mut now = t0;
-        let mut ids: HashMap<Ticket, RequestId> = HashMap::new();
-        let mut uploads: HashMap<Ticket, String> = HashMap::new();
-        let mut events = Vec::new();
-        let mut answers = Vec::new();
-        for _ in 0..10_000 {
-            match session.poll_output(now) {
-                Output::Request(r) => {
-                    let ticket = server.handle_request(&r.http, now);
-                    ids.insert(ticket, r.id);
-                    continue;
-                }
-                Output::Event(ev) => {
-                    let at = now.duration_since(t0);
-                    events.push(format!("+{:.3}s {ev:?}", at.as_secs_f64()));
-                    if let liveagent::Event::Message(Message::FileTransfer(t)) = &ev
-                        && t.kind.as_deref() == Some("Requested")
-                    {
-                        for (label, req) in on_request(&session, t) {
-                            let ticket = server.handle_request(&req, now);
-                            uploads.insert(ticket, label);
-                        }
-                    }
-                    continue;
-                }
-                Output::Wait(deadline) => {
-                    let mut delivered = false;
-                    while let Some((ticket, reply)) = server.poll_reply(now) {
-                        delivered = true;
-                        if let Some(label) = uploads.remove(&ticket) {
-                            let resp = reply.response().expect("upload answered");
-                            let status = resp.status().as_u16();
-                            answers.push((label, status, parse_upload_answer(status, resp.body())));
-                            continue;
-                        }
-                        let id = ids.remove(&ticket).expect("known ticket");
-                        match reply {
-                            Reply::Response(resp) => {
-                                let _ = session.handle_response(id, resp, now);
-                            }
-                            _ => {
-                                let _ = session.handle_transport_error(
-                                    id,
-                                    liveagent::TransportError::Reset,
-                                    now,
-                                );
-                            }
-                        }
-                    }
-                    if delivered {
-                        continue;
-                    }
-                    let next = match (deadline, server.poll_timeout()) {
-                        (Some(a), Some(b)) => a.min(b),
-                        (a, b) => match a.or(b) {
-                            Some(t) => t,
-                            None => break,
-                        },
-                    };
-                    if deadline.is_none() {
-                        break;
-                    }
-                    now = now.max(next);
-                    server.handle_timeout(now);
-                    session.handle_timeout(now);
-                }
-            }
+        let mut pair = Pair::new(config, sim_config, t0);
+        let asked = pair
+            .run_until_event(|e| {
+                matches!(e, liveagent::Event::Message(Message::FileTransfer(t))
+                    if t.kind.as_deref() == Some("Requested"))
+            })
+            .expect("run");
+        let Some(liveagent::Event::Message(Message::FileTransfer(transfer))) = asked else {
+            panic!("the agent never asked for a file:\n{}", pair.transcript());
+        };
+        let mut labels: HashMap<Ticket, String> = HashMap::new();
+        for (label, req) in on_request(pair.session(), &transfer) {
+            labels.insert(pair.send_app_request(&req), label);
         }
-        (server, events, answers)
+        pair.run().expect("run to the end");
+        let answers = pair
+            .app_replies()
+            .iter()
+            .map(|(ticket, _, reply)| {
+                let resp = reply.response().expect("upload answered");
+                let status = resp.status().as_u16();
+                let label = labels.get(ticket).cloned().unwrap_or_default();
+                (label, status, parse_upload_answer(status, resp.body()))
+            })
+            .collect();
+        let events = pair
+            .events()
+            .iter()
+            .map(|(at, ev)| format!("+{:.3}s {ev:?}", at.as_secs_f64()))
+            .collect();
+        (pair, events, answers)
     }
 
     fn agent() -> AgentScript {
@@ -434,9 +390,10 @@ mod against_the_simulator {
 
     #[test]
     fn the_agent_asks_the_visitor_uploads_the_agent_gets_it() {
-        let (server, events, answers) = run(agent(), &mut |s, t| {
+        let (pair, events, answers) = run(agent(), &mut |s, t| {
             vec![("upload".to_string(), good(s, t))]
         });
+        let server = pair.server();
         assert_eq!(
             answers,
             vec![("upload".to_string(), 200, UploadAnswer::Success)]
@@ -514,7 +471,8 @@ mod against_the_simulator {
                 ("token reused".into(), good(s, t)),
             ]
         };
-        let (server, _, answers) = run(agent(), &mut requests);
+        let (pair, _, answers) = run(agent(), &mut requests);
+        let server = pair.server();
         let table: Vec<String> = answers
             .iter()
             .map(|(label, status, answer)| format!("{label:<24} {status} {answer}"))
