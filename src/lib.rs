@@ -115,7 +115,9 @@
 //! * Headers: the spec's header matrix, plus its recommendations: SESSION-KEY on DELETE SessionId, all four
 //!   headers on SensitiveDataRuleTriggered and ChasitorIdleTimeoutWarningEvent (POST), literal `null` affinity
 //!   on SessionId and ReconnectSession, no SEQUENCE on ChasitorResyncState.
-//! * `ack` echoes the last 200's `sequence` (kept on 204 and across a handover); `pc` counts polls from 0.
+//! * `ack` echoes the last 200's `sequence` (kept on 204); `pc` counts polls from 0. After a ReconnectSession
+//!   polls carry no `ack` until a batch arrives: the new app server may continue the numbering or restart it
+//!   at 0, and only a poll without `ack` is right for both.
 //! * `X-LIVEAGENT-SEQUENCE`: 1 on ChasitorInit, +1 per sequenced POST; a retry reuses its number; a MultiNoun
 //!   batch takes one number; `resetSequence` false keeps the numbering going, absent counts as true (the
 //!   Android SDK's reading).

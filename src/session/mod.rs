@@ -5,8 +5,10 @@
 //! or a clock: the driver feeds it answers and the time, and drains [`Output`]s.
 //!
 //! Decisions where the spec is silent or sources disagree (see the crate docs for the full list):
-//! * `ack` echoes the last 200's `sequence` and is kept across a handover (CARBON resets it to -1, untested);
-//!   an empty 200 `{"messages":[]}` is read like a 204.
+//! * `ack` echoes the last 200's `sequence`; an empty 200 `{"messages":[]}` is read like a 204. After a
+//!   ReconnectSession polls carry no `ack` until a batch shows the numbering again: the new app server may
+//!   continue it (the kept ack is right, CARBON's `-1` is not) or restart it at 0 (then only `-1` is right);
+//!   a poll without `ack` is right in both (the Android SDK never sends one).
 //! * Messages are de-duplicated by index (`sequence - len + 1 ..= sequence`); the floor resets after a
 //!   ReconnectSession because the server may renumber.
 //! * A POST 409 `Out of sync ... Actual M` re-sends the same batch at once with M + 1, or with M when M + 1
@@ -267,6 +269,30 @@ pub struct SessionSnapshot {
     /// `resetSequence` reconnect).
     #[serde(default)]
     numbering_unverified: bool,
+    /// Which `ack` polls carry after a ReconnectSession, until a batch shows the server's numbering again.
+    #[serde(default)]
+    poll_ack: PollAck,
+}
+
+/// The `ack` of the polls after a ReconnectSession (spec §4.6: undocumented). The new app server may
+/// continue the numbering (the kept `ack` is right, CARBON's `-1` may be refused) or restart it at 0 (`-1`
+/// is right, the kept `ack` would acknowledge messages never received). The session converges, bounded:
+/// no `ack` first (right under both readings: it acknowledges what the server delivered, the Android SDK
+/// polls so); if such a poll's answer may have been lost, the retry must not acknowledge that unseen batch,
+/// so it carries `-1` (asks again for everything the server retains; under a restarted numbering the
+/// kept `ack` could fall inside the new numbers and acknowledge the lost batch unseen); if that is refused
+/// 400, the kept `ack`. A batch ends the uncertainty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+enum PollAck {
+    /// The numbering is known: echo the last `sequence`.
+    #[default]
+    Known,
+    /// Just reconnected: no `ack`.
+    Omitted,
+    /// A poll without `ack` may have lost its answer: `-1`.
+    MinusOne,
+    /// `-1` was refused: the kept `ack` (the numbering continues).
+    Kept,
 }
 
 /// Why `build` produced no request.
@@ -422,6 +448,7 @@ impl Session {
             delete_refused: false,
             chat_end_refused: false,
             numbering_unverified: false,
+            poll_ack: PollAck::Known,
         };
         Session::from_parts(config, d, now)
     }
@@ -1109,7 +1136,12 @@ impl Session {
             }
             RequestKind::Messages => {
                 let pc = self.config.send_poll_counter.then_some(self.d.pc);
-                api.messages(self.auth().ok_or_else(missing)?, self.d.ack, pc)
+                let auth = self.auth().ok_or_else(missing)?;
+                match self.d.poll_ack {
+                    PollAck::Omitted => api.messages_without_ack(auth, pc),
+                    PollAck::MinusOne => api.messages(auth, -1, pc),
+                    PollAck::Known | PollAck::Kept => api.messages(auth, self.d.ack, pc),
+                }
             }
             RequestKind::ChasitorInit => {
                 let c = self.d.credentials.as_ref().ok_or_else(missing)?;
@@ -1316,11 +1348,28 @@ impl Session {
         true
     }
 
-    /// The answer (any) to the ChatEnd sent after a refused DELETE: the end is complete either way. (That
-    /// ChatEnd is the session's own, so no delivery event names it.)
+    /// A refusal of the ChatEnd sent after a refused DELETE: the end is complete (the server expires the
+    /// session). (That ChatEnd is the session's own, so no delivery event names it.)
     fn fallback_chat_end_answered(&mut self) {
         self.d.unacked = None;
         self.finish(self.visitor_end_reason(None));
+    }
+
+    /// The ChatEnd sent after a refused DELETE was accepted: the server ends the chat with ChatEnded, so keep
+    /// polling for it like after any accepted ChatEnd (one more poll; it carries `attachedRecords`). Ending
+    /// here would leave the server's session open until it expires. Commands still queued are never sent
+    /// (a queued chat takes none): they are reported undelivered now.
+    fn fallback_chat_end_accepted(&mut self) {
+        self.d.unacked = None;
+        let undelivered: Vec<CommandId> = self.d.queue.drain(..).map(|c| c.id).collect();
+        if !undelivered.is_empty() {
+            self.events.push_back(Event::Undelivered(undelivered));
+        }
+        self.d.ending_reason.get_or_insert(ChatEndReason::Client);
+        self.d.chat_end_accepted = true;
+        self.d.state = State::Ending;
+        self.post = SlotTimers::default();
+        self.poll = SlotTimers::default();
     }
 
     /// ChasitorResyncState could not be delivered: carry on without it (its placement is inferred, CARBON
@@ -1370,6 +1419,19 @@ impl Session {
                 self.pace_from_answer();
             }
             self.batch_answered(unknown);
+        }
+        if kind == RequestKind::Messages && self.d.poll_ack == PollAck::Omitted {
+            // A poll without `ack` whose answer may have been a batch (lost, undecodable, behind a gateway
+            // error): the server counts it delivered, so the retry must not acknowledge it unseen. It carries
+            // -1 (see `PollAck`).
+            let maybe_delivered = match &cause {
+                Failure::Transport(TransportError::ConnectRefused) => false,
+                Failure::Transport(_) | Failure::NoAnswer | Failure::Decode(_) => true,
+                Failure::Server(e) => matches!(e.status(), 502 | 504),
+            };
+            if maybe_delivered {
+                self.d.poll_ack = PollAck::MinusOne;
+            }
         }
         let max = self
             .config
@@ -1451,7 +1513,7 @@ impl Session {
                 self.d.reconnect = Reconnect::None;
             }
             RequestKind::Chat if self.d.state == State::Deleting => {
-                self.fallback_chat_end_answered()
+                self.fallback_chat_end_accepted()
             }
             RequestKind::Chat => {
                 self.on_success(kind);
@@ -1479,8 +1541,10 @@ impl Session {
                                 self.d.next_sequence = 2;
                             }
                         }
-                        // The server may renumber what it re-delivers: index de-duplication starts afresh.
+                        // The server may renumber what it re-delivers: index de-duplication starts afresh,
+                        // and polls carry no `ack` until a batch shows the numbering.
                         self.d.last_index = None;
+                        self.d.poll_ack = PollAck::Omitted;
                         self.d.reconnect = if self.d.state == State::Initializing {
                             // No chat yet, so no session data will come: just re-send ChasitorInit.
                             Reconnect::None
@@ -1568,6 +1632,11 @@ impl Session {
                 error,
             }),
             (408 | 425 | 429, _) | (500..=599, _) => self.on_failure(kind, Failure::Server(error)),
+            (400, RequestKind::Messages) if self.d.poll_ack == PollAck::MinusOne => {
+                // -1 after a reconnect was refused: the new app server continues the numbering.
+                self.d.poll_ack = PollAck::Kept;
+                self.on_failure(kind, Failure::Server(error));
+            }
             _ if self.chat_end_refused(kind) => {}
             _ => self.finish(EndReason::Rejected {
                 request: kind,
@@ -1868,6 +1937,7 @@ impl Session {
         }
         if let Some(s) = sequence.filter(|_| accept_numbering) {
             self.d.ack = s;
+            self.d.poll_ack = PollAck::Known;
             self.d.last_index = Some(self.d.last_index.map_or(s, |f| f.max(s)));
         }
         if let Some(o) = offset {

@@ -281,15 +281,17 @@ switch_enum! {
 
 switch_enum! {
     /// Which `ack` the first Messages poll after a ReconnectSession must carry (spec §4.6: undocumented;
-    /// CARBON resets to -1 "untested", the SDK sends no ack at all). A first poll **without** `ack` is right
-    /// in every value (it acknowledges what was delivered) and is not a finding.
+    /// CARBON resets to -1 "untested", the SDK sends no ack at all). Polls **without** `ack` are right in
+    /// every value (they acknowledge what was delivered) and are no finding; the check applies to the first
+    /// poll after the reconnect that carries an `ack`.
     ///
     /// * `either` (default): numbering continues; the continued ack and `-1` are both fine (`-1` asks again
     ///   for whatever is still retained, which after a reconnect is exactly what the visitor lacks).
     /// * `continued`: numbering continues and an ack below the reconnect offset's message is a violation,
     ///   answered 400 `Invalid ack`.
     /// * `minus-one`: the new app server restarts the numbering (ChasitorSessionData has `sequence` 0); the
-    ///   first poll must carry `-1`, any other ack is a violation answered 400 `Invalid ack`.
+    ///   first ack must be `-1` (or, once a batch of the new numbering went out, one within it); any other
+    ///   is a violation answered 400 `Invalid ack`.
     ReconnectAck {
         /// Continued or -1.
         Either = "either",

@@ -17,13 +17,16 @@
 //!   stale one after a handover, a made-up one, `null`) gets **503**, which — like every 503 — allows one
 //!   ReconnectSession.
 //! * `System/ReconnectSession`: only after the server answered 503 for the session (else 405), with affinity
-//!   `null` (else 400). Answers the wrapped form `{"messages":[{"type":"ReconnectSession","message":
-//!   {"resetSequence":true,"affinityToken":...}}]}`. The `ReconnectSession.offset` is mapped back to the
-//!   message it was issued with; the retained messages after it are re-queued behind a new
-//!   `ChasitorSessionData` with fresh indices continuing after that message's index, so the visitor's `ack`
-//!   stays valid. An offset below every issued offset (e.g. `0`: no batch received yet) means "nothing
-//!   received"; an offset that was never issued is 400. The sequence restarts: the next sequenced POST must
-//!   carry 1. Chat POSTs are accepted again at once; whether ChasitorResyncState arrived is recorded.
+//!   `null` or (by default, with a warning) the token held before the 503 (else 400; [`Dialect`]'s
+//!   `reconnect-affinity`). Answers by default the wrapped form `{"messages":[{"type":"ReconnectSession",
+//!   "message":{"resetSequence":true,"affinityToken":...}}]}` (`reconnect-body`, `reset-sequence`). The
+//!   `ReconnectSession.offset` is mapped back to the message it was issued with; the retained messages after
+//!   it are re-queued behind a new `ChasitorSessionData` (`session-data`) with fresh indices continuing
+//!   after that message's index, so the visitor's `ack` stays valid (`reconnect-ack=minus-one` restarts the
+//!   wire numbering at 0 instead). An offset below every issued offset (e.g. `0`: no batch received yet)
+//!   means "nothing received"; an offset that was never issued is 400. By default the sequence restarts: the
+//!   next sequenced POST must carry 1. Chat POSTs are accepted again at once; whether ChasitorResyncState
+//!   arrived is recorded.
 //! * `X-LIVEAGENT-SEQUENCE` on every sequenced POST (all Chasitor nouns but ChasitorResyncState, and
 //!   MultiNoun with one number for the batch): how a missing header, a gap, a reused number are read is the
 //!   [`Dialect`]'s (default: missing tolerated, gaps tolerated, a reused number dropped as a retransmission;
@@ -42,10 +45,13 @@
 //!   [`SimConfig::poll_hold`] passes (204, empty body). A lower `ack` than before redelivers what is still
 //!   retained. Without `ack` (as the Android SDK polls) everything delivered so far counts as acknowledged
 //!   (a `missing-ack` warning in the conformance report).
-//!   Only one poll may be held per session: a second concurrent poll ends the chat and **both** polls are
-//!   answered 409 (spec §8). `pc` is only recorded.
+//!   Only one poll may be held per session: **both** polls of a second concurrent poll are answered 409;
+//!   by default the chat goes on ("Duplicate Long Polling", a warning), `poll-conflict=ends-chat` ends it
+//!   (spec §8). An idle poll ends in 204, or `{"messages":[]}` under `empty-poll=empty-batch`. `pc` is
+//!   only recorded.
 //! * The poll that delivers the final message (ChatEnded, ChatRequestFail) ends the session: later requests
-//!   get 403. A session with no poll in progress for [`SimConfig::session_idle_timeout`] expires (403).
+//!   get 403. A session with no poll in progress for 45 s (`poll-gap=limited`, the default) or
+//!   [`SimConfig::session_idle_timeout`], whichever is shorter, expires (403).
 //! * `DELETE System/SessionId/{key}` (affinity checked; a session-key header, if sent, must match the path)
 //!   ends the session at once; a held poll gets 403.
 //! * SwitchServer: after the visitor acknowledged the message, requests of that session that arrive at the
@@ -113,7 +119,8 @@ pub struct SimConfig {
     pub poll_hold: Duration,
     /// `clientPollTimeout` of the SessionId answer, in seconds (default 40, as in real captures).
     pub client_poll_timeout: i64,
-    /// A session with no poll in progress for this long expires (default 60 s).
+    /// A session with no poll in progress for this long expires (default 60 s; the default dialect's
+    /// `poll-gap=limited` caps it at 45 s).
     pub session_idle_timeout: Duration,
     /// How the server reads the protocol's open questions (default: the evidence-weighted reading). See
     /// [`Dialect`].

@@ -38,6 +38,25 @@ impl SplitMix64 {
         s
     }
 
+    /// An affinity token in the shape the dialect says ([`AffinityShape`](super::dialect::AffinityShape)):
+    /// eight hex digits (`878a1fa0`), or a private address and port (`10.44.144.152:443`, as SRI saw).
+    /// Either way one draw, so the shapes do not shift the other ids of a seed.
+    pub(crate) fn token(&mut self, shape: super::dialect::AffinityShape) -> String {
+        match shape {
+            super::dialect::AffinityShape::Hex => self.hex8(),
+            super::dialect::AffinityShape::HostPort => {
+                let v = self.next_u64() >> 32;
+                format!(
+                    "10.{}.{}.{}:443",
+                    (v >> 16) & 0xFF,
+                    (v >> 8) & 0xFF,
+                    // 1..=254: never a network or broadcast address.
+                    (v & 0xFF) % 254 + 1
+                )
+            }
+        }
+    }
+
     /// A 20-byte signature in standard base64 (28 characters ending in `=`), like the third part of real
     /// session keys (`IbjEwmJkIIyqalZS3YBU8WO3nSM=`). May contain `+` and `/`, as real ones may.
     pub(crate) fn signature(&mut self) -> String {

@@ -731,7 +731,8 @@ impl Server {
                     .and_then(|s| s.held.as_ref())
                     .is_some_and(|h| h.timer == key);
                 if ours {
-                    self.answer_held(si, Answer::empty(204, "no messages"), t);
+                    let a = self.no_messages();
+                    self.answer_held(si, a, t);
                 }
             }
             Timer::Agent(si) => {
@@ -806,7 +807,11 @@ impl Server {
             self.timers.remove(&old);
         }
         let live = s.rec.state.is_live() && s.held.is_none();
-        if live && let Some(at) = t.checked_add(self.config.session_idle_timeout) {
+        let idle = match self.config.dialect.poll_gap {
+            d::PollGap::Limited => self.config.session_idle_timeout.min(POLL_GAP),
+            d::PollGap::Unlimited => self.config.session_idle_timeout,
+        };
+        if live && let Some(at) = t.checked_add(idle) {
             let key = self.add_timer(at, Timer::Idle(si));
             if let Some(s) = self.sessions.get_mut(si) {
                 s.idle_timer = Some(key);
@@ -871,10 +876,32 @@ impl Server {
         }
         let idx = s.next_index;
         s.next_index = s.next_index.saturating_add(1);
-        let text = if self.config.record_transcript {
+        let mut text = if self.config.record_transcript {
             format!("emit {idx} {}", describe(&msg))
         } else {
             String::new()
+        };
+        // `typing-order=swapped`: an AgentNotTyping overtakes the undelivered AgentTyping just before it.
+        let last_delivered = s.last_delivered;
+        let overtaken = if self.config.dialect.typing_order == d::TypingOrder::Swapped
+            && matches!(msg, Message::AgentNotTyping(_))
+        {
+            s.retained
+                .back_mut()
+                .filter(|(i, m)| *i > last_delivered && matches!(m, Message::AgentTyping(_)))
+        } else {
+            None
+        };
+        let msg = match overtaken {
+            Some((prev, typing)) => {
+                if self.config.record_transcript {
+                    text.push_str(&format!(
+                        " (swapped: goes out as {prev}, AgentTyping as {idx})"
+                    ));
+                }
+                std::mem::replace(typing, msg)
+            }
+            None => msg,
         };
         s.retained.push_back((idx, msg));
         if !s.dirty {
@@ -911,10 +938,12 @@ impl Server {
         let Some(last) = s.retained.back().map(|(i, _)| *i) else {
             return (Answer::empty(204, "no messages"), None);
         };
+        // The wire `sequence` (internal indices minus `seq_base`: see `ReconnectAck::MinusOne`).
+        let sequence = last.saturating_sub(s.dx.seq_base);
         let note = if self.config.record_transcript {
             let kinds: Vec<&str> = s.retained.iter().map(|(_, m)| m.kind()).collect();
             format!(
-                "{} message{} seq {last} [{}]",
+                "{} message{} seq {sequence} [{}]",
                 kinds.len(),
                 if kinds.len() == 1 { "" } else { "s" },
                 kinds.join(", ")
@@ -925,7 +954,7 @@ impl Server {
         // Serialised from the retained messages in place (the same bytes as a `MessagesBody`, without cloning).
         let body = BatchBody {
             retained: &s.retained,
-            sequence: last,
+            sequence,
             offset: offset_for_index(last),
         };
         let a = Answer::json_of(&body, note, numbers, 1);
@@ -1028,11 +1057,17 @@ impl Server {
             FaultKind::Expire => self.end_session(si, EndReason::Expired, t),
             FaultKind::Handover => {
                 // The session moved to another app server: the token the visitor holds is stale at once.
-                let mut token = self.rng.hex8();
+                let shape = self.config.dialect.affinity_shape;
+                let mut token = self.rng.token(shape);
                 if token == s.token {
-                    token = self.rng.hex8();
+                    token = self.rng.token(shape);
                 }
-                s.token = token;
+                let old = std::mem::replace(&mut s.token, token);
+                if !s.dx.handover_pending {
+                    // The token the visitor holds (and may send on ReconnectSession, as CARBON does).
+                    s.prev_token = Some(old.into_boxed_str());
+                    s.dx.handover_pending = true;
+                }
                 s.rec.handovers = s.rec.handovers.saturating_add(1);
                 if s.held.is_some() {
                     s.reconnect_allowed = true;
@@ -1233,7 +1268,7 @@ impl Server {
         let index = self.sessions.len();
         let id = self.rng.uuid();
         let key = format!("{id}!{}!{}", self.elapsed_ms(t), self.rng.signature());
-        let token = self.rng.hex8();
+        let token = self.rng.token(self.config.dialect.affinity_shape);
         let applies = |f: &super::Fault| f.session.is_none_or(|s| s == index);
         let mut pending = Vec::new();
         let mut timed = Vec::new();
@@ -1346,6 +1381,15 @@ impl Server {
             Ok(si) => si,
             Err(a) => return a,
         };
+        let queued = self
+            .sessions
+            .get(si)
+            .is_some_and(|s| s.rec.state == SessionState::Queued);
+        if queued && self.config.dialect.end_while_queued == d::EndWhileQueued::ChatEndOnly {
+            // This server ends a queued chat only by ChatEnd. DELETE is the documented way to end a session,
+            // so the refusal is no finding.
+            return npe();
+        }
         self.end_session(si, EndReason::Deleted, ctx.now);
         Answer::empty(200, "session deleted")
     }
@@ -1356,6 +1400,7 @@ impl Server {
             Err(a) => return a,
         };
         let t = ctx.now;
+        let dialect = self.config.dialect.clone();
         let Some(s) = self.sessions.get_mut(si) else {
             return Answer::text(403, SESSION_INVALID);
         };
@@ -1365,12 +1410,50 @@ impl Server {
                 "Method Not Allowed: ReconnectSession is only allowed after a 503",
             );
         }
-        if header_str(req, header::AFFINITY_NAME) != Some("null") {
-            return Answer::text(
-                400,
-                "X-LIVEAGENT-AFFINITY must be null for ReconnectSession",
-            );
+        // The token the visitor held when it got the 503: the one before a handover, else the current one.
+        let held = if s.dx.handover_pending {
+            s.prev_token.as_deref().unwrap_or_default().to_owned()
+        } else {
+            s.token.clone()
+        };
+        let sent = header_str(req, header::AFFINITY_NAME);
+        if sent != Some("null") {
+            let previous = sent == Some(held.as_str());
+            if previous && dialect.reconnect_affinity == d::ReconnectAffinity::NullOrPrevious {
+                let w = "ReconnectSession with the affinity token held before the 503 (accepted; the guide's example and the SDK send the literal null)";
+                self.note(
+                    si,
+                    req,
+                    Severity::Warning,
+                    codes::RECONNECT_AFFINITY,
+                    "§4.5",
+                    w.into(),
+                    t,
+                );
+            } else {
+                let w = if previous {
+                    "ReconnectSession with the affinity token held before the 503 (refused 400; this server takes only the literal null)"
+                } else {
+                    "ReconnectSession with an X-LIVEAGENT-AFFINITY that is neither null nor the token held before the 503 (refused 400)"
+                };
+                self.note(
+                    si,
+                    req,
+                    Severity::Violation,
+                    codes::RECONNECT_AFFINITY,
+                    "§4.5",
+                    w.into(),
+                    t,
+                );
+                return Answer::text(
+                    400,
+                    "X-LIVEAGENT-AFFINITY must be null for ReconnectSession",
+                );
+            }
         }
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Answer::text(403, SESSION_INVALID);
+        };
         let Some(raw) = param(query, "ReconnectSession.offset") else {
             return Answer::text(400, "Missing ReconnectSession.offset");
         };
@@ -1388,12 +1471,18 @@ impl Server {
             idx
         };
         // New token, different from the old one.
-        let mut token = self.rng.hex8();
+        let mut token = self.rng.token(dialect.affinity_shape);
         if token == s.token {
-            token = self.rng.hex8();
+            token = self.rng.token(dialect.affinity_shape);
         }
         s.token = token.clone();
-        s.last_seq = 0;
+        s.prev_token = Some(held.into_boxed_str());
+        s.dx.handover_pending = false;
+        // `resetSequence` false: the counter goes on from the last accepted number.
+        if dialect.reset_sequence != d::ResetSequence::False {
+            s.last_seq = 0;
+        }
+        s.dx.last_out_of_sync = None;
         s.reconnect_allowed = false;
         s.rec.reconnects = s.rec.reconnects.saturating_add(1);
         s.rec.awaiting_resync = true;
@@ -1404,6 +1493,11 @@ impl Server {
         let requeue: Vec<(i64, Message)> = old.into_iter().filter(|(i, _)| *i > o).collect();
         s.next_index = o.saturating_add(1);
         s.last_delivered = o;
+        s.dx.first_poll_after_reconnect = Some(o);
+        if dialect.reconnect_ack == d::ReconnectAck::MinusOne {
+            // The new app server numbers from 0: the first message after the reconnect has `sequence` 0.
+            s.dx.seq_base = s.next_index;
+        }
         let data = ChasitorSessionData {
             queue_position: Some(if s.rec.state == SessionState::Queued {
                 s.queue_position
@@ -1424,7 +1518,9 @@ impl Server {
             Some(si),
             format!("reconnect from offset {offset} (index {o}): re-queue {n} message(s)"),
         );
-        self.emit(si, Message::ChasitorSessionData(Box::new(data)), t);
+        if dialect.session_data == d::SessionData::SentFirst {
+            self.emit(si, Message::ChasitorSessionData(Box::new(data)), t);
+        }
         for (old_idx, m) in requeue {
             if let Some(s) = self.sessions.get_mut(si) {
                 let new_idx = s.next_index;
@@ -1444,20 +1540,26 @@ impl Server {
             }
             self.answer_held(si, Answer::text(503, "Service Unavailable"), t);
         }
-        let body = MessagesBody {
-            messages: vec![Message::ReconnectSession(ReconnectSession {
-                reset_sequence: Some(true),
-                affinity_token: token,
-            })],
-            sequence: None,
-            offset: None,
+        let payload = ReconnectSession {
+            reset_sequence: match dialect.reset_sequence {
+                d::ResetSequence::True => Some(true),
+                d::ResetSequence::False => Some(false),
+                d::ResetSequence::Absent => None,
+            },
+            affinity_token: token,
         };
-        Answer::json_of(
-            &body,
-            "ReconnectSession (new affinity token)".into(),
-            self.config.dialect.numbers,
-            0,
-        )
+        let note = "ReconnectSession (new affinity token)".to_owned();
+        match dialect.reconnect_body {
+            d::ReconnectBody::Wrapped => {
+                let body = MessagesBody {
+                    messages: vec![Message::ReconnectSession(payload)],
+                    sequence: None,
+                    offset: None,
+                };
+                Answer::json_of(&body, note, dialect.numbers, 0)
+            }
+            d::ReconnectBody::Bare => Answer::json_of(&payload, note, dialect.numbers, 0),
+        }
     }
 
     fn messages<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, query: &Query<'_>) -> Outcome {
@@ -1473,7 +1575,13 @@ impl Server {
                 Err(_) => return Outcome::Respond(Answer::text(400, "Invalid ack")),
             },
         };
-        if ack.is_none() {
+        let first_after_reconnect = self
+            .sessions
+            .get(si)
+            .and_then(|s| s.dx.first_poll_after_reconnect);
+        // Polls after a ReconnectSession may omit `ack` in every dialect until the first one with an `ack` (it
+        // acknowledges what was delivered, which is what the visitor has): no finding.
+        if ack.is_none() && first_after_reconnect.is_none() {
             let w = "Messages poll without ack: everything delivered so far counts as acknowledged, so the messages of a lost answer are lost";
             self.note(
                 si,
@@ -1489,12 +1597,45 @@ impl Server {
             return Outcome::Respond(Answer::text(403, SESSION_INVALID));
         };
         if s.held.is_some() {
-            // Duplicate long poll: the chat is terminated (spec §8); both polls get 409.
-            let msg = "Conflict: duplicate long poll, the chat was terminated";
-            self.answer_held(si, Answer::text(409, msg), t);
-            self.end_session(si, EndReason::DuplicatePoll, t);
-            return Outcome::Respond(Answer::text(409, msg));
+            return Outcome::Respond(self.poll_conflict(si, req, t));
         }
+        let delivered_wire = s.last_delivered.saturating_sub(s.dx.seq_base);
+        if let (Some(o), Some(a)) = (first_after_reconnect, ack) {
+            let refused = match self.config.dialect.reconnect_ack {
+                d::ReconnectAck::Either => None,
+                d::ReconnectAck::Continued if a < o => Some(format!(
+                    "first ack after ReconnectSession is {a}, below the reconnect offset's message {o} (refused 400; this server continues the numbering)"
+                )),
+                d::ReconnectAck::Continued => None,
+                // -1, or (once a batch of the new numbering went out) an ack within it.
+                d::ReconnectAck::MinusOne if a < -1 || a > delivered_wire => Some(format!(
+                    "first ack after ReconnectSession is {a} (refused 400; this server restarts the numbering at 0 and wants -1)"
+                )),
+                d::ReconnectAck::MinusOne => None,
+            };
+            if let Some(w) = refused {
+                self.note(
+                    si,
+                    req,
+                    Severity::Violation,
+                    codes::RECONNECT_ACK,
+                    "§4.6",
+                    w,
+                    t,
+                );
+                return Outcome::Respond(Answer::text(400, "Invalid ack"));
+            }
+        }
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Outcome::Respond(Answer::text(403, SESSION_INVALID));
+        };
+        // Polls without `ack` leave the check armed: the first `ack` the visitor sends after the reconnect
+        // is the one that must fit the numbering (e.g. after a lost answer to a poll without one).
+        if ack.is_some() {
+            s.dx.first_poll_after_reconnect = None;
+        }
+        // Wire numbers count from `seq_base` (non-zero once a `minus-one` reconnect restarted them).
+        let ack = ack.map(|a| a.saturating_add(s.dx.seq_base));
         let ack = ack.unwrap_or(s.last_delivered).max(-1);
         while s.retained.front().is_some_and(|(i, _)| *i <= ack) {
             s.retained.pop_front();
@@ -1529,7 +1670,7 @@ impl Server {
             return Outcome::Respond(a);
         }
         let Some(deadline) = t.checked_add(self.config.poll_hold) else {
-            return Outcome::Respond(Answer::empty(204, "no messages"));
+            return Outcome::Respond(self.no_messages());
         };
         let timer = self.add_timer(deadline, Timer::Held(si));
         if let Some(s) = self.sessions.get_mut(si) {
@@ -1735,6 +1876,7 @@ impl Server {
                         s.last_seq = s.last_seq.saturating_add(s.armed.sequence_drift);
                         s.armed.sequence_drift = 0;
                         let actual = out_of_sync_actual(s.last_seq, dialect.out_of_sync_actual);
+                        s.dx.last_out_of_sync = Some(actual);
                         return Answer::text(
                             409,
                             &format!("Out of sync Ack. Expected {n}. Actual {actual}"),
@@ -1745,10 +1887,29 @@ impl Server {
                         match dialect.sequence_rule {
                             d::SequenceRule::Consecutive => {
                                 let actual = out_of_sync_actual(last, dialect.out_of_sync_actual);
-                                let w = format!(
-                                    "sequence {n} after {last}: not consecutive (refused 409)"
-                                );
-                                self.note(si, req, Violation, codes::SEQUENCE_GAP, "§4.4", w, t);
+                                // After a 409 `Actual M` a client must probe M + 1 (under the likelier
+                                // reading M is the last accepted number, and M itself would be dropped as a
+                                // duplicate): refused here, but no client can know the reading without it.
+                                let probe =
+                                    s.dx.last_out_of_sync
+                                        .is_some_and(|m| n == m.saturating_add(1));
+                                s.dx.last_out_of_sync = Some(actual);
+                                let (sev, w) = if probe {
+                                    (
+                                        Warning,
+                                        format!(
+                                            "sequence {n} after {last}: the probe of Actual + 1 after a 409 Out of sync (refused 409; this server reads Actual as the next expected number)"
+                                        ),
+                                    )
+                                } else {
+                                    (
+                                        Violation,
+                                        format!(
+                                            "sequence {n} after {last}: not consecutive (refused 409)"
+                                        ),
+                                    )
+                                };
+                                self.note(si, req, sev, codes::SEQUENCE_GAP, "§4.4", w, t);
                                 return Answer::text(
                                     409,
                                     &format!("Out of sync Ack. Expected {n}. Actual {actual}"),
@@ -1907,8 +2068,13 @@ impl Server {
         };
         if let Some(n) = seq {
             s.last_seq = n;
+            s.dx.last_out_of_sync = None;
         }
-        s.dx.last_fingerprint = fingerprint;
+        // Only a POST that takes a number is what a reused number is compared with (an unnumbered
+        // ChasitorResyncState in between must not make the re-send of the POST before it look different).
+        if sequenced || seq.is_some() {
+            s.dx.last_fingerprint = fingerprint;
+        }
         // Rapid ChatMessages (CARBON): answered success, silently not processed.
         let rapid = nouns.iter().any(|n| matches!(n, Noun::ChatMessage { .. }))
             && s.dx
@@ -1944,6 +2110,56 @@ impl Server {
             d::PostSuccess::NoContent => 204,
         };
         Answer::empty(status, what)
+    }
+
+    /// The answer to a poll that ends without messages ([`EmptyPoll`](d::EmptyPoll)).
+    fn no_messages(&self) -> Answer {
+        match self.config.dialect.empty_poll {
+            d::EmptyPoll::NoContent => Answer::empty(204, "no messages"),
+            d::EmptyPoll::EmptyBatch => Answer::json(
+                br#"{"messages":[]}"#.to_vec(),
+                "no messages (empty batch)".into(),
+            ),
+        }
+    }
+
+    /// A second Messages poll while one is held ([`PollConflict`](d::PollConflict)): both get 409; the
+    /// held one here, the new one through the returned answer.
+    fn poll_conflict<B>(&mut self, si: usize, req: &Request<B>, t: Instant) -> Answer {
+        match self.config.dialect.poll_conflict {
+            d::PollConflict::PollAgain => {
+                let w = "a second Messages poll while one was held (both answered 409 Duplicate Long Polling; this server lets the chat go on)";
+                self.note(
+                    si,
+                    req,
+                    Severity::Warning,
+                    codes::DUPLICATE_POLL,
+                    "§8",
+                    w.into(),
+                    t,
+                );
+                let msg = "Conflict: Duplicate Long Polling";
+                self.answer_held(si, Answer::text(409, msg), t);
+                Answer::text(409, msg)
+            }
+            d::PollConflict::EndsChat => {
+                let w = "a second Messages poll while one was held (both answered 409, the chat was terminated)";
+                self.note(
+                    si,
+                    req,
+                    Severity::Violation,
+                    codes::DUPLICATE_POLL,
+                    "§8",
+                    w.into(),
+                    t,
+                );
+                // Duplicate long poll: the chat is terminated (spec §8); both polls get 409.
+                let msg = "Conflict: duplicate long poll, the chat was terminated";
+                self.answer_held(si, Answer::text(409, msg), t);
+                self.end_session(si, EndReason::DuplicatePoll, t);
+                Answer::text(409, msg)
+            }
+        }
     }
 
     /// Records a finding for the session (bounded) and logs it in the transcript.
@@ -2450,6 +2666,10 @@ fn wrong_host<B>(
         &format!("Wrong host for this session: use {url}"),
     ))
 }
+
+/// `poll-gap=limited`: a session with no poll in progress for this long ends (YALO's runbook: polls more
+/// than 45 s apart got 403).
+const POLL_GAP: std::time::Duration = std::time::Duration::from_secs(45);
 
 /// ChatMessages closer together than this are "rapid" (CARBON paces them 15 ms apart).
 const RAPID_GAP: std::time::Duration = std::time::Duration::from_millis(15);

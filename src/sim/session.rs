@@ -201,8 +201,8 @@ pub(crate) struct Switch {
 pub(crate) struct Session {
     pub(crate) rec: SessionRecord,
     pub(crate) token: String,
-    /// The token the visitor held before the last ReconnectSession (for `stale-affinity`).
-    #[allow(dead_code)]
+    /// While a handover is pending, the token the visitor holds (the one before the handover); after a
+    /// ReconnectSession, the token the visitor held before it (for `reconnect-affinity`, `stale-affinity`).
     pub(crate) prev_token: Option<Box<str>>,
     /// Last accepted `X-LIVEAGENT-SEQUENCE`.
     pub(crate) last_seq: u64,
@@ -262,8 +262,8 @@ pub(crate) struct DialectState {
     pub(crate) since_503: Option<Instant>,
     /// An `ignored-503` finding was recorded for the current 503.
     pub(crate) noted_503: bool,
-    /// The next poll is the first after a ReconnectSession; the value is the index the reconnect offset
-    /// mapped to (the visitor's continued ack).
+    /// No poll with an `ack` since the last ReconnectSession (the next `ack` is checked against the
+    /// `reconnect-ack` switch); the value is the index the reconnect offset mapped to (the continued ack).
     pub(crate) first_poll_after_reconnect: Option<i64>,
     /// Wire `sequence` = internal index − `seq_base` (non-zero once a `minus-one` reconnect restarted the
     /// numbering).
@@ -276,4 +276,6 @@ pub(crate) struct DialectState {
     pub(crate) last_chat_message: Option<Instant>,
     /// A handover invalidated the token the visitor holds; it has not reconnected yet.
     pub(crate) handover_pending: bool,
+    /// The `Actual` of the last 409 `Out of sync` answered (cleared by ReconnectSession).
+    pub(crate) last_out_of_sync: Option<u64>,
 }

@@ -218,6 +218,9 @@ pub struct Monitor {
     configured: Endpoint,
     // Poll model.
     ack: i64,
+    /// After a ReconnectSession until a batch shows the numbering: polls carry no `ack`, or the kept one once
+    /// a poll's answer may have been lost (documented).
+    ack_unknown: bool,
     floor: Option<i64>,
     typing: bool,
     offset: Option<i64>,
@@ -241,6 +244,8 @@ pub struct Monitor {
     delete_issued: bool,
     /// The SEQUENCE of the ChatEnd fallback after a refused DELETE, once issued (only re-sent after a restart).
     fallback_chat_end: Option<u64>,
+    /// That ChatEnd was accepted: the session polls for ChatEnded (documented, issue #9).
+    fallback_chat_end_accepted: bool,
     /// The last poll answer was a 409: a second one in a row ends the chat, the first must not.
     poll_conflict: bool,
 }
@@ -272,6 +277,7 @@ impl Monitor {
             events_this_step: 0,
             configured: endpoint.clone(),
             ack: -1,
+            ack_unknown: false,
             floor: None,
             typing: false,
             offset: None,
@@ -291,6 +297,7 @@ impl Monitor {
             last_delivered: None,
             delete_issued: false,
             fallback_chat_end: None,
+            fallback_chat_end_accepted: false,
             poll_conflict: false,
         }
     }
@@ -417,6 +424,7 @@ impl Monitor {
                         self.forced_seq = Some(1);
                     }
                     self.floor = None;
+                    self.ack_unknown = true;
                     self.handover = if before == State::Initializing {
                         Handover::None
                     } else {
@@ -444,6 +452,13 @@ impl Monitor {
                 }
             }
             (RequestKind::ChasitorInit | RequestKind::Chat, StatusClass::Ok) => {
+                if kind == RequestKind::Chat
+                    && before == State::Deleting
+                    && self.fallback_chat_end.is_some()
+                {
+                    self.fallback_chat_end_accepted = true;
+                    self.ending_cause.get_or_insert(EndingCause::Visitor);
+                }
                 self.pending_post = None;
             }
             (RequestKind::ChasitorInit | RequestKind::Chat, StatusClass::OutOfSync409) => {
@@ -655,6 +670,7 @@ impl Monitor {
         }
         if let Some(s) = sequence.filter(|_| !absurd) {
             self.ack = s;
+            self.ack_unknown = false;
             self.floor = Some(self.floor.map_or(s, |f| f.max(s)));
         }
         if let Some(o) = offset {
@@ -807,7 +823,16 @@ impl Monitor {
         }
         if self.end_called_prechat {
             ensure!(
-                matches!(kind, RequestKind::SessionId | RequestKind::DeleteSession) || fallback,
+                matches!(kind, RequestKind::SessionId | RequestKind::DeleteSession)
+                    || fallback
+                    // Then it polls for ChatEnded like any accepted ChatEnd, through a handover too.
+                    || (self.fallback_chat_end_accepted
+                        && matches!(
+                            kind,
+                            RequestKind::Messages
+                                | RequestKind::ReconnectSession
+                                | RequestKind::ResyncState
+                        )),
                 "{kind:?} #{id} after end() before the chat was established"
             );
         }
@@ -854,14 +879,17 @@ impl Monitor {
                 "ChasitorResyncState #{id} outside a handover"
             ),
         }
-        // Polls: ack echoes the last sequence, pc counts up from 0.
+        // Polls: ack echoes the last sequence (none after a reconnect until a batch), pc counts up from 0.
         let mut ack = None;
         if kind == RequestKind::Messages {
             ack = query_param(r.http.uri(), "ack");
+            // After a reconnect: none, -1 once a poll's answer may have been lost, the kept ack once that
+            // was refused.
             ensure!(
-                ack == Some(self.ack),
-                "Messages #{id} with ack {ack:?}, expected {}",
-                self.ack
+                ack == Some(self.ack) || (self.ack_unknown && matches!(ack, None | Some(-1))),
+                "Messages #{id} with ack {ack:?}, expected {}{}",
+                self.ack,
+                if self.ack_unknown { " or none" } else { "" }
             );
             if let Some(pc) = query_param(r.http.uri(), "pc") {
                 ensure!(
@@ -1067,7 +1095,12 @@ impl Monitor {
             );
         }
         if to == State::Ending && from != State::Ending {
-            ensure!(rank(from) == 4, "Ending entered from {from:?}");
+            // From Deleting too: the ChatEnd sent after a refused DELETE was accepted, and the session polls
+            // for ChatEnded (issue #9).
+            ensure!(
+                rank(from) == 4 || (from == State::Deleting && self.fallback_chat_end_accepted),
+                "Ending entered from {from:?}"
+            );
             if self.ending_cause.is_none() {
                 self.ending_cause = Some(EndingCause::Idle);
             }

@@ -468,6 +468,25 @@ impl<'a> Api<'a> {
         Self::finish(req, Vec::new())
     }
 
+    /// `GET System/Messages?pc=M` (or without a query when `pc` is `None`): the long poll without `ack`,
+    /// which acknowledges everything the server delivered so far (spec §4.3; the Android SDK polls so). The
+    /// session polls so after a ReconnectSession until a batch shows the server's numbering again, since
+    /// the new app server may continue it or restart it (spec §4.6; the continued ack or `-1` would each be
+    /// wrong for one of the two).
+    pub fn messages_without_ack(
+        &self,
+        auth: SessionAuth<'_>,
+        pc: Option<u64>,
+    ) -> Result<Request<Vec<u8>>, BuildError> {
+        let path = match pc {
+            Some(pc) => format!("/chat/rest/System/Messages?pc={pc}"),
+            None => "/chat/rest/System/Messages".to_owned(),
+        };
+        let mut req = self.base(Method::GET, path, "Messages")?;
+        Self::with_auth(&mut req, auth.affinity, Some(auth.key))?;
+        Self::finish(req, Vec::new())
+    }
+
     /// `POST Chasitor/{noun}`. `sequence` is sent only for sequenced nouns (spec §1.3.1).
     pub fn chasitor(
         &self,

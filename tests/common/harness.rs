@@ -205,6 +205,9 @@ pub struct Server {
     log: Vec<Value>,
     reactions: Vec<Reaction>,
     affinity_n: u32,
+    /// Index of the last message put into a 200 batch: a poll without `ack` acknowledges up to it (the
+    /// Android SDK polls so; spec §4.3).
+    delivered: i64,
     /// `resetSequence` in the ReconnectSession answer (`None`: the field is absent). When false, the
     /// server's sequence counter is kept.
     pub reset_sequence: Option<bool>,
@@ -228,6 +231,7 @@ impl Server {
             log: Vec::new(),
             reactions: Vec::new(),
             affinity_n: 1,
+            delivered: -1,
             reset_sequence: Some(true),
             session_data_transcript: false,
             visitor_texts: Vec::new(),
@@ -541,11 +545,19 @@ impl Harness {
         self.sent.iter().filter(|s| s.kind == kind).collect()
     }
 
-    /// The `ack` of every poll, in order.
+    /// The `ack` of every poll, in order (every poll must carry one).
     pub fn acks(&self) -> Vec<i64> {
         self.sent_of(RequestKind::Messages)
             .iter()
             .map(|s| s.ack().expect("ack"))
+            .collect()
+    }
+
+    /// The `ack` of every poll, in order, `None` for a poll without one.
+    pub fn acks_or_none(&self) -> Vec<Option<i64>> {
+        self.sent_of(RequestKind::Messages)
+            .iter()
+            .map(|s| s.ack())
             .collect()
     }
 
@@ -755,7 +767,7 @@ impl Harness {
                             p.due = Due::At(now + lat, no_content("superseded by a newer poll"));
                         }
                     }
-                    let ack = sent.ack().unwrap_or(-1);
+                    let ack = sent.ack().unwrap_or(self.server.delivered);
                     (Due::Held { since: now, ack }, lost)
                 } else {
                     // DELETE ends the session; after a ReconnectSession the old server is gone. Either way a
@@ -800,6 +812,7 @@ impl Harness {
         for i in 0..self.pending.len() {
             if let Due::Held { since, ack } = self.pending[i].due {
                 if let Some(out) = self.server.batch(ack) {
+                    self.server.delivered = i64::try_from(self.server.log.len()).unwrap_or(0) - 1;
                     self.pending[i].due = Due::At(now + lat, out);
                 } else if now >= since + hold {
                     self.pending[i].due = Due::At(since + hold + lat, no_content(""));
