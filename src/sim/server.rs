@@ -2112,6 +2112,19 @@ impl Server {
         Answer::empty(status, what)
     }
 
+    /// `attachedRecords` of ChatEnded and ChatRequestFail ([`AttachedRecords`](d::AttachedRecords)): the
+    /// script's JSON value, or (the guide's type String) its JSON text.
+    fn attached_records(&self) -> serde_json::Value {
+        let v = &self.config.agent.attached_records;
+        match self.config.dialect.attached_records {
+            d::AttachedRecords::Array => v.clone(),
+            d::AttachedRecords::String => match v {
+                serde_json::Value::String(_) => v.clone(),
+                other => serde_json::Value::String(other.to_string()),
+            },
+        }
+    }
+
     /// The answer to a poll that ends without messages ([`EmptyPoll`](d::EmptyPoll)).
     fn no_messages(&self) -> Answer {
         match self.config.dialect.empty_poll {
@@ -2308,7 +2321,7 @@ impl Server {
                 };
                 let msg = Message::ChatEnded(ChatEnded {
                     reason: Some(reason),
-                    attached_records: Some(self.config.agent.attached_records.clone()),
+                    attached_records: Some(self.attached_records()),
                 });
                 self.finish_chat(si, msg, EndReason::Visitor, t);
             }
@@ -2340,6 +2353,7 @@ impl Server {
 
     /// Runs one agent action; false when it does not fit the session's state.
     fn run_action(&mut self, si: usize, action: &AgentAction, t: Instant) -> bool {
+        let attached = self.attached_records();
         let Some(s) = self.sessions.get_mut(si) else {
             return false;
         };
@@ -2349,7 +2363,6 @@ impl Server {
             state,
             SessionState::Queued | SessionState::Chatting | SessionState::AgentDisconnected
         );
-        let attached = self.config.agent.attached_records.clone();
         let done = match action {
             AgentAction::QueueUpdate { position } if state == SessionState::Queued => {
                 s.queue_position = *position;
