@@ -31,6 +31,8 @@ struct H {
     start: Instant,
     now: Instant,
     log: String,
+    /// Replies that became ready while another was awaited.
+    stash: Vec<(Ticket, Reply)>,
 }
 
 fn brief(body: &str) -> String {
@@ -53,6 +55,7 @@ impl H {
             start,
             now: start,
             log: String::new(),
+            stash: Vec::new(),
         }
     }
 
@@ -103,16 +106,20 @@ impl H {
 
     /// The reply of `ticket` if it is ready now (logged).
     fn ready(&mut self, ticket: Ticket) -> Option<(u16, String)> {
-        let mut found = None;
-        let mut others = Vec::new();
-        while let Some((t, reply)) = self.server.poll_reply(self.now) {
+        let mut found = self
+            .stash
+            .iter()
+            .position(|(t, _)| *t == ticket)
+            .map(|i| self.stash.remove(i).1);
+        while found.is_none()
+            && let Some((t, reply)) = self.server.poll_reply(self.now)
+        {
             if t == ticket {
                 found = Some(reply);
-                break;
+            } else {
+                self.stash.push((t, reply));
             }
-            others.push((t, reply));
         }
-        assert!(others.is_empty(), "unexpected replies: {}", others.len());
         let reply = found?;
         let (status, body) = match reply {
             Reply::Response(r) => (
@@ -418,6 +425,29 @@ fn resync() {
                 assert_eq!(status, 200);
                 assert!(h.has(Warning, "missing-resync"));
             }
+        }
+        // What waits for the resync: an agent message the visitor did not get before the handover.
+        let mut w = h.chatting();
+        assert!(h.agent(&w, AgentAction::Say { text: "a1".into() }));
+        h.reconnect(&mut w);
+        let b = h.poll(&mut w);
+        if value == "required" {
+            assert_eq!(kinds(&b), ["ChasitorSessionData"]);
+            let ack = w.ack;
+            let held = h.send(get(
+                &format!("/chat/rest/System/Messages?ack={ack}"),
+                Some(&w.key),
+                Some(&w.token),
+            ));
+            assert!(h.ready(held).is_none(), "held behind the barrier");
+            h.note("  (held)");
+            assert_eq!(h.post_seq(&w, "ChasitorResyncState", RESYNC, None).0, 200);
+            let (status, body) = h.ready(held).expect("released by the resync");
+            assert_eq!(status, 200);
+            let b: Value = serde_json::from_str(&body).expect("json");
+            assert_eq!(kinds(&b), ["ChatMessage"]);
+        } else {
+            assert_eq!(kinds(&b), ["ChasitorSessionData", "ChatMessage"]);
         }
         // Queued: ChasitorResyncState after a reconnect.
         let mut q = h.queued();

@@ -26,7 +26,8 @@
 //!   wire numbering at 0 instead). An offset below every issued offset (e.g. `0`: no batch received yet)
 //!   means "nothing received"; an offset that was never issued is 400. By default the sequence restarts: the
 //!   next sequenced POST must carry 1. Chat POSTs are accepted again at once; whether ChasitorResyncState
-//!   arrived is recorded.
+//!   arrived is recorded (`resync=required`: until it arrives chat POSTs answer 500, nothing after
+//!   ChasitorSessionData is delivered and the agent script waits).
 //! * `X-LIVEAGENT-SEQUENCE` on every sequenced POST (all Chasitor nouns but ChasitorResyncState, and
 //!   MultiNoun with one number for the batch): how a missing header, a gap, a reused number are read is the
 //!   [`Dialect`]'s (default: missing tolerated, gaps tolerated, a reused number dropped as a retransmission;

@@ -32,6 +32,8 @@ const JSON: &str = "application/json";
 /// equivalent [`MessagesBody`], without cloning the messages into one first.
 struct BatchBody<'a> {
     retained: &'a VecDeque<(i64, Message)>,
+    /// Only messages with an index up to this one (a `resync=required` barrier).
+    upto: i64,
     sequence: i64,
     offset: i64,
 }
@@ -39,14 +41,20 @@ struct BatchBody<'a> {
 impl serde::Serialize for BatchBody<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        struct Messages<'a>(&'a VecDeque<(i64, Message)>);
+        struct Messages<'a>(&'a VecDeque<(i64, Message)>, i64);
         impl serde::Serialize for Messages<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(|(_, m)| m))
+                let upto = self.1;
+                s.collect_seq(
+                    self.0
+                        .iter()
+                        .take_while(|(i, _)| *i <= upto)
+                        .map(|(_, m)| m),
+                )
             }
         }
         let mut st = s.serialize_struct("MessagesBody", 3)?;
-        st.serialize_field("messages", &Messages(self.retained))?;
+        st.serialize_field("messages", &Messages(self.retained, self.upto))?;
         st.serialize_field("sequence", &self.sequence)?;
         st.serialize_field("offset", &self.offset)?;
         st.end()
@@ -743,6 +751,10 @@ impl Server {
                     return;
                 }
                 s.agent_timer = None;
+                if s.dx.resync_barrier.is_some() {
+                    // `resync=required`: routing waits for ChasitorResyncState (the step runs after it).
+                    return;
+                }
                 let idx = s.step;
                 s.step = s.step.saturating_add(1);
                 if !s.rec.state.is_live() {
@@ -918,7 +930,7 @@ impl Server {
                 continue;
             };
             s.dirty = false;
-            if s.held.is_some() && !s.retained.is_empty() {
+            if s.held.is_some() && deliverable(s) {
                 let (a, ends) = self.batch(si);
                 self.answer_held(si, a, t);
                 if let Some(reason) = ends {
@@ -935,13 +947,26 @@ impl Server {
         let Some(s) = self.sessions.get_mut(si) else {
             return (Answer::text(500, "no session"), None);
         };
-        let Some(last) = s.retained.back().map(|(i, _)| *i) else {
+        // Under a `resync=required` barrier only the messages up to it go out.
+        let upto = s.dx.resync_barrier.unwrap_or(i64::MAX);
+        let Some(last) = s
+            .retained
+            .iter()
+            .take_while(|(i, _)| *i <= upto)
+            .last()
+            .map(|(i, _)| *i)
+        else {
             return (Answer::empty(204, "no messages"), None);
         };
         // The wire `sequence` (internal indices minus `seq_base`: see `ReconnectAck::MinusOne`).
         let sequence = last.saturating_sub(s.dx.seq_base);
         let note = if self.config.record_transcript {
-            let kinds: Vec<&str> = s.retained.iter().map(|(_, m)| m.kind()).collect();
+            let kinds: Vec<&str> = s
+                .retained
+                .iter()
+                .take_while(|(i, _)| *i <= upto)
+                .map(|(_, m)| m.kind())
+                .collect();
             format!(
                 "{} message{} seq {sequence} [{}]",
                 kinds.len(),
@@ -954,6 +979,7 @@ impl Server {
         // Serialised from the retained messages in place (the same bytes as a `MessagesBody`, without cloning).
         let body = BatchBody {
             retained: &s.retained,
+            upto,
             sequence,
             offset: offset_for_index(last),
         };
@@ -1494,6 +1520,14 @@ impl Server {
         s.next_index = o.saturating_add(1);
         s.last_delivered = o;
         s.dx.first_poll_after_reconnect = Some(o);
+        // `resync=required`: nothing after ChasitorSessionData (or, without it, after what the visitor
+        // has) goes out, and the agent script waits, until ChasitorResyncState.
+        s.dx.resync_barrier = (dialect.resync == d::ResyncRule::Required
+            && s.rec.state != SessionState::Created)
+            .then(|| match dialect.session_data {
+                d::SessionData::SentFirst => o.saturating_add(1),
+                d::SessionData::Never => o,
+            });
         if dialect.reconnect_ack == d::ReconnectAck::MinusOne {
             // The new app server numbers from 0: the first message after the reconnect has `sequence` 0.
             s.dx.seq_base = s.next_index;
@@ -1662,7 +1696,7 @@ impl Server {
                 "previous batch again (duplicate)".into(),
             ));
         }
-        if !s.retained.is_empty() {
+        if deliverable(s) {
             let (a, ends) = self.batch(si);
             self.set_idle(si, t);
             // The final message: the session ends right after this reply is queued.
@@ -2052,7 +2086,9 @@ impl Server {
                 // A refused resync: nothing waits for it any more.
                 if let Some(s) = self.sessions.get_mut(si) {
                     s.rec.awaiting_resync = false;
-                    s.dx.resync_barrier = None;
+                    if s.dx.resync_barrier.take().is_some() {
+                        self.barrier_lifted(si, t);
+                    }
                 }
             }
             if !code.is_empty() {
@@ -2123,6 +2159,17 @@ impl Server {
                 other => serde_json::Value::String(other.to_string()),
             },
         }
+    }
+
+    /// A `resync=required` barrier was lifted: the held poll gets what waited, the agent script goes on.
+    fn barrier_lifted(&mut self, si: usize, t: Instant) {
+        if let Some(s) = self.sessions.get_mut(si)
+            && !s.dirty
+        {
+            s.dirty = true;
+            self.dirty.push(si);
+        }
+        self.schedule_agent(si, t);
     }
 
     /// The answer to a poll that ends without messages ([`EmptyPoll`](d::EmptyPoll)).
@@ -2272,6 +2319,9 @@ impl Server {
                 s.rec
                     .visitor_events
                     .push(VisitorEvent::ResyncState { organization_id });
+                if s.dx.resync_barrier.take().is_some() {
+                    self.barrier_lifted(si, t);
+                }
             }
             Noun::ChasitorTyping => s.rec.visitor_events.push(VisitorEvent::Typing),
             Noun::ChasitorNotTyping => s.rec.visitor_events.push(VisitorEvent::NotTyping),
@@ -2678,6 +2728,14 @@ fn wrong_host<B>(
         400,
         &format!("Wrong host for this session: use {url}"),
     ))
+}
+
+/// The session has a message the next poll may deliver (retained, and not behind a `resync=required`
+/// barrier).
+fn deliverable(s: &Session) -> bool {
+    s.retained
+        .front()
+        .is_some_and(|(i, _)| s.dx.resync_barrier.is_none_or(|b| *i <= b))
 }
 
 /// `poll-gap=limited`: a session with no poll in progress for this long ends (YALO's runbook: polls more
