@@ -106,6 +106,15 @@ fn sim_session_sequence_drift_with_lost_409() {
     replay("regressions", "sim_session", "sequence-drift-409-lost");
 }
 
+/// Found by sim_session once it drew a dialect (issue #9): under `duplicate-sequence=processed` a ChatMessage
+/// whose answer was lost twice reached the server three times (a server that does not drop a re-used number
+/// processes each re-send again). The session named it `DeliveryUncertain`, as it must; the check allowed an
+/// uncertain text only twice. It now allows one copy per attempt whose outcome was unknown, plus one.
+#[test]
+fn sim_session_retries_processed_again() {
+    replay("regressions", "sim_session", "retries-processed-again");
+}
+
 /// Found by CI's short parse_messages run: `chasitorIdleTimeout` holding `isEnabled` twice made the typed
 /// decoder refuse the payload (`Message::Invalid`) although its raw JSON (last key wins) decodes fine, so the
 /// message changed across a round trip. Duplicate keys are now read as every JSON parser reads them.

@@ -1105,12 +1105,16 @@ struct SimInput {
     require_consecutive_sequence: bool,
     wrap_visitor_answers: bool,
     max_attempts: u8,
+    /// The server's dialect: byte `i` picks the value of switch `i` (`Dialect::from_choices`). Last, so an
+    /// input written before it existed (its bytes run out here) keeps the default dialect.
+    dialect: [u8; 21],
 }
 
 /// Input: an `Arbitrary` [`SimInput`]: a fault plan for session 0 (up to 6 faults, every `FaultKind`, triggers
 /// by request/poll/POST/server-request count 1..=12 or by time), the agent script (the default, an echo agent,
 /// or up to 16 steps of any action), a visitor script (up to 12 steps: send a unique text, typing, sneak peek,
-/// custom event, end; each some tenths of a second after the previous one), simulator and retry knobs.
+/// custom event, end; each some tenths of a second after the previous one), simulator and retry knobs, and
+/// the server's dialect (every value of every `sim::Dialect` switch; the default when the bytes run out).
 ///
 /// The chat is driven by `liveagent::sim::Pair` (the crate's one client↔server harness: requests to the
 /// server, ready replies back — `Reply::Drop` as a transport error —, abandoned requests cancelled on the
@@ -1141,6 +1145,7 @@ pub fn sim_session(data: &[u8]) {
 fn run_sim(input: &SimInput) {
     let start = Instant::now();
     let mut sim = SimConfig::default().with_seed(input.seed);
+    sim.dialect = liveagent::sim::Dialect::from_choices(&input.dialect);
     sim.agent = input.agent.script();
     if input.require_consecutive_sequence {
         sim.dialect.sequence_rule = liveagent::sim::dialect::SequenceRule::Consecutive;

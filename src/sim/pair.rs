@@ -1011,10 +1011,21 @@ impl Pair {
                         times,
                     })
                 }
-                Some(Verdict::Uncertain) if times > 2 => Some(Discrepancy::Duplicated {
-                    text: text.clone(),
-                    times,
-                }),
+                // Every attempt whose outcome the session could not know may have been processed (a server
+                // that does not drop a re-used sequence number processes each: `duplicate-sequence=processed`),
+                // plus the one answered: at most that many, and twice in any case.
+                Some(Verdict::Uncertain)
+                    if times
+                        > usize::try_from(self.wire_texts.get(text).map_or(0, |w| w.unsettled))
+                            .unwrap_or(usize::MAX)
+                            .saturating_add(1)
+                            .max(2) =>
+                {
+                    Some(Discrepancy::Duplicated {
+                        text: text.clone(),
+                        times,
+                    })
+                }
                 Some(Verdict::Uncertain) => {
                     let w = self.wire_texts.get(text).copied().unwrap_or_default();
                     if w.unsettled == 0 {
@@ -1170,7 +1181,8 @@ pub enum Discrepancy {
         text: String,
     },
     /// The server accepted the text more than once and the session did not name it in
-    /// [`Event::DeliveryUncertain`] (which allows twice), or it is there more than twice.
+    /// [`Event::DeliveryUncertain`], or it is there more often than that allows: twice, or once per attempt
+    /// whose outcome was unknown plus one (a server that processes re-sent sequence numbers again).
     Duplicated {
         /// The text.
         text: String,
