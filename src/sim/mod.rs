@@ -79,6 +79,7 @@ mod pair;
 mod rng;
 mod server;
 mod session;
+pub(crate) mod timers;
 mod transcript;
 
 pub use agent::{AgentAction, AgentProfile, AgentScript, AgentStep};
@@ -93,7 +94,7 @@ pub use session::{EndReason, SessionRecord, SessionState, VisitorEvent};
 pub use transcript::TranscriptLine;
 
 use crate::wire::{BuildError, Endpoint};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -271,9 +272,9 @@ pub struct Server {
     sessions: Vec<session::Session>,
     by_key: HashMap<String, usize, rng::FastHash>,
     by_id: HashMap<String, usize, rng::FastHash>,
-    timers: BTreeMap<(Instant, u64), Timer>,
+    timers: timers::TimerQueue<Timer>,
     timer_seq: u64,
-    ready: BTreeMap<(Instant, u64), (Ticket, Reply)>,
+    ready: timers::TimerQueue<(Ticket, Reply)>,
     ready_seq: u64,
     next_ticket: u64,
     server_requests: u64,

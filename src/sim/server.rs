@@ -6,6 +6,7 @@ mod upload;
 use super::conformance::{ConformanceReport, Finding, SessionReport, Severity, codes};
 use super::dialect as d;
 use super::session::{Armed, DialectState, Effects, Held, Session, Switch};
+use super::timers::TimerQueue;
 use super::{
     AgentAction, EndReason, FaultKind, OFFSET_BASE, OFFSET_STRIDE, Reply, Server, SessionRecord,
     SessionState, SimConfig, Ticket, Timer, TranscriptLine, Trigger, VisitorEvent,
@@ -19,7 +20,7 @@ use crate::wire::{
 use http::header::{CONTENT_TYPE, HOST, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
@@ -440,9 +441,9 @@ impl Server {
             sessions: Vec::new(),
             by_key: HashMap::default(),
             by_id: HashMap::default(),
-            timers: BTreeMap::new(),
+            timers: TimerQueue::new(now),
             timer_seq: 0,
-            ready: BTreeMap::new(),
+            ready: TimerQueue::new(now),
             ready_seq: 0,
             next_ticket: 1,
             server_requests: 0,
@@ -522,7 +523,7 @@ impl Server {
     pub fn poll_reply(&mut self, now: Instant) -> Option<(Ticket, Reply)> {
         let now = self.clock(now);
         self.advance(now);
-        let key = *self.ready.keys().next()?;
+        let key = self.ready.first_key()?;
         if key.0 > now {
             return None;
         }
@@ -532,8 +533,8 @@ impl Server {
     /// When something next happens: a reply becomes ready, a held poll expires, an agent step or a timed
     /// fault is due, a session idles out. `None` when nothing is scheduled.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let reply = self.ready.keys().next().map(|k| k.0);
-        let timer = self.timers.keys().next().map(|k| k.0);
+        let reply = self.ready.first_key().map(|k| k.0);
+        let timer = self.timers.first_key().map(|k| k.0);
         match (reply, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -565,14 +566,7 @@ impl Server {
                 "connection closed by the client".into(),
             );
         }
-        let keys: Vec<_> = self
-            .ready
-            .iter()
-            .filter(|(_, (t, _))| *t == ticket)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            self.ready.remove(&k);
+        if self.ready.remove_where(|(t, _)| *t == ticket) > 0 {
             found = true;
         }
         self.flush(now);
@@ -715,14 +709,14 @@ impl Server {
     }
 
     fn advance(&mut self, now: Instant) {
-        while let Some((&key, &timer)) = self.timers.first_key_value() {
+        while let Some((key, &timer)) = self.timers.first_key_value() {
             if key.0 > now {
                 break;
             }
             self.timers.remove(&key);
             self.fire_timer(key, timer);
             // Messages emitted at one instant (e.g. consecutive zero-delay agent steps) go out in one batch.
-            let same_instant = self.timers.keys().next().is_some_and(|k| k.0 == key.0);
+            let same_instant = self.timers.first_key().is_some_and(|k| k.0 == key.0);
             if !same_instant {
                 self.flush(key.0);
             }

@@ -30,6 +30,8 @@ mod monitor;
 mod op;
 mod render;
 
+/// The simulator's timer wheel, for its model test (`tests/sim_timers.rs`).
+pub use crate::sim::timers::{Key as TimerKey, TimerQueue};
 pub use coverage::{CommandKind, Coverage, InputKind, StatusClass};
 pub use harness::{Harness, Setup};
 pub use monitor::{Monitor, Violation, classify};
