@@ -177,6 +177,13 @@ impl Batch {
             .collect()
     }
 
+    /// Whether it carries a visitor text (without collecting them).
+    fn has_text(&self) -> bool {
+        self.commands
+            .iter()
+            .any(|c| matches!(c.command, Command::Message(_)))
+    }
+
     fn has_end(&self) -> bool {
         self.commands
             .iter()
@@ -977,7 +984,7 @@ impl Session {
                 {
                     b.in_flight = true;
                     b.renumbered = false;
-                    if !b.texts().is_empty() && !self.config.message_spacing.is_zero() {
+                    if !self.config.message_spacing.is_zero() && b.has_text() {
                         self.paced_until = Some(later(now, self.config.message_spacing));
                     }
                 }
@@ -1267,7 +1274,6 @@ impl Session {
         t.retry_at = None;
     }
 
-    /// Marks the answer to the unacknowledged batch as in: `uncertain` when its outcome stays unknown.
     /// The unacknowledged batch was answered with a 2xx, or its answer was lost: the server may have taken
     /// its ChatMessage. The spacing then also counts from now: the server took it before it answered, so the
     /// next one arrives at least the spacing after it however long either spent on the way (counted from the
@@ -1276,14 +1282,15 @@ impl Session {
     /// server did not take it.
     fn pace_from_answer(&mut self) {
         if let Some(b) = self.d.unacked.as_ref()
-            && !b.texts().is_empty()
             && !self.config.message_spacing.is_zero()
+            && b.has_text()
         {
             let until = later(self.now, self.config.message_spacing);
             self.paced_until = Some(self.paced_until.map_or(until, |p| p.max(until)));
         }
     }
 
+    /// Marks the answer to the unacknowledged batch as in: `uncertain` when its outcome stays unknown.
     fn batch_answered(&mut self, uncertain: bool) {
         if let Some(b) = self.d.unacked.as_mut() {
             b.in_flight = false;
