@@ -835,6 +835,59 @@ fn item3_a_2000_message_flood_on_every_poll_cannot_starve_the_application() {
 }
 
 #[test]
+fn item3_a_server_answering_every_poll_at_once_with_nothing_is_paced() {
+    // Every poll answered 1 ms after it went out: 204, `{"messages":[]}` with a climbing `sequence`, and a
+    // batch of nothing but an already delivered message. A long poll is held for seconds; unpaced, the
+    // session would re-poll as fast as the network allows (10,000 polls in these 10 s).
+    let delivered = msg("ChatMessage", json!({"name": "Andy", "text": "old"}));
+    let bodies: [&dyn Fn(i64) -> Vec<u8>; 3] = [
+        &|_| Vec::new(),
+        &|n| format!(r#"{{"messages":[],"sequence":{}}}"#, 3 + n).into_bytes(),
+        &|_| batch(vec![delivered.clone()], 3),
+    ];
+    for (kind, body) in bodies.iter().enumerate() {
+        let mut v = Victim::chatting(config());
+        v.poll(vec![delivered.clone()]); // index 3 delivered
+        let start = v.now;
+        let end = start + Duration::from_secs(10);
+        let mut polls = 0i64;
+        // The poll the session sent after the last batch (the drain logged it).
+        let mut pending = Some(v.take(RequestKind::Messages));
+        while v.now < end {
+            let out = match pending.take() {
+                Some(r) => Output::Request(r),
+                None => v.s.poll_output(v.now),
+            };
+            match out {
+                Output::Request(r) if r.kind == RequestKind::Messages => {
+                    polls += 1;
+                    v.now += Duration::from_millis(1);
+                    let status = if kind == 0 { 204 } else { 200 };
+                    let resp = http::Response::builder()
+                        .status(status)
+                        .body(body(polls))
+                        .expect("response");
+                    v.s.handle_response(r.id, resp, v.now).expect("known id");
+                }
+                Output::Request(r) => panic!("unexpected {:?}", r.kind),
+                Output::Event(e) => panic!("unexpected {e:?}"),
+                Output::Wait(Some(t)) => {
+                    v.now = t.max(v.now);
+                    v.s.handle_timeout(v.now);
+                }
+                Output::Wait(None) => panic!("ended: {:?}", v.end_reason()),
+            }
+        }
+        // At most ten polls a second (MIN_BACKOFF apart), and still polling: the chat is not muted.
+        assert!(
+            (50..=102).contains(&polls),
+            "body kind {kind}: {polls} polls in 10 s"
+        );
+        assert_eq!(v.s.state(), State::Chatting);
+    }
+}
+
+#[test]
 fn item3_no_new_poll_while_the_application_has_not_drained_its_events() {
     let mut cfg = config();
     cfg.limits.max_undrained_events = 3;

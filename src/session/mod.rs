@@ -366,6 +366,10 @@ pub struct Session {
     idle_warned: bool,
     /// A poll was issued after ChatEnd was accepted: its answer is the last one.
     final_poll_issued: bool,
+    /// The poll answer being handled held no messages ([`Session::pace_empty_polls`]).
+    poll_came_back_empty: bool,
+    /// The previous poll answer was empty and came back sooner than a long poll can.
+    quick_empty_poll: bool,
     /// Consecutive 409s on the poll: the first is re-polled ("Duplicate Long Polling"), the second ends.
     poll_conflicts: u32,
     /// No command POST before this instant: the previous one carried a ChatMessage (`Config::message_spacing`).
@@ -475,6 +479,8 @@ impl Session {
             idle_end_at: None,
             idle_warned: false,
             final_poll_issued: false,
+            poll_came_back_empty: false,
+            quick_empty_poll: false,
             poll_conflicts: 0,
             paced_until: None,
             pending_switch: None,
@@ -959,20 +965,7 @@ impl Session {
             Ok(http) => {
                 let id = self.d.next_request_id;
                 self.d.next_request_id = self.d.next_request_id.saturating_add(1);
-                let timeout = if kind == RequestKind::Messages {
-                    let secs = self
-                        .d
-                        .client_poll_timeout_secs
-                        .filter(|&s| s > 0)
-                        .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0).min(3600)))
-                        .unwrap_or(self.config.default_client_poll_timeout);
-                    secs.saturating_add(self.config.poll_margin)
-                } else {
-                    self.config.request_timeout
-                };
-                // Zero timeouts in the configuration must not make a busy loop of expiring requests.
-                let timeout = timeout.max(crate::config::floors::MIN_REQUEST_TIMEOUT);
-                let deadline = later(now, timeout);
+                let deadline = later(now, self.timeout_for(kind));
                 if kind == RequestKind::Messages {
                     self.d.pc = self.d.pc.saturating_add(1);
                     if self.d.chat_end_accepted {
@@ -1183,6 +1176,23 @@ impl Session {
         built.map_err(Unbuildable::Build)
     }
 
+    /// How long the session waits for an answer to a request of this kind.
+    fn timeout_for(&self, kind: RequestKind) -> Duration {
+        let timeout = if kind == RequestKind::Messages {
+            let secs = self
+                .d
+                .client_poll_timeout_secs
+                .filter(|&s| s > 0)
+                .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0).min(3600)))
+                .unwrap_or(self.config.default_client_poll_timeout);
+            secs.saturating_add(self.config.poll_margin)
+        } else {
+            self.config.request_timeout
+        };
+        // Zero timeouts in the configuration must not make a busy loop of expiring requests.
+        timeout.max(crate::config::floors::MIN_REQUEST_TIMEOUT)
+    }
+
     fn init_sequence(&self) -> u64 {
         // ChasitorInit takes the sequence the counter holds; it is advanced only when the server accepts it,
         // so a retry reuses the number.
@@ -1240,7 +1250,11 @@ impl Session {
         };
         let status = response.status().as_u16();
         let body = response.body().as_ref();
+        self.poll_came_back_empty = false;
         self.on_response(f.kind, status, body);
+        if f.kind == RequestKind::Messages {
+            self.pace_empty_polls(&f, now);
+        }
         Ok(Handled::Accepted)
     }
 
@@ -1288,6 +1302,29 @@ impl Session {
             let until = later(self.now, self.config.message_spacing);
             self.paced_until = Some(self.paced_until.map_or(until, |p| p.max(until)));
         }
+    }
+
+    /// A server that answers every poll at once without new messages (204, `{"messages":[]}` whatever its
+    /// `sequence`, or only messages already delivered) would otherwise be re-polled as fast as the network allows. A long poll is held for
+    /// seconds; an empty answer sooner than [`MIN_BACKOFF`](crate::config::floors::MIN_BACKOFF) after the
+    /// poll went out is not one. The first such answer is re-polled at once (a poll can be cut short for
+    /// good reasons); from the second in a row on, the next poll goes no sooner than `MIN_BACKOFF` after the
+    /// previous one was sent: at most ten polls a second against a server that floods empty answers.
+    fn pace_empty_polls(&mut self, answered: &InFlight, now: Instant) {
+        let floor = crate::config::floors::MIN_BACKOFF;
+        let sent = answered
+            .deadline
+            .checked_sub(self.timeout_for(RequestKind::Messages));
+        let quick_empty = self.poll_came_back_empty
+            && sent.is_some_and(|s| now < later(s, floor))
+            && !self.is_ended();
+        if quick_empty
+            && self.quick_empty_poll
+            && let Some(s) = sent
+        {
+            self.poll.retry_at = Some(later(s, floor));
+        }
+        self.quick_empty_poll = quick_empty;
     }
 
     /// Marks the answer to the unacknowledged batch as in: `uncertain` when its outcome stays unknown.
@@ -1714,10 +1751,12 @@ impl Session {
     fn on_poll_answer(&mut self, answer: MessagesAnswer) {
         let mut restored = false;
         match answer {
-            MessagesAnswer::NoContent => {}
+            MessagesAnswer::NoContent => self.poll_came_back_empty = true,
             // `{"messages":[]}` (with or without `sequence`): nothing was delivered, so it is read like a 204
             // and `ack` stays (no capture shows one; field evidence §5).
-            MessagesAnswer::Batch(batch) if batch.messages.is_empty() => {}
+            MessagesAnswer::Batch(batch) if batch.messages.is_empty() => {
+                self.poll_came_back_empty = true
+            }
             MessagesAnswer::Batch(batch) => restored = self.on_batch(batch),
         }
         if self.is_ended() {
@@ -1821,6 +1860,10 @@ impl Session {
             .iter()
             .enumerate()
             .any(|(i, m)| is_new(i) && matches!(m, Message::AgentNotTyping(_)));
+        // A batch of nothing but re-deliveries brings nothing either (pacing, as for an empty answer).
+        if !(0..messages.len()).any(is_new) {
+            self.poll_came_back_empty = true;
+        }
         let mut restored = false;
         let accept_numbering = absurd.is_none();
         let mut pending_end: Option<EndReason> = absurd;
