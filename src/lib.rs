@@ -23,43 +23,7 @@
 //! * [`Output::Wait`]: sleep until the instant (then call [`Session::handle_timeout`]) or until an answer or
 //!   a command arrives. `Wait(None)` means the session has ended.
 //!
-//! ```no_run
-//! use liveagent::{wire::Endpoint, Config, Event, OutgoingRequest, Output, Session, TransportError};
-//! use std::time::Instant;
-//!
-//! /// Your HTTP stack: perform the request (no redirects followed), honour `req.deadline`.
-//! fn send(req: OutgoingRequest) -> Result<http::Response<Vec<u8>>, TransportError> {
-//!     # let _ = req; Err(TransportError::Other)
-//! }
-//!
-//! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let endpoint = Endpoint::parse("https://d.la1-c1-phx.salesforceliveagent.com")?;
-//!     let config = Config::new(endpoint, "00D000000000001", "572000000000001", "573000000000001");
-//!     let mut session = Session::new(config, Instant::now());
-//!     session.send_message("Hello!")?; // queued until an agent accepts
-//!     loop {
-//!         match session.poll_output(Instant::now()) {
-//!             // One request at a time here, for brevity; a real driver sends the long poll and a POST
-//!             // concurrently (README: the blocking and the tokio drivers).
-//!             Output::Request(req) => {
-//!                 let id = req.id;
-//!                 match send(req) {
-//!                     Ok(answer) => { session.handle_response(id, answer, Instant::now())?; }
-//!                     Err(e) => { session.handle_transport_error(id, e, Instant::now())?; }
-//!                 }
-//!             }
-//!             Output::Event(Event::AgentMessage(m)) => println!("agent: {}", m.text),
-//!             Output::Event(Event::Ended(reason)) => println!("ended: {reason}"),
-//!             Output::Event(_) => {}
-//!             Output::Wait(None) => return Ok(()), // ended
-//!             Output::Wait(Some(deadline)) => {
-//!                 std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-//!                 session.handle_timeout(Instant::now());
-//!             }
-//!         }
-//!     }
-//! }
-//! ```
+#![doc = include_str!("../docs/drive-loop.md")]
 //!
 //! ## Time
 //! Every `now` is an `Instant` you pass in. A `now` earlier than one seen before is clamped; no arithmetic on
@@ -92,8 +56,10 @@
 //!   refused unacknowledged, so the server keeps it), undrained events before the next poll (1024), and the
 //!   payload of every command (texts 32 KiB, other payloads 64 KiB, 64 list items). [`floors`] bound the
 //!   timing settings (every deadline at least 1 s, every retry delay at least 100 ms, at least one attempt)
-//!   so no configuration makes a busy loop. Counters stop at [`MAX_COUNTER`] with a protocol error instead of
-//!   saturating into collisions.
+//!   so no configuration makes a busy loop. A server answering every poll at once with nothing new (204, an
+//!   empty array, only re-deliveries) is polled at most ten times a second (from the second such answer in a
+//!   row, the next poll waits until [`floors::MIN_BACKOFF`] after the previous one went out). Counters stop
+//!   at [`MAX_COUNTER`] with a protocol error instead of saturating into collisions.
 //! * **Secrets and logs.** A session key or affinity token that is not 1 to
 //!   [`wire::MAX_SECRET_BYTES`] bytes of visible ASCII is refused (never sent, never quoted). `Debug` of every
 //!   type redacts them, including inside undecodable messages. `Display` of every error and end reason escapes
