@@ -1266,8 +1266,11 @@ fn pick<'a>(u: &mut Unstructured<'_>, from: &[&'a str]) -> &'a str {
 fn hostile_url(u: &mut Unstructured<'_>) -> String {
     if u.ratio(1u8, 6).unwrap_or(false) {
         let len = u.int_in_range(0..=40usize).unwrap_or(0);
-        let bytes = u.bytes(len).unwrap_or_default();
-        return String::from_utf8_lossy(bytes).into_owned();
+        // Defused like visitor texts: a URL the server made up that spells the session's own key is the
+        // server's content, not a leak by the session (found by fuzzing: SwitchServer newUrl "SeCrEtKey0002x…"
+        // reached Debug of the event as the server wrote it).
+        let bytes = without_mark(u.bytes(len).unwrap_or_default().to_vec());
+        return String::from_utf8_lossy(&bytes).into_owned();
     }
     format!(
         "{}{}{}{}",
@@ -1349,12 +1352,19 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
             },
             5 => Op::Respond {
                 pick: pick_id,
-                reply: Reply::Raw {
-                    status: u.arbitrary().unwrap_or(200),
-                    body: {
-                        let len = u.int_in_range(0..=64usize).unwrap_or(0);
-                        u.bytes(len).unwrap_or_default().to_vec()
-                    },
+                reply: {
+                    let status: u16 = u.arbitrary().unwrap_or(200);
+                    let len = u.int_in_range(0..=64usize).unwrap_or(0);
+                    let body = u.bytes(len).unwrap_or_default().to_vec();
+                    // An error body may echo the session's own key or token: the session must redact it in
+                    // every error text (so the mark stays). A success body that spells it is the server's
+                    // content (a chat text, a URL) delivered as written: defused.
+                    let body = if status < 400 {
+                        without_mark(body)
+                    } else {
+                        body
+                    };
+                    Reply::Raw { status, body }
                 },
             },
             6 | 7 => Op::Respond {
