@@ -17,13 +17,10 @@
 //! `--nocapture`). Insta transcripts for the interesting combinations.
 
 use liveagent::sim::{
-    AgentAction, AgentScript, AgentStep, Dialect, Fault, FaultKind, FaultPlan, Reply, Server,
-    SimConfig, Ticket, Trigger,
+    AgentAction, AgentScript, AgentStep, Dialect, Fault, FaultKind, FaultPlan, Pair, SimConfig,
+    Trigger,
 };
-use liveagent::{
-    CommandId, Config, EndReason, Event, Output, RequestId, RequestKind, RetryPolicy, Session,
-    TransportError,
-};
+use liveagent::{CommandId, Config, EndReason, Event, RetryPolicy};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -161,19 +158,17 @@ fn plan(chat: Chat) -> Plan {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The driver: session <-> simulator on a virtual clock
+// The driver: session <-> simulator on a virtual clock (sim::Pair)
 // ------------------------------------------------------------------------------------------------
 
 struct Run {
     label: String,
     chat: Chat,
-    server: Server,
-    session: Session,
-    start: Instant,
+    /// The session and the simulator on one virtual clock: the crate's one client-server harness.
+    pair: Pair,
     events: Vec<Event>,
     sent: HashMap<CommandId, &'static str>,
     transcript: String,
-    steps: usize,
 }
 
 const MAX_TIME: Duration = Duration::from_secs(600);
@@ -195,196 +190,48 @@ fn run(chat: Chat, dialect: &Dialect, label: &str) -> Run {
     .visitor_name("Jon A.")
     .seed(5)
     .retry(RetryPolicy::default());
-    let mut r = Run {
+    let mut pair = Pair::new(config, sim, start);
+    let mut sent = HashMap::new();
+    let mut failure = None;
+    for (at, act) in p.visitor {
+        if let Err(e) = pair.run_until_elapsed(at) {
+            failure = Some(e.to_string());
+            break;
+        }
+        if pair.is_finished() {
+            break;
+        }
+        match act {
+            Act::Send(text) => {
+                if let Ok(id) = pair.send_message(text) {
+                    sent.insert(id, text);
+                }
+            }
+            Act::End => {
+                let _ = pair.end();
+            }
+        }
+    }
+    if failure.is_none()
+        && let Err(e) = pair.run_until_elapsed(MAX_TIME)
+    {
+        failure = Some(e.to_string());
+    }
+    let mut transcript = pair.transcript();
+    if let Some(f) = failure {
+        let _ = writeln!(transcript, "harness: {f}");
+    }
+    Run {
         label: label.to_owned(),
         chat,
-        server: Server::new(sim, start),
-        session: Session::new(config, start),
-        start,
-        events: Vec::new(),
-        sent: HashMap::new(),
-        transcript: String::new(),
-        steps: 0,
-    };
-    let mut now = start;
-    let mut tickets: HashMap<Ticket, (RequestId, RequestKind)> = HashMap::new();
-    let mut next_act = 0usize;
-    for _ in 0..20_000 {
-        r.steps += 1;
-        // 1. Drain the session into the server.
-        let mut wait = None;
-        for _ in 0..10_000 {
-            match r.session.poll_output(now) {
-                Output::Request(req) => {
-                    sweep(&mut r, &mut tickets, now);
-                    if req.kind == RequestKind::SessionId {
-                        r.line(now, "→ GET System/SessionId");
-                    } else {
-                        r.line(now, &describe(&req));
-                    }
-                    let t = r.server.handle_request(&req.http, now);
-                    tickets.insert(t, (req.id, req.kind));
-                }
-                Output::Event(ev) => {
-                    r.line(now, &format!("  event {}", short_event(&ev)));
-                    r.events.push(ev);
-                }
-                Output::Wait(w) => {
-                    wait = Some(w);
-                    break;
-                }
-            }
-        }
-        let wait = wait.expect("poll_output reached Wait");
-        // 2. Requests the session no longer waits for: the transport closes their connections.
-        sweep(&mut r, &mut tickets, now);
-        if wait.is_none() {
-            break;
-        }
-        // 3. Ready replies.
-        let mut any = false;
-        while let Some((t, reply)) = r.server.poll_reply(now) {
-            let Some((id, kind)) = tickets.remove(&t) else {
-                continue;
-            };
-            any = true;
-            match reply {
-                Reply::Response(resp) => {
-                    let status = resp.status().as_u16();
-                    let body = String::from_utf8_lossy(resp.body()).into_owned();
-                    if kind == RequestKind::SessionId {
-                        // The body holds the session key.
-                        r.line(now, &format!("← {status} (SessionId body)"));
-                    } else {
-                        r.line(now, &format!("← {status} {}", brief(&body)));
-                    }
-                    let _ = r.session.handle_response(id, resp, now);
-                }
-                _ => {
-                    r.line(now, "← (connection closed, no answer)");
-                    let _ = r
-                        .session
-                        .handle_transport_error(id, TransportError::Reset, now);
-                }
-            }
-        }
-        if any {
-            continue;
-        }
-        // 4. The visitor.
-        let acts = plan(chat).visitor;
-        if let Some((at, act)) = acts.get(next_act)
-            && r.start + *at <= now
-        {
-            next_act += 1;
-            match act {
-                Act::Send(text) => {
-                    let res = r.session.send_message(*text);
-                    r.line(now, &format!("✎ send_message({text:?}) → {res:?}"));
-                    if let Ok(id) = res {
-                        r.sent.insert(id, text);
-                    }
-                }
-                Act::End => {
-                    let res = r.session.end();
-                    r.line(now, &format!("✎ end() → {res:?}"));
-                }
-            }
-            continue;
-        }
-        // 5. The clock.
-        let next_visitor = acts.get(next_act).map(|(at, _)| r.start + *at);
-        let Some(next) = [wait, r.server.poll_timeout(), next_visitor]
-            .into_iter()
-            .flatten()
-            .min()
-        else {
-            break;
-        };
-        if next > start + MAX_TIME {
-            break;
-        }
-        if next > now {
-            now = next;
-        }
-        r.server.handle_timeout(now);
-        r.session.handle_timeout(now);
-    }
-    r
-}
-
-/// Closes the connections of requests the session abandoned (deadline, 503), as a transport would.
-fn sweep(r: &mut Run, tickets: &mut HashMap<Ticket, (RequestId, RequestKind)>, now: Instant) {
-    let live: HashSet<RequestId> = r.session.in_flight().map(|(id, _)| id).collect();
-    let gone: Vec<Ticket> = tickets
-        .iter()
-        .filter(|(_, (id, _))| !live.contains(id))
-        .map(|(t, _)| *t)
-        .collect();
-    for t in gone {
-        tickets.remove(&t);
-        r.server.cancel(t, now);
-    }
-}
-
-fn describe(req: &liveagent::OutgoingRequest) -> String {
-    let h = &req.http;
-    let path = h.uri().path().trim_start_matches("/chat/rest/");
-    let path = if req.kind == RequestKind::DeleteSession {
-        "System/SessionId/<key>"
-    } else {
-        path
-    };
-    let mut s = format!("→ {} {path}", h.method());
-    if let Some(q) = h.uri().query() {
-        let _ = write!(s, "?{q}");
-    }
-    if let Some(seq) = h
-        .headers()
-        .get("X-LIVEAGENT-SEQUENCE")
-        .and_then(|v| v.to_str().ok())
-    {
-        let _ = write!(s, " seq={seq}");
-    }
-    if req.kind == RequestKind::Chat {
-        let _ = write!(s, " {}", brief(&String::from_utf8_lossy(h.body())));
-    }
-    s
-}
-
-fn brief(body: &str) -> String {
-    let one: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 110 {
-        format!("{}…", one.chars().take(110).collect::<String>())
-    } else {
-        one
-    }
-}
-
-fn short_event(ev: &Event) -> String {
-    match ev {
-        Event::AgentMessage(m) => format!("AgentMessage({:?})", m.text),
-        Event::ChatEstablished(_) => "ChatEstablished".into(),
-        Event::SessionRestored(_) => "SessionRestored".into(),
-        Event::Queued { .. } => "Queued".into(),
-        Event::Retrying {
-            request, attempt, ..
-        } => format!("Retrying({request:?}, attempt {attempt})"),
-        other => format!("{other:?}"),
+        events: pair.events().iter().map(|(_, e)| e.clone()).collect(),
+        pair,
+        sent,
+        transcript,
     }
 }
 
 impl Run {
-    fn line(&mut self, now: Instant, text: &str) {
-        let t = now.saturating_duration_since(self.start);
-        let _ = writeln!(
-            self.transcript,
-            "{:>4}.{:03}s {text}",
-            t.as_secs(),
-            t.subsec_millis()
-        );
-    }
-
     fn ids_in(&self, pick: fn(&Event) -> Option<&Vec<CommandId>>) -> HashSet<CommandId> {
         self.events
             .iter()
@@ -400,16 +247,16 @@ impl Run {
         let mut bad = Vec::new();
         let mut duplicates = 0;
         // The chat completes.
-        let reason = self.session.end_reason().cloned();
+        let reason = self.pair.session().end_reason().cloned();
         match &reason {
             Some(r) if r.is_normal() => {}
             other => bad.push(format!("did not complete: {other:?}")),
         }
-        let Some(id) = self.session.session_id().map(str::to_owned) else {
+        let Some(id) = self.pair.session().session_id().map(str::to_owned) else {
             bad.push("no session".into());
             return (bad, 0);
         };
-        if let Some(rec) = self.server.session(&id)
+        if let Some(rec) = self.pair.server().session(&id)
             && rec.state.is_live()
         {
             bad.push(format!(
@@ -419,7 +266,8 @@ impl Run {
         }
         // Visitor -> server, from the simulator's record.
         let at_server: Vec<String> = self
-            .server
+            .pair
+            .server()
             .visitor_messages(&id)
             .map(<[String]>::to_vec)
             .unwrap_or_default();
@@ -481,7 +329,8 @@ impl Run {
         }
         // Server -> application: exactly once, in order.
         let emitted: Vec<String> = self
-            .server
+            .pair
+            .server()
             .agent_messages(&id)
             .map(<[String]>::to_vec)
             .unwrap_or_default();
@@ -508,7 +357,7 @@ impl Run {
         // No request the dialect forbids. (The probe of `Actual + 1` after a 409 `Out of sync`, which a server
         // reading `Actual` as the next expected number refuses, is a warning in the simulator: no client can
         // know the reading without it.)
-        let report = self.server.conformance_report();
+        let report = self.pair.server().conformance_report();
         let violations: Vec<String> = report
             .sessions
             .iter()
@@ -660,7 +509,11 @@ fn dialect_matrix() {
             runs += 1;
             let (bad, dups) = r.check();
             duplicates += dups;
-            if r.session.end_reason().is_some_and(EndReason::is_normal) {
+            if r.pair
+                .session()
+                .end_reason()
+                .is_some_and(EndReason::is_normal)
+            {
                 completed += 1;
             }
             if r.events
@@ -749,6 +602,5 @@ fn interesting_transcripts() {
             format!("dialect: {}\nchat: {chat:?}\n\n{}", r.label, r.transcript)
         );
         let _ = r.chat;
-        let _ = r.steps;
     }
 }
