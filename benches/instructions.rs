@@ -113,9 +113,13 @@ fn main() {
         }
         "cycle-204" => {
             let (mut s, mut poll) = established(Arc::clone(&config), now);
+            // Each 204 a second after its poll: an idle long poll, not the instant empty answers the
+            // session paces (issue #10), so every iteration builds the next poll at once.
+            let mut t = now;
             let a = repeat(n, || {
-                let _ = s.handle_response(poll, response(204, b""), now);
-                poll = step(&mut s, now).unwrap_or(poll);
+                t += std::time::Duration::from_secs(1);
+                let _ = s.handle_response(poll, response(204, b""), t);
+                poll = step(&mut s, t).unwrap_or(poll);
             });
             assert!(s.in_flight().any(|(id, _)| id == poll), "poll in flight");
             a

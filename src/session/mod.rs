@@ -1311,6 +1311,9 @@ impl Session {
     /// good reasons); from the second in a row on, the next poll goes no sooner than `MIN_BACKOFF` after the
     /// previous one was sent: at most ten polls a second against a server that floods empty answers.
     fn pace_empty_polls(&mut self, answered: &InFlight, now: Instant) {
+        if !self.poll_came_back_empty && !self.quick_empty_poll {
+            return; // the common case: the answer brought messages
+        }
         let floor = crate::config::floors::MIN_BACKOFF;
         let sent = answered
             .deadline
