@@ -165,6 +165,7 @@ pub mod sim;
 #[cfg(feature = "__testkit")]
 #[doc(hidden)]
 pub mod testkit;
+mod time;
 pub mod wire;
 
 pub use config::{

@@ -397,18 +397,9 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// `now + d`, never panicking: a duration too large for the platform's `Instant` is shortened.
+/// `now + d` (at least 1 ms), never panicking: a duration too large for the platform's `Instant` is shortened.
 fn later(now: Instant, d: Duration) -> Instant {
-    let mut d = d.max(Duration::from_millis(1));
-    loop {
-        if let Some(t) = now.checked_add(d) {
-            return t;
-        }
-        d /= 2;
-        if d.is_zero() {
-            return now;
-        }
-    }
+    crate::time::saturating_add(now, d.max(Duration::from_millis(1)))
 }
 
 fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -1436,9 +1427,9 @@ impl Session {
         };
         let secrets = [c.key.expose(), c.affinity.expose()];
         match cause {
-            Failure::Server(e) => e.redact(&secrets),
             Failure::Decode(e) => e.redact(&secrets),
-            Failure::Transport(_) | Failure::NoAnswer => {}
+            // Redacted where it is parsed (`on_error_status`), the only place a `ServerError` comes from.
+            Failure::Server(_) | Failure::Transport(_) | Failure::NoAnswer => {}
         }
     }
 

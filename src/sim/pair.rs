@@ -223,19 +223,7 @@ impl fmt::Display for Stamp {
     }
 }
 
-/// `t + d`, or as much of `d` as `Instant` can take.
-fn add(t: Instant, d: Duration) -> Instant {
-    let mut d = d;
-    loop {
-        if let Some(x) = t.checked_add(d) {
-            return x;
-        }
-        d /= 2;
-        if d.is_zero() {
-            return t;
-        }
-    }
-}
+use crate::time::saturating_add as add;
 
 /// The first `max` bytes of `s`, cut at a character boundary, with `…` when cut.
 fn brief(s: &str, max: usize) -> String {

@@ -47,19 +47,7 @@ const TRACE_LINES: usize = 40;
 /// A drain that yields more outputs than this without `Wait` is a hot loop.
 const MAX_DRAIN: usize = 10_000;
 
-/// `t + d`, or as much of `d` as the platform's `Instant` can still take (halving until it fits).
-fn add(t: Instant, d: Duration) -> Instant {
-    let mut d = d;
-    loop {
-        if let Some(x) = t.checked_add(d) {
-            return x;
-        }
-        d /= 2;
-        if d.is_zero() {
-            return t;
-        }
-    }
-}
+use crate::time::saturating_add as add;
 
 /// `t - d`, stopping at the earliest representable `Instant`.
 fn sub(t: Instant, d: Duration) -> Instant {
