@@ -7,11 +7,13 @@
 mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::time::{Duration, Instant};
+use liveagent::Timestamp;
+use std::time::Duration;
 use support::{MESSAGES_EACH_WAY, pair_chat, sim_config};
 
 fn one_chat(record_transcript: bool) -> liveagent::sim::Pair {
-    pair_chat(sim_config(record_transcript), Instant::now()).unwrap_or_else(|e| panic!("chat: {e}"))
+    pair_chat(sim_config(record_transcript), Timestamp::ZERO)
+        .unwrap_or_else(|e| panic!("chat: {e}"))
 }
 
 fn bench_chat(c: &mut Criterion) {

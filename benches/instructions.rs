@@ -8,12 +8,12 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use liveagent::Timestamp;
 use liveagent::wire::{self, Limits, MessagesAnswer};
 use liveagent::{Output, RequestId, Session};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 use support::alloc::{self, Counting};
 use support::{Fleet, MESSAGES_EACH_WAY, SequencedBody, established, response, sim_config};
 
@@ -60,7 +60,7 @@ fn value(body: &[u8]) -> usize {
 }
 
 /// Drains to `Wait`, returning the id of the last request handed out.
-fn step(s: &mut Session, now: Instant) -> Option<RequestId> {
+fn step(s: &mut Session, now: Timestamp) -> Option<RequestId> {
     let mut id = None;
     loop {
         match s.poll_output(now) {
@@ -98,7 +98,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("list");
     let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let config = Arc::new(support::config());
     let allocs = match mode {
         "list" => {

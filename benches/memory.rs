@@ -4,9 +4,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use liveagent::Timestamp;
 use liveagent::{Output, RequestId, Session};
 use std::sync::Arc;
-use std::time::Instant;
 use support::alloc::{self, Counting};
 use support::{SequencedBody, established, response};
 
@@ -15,7 +15,7 @@ static ALLOC: Counting = Counting;
 
 const CYCLES: u64 = 10_000;
 
-fn step(s: &mut Session, now: Instant) -> Option<RequestId> {
+fn step(s: &mut Session, now: Timestamp) -> Option<RequestId> {
     let mut id = None;
     loop {
         match s.poll_output(now) {
@@ -46,7 +46,7 @@ fn per_cycle(mut f: impl FnMut()) -> (f64, f64) {
 // One cycle each, never inlined so a profiler (`valgrind --tool=callgrind`) shows their cost by name.
 
 #[inline(never)]
-fn cycle_204(s: &mut Session, poll: &mut RequestId, now: &mut Instant) {
+fn cycle_204(s: &mut Session, poll: &mut RequestId, now: &mut Timestamp) {
     // Each 204 a second after its poll: an idle long poll, not the instant empty answers the session paces.
     *now += std::time::Duration::from_secs(1);
     let _ = s.handle_response(*poll, response(204, b""), *now);
@@ -59,7 +59,7 @@ fn cycle_200(
     poll: &mut RequestId,
     body: &mut SequencedBody,
     seq: &mut u64,
-    now: Instant,
+    now: Timestamp,
 ) {
     *seq += 1;
     body.set_sequence(*seq);
@@ -68,7 +68,7 @@ fn cycle_200(
 }
 
 #[inline(never)]
-fn cycle_send(s: &mut Session, now: Instant) {
+fn cycle_send(s: &mut Session, now: Timestamp) {
     let _ = s.send_message("Hi, my parcel has not arrived yet.");
     if let Some(post) = step(s, now) {
         let _ = s.handle_response(post, response(200, b""), now);
@@ -77,7 +77,7 @@ fn cycle_send(s: &mut Session, now: Instant) {
 }
 
 fn main() {
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let config = Arc::new(support::config());
 
     // An established idle session: Chatting, the long poll in flight, every output drained.

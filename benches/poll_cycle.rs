@@ -9,14 +9,15 @@
 mod support;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use liveagent::Timestamp;
 use liveagent::{Output, RequestId, Session};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{SequencedBody, established, response};
 
 /// Drains to `Wait`, returning the id of the (single) request handed out.
-fn step(s: &mut Session, now: Instant) -> Option<RequestId> {
+fn step(s: &mut Session, now: Timestamp) -> Option<RequestId> {
     let mut id = None;
     loop {
         match s.poll_output(now) {
@@ -37,7 +38,7 @@ const IDLE_ANSWER: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn bench_cycles(c: &mut Criterion) {
     let config = Arc::new(support::config());
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let mut g = c.benchmark_group("poll_cycle");
 
     g.bench_function("poll_204", |b| {

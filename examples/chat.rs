@@ -404,7 +404,7 @@ fn chat(
         eprintln!("Ctrl-C will quit at once: could not watch signals: {e}");
     }
     println!("{} connecting to {}", stamp(), config.endpoint);
-    let mut session = Session::new(config, Instant::now());
+    let mut session = Session::new(config, driver.now());
 
     let (mut to_say, max_wait) = match script {
         Script::Say(lines, wait) => (lines.into_iter(), Some(wait)),

@@ -26,9 +26,15 @@
 #![doc = include_str!("../docs/drive-loop.md")]
 //!
 //! ## Time
-//! Every `now` is an `Instant` you pass in. A `now` earlier than one seen before is clamped; no arithmetic on
-//! it can panic; after `handle_timeout(now)`, `poll_timeout()` is `None` or later than `now`, so a driver
-//! cannot hot-loop.
+//! The session never reads a clock: every `now` is a [`Timestamp`] you pass in, a point on your monotonic
+//! clock counted from an origin you pick (your process start, the session's start, zero on a virtual
+//! clock). Only differences matter, so one session must see one origin; deadlines it hands back
+//! ([`OutgoingRequest::deadline`], [`Output::Wait`]) are on the same clock. A native driver maps `Instant`s
+//! with a [`Clock`] (`Clock::new(Instant::now())` once, `clock.at(Instant::now())` for each `now`,
+//! `clock.instant(deadline)` to sleep); other runtimes pass milliseconds ([`Timestamp::from_millis_f64`] of
+//! `performance.now()` or `time.monotonic() * 1000`). A `now` earlier than one seen before is clamped; all
+//! arithmetic saturates, so no time value can panic; after `handle_timeout(now)`, `poll_timeout()` is `None`
+//! or later than `now`, so a driver cannot hot-loop.
 //!
 //! ## Errors and panics
 //! Nothing here panics on any input: not on bytes from the network, not on any order of calls, not on any
@@ -177,6 +183,9 @@ pub use session::{
     MAX_SEQUENCE_JUMP, OutgoingRequest, Output, RequestId, RequestKind, ResumeError,
     SNAPSHOT_VERSION, Session, SessionSnapshot, State, TransportError,
 };
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub use time::Clock;
+pub use time::Timestamp;
 
 /// The README's code blocks, compiled as doctests so the quickstart cannot rot.
 #[doc = include_str!("../README.md")]

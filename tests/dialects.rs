@@ -16,6 +16,7 @@
 //! Figures (combinations, chats completed, duplicates seen) are printed by `dialect_matrix` (run with
 //! `--nocapture`). Insta transcripts for the interesting combinations.
 
+use liveagent::Timestamp;
 use liveagent::sim::{
     AgentAction, AgentScript, AgentStep, Dialect, Fault, FaultKind, FaultPlan, Pair, SimConfig,
     Trigger,
@@ -23,7 +24,7 @@ use liveagent::sim::{
 use liveagent::{CommandId, Config, EndReason, Event, RetryPolicy};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn secs(n: f64) -> Duration {
     Duration::from_secs_f64(n)
@@ -174,7 +175,7 @@ struct Run {
 const MAX_TIME: Duration = Duration::from_secs(600);
 
 fn run(chat: Chat, dialect: &Dialect, label: &str) -> Run {
-    let start = Instant::now();
+    let start = Timestamp::ZERO;
     let p = plan(chat);
     let mut sim = SimConfig::default().with_seed(11);
     sim.dialect = dialect.clone();

@@ -162,9 +162,9 @@ fn fault_lines(server: &liveagent::sim::Server) -> Vec<String> {
 #[test]
 fn blocking_driver_completes_a_chat_through_faults() {
     let sim = sim_http::SimHttp::start(sim_config(chat_faults())).expect("start sim");
-    let mut session = Session::new(client_config(&sim.url(), 1), Instant::now());
-    let mut visitor = PingPong::new("blocking", 8);
     let mut driver: blocking::BlockingDriver<()> = blocking::BlockingDriver::new();
+    let mut session = Session::new(client_config(&sim.url(), 1), driver.now());
+    let mut visitor = PingPong::new("blocking", 8);
     driver.run(&mut session, |s, input| {
         if let blocking::Input::Event(ev) = input {
             visitor.on_event(s, ev);
@@ -192,10 +192,11 @@ fn async_driver_completes_a_chat_through_faults() {
         .expect("rt");
     let visitor = rt.block_on(async move {
         let client = tokio_driver::client();
-        let mut session = Session::new(client_config(&url, 2), Instant::now());
+        let clock = liveagent::Clock::new(Instant::now());
+        let mut session = Session::new(client_config(&url, 2), clock.at(Instant::now()));
         let mut visitor = PingPong::new("async", 8);
         let (_tx, rx) = tokio::sync::mpsc::channel::<()>(1);
-        tokio_driver::run(&client, &mut session, rx, |s, input| {
+        tokio_driver::run(&client, clock, &mut session, rx, |s, input| {
             if let tokio_driver::Input::Event(ev) = input {
                 visitor.on_event(s, ev);
             }
@@ -249,10 +250,12 @@ fn soak_many_concurrent_sessions_with_faults() {
             let client = client.clone();
             let url = url.clone();
             tasks.spawn(async move {
-                let mut session = Session::new(client_config(&url, i as u64), Instant::now());
+                let clock = liveagent::Clock::new(Instant::now());
+                let mut session =
+                    Session::new(client_config(&url, i as u64), clock.at(Instant::now()));
                 let mut visitor = PingPong::new(&format!("s{i}"), LINES);
                 let (_tx, rx) = tokio::sync::mpsc::channel::<()>(1);
-                tokio_driver::run(&client, &mut session, rx, |s, input| {
+                tokio_driver::run(&client, clock, &mut session, rx, |s, input| {
                     if let tokio_driver::Input::Event(ev) = input {
                         visitor.on_event(s, ev);
                     }

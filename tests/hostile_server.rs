@@ -2,6 +2,7 @@
 //! inspects the requests and events the session produces. Nothing goes over the network: requests are only
 //! looked at, never sent.
 
+use liveagent::Timestamp;
 use liveagent::http;
 use liveagent::wire::{Endpoint, RichAction, ServerError, TriggeredRule};
 use liveagent::{
@@ -9,7 +10,7 @@ use liveagent::{
     RedirectRefusal, RequestKind, ResumeError, RetryPolicy, Session, SessionSnapshot, State,
 };
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KEY: &str = "SECRETKEY-0123456789abcdef!c2lnbmF0dXJl=";
 const AFFINITY: &str = "73061fa0";
@@ -47,9 +48,9 @@ enum Out {
 /// The attacker's view of a client: a session, a virtual clock, and every output in order.
 struct Victim {
     s: Session,
-    now: Instant,
+    now: Timestamp,
     /// When the test began: transcript times are offsets from it.
-    start: Instant,
+    start: Timestamp,
     /// Every output and answer as a line, for the insta transcript.
     lines: Vec<String>,
     log: Vec<Out>,
@@ -61,7 +62,7 @@ struct Victim {
 
 impl Victim {
     fn new(config: Config) -> Victim {
-        let now = Instant::now();
+        let now = Timestamp::ZERO;
         let mut v = Victim {
             s: Session::new(config, now),
             now,
@@ -75,7 +76,7 @@ impl Victim {
         v
     }
 
-    fn from(s: Session, now: Instant) -> Victim {
+    fn from(s: Session, now: Timestamp) -> Victim {
         let mut v = Victim {
             s,
             now,
@@ -129,7 +130,7 @@ impl Victim {
         }
     }
 
-    fn ts(&self, t: Instant) -> String {
+    fn ts(&self, t: Timestamp) -> String {
         let d = t.saturating_duration_since(self.start);
         format!("+{}.{:03}s", d.as_secs(), d.subsec_millis())
     }

@@ -3,12 +3,13 @@
 //! from the simulator's record, and shown to catch planted bugs (a tap that drops, duplicates or invents a
 //! message, a tap that turns a refusal into a 200).
 
+use liveagent::Timestamp;
 use liveagent::sim::{
     AgentAction, AgentScript, AgentStep, Discrepancy, Fault, FaultKind, Pair, PairError, PairStep,
     Reply, SimConfig, Trigger,
 };
 use liveagent::{Config, EndReason, Event, RequestKind};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn secs(n: f64) -> Duration {
     Duration::from_secs_f64(n)
@@ -26,7 +27,7 @@ fn config(sim: &SimConfig) -> Config {
 }
 
 fn pair(sim: SimConfig) -> Pair {
-    Pair::new(config(&sim), sim, Instant::now())
+    Pair::new(config(&sim), sim, Timestamp::ZERO)
 }
 
 /// Accepts after 1 s, says two things, echoes every visitor text, ends the chat 6 s after accepting.

@@ -391,7 +391,7 @@ fn case() -> impl Strategy<Value = (Setup, Vec<Op>)> {
 #[test]
 fn openings_reach_their_states() {
     for (name, ops, state, reconnecting) in prefixes() {
-        let h = Harness::run(Setup::default(), std::time::Instant::now(), &ops)
+        let h = Harness::run(Setup::default(), liveagent::Timestamp::ZERO, &ops)
             .unwrap_or_else(|v| panic!("{name}: {v}"));
         assert_eq!(h.session().state(), state, "{name}\n{:#?}", h.trace());
         assert_eq!(
@@ -412,7 +412,7 @@ proptest! {
 
     #[test]
     fn session_upholds_invariants((setup, ops) in case()) {
-        if let Err(v) = Harness::run(setup, std::time::Instant::now(), &ops) {
+        if let Err(v) = Harness::run(setup, liveagent::Timestamp::ZERO, &ops) {
             prop_assert!(false, "{}", v);
         }
     }
@@ -547,7 +547,7 @@ fn transition_coverage() {
             .new_tree(&mut runner)
             .expect("strategy generates")
             .current();
-        match Harness::new(setup, std::time::Instant::now()) {
+        match Harness::new(setup, liveagent::Timestamp::ZERO) {
             Ok(mut h) => {
                 for op in &ops {
                     if let Err(v) = h.apply(op) {
@@ -621,7 +621,7 @@ fn transition_coverage() {
     );
 }
 
-/// The clock driven to the end of what `Instant` can represent (about 93 `Huge` steps without firing), then
+/// The clock driven to the end of what `Timestamp` can represent (`Huge` steps saturate there, without firing), then
 /// the timers fire: nothing may panic or hot-loop; requests expire one attempt per wake-up until the session
 /// gives up.
 #[test]
@@ -647,7 +647,7 @@ fn clock_at_the_end_of_time() {
             Op::Sleep,
         ]);
         ops.extend(std::iter::repeat_n(Op::Sleep, 20));
-        if let Err(v) = Harness::run(Setup::default(), std::time::Instant::now(), &ops) {
+        if let Err(v) = Harness::run(Setup::default(), liveagent::Timestamp::ZERO, &ops) {
             panic!("{v}");
         }
     }

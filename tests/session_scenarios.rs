@@ -1200,7 +1200,7 @@ fn time_backwards_and_huge_jump() {
     let polls = h.sent_of(RequestKind::Messages);
     assert_eq!(polls[polls.len() - 2].ack(), Some(1));
 
-    // The largest `Instant` the platform has: nothing may panic there either.
+    // The largest `Timestamp` the platform has: nothing may panic there either.
     let base = h.now();
     let mut step = Duration::from_secs(1 << 62);
     let mut far = base;
@@ -1212,7 +1212,7 @@ fn time_backwards_and_huge_jump() {
         }
     }
     h.session.handle_timeout(far);
-    // At the very last `Instant` no later wake-up exists, so the "poll_timeout() > now" guarantee cannot hold
+    // At the very last `Timestamp` no later wake-up exists, so the "poll_timeout() > now" guarantee cannot hold
     // there. What must hold: no panic, and a driver looping at that instant cannot spin forever: every
     // request expires at once and the retry budget ends the session.
     let mut rounds = 0;

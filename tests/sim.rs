@@ -1,6 +1,7 @@
 //! The server simulator driven directly with requests built by `liveagent::wire::Api`, on a virtual clock.
 #![cfg(feature = "sim")]
 
+use liveagent::Timestamp;
 use liveagent::sim::dialect::{SequenceHeader, SequenceRule};
 use liveagent::sim::{
     AgentAction, AgentScript, Dialect, EndReason, Fault, FaultKind, FaultPlan, Reply, Server,
@@ -11,7 +12,7 @@ use liveagent::wire::{
     MessagesAnswer, MessagesBody, Noun, ServerError, SessionAuth, SessionKey, SettingsQuery,
 };
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const V: u32 = 59;
 
@@ -22,15 +23,15 @@ fn ms(n: u64) -> Duration {
 /// The server plus a virtual clock and a mailbox of replies.
 struct Harness {
     server: Server,
-    t0: Instant,
-    now: Instant,
+    t0: Timestamp,
+    now: Timestamp,
     endpoint: Endpoint,
-    mailbox: HashMap<Ticket, (Instant, Reply)>,
+    mailbox: HashMap<Ticket, (Timestamp, Reply)>,
 }
 
 impl Harness {
     fn new(config: SimConfig) -> Harness {
-        let t0 = Instant::now();
+        let t0 = Timestamp::ZERO;
         let endpoint = config.endpoint().expect("endpoint");
         Harness {
             server: Server::new(config, t0),

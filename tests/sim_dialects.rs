@@ -4,12 +4,13 @@
 //! test asserts the observable difference (status, body shape, finding code) and records the request and
 //! answer lines; one insta snapshot per switch shows them side by side for a reviewer.
 
+use liveagent::Timestamp;
 use liveagent::sim::{
     AgentAction, AgentScript, Dialect, FaultKind, Reply, Server, Severity, SimConfig, Ticket,
 };
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ORG: &str = "00Dxx0000001gPL";
 
@@ -28,8 +29,8 @@ struct Visitor {
 
 struct H {
     server: Server,
-    start: Instant,
-    now: Instant,
+    start: Timestamp,
+    now: Timestamp,
     log: String,
     /// Replies that became ready while another was awaited.
     stash: Vec<(Ticket, Reply)>,
@@ -46,7 +47,7 @@ fn brief(body: &str) -> String {
 
 impl H {
     fn new(dialect: Dialect) -> H {
-        let start = Instant::now();
+        let start = Timestamp::ZERO;
         let config = SimConfig::default()
             .with_agent(AgentScript::idle())
             .with_dialect(dialect);

@@ -134,9 +134,9 @@ impl PingPong {
 }
 
 fn blocking_chat(url: &str, seed: u64) -> PingPong {
-    let mut session = Session::new(client_config(url, seed), Instant::now());
-    let mut visitor = PingPong::new("blocking", 3);
     let mut driver: blocking::BlockingDriver<()> = blocking::BlockingDriver::new();
+    let mut session = Session::new(client_config(url, seed), driver.now());
+    let mut visitor = PingPong::new("blocking", 3);
     driver.run(&mut session, |s, input| {
         if let blocking::Input::Event(ev) = input {
             visitor.on_event(s, ev);
@@ -152,10 +152,11 @@ fn tokio_chat(url: &str, seed: u64) -> PingPong {
         .expect("rt");
     rt.block_on(async move {
         let client = tokio_driver::client();
-        let mut session = Session::new(client_config(url, seed), Instant::now());
+        let clock = liveagent::Clock::new(Instant::now());
+        let mut session = Session::new(client_config(url, seed), clock.at(Instant::now()));
         let mut visitor = PingPong::new("tokio", 3);
         let (_tx, rx) = tokio::sync::mpsc::channel::<()>(1);
-        tokio_driver::run(&client, &mut session, rx, |s, input| {
+        tokio_driver::run(&client, clock, &mut session, rx, |s, input| {
             if let tokio_driver::Input::Event(ev) = input {
                 visitor.on_event(s, ev);
             }
@@ -622,9 +623,9 @@ fn python_chat(bin: &PathBuf, dialect: &str) {
 fn chats_for_other_ids_are_declined_when_ids_are_given() {
     let running = serve(&["--button-id", "573000000000009"]);
     let url = running.url();
-    let mut session = Session::new(client_config(&url, 3), Instant::now());
-    let mut end = None;
     let mut driver: blocking::BlockingDriver<()> = blocking::BlockingDriver::new();
+    let mut session = Session::new(client_config(&url, 3), driver.now());
+    let mut end = None;
     driver.run(&mut session, |_, input| {
         if let blocking::Input::Event(Event::Ended(reason)) = input {
             end = Some(reason);

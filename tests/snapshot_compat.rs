@@ -3,13 +3,13 @@
 //! fields later versions add, this file must keep resuming to the same chat; a snapshot of a newer format is
 //! refused rather than half-read.
 
+use liveagent::Timestamp;
 use liveagent::wire::{Endpoint, header};
 use liveagent::{
     Config, OutgoingRequest, Output, RequestKind, ResumeError, SNAPSHOT_VERSION, Session,
     SessionSnapshot, State,
 };
 use serde_json::Value;
-use std::time::Instant;
 
 const STORED: &str = include_str!("fixtures/snapshots/v1-chatting.json");
 
@@ -24,7 +24,7 @@ fn config() -> Config {
 
 fn requests_after_resume(json: &str) -> Vec<OutgoingRequest> {
     let snapshot: SessionSnapshot = serde_json::from_str(json).expect("the stored snapshot reads");
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let mut session =
         Session::resume(config(), snapshot, now).expect("the stored snapshot resumes");
     assert_eq!(session.state(), State::Chatting);
@@ -98,7 +98,7 @@ fn fields_added_since_version_1_take_their_defaults() {
 #[test]
 fn the_current_version_writes_the_current_format() {
     let snapshot: SessionSnapshot = serde_json::from_str(STORED).unwrap();
-    let session = Session::resume(config(), snapshot, Instant::now()).unwrap();
+    let session = Session::resume(config(), snapshot, Timestamp::ZERO).unwrap();
     let written: Value = serde_json::to_value(session.snapshot()).unwrap();
     assert_eq!(written["version"], SNAPSHOT_VERSION);
     assert_eq!(
@@ -112,7 +112,7 @@ fn a_snapshot_of_a_newer_format_is_refused() {
     let mut v: Value = serde_json::from_str(STORED).unwrap();
     v["version"] = (SNAPSHOT_VERSION + 1).into();
     let snapshot: SessionSnapshot = serde_json::from_value(v).unwrap();
-    let err = Session::resume(config(), snapshot, Instant::now()).unwrap_err();
+    let err = Session::resume(config(), snapshot, Timestamp::ZERO).unwrap_err();
     assert_eq!(
         err,
         ResumeError::UnsupportedVersion {
@@ -127,7 +127,7 @@ fn a_snapshot_of_an_ended_chat_is_refused() {
     let mut v: Value = serde_json::from_str(STORED).unwrap();
     v["state"] = "Ended".into();
     let snapshot: SessionSnapshot = serde_json::from_value(v).unwrap();
-    let err = Session::resume(config(), snapshot, Instant::now()).unwrap_err();
+    let err = Session::resume(config(), snapshot, Timestamp::ZERO).unwrap_err();
     assert_eq!(err, ResumeError::AlreadyEnded);
 }
 

@@ -295,7 +295,7 @@ fn session_builds_the_upload_for_the_transfer_it_delivered() {
 
 #[test]
 fn a_session_without_credentials_cannot_upload() {
-    let session = liveagent::Session::new(config(), std::time::Instant::now());
+    let session = liveagent::Session::new(config(), liveagent::Timestamp::ZERO);
     let t = transfer(CHAT_HOST);
     assert_eq!(
         session.upload_request(&t, "a", "text/plain", b"x").err(),
@@ -309,10 +309,11 @@ fn a_session_without_credentials_cannot_upload() {
 #[cfg(feature = "sim")]
 mod against_the_simulator {
     use super::*;
+    use liveagent::Timestamp;
     use liveagent::sim::{AgentAction, AgentScript, Pair, SimConfig, Ticket, VisitorEvent};
     use liveagent::{Config, Session};
     use std::collections::HashMap;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// What the visitor does when the agent asks for a file: the uploads it sends (label and request).
     type OnRequest = dyn FnMut(&Session, &FileTransfer) -> Vec<(String, Request<Vec<u8>>)>;
@@ -324,7 +325,7 @@ mod against_the_simulator {
         agent: AgentScript,
         on_request: &mut OnRequest,
     ) -> (Pair, Vec<String>, Vec<(String, u16, UploadAnswer)>) {
-        let t0 = Instant::now();
+        let t0 = Timestamp::ZERO;
         let mut sim_config = SimConfig::default().with_agent(agent);
         sim_config.poll_hold = Duration::from_secs(5);
         let endpoint = sim_config.endpoint().expect("endpoint");

@@ -6,6 +6,7 @@
 
 pub mod alloc;
 
+use liveagent::Timestamp;
 use liveagent::http;
 use liveagent::sim::{AgentAction, AgentScript, AgentStep, Pair, PairError, Server, SimConfig};
 use liveagent::wire::Endpoint;
@@ -13,7 +14,7 @@ use liveagent::{Config, Event, Output, RequestId, RequestKind, Session};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ------------------------------------------------------------------------------------------------
 // Bodies
@@ -111,7 +112,7 @@ pub fn config() -> Config {
 }
 
 /// Drains outputs until `Wait`; returns the requests handed out (id, kind) and how many events.
-pub fn drain(s: &mut Session, now: Instant) -> (Vec<(RequestId, RequestKind)>, usize) {
+pub fn drain(s: &mut Session, now: Timestamp) -> (Vec<(RequestId, RequestKind)>, usize) {
     let mut reqs = Vec::new();
     let mut events = 0;
     loop {
@@ -124,7 +125,7 @@ pub fn drain(s: &mut Session, now: Instant) -> (Vec<(RequestId, RequestKind)>, u
 }
 
 /// A session in `Chatting` with its long poll in flight; returns the poll's id.
-pub fn established(config: Arc<Config>, now: Instant) -> (Session, RequestId) {
+pub fn established(config: Arc<Config>, now: Timestamp) -> (Session, RequestId) {
     let mut s = Session::with_shared_config(config, now);
     let (reqs, _) = drain(&mut s, now);
     let sid = find(&reqs, RequestKind::SessionId);
@@ -148,7 +149,7 @@ fn find(reqs: &[(RequestId, RequestKind)], kind: RequestKind) -> RequestId {
         .unwrap_or_else(|| panic!("no {kind:?} request in {reqs:?}"))
 }
 
-fn accept(s: &mut Session, id: RequestId, r: http::Response<&[u8]>, now: Instant) {
+fn accept(s: &mut Session, id: RequestId, r: http::Response<&[u8]>, now: Timestamp) {
     if let Err(e) = s.handle_response(id, r, now) {
         panic!("handle_response: {e}");
     }
@@ -192,7 +193,7 @@ pub fn visitor_config(sim: &SimConfig) -> Config {
 /// One whole chat with [`sim_config`]'s echo agent, driven by [`Pair`]: wait for ChatEstablished, then
 /// `MESSAGES_EACH_WAY` times send a text and wait for its echo, then end and run to the end. The pair keeps
 /// no transcript of its own; `sim` says whether the simulator does.
-pub fn pair_chat(sim: SimConfig, start: Instant) -> Result<Pair, PairError> {
+pub fn pair_chat(sim: SimConfig, start: Timestamp) -> Result<Pair, PairError> {
     let config = visitor_config(&sim);
     let mut pair = Pair::new(config, sim, start);
     pair.set_transcript(false);
@@ -215,7 +216,7 @@ struct Visitor {
     sent: u32,
     received: u32,
     /// The deadline this visitor has in the timer heap, if any.
-    heap_at: Option<Instant>,
+    heap_at: Option<Timestamp>,
 }
 
 /// Totals of one fleet run.
@@ -239,14 +240,14 @@ pub struct Fleet {
     visitors: Vec<Visitor>,
     tickets: HashMap<u64, (u32, RequestId)>,
     dirty: Vec<u32>,
-    heap: BinaryHeap<Reverse<(Instant, u32)>>,
-    now: Instant,
-    t0: Instant,
+    heap: BinaryHeap<Reverse<(Timestamp, u32)>>,
+    now: Timestamp,
+    t0: Timestamp,
     pub stats: FleetStats,
 }
 
 impl Fleet {
-    pub fn new(n: usize, sim: SimConfig, t0: Instant) -> Fleet {
+    pub fn new(n: usize, sim: SimConfig, t0: Timestamp) -> Fleet {
         let config = Arc::new(visitor_config(&sim));
         let server = sim_side(|| Server::new(sim, t0));
         let visitors = (0..n)
@@ -456,7 +457,7 @@ fn timed<R>(acc: &std::sync::atomic::AtomicU64, f: impl FnOnce() -> R) -> R {
     if !TIME_SIDES.load(Relaxed) {
         return f();
     }
-    let t = Instant::now();
+    let t = std::time::Instant::now();
     let r = f();
     acc.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
     r

@@ -1,7 +1,9 @@
 //! A blocking driver: `ureq` on one short-lived thread per request, so the long poll and a POST can be in
 //! flight together, and `std::sync::mpsc` to wake the loop. No async runtime.
 
-use liveagent::{Event, OutgoingRequest, Output, RequestId, Session, TransportError};
+use liveagent::{
+    Clock, Event, OutgoingRequest, Output, RequestId, Session, Timestamp, TransportError,
+};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -28,6 +30,7 @@ pub struct BlockingDriver<C> {
     agent: ureq::Agent,
     tx: mpsc::Sender<Wake<C>>,
     rx: mpsc::Receiver<Wake<C>>,
+    clock: Clock,
 }
 
 impl<C: Send + 'static> BlockingDriver<C> {
@@ -40,7 +43,18 @@ impl<C: Send + 'static> BlockingDriver<C> {
             .build()
             .into();
         let (tx, rx) = mpsc::channel();
-        BlockingDriver { agent, tx, rx }
+        let clock = Clock::new(Instant::now());
+        BlockingDriver {
+            agent,
+            tx,
+            rx,
+            clock,
+        }
+    }
+
+    /// The time now on the driver's clock: create the session with it.
+    pub fn now(&self) -> Timestamp {
+        self.clock.at(Instant::now())
     }
 
     /// A handle to wake the loop with application input (e.g. from a stdin thread).
@@ -51,25 +65,27 @@ impl<C: Send + 'static> BlockingDriver<C> {
     /// Runs the session until it ends, handing each event and application input to `on`.
     pub fn run(&mut self, session: &mut Session, mut on: impl FnMut(&mut Session, Input<C>)) {
         loop {
-            match session.poll_output(Instant::now()) {
+            match session.poll_output(self.now()) {
                 Output::Request(req) => self.spawn(req),
                 Output::Event(ev) => on(session, Input::Event(ev)),
                 Output::Wait(None) => return,
                 Output::Wait(Some(deadline)) => {
                     // At least 1 ms, so a deadline that is already due cannot make us spin.
-                    let wait = deadline
+                    let wait = self
+                        .clock
+                        .instant(deadline)
                         .saturating_duration_since(Instant::now())
                         .max(Duration::from_millis(1));
                     match self.rx.recv_timeout(wait) {
                         Ok(Wake::Answer(id, Ok(resp))) => {
-                            let _ = session.handle_response(id, resp, Instant::now());
+                            let _ = session.handle_response(id, resp, self.now());
                         }
                         Ok(Wake::Answer(id, Err(e))) => {
-                            let _ = session.handle_transport_error(id, e, Instant::now());
+                            let _ = session.handle_transport_error(id, e, self.now());
                         }
                         Ok(Wake::App(c)) => on(session, Input::App(c)),
                         Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                            session.handle_timeout(Instant::now())
+                            session.handle_timeout(self.now())
                         }
                     }
                 }
@@ -80,7 +96,10 @@ impl<C: Send + 'static> BlockingDriver<C> {
     fn spawn(&self, req: OutgoingRequest) {
         let (agent, tx) = (self.agent.clone(), self.tx.clone());
         // The transport gives up at the request's deadline; the session would count it failed then anyway.
-        let timeout = req.deadline.saturating_duration_since(Instant::now());
+        let timeout = self
+            .clock
+            .instant(req.deadline)
+            .saturating_duration_since(Instant::now());
         std::thread::spawn(move || {
             let http = agent
                 .configure_request(req.http)

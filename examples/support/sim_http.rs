@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+use liveagent::Clock;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -138,7 +140,14 @@ impl SimHttp {
                         Err(e) => eprintln!("sim_http: listener: {e}"),
                     }
                 }
-                own_sim(Server::new(config, Instant::now()), front, rx).await;
+                let clock = Clock::new(Instant::now());
+                own_sim(
+                    Server::new(config, clock.at(Instant::now())),
+                    clock,
+                    front,
+                    rx,
+                )
+                .await;
             });
         });
         Ok(SimHttp {
@@ -248,12 +257,18 @@ async fn accept_loop(listener: TcpListener, host: Arc<str>, tx: mpsc::UnboundedS
     }
 }
 
-async fn own_sim(mut sim: Server, front: FrontEnd, mut rx: mpsc::UnboundedReceiver<ToSim>) {
+async fn own_sim(
+    mut sim: Server,
+    clock: Clock,
+    front: FrontEnd,
+    mut rx: mpsc::UnboundedReceiver<ToSim>,
+) {
+    let now = || clock.at(Instant::now());
     let mut printed = 0;
     let mut waiting: HashMap<Ticket, oneshot::Sender<Reply>> = HashMap::new();
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Ticket>();
     loop {
-        while let Some((ticket, reply)) = sim.poll_reply(Instant::now()) {
+        while let Some((ticket, reply)) = sim.poll_reply(now()) {
             if let Some(tx) = waiting.remove(&ticket) {
                 let _ = tx.send(reply);
             }
@@ -264,21 +279,23 @@ async fn own_sim(mut sim: Server, front: FrontEnd, mut rx: mpsc::UnboundedReceiv
             }
             printed = sim.transcript().len();
         }
-        let sleep = sim.poll_timeout().map(|t| t.max(Instant::now()));
+        let sleep = sim
+            .poll_timeout()
+            .map(|t| clock.instant(t).max(Instant::now()));
         let msg = tokio::select! {
             m = rx.recv() => m,
             Some(t) = closed_rx.recv() => Some(ToSim::Closed(t)),
             _ = async { match sleep { Some(t) => tokio::time::sleep_until(t.into()).await, None => std::future::pending().await } } => {
-                sim.handle_timeout(Instant::now());
+                sim.handle_timeout(now());
                 continue;
             }
         };
         match msg {
             Some(ToSim::Request(req, reply_tx)) => {
-                let ticket = sim.handle_request(&req, Instant::now());
+                let ticket = sim.handle_request(&req, now());
                 if let Some((session_id, wrong)) = front.expected_ids.refused(&req) {
                     let reason = "Unavailable".to_owned();
-                    if sim.agent_act(&session_id, AgentAction::Decline { reason }, Instant::now()) {
+                    if sim.agent_act(&session_id, AgentAction::Decline { reason }, now()) {
                         eprintln!("sim_http: declined the chat of ChasitorInit {ticket}: {wrong}");
                     }
                 }
@@ -300,7 +317,7 @@ async fn own_sim(mut sim: Server, front: FrontEnd, mut rx: mpsc::UnboundedReceiv
             }
             Some(ToSim::Closed(ticket)) => {
                 if waiting.remove(&ticket).is_some() {
-                    sim.cancel(ticket, Instant::now());
+                    sim.cancel(ticket, now());
                 }
             }
             Some(ToSim::Stop(tx)) => {

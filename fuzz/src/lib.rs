@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 use arbitrary::{Arbitrary, Unstructured};
+use liveagent::Timestamp;
 use liveagent::sim::{
     AgentAction, AgentScript, AgentStep, Fault, FaultKind, FaultPlan, Pair, PairError,
     Reply as SimReply, Server, SimConfig, Trigger,
@@ -33,7 +34,7 @@ use liveagent::wire::{
 };
 use liveagent::{Config, RetryPolicy};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A target's entry point: takes the fuzzer's bytes, panics on a violated invariant.
 pub type Target = fn(&[u8]);
@@ -532,7 +533,7 @@ pub fn decode_noun(data: &[u8]) {
 
 /// Opens a session on a fresh simulator and sends `body` as a POST of noun `name` (or inside a MultiNoun).
 fn sim_post(name: &str, body: &[u8], multi: bool) {
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let config = SimConfig::default();
     let Ok(endpoint) = config.endpoint() else {
         return;
@@ -902,13 +903,13 @@ pub fn session_ops_input(data: &[u8]) -> (Setup, Vec<Op>) {
 /// status, 409 out-of-sync, garbage, structured batches of every message type with consistent, overlapping,
 /// absent or arbitrary `sequence`, SessionId/ReconnectSession bodies valid or broken, and any status with any
 /// bytes), transport errors, answers to stale, duplicated and never-issued request ids, time steps forwards
-/// (up to the end of `Instant`) and backwards, spurious timeouts, snapshot/resume.
+/// (up to the end of `Timestamp`) and backwards, spurious timeouts, snapshot/resume.
 ///
 /// Checks: everything `liveagent::testkit::Monitor` checks, after every step (the same code as the property
 /// test `tests/session_model.rs`).
 pub fn session_ops(data: &[u8]) {
     let (setup, ops) = session_ops_input(data);
-    if let Err(v) = Harness::run(setup, std::time::Instant::now(), &ops) {
+    if let Err(v) = Harness::run(setup, Timestamp::ZERO, &ops) {
         panic!("{v}");
     }
 }
@@ -1143,7 +1144,7 @@ pub fn sim_session(data: &[u8]) {
 }
 
 fn run_sim(input: &SimInput) {
-    let start = Instant::now();
+    let start = Timestamp::ZERO;
     let mut sim = SimConfig::default().with_seed(input.seed);
     sim.dialect = liveagent::sim::Dialect::from_choices(&input.dialect);
     sim.agent = input.agent.script();
@@ -1389,7 +1390,7 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
 /// more events than the batch cap allows.
 pub fn hostile_server(data: &[u8]) {
     let (setup, ops) = hostile_server_input(data);
-    if let Err(v) = Harness::run(setup, std::time::Instant::now(), &ops) {
+    if let Err(v) = Harness::run(setup, Timestamp::ZERO, &ops) {
         panic!("{v}");
     }
 }

@@ -1,12 +1,12 @@
 //! What the session gives back: requests to send, events for the application, and when to wake it next.
 
 use crate::RedirectRefusal;
+use crate::time::Timestamp;
 use crate::wire::{
     AgentInfo, AgentMessage, BuildError, ChasitorSessionData, ChatEndReason, DecodeError, Endpoint,
     LogSafe, Message, ServerError,
 };
 use std::fmt;
-use std::time::Instant;
 
 /// Identifies one request handed out by [`Session::poll_output`](crate::Session::poll_output). Report its
 /// outcome with exactly this id.
@@ -77,7 +77,7 @@ pub struct OutgoingRequest {
     /// The HTTP request, complete with headers and body.
     pub http: http::Request<Vec<u8>>,
     /// When the session stops waiting for it.
-    pub deadline: Instant,
+    pub deadline: Timestamp,
 }
 
 impl fmt::Debug for OutgoingRequest {
@@ -144,7 +144,7 @@ pub enum Output {
     /// Nothing more to do: wait until this instant (then call
     /// [`handle_timeout`](crate::Session::handle_timeout)), or until a response or a command arrives.
     /// `None` once the session has ended.
-    Wait(Option<Instant>),
+    Wait(Option<Timestamp>),
 }
 
 /// What went wrong in the transport, as the driver reports it to
@@ -435,7 +435,7 @@ pub enum Event {
         /// Why the default policy would refuse it.
         reason: RedirectRefusal,
         /// When the offer lapses (the session's clock).
-        decide_by: Instant,
+        decide_by: Timestamp,
     },
     /// A batch `sequence` went below the last one seen without a reconnect: the server renumbered its
     /// messages. De-duplication restarted, so the batch's messages are delivered (some may repeat earlier ones).
@@ -460,7 +460,7 @@ pub enum Event {
     /// The visitor idle-timeout warning fired; the chat ends at `ends_at` unless the visitor acts.
     IdleWarning {
         /// When the chat will end.
-        ends_at: Instant,
+        ends_at: Timestamp,
     },
     /// Visitor activity cleared the idle warning.
     IdleWarningCleared,
@@ -471,7 +471,7 @@ pub enum Event {
         /// Consecutive failures so far.
         attempt: u32,
         /// When it is retried.
-        at: Instant,
+        at: Timestamp,
         /// Why it failed.
         cause: Failure,
     },

@@ -42,7 +42,9 @@ use backoff::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 /// Where the chat is. Reconnecting after a 503 is orthogonal: see [`Session::is_reconnecting`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -312,7 +314,7 @@ enum Unbuildable {
 struct InFlight {
     id: u64,
     kind: RequestKind,
-    deadline: Instant,
+    deadline: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +339,7 @@ fn slot_of(kind: RequestKind) -> Slot {
 #[derive(Debug, Default, Clone, Copy)]
 #[repr(C, packed(4))]
 struct SlotTimers {
-    retry_at: Option<Instant>,
+    retry_at: Option<Timestamp>,
     failures: u32,
 }
 
@@ -345,14 +347,14 @@ struct SlotTimers {
 #[derive(Debug)]
 struct PendingSwitch {
     target: Endpoint,
-    decide_by: Instant,
+    decide_by: Timestamp,
 }
 
 /// The visitor side of one chat. See the crate docs for the drive loop.
 pub struct Session {
     config: Arc<Config>,
     d: SessionSnapshot,
-    now: Instant,
+    now: Timestamp,
     in_flight: Vec<InFlight>,
     control: SlotTimers,
     post: SlotTimers,
@@ -361,8 +363,8 @@ pub struct Session {
     /// Boxed, like [`Session::pending_switch`]: `None` for the whole chat, so it should not cost its size in
     /// every idle session (issue #13).
     end_reason: Option<Box<EndReason>>,
-    idle_warn_at: Option<Instant>,
-    idle_end_at: Option<Instant>,
+    idle_warn_at: Option<Timestamp>,
+    idle_end_at: Option<Timestamp>,
     idle_warned: bool,
     /// A poll was issued after ChatEnd was accepted: its answer is the last one.
     final_poll_issued: bool,
@@ -373,7 +375,7 @@ pub struct Session {
     /// Consecutive 409s on the poll: the first is re-polled ("Duplicate Long Polling"), the second ends.
     poll_conflicts: u32,
     /// No command POST before this instant: the previous one carried a ChatMessage (`Config::message_spacing`).
-    paced_until: Option<Instant>,
+    paced_until: Option<Timestamp>,
     /// A SwitchServer target outside the policy, offered to the application ([`RedirectPolicy::AskApplication`]);
     /// nothing new is sent until it decides, and an offer still undecided after `request_timeout` is refused
     /// ([`EndReason::SwitchUndecided`]). Not persisted: a resumed session stays where it was and the server
@@ -397,12 +399,12 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// `now + d` (at least 1 ms), never panicking: a duration too large for the platform's `Instant` is shortened.
-fn later(now: Instant, d: Duration) -> Instant {
-    crate::time::saturating_add(now, d.max(Duration::from_millis(1)))
+/// `now + d` (at least 1 ms), never panicking: a duration too large for the platform's `Timestamp` is shortened.
+fn later(now: Timestamp, d: Duration) -> Timestamp {
+    now.saturating_add(d.max(Duration::from_millis(1)))
 }
 
-fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,
@@ -410,18 +412,18 @@ fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-fn due(t: Option<Instant>, now: Instant) -> bool {
+fn due(t: Option<Timestamp>, now: Timestamp) -> bool {
     t.is_none_or(|t| t <= now)
 }
 
 impl Session {
     /// A new session; the first output is the SessionId request.
-    pub fn new(config: Config, now: Instant) -> Session {
+    pub fn new(config: Config, now: Timestamp) -> Session {
         Session::with_shared_config(Arc::new(config), now)
     }
 
     /// Like [`Session::new`], sharing one configuration between many sessions (bots, load tests).
-    pub fn with_shared_config(config: Arc<Config>, now: Instant) -> Session {
+    pub fn with_shared_config(config: Arc<Config>, now: Timestamp) -> Session {
         let d = SessionSnapshot {
             version: SNAPSHOT_VERSION,
             state: State::Connecting,
@@ -455,7 +457,7 @@ impl Session {
         Session::from_parts(config, d, now)
     }
 
-    fn from_parts(config: Arc<Config>, d: SessionSnapshot, now: Instant) -> Session {
+    fn from_parts(config: Arc<Config>, d: SessionSnapshot, now: Timestamp) -> Session {
         Session {
             config,
             d,
@@ -491,7 +493,7 @@ impl Session {
     pub fn resume(
         config: Config,
         snapshot: SessionSnapshot,
-        now: Instant,
+        now: Timestamp,
     ) -> Result<Session, ResumeError> {
         if snapshot.version > SNAPSHOT_VERSION {
             return Err(ResumeError::UnsupportedVersion {
@@ -590,7 +592,7 @@ impl Session {
         self.d.state == State::Ended
     }
 
-    fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Timestamp) {
         // Time never goes backwards: an earlier `now` is clamped to the latest seen.
         if now > self.now {
             self.now = now;
@@ -810,7 +812,7 @@ impl Session {
     /// before any request it leads to, and a server that answers every poll at once cannot starve it of
     /// events. Extra calls are harmless.
     #[must_use = "drain every Output: send requests, handle events, sleep until the Wait deadline"]
-    pub fn poll_output(&mut self, now: Instant) -> Output {
+    pub fn poll_output(&mut self, now: Timestamp) -> Output {
         self.tick(now);
         if let Some(ev) = self.events.pop_front() {
             return Output::Event(ev);
@@ -834,7 +836,7 @@ impl Session {
     /// When [`handle_timeout`](Session::handle_timeout) should next be called; `None` once ended.
     /// After `handle_timeout(now)` this is `None` or later than `now`.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         if self.is_ended() {
             return None;
         }
@@ -855,7 +857,7 @@ impl Session {
 
     /// Tells the session the time: expires requests past their deadline (as transport errors), releases
     /// retries that are due, and runs the idle timer. Spurious calls are harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         self.tick(now);
         if self.is_ended() {
             return;
@@ -1012,7 +1014,7 @@ impl Session {
         .map(|(name, _)| name)
     }
 
-    fn next_kind(&mut self, now: Instant) -> Option<RequestKind> {
+    fn next_kind(&mut self, now: Timestamp) -> Option<RequestKind> {
         let state = self.d.state;
         if !self.busy(Slot::Control) && due(self.control.retry_at, now) {
             if self.d.credentials.is_none() && state == State::Connecting {
@@ -1233,7 +1235,7 @@ impl Session {
         &mut self,
         id: RequestId,
         response: http::Response<B>,
-        now: Instant,
+        now: Timestamp,
     ) -> Result<Handled, InputError> {
         self.tick(now);
         let Some(f) = self.take_in_flight(id)? else {
@@ -1255,7 +1257,7 @@ impl Session {
         &mut self,
         id: RequestId,
         error: TransportError,
-        now: Instant,
+        now: Timestamp,
     ) -> Result<Handled, InputError> {
         self.tick(now);
         let Some(f) = self.take_in_flight(id)? else {
@@ -1301,7 +1303,7 @@ impl Session {
     /// poll went out is not one. The first such answer is re-polled at once (a poll can be cut short for
     /// good reasons); from the second in a row on, the next poll goes no sooner than `MIN_BACKOFF` after the
     /// previous one was sent: at most ten polls a second against a server that floods empty answers.
-    fn pace_empty_polls(&mut self, answered: &InFlight, now: Instant) {
+    fn pace_empty_polls(&mut self, answered: &InFlight, now: Timestamp) {
         if !self.poll_came_back_empty && !self.quick_empty_poll {
             return; // the common case: the answer brought messages
         }
@@ -2067,7 +2069,7 @@ impl Session {
 
     /// An offered switch the application left undecided past its deadline: refused, as if it had called
     /// [`refuse_switch`](Session::refuse_switch), with its own end reason.
-    fn lapse_switch_offer(&mut self, now: Instant) {
+    fn lapse_switch_offer(&mut self, now: Timestamp) {
         let Some(p) = self.pending_switch.take_if(|p| p.decide_by <= now) else {
             return;
         };

@@ -96,7 +96,9 @@ pub use transcript::TranscriptLine;
 use crate::wire::{BuildError, Endpoint};
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 /// The first offset; offsets are opaque large numbers to the client (real ones look like `97391055`).
 pub(crate) const OFFSET_BASE: i64 = 97_000_000;
@@ -266,8 +268,8 @@ enum Timer {
 /// (no session keys or affinity tokens).
 pub struct Server {
     config: SimConfig,
-    start: Instant,
-    now: Instant,
+    start: Timestamp,
+    now: Timestamp,
     rng: rng::SplitMix64,
     sessions: Vec<session::Session>,
     by_key: HashMap<String, usize, rng::FastHash>,

@@ -6,7 +6,9 @@ use crate::{CommandError, CommandId, Config, EndReason, Event, InputError, Outpu
 use crate::{RequestKind, Session, TransportError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 /// The default bound on the steps of one `run*` call (see [`Pair::set_max_steps`]).
 pub const MAX_STEPS: usize = 100_000;
@@ -166,7 +168,7 @@ struct WireText {
 /// * otherwise moves the virtual clock to the earlier of the two sides' next deadlines and calls both
 ///   `handle_timeout`s.
 ///
-/// Each of these is one [`step`](Pair::step). The clock is an `Instant` origin the caller gives; nothing here
+/// Each of these is one [`step`](Pair::step). The clock is a `Timestamp` origin the caller gives; nothing here
 /// reads the real clock.
 ///
 /// [`check_delivery`](Pair::check_delivery) judges the chat from the **simulator's record** — the visitor texts
@@ -177,10 +179,10 @@ struct WireText {
 pub struct Pair {
     session: Session,
     server: Server,
-    start: Instant,
-    now: Instant,
+    start: Timestamp,
+    now: Timestamp,
     /// The session's last `Wait`, once it was drained; `None` while outputs may be pending.
-    wait: Option<Option<Instant>>,
+    wait: Option<Option<Timestamp>>,
     flights: BTreeMap<Ticket, Flight>,
     /// Requests of the application's own that the server has not answered yet.
     app_flights: BTreeSet<Ticket>,
@@ -222,8 +224,6 @@ impl fmt::Display for Stamp {
         write!(f, "+{}.{:03}s", self.0.as_secs(), self.0.subsec_millis())
     }
 }
-
-use crate::time::saturating_add as add;
 
 /// The first `max` bytes of `s`, cut at a character boundary, with `…` when cut.
 fn brief(s: &str, max: usize) -> String {
@@ -316,13 +316,13 @@ impl Pair {
     /// A session built from `session_config` and a server built from `sim_config`, both created at `start`
     /// (virtual time zero). Point `session_config` at [`SimConfig::endpoint`]. Nothing is sent until the
     /// first step.
-    pub fn new(session_config: Config, sim_config: SimConfig, start: Instant) -> Pair {
+    pub fn new(session_config: Config, sim_config: SimConfig, start: Timestamp) -> Pair {
         Pair::with_session(Session::new(session_config, start), sim_config, start)
     }
 
     /// A pair around a session built elsewhere (e.g. [`Session::resume`]), with a fresh server created at
     /// `start`.
-    pub fn with_session(session: Session, sim_config: SimConfig, start: Instant) -> Pair {
+    pub fn with_session(session: Session, sim_config: SimConfig, start: Timestamp) -> Pair {
         Pair {
             session,
             server: Server::new(sim_config, start),
@@ -391,7 +391,7 @@ impl Pair {
     }
 
     /// The virtual clock.
-    pub fn now(&self) -> Instant {
+    pub fn now(&self) -> Timestamp {
         self.now
     }
 
@@ -549,7 +549,7 @@ impl Pair {
     }
 
     /// One step, not moving the clock past `limit`; `Ok(None)` when nothing is left to do before it.
-    fn step_bounded(&mut self, limit: Option<Instant>) -> Result<Option<PairStep>, PairError> {
+    fn step_bounded(&mut self, limit: Option<Timestamp>) -> Result<Option<PairStep>, PairError> {
         self.steps = self.steps.saturating_add(1);
         if self.still >= MAX_STEPS_AT_ONE_INSTANT {
             return Err(PairError::Stalled { at: self.elapsed() });
@@ -697,8 +697,8 @@ impl Pair {
         self.still = self.still.saturating_add(1);
     }
 
-    /// Virtual time of an `Instant` the session handed out.
-    fn offset(&self, t: Instant) -> Stamp {
+    /// Virtual time of a `Timestamp` the session handed out.
+    fn offset(&self, t: Timestamp) -> Stamp {
         Stamp(t.saturating_duration_since(self.start))
     }
 
@@ -859,7 +859,7 @@ impl Pair {
 
     fn bounded(
         &mut self,
-        limit: Option<Instant>,
+        limit: Option<Timestamp>,
         mut done: impl FnMut(&Pair, &PairStep) -> bool,
     ) -> Result<(), PairError> {
         for _ in 0..self.max_steps {
@@ -901,7 +901,7 @@ impl Pair {
     /// clock stands at `elapsed` with the session drained, ready for the next command. Returns early if the
     /// session ends.
     pub fn run_until_elapsed(&mut self, elapsed: Duration) -> Result<(), PairError> {
-        let limit = add(self.start, elapsed);
+        let limit = self.start.saturating_add(elapsed);
         self.bounded(Some(limit), |_, _| false)
     }
 

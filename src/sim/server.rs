@@ -12,6 +12,7 @@ use super::{
     SessionState, SimConfig, Ticket, Timer, TranscriptLine, Trigger, VisitorEvent,
     offset_for_index, rng,
 };
+use crate::time::Timestamp;
 use crate::wire::{
     self, AgentInfo, AgentMessage, AgentRef, ChasitorSessionData, ChatEnded, ChatRequestFail,
     ChatRequestSuccess, CustomEvent, FileTransfer, GeoLocation, Message, MessagesBody, Noun,
@@ -22,7 +23,6 @@ use http::{Method, Request, Response, StatusCode};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::time::Instant;
 
 const SESSION_INVALID: &str = "Session required but was invalid or not found";
 const NO_VERSION: &str = "No version header found";
@@ -226,7 +226,7 @@ enum Route {
 /// Per-request context.
 struct Ctx {
     ticket: Ticket,
-    now: Instant,
+    now: Timestamp,
     session: Option<usize>,
     fx: Effects,
     line: String,
@@ -419,7 +419,7 @@ fn geo() -> GeoLocation {
 
 impl Server {
     /// A server with no sessions; `now` is time zero of the transcript.
-    pub fn new(config: SimConfig, now: Instant) -> Server {
+    pub fn new(config: SimConfig, now: Timestamp) -> Server {
         let session_faults = config
             .faults
             .faults
@@ -465,7 +465,7 @@ impl Server {
 
     /// Receives one request. Never panics: malformed requests get error answers. The answer is available
     /// from [`poll_reply`](Self::poll_reply) at once, or later for a held poll or a delayed reply.
-    pub fn handle_request<B: AsRef<[u8]>>(&mut self, req: &Request<B>, now: Instant) -> Ticket {
+    pub fn handle_request<B: AsRef<[u8]>>(&mut self, req: &Request<B>, now: Timestamp) -> Ticket {
         let now = self.clock(now);
         self.advance(now);
         let ticket = Ticket(self.next_ticket);
@@ -520,7 +520,7 @@ impl Server {
     }
 
     /// The next reply that is ready at `now`, in order of readiness (then of arrival).
-    pub fn poll_reply(&mut self, now: Instant) -> Option<(Ticket, Reply)> {
+    pub fn poll_reply(&mut self, now: Timestamp) -> Option<(Ticket, Reply)> {
         let now = self.clock(now);
         self.advance(now);
         let key = self.ready.first_key()?;
@@ -532,7 +532,7 @@ impl Server {
 
     /// When something next happens: a reply becomes ready, a held poll expires, an agent step or a timed
     /// fault is due, a session idles out. `None` when nothing is scheduled.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         let reply = self.ready.first_key().map(|k| k.0);
         let timer = self.timers.first_key().map(|k| k.0);
         match (reply, timer) {
@@ -542,14 +542,14 @@ impl Server {
     }
 
     /// Advances the clock to `now`, running everything due.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         let now = self.clock(now);
         self.advance(now);
     }
 
     /// The transport lost the connection of `ticket` (e.g. the client gave up on a poll): a held poll is
     /// released without an answer, a ready reply is discarded. Returns whether anything was pending.
-    pub fn cancel(&mut self, ticket: Ticket, now: Instant) -> bool {
+    pub fn cancel(&mut self, ticket: Ticket, now: Timestamp) -> bool {
         let now = self.clock(now);
         self.advance(now);
         let mut found = false;
@@ -623,7 +623,7 @@ impl Server {
 
     /// Makes the agent of a session do `action` now (interactive use). Returns false if there is no such
     /// session or the action does not fit its state.
-    pub fn agent_act(&mut self, session_id: &str, action: AgentAction, now: Instant) -> bool {
+    pub fn agent_act(&mut self, session_id: &str, action: AgentAction, now: Timestamp) -> bool {
         let now = self.clock(now);
         self.advance(now);
         let Some(&si) = self.by_id.get(session_id) else {
@@ -635,12 +635,12 @@ impl Server {
     }
 
     /// The agent says `text` now.
-    pub fn agent_say(&mut self, session_id: &str, text: &str, now: Instant) -> bool {
+    pub fn agent_say(&mut self, session_id: &str, text: &str, now: Timestamp) -> bool {
         self.agent_act(session_id, AgentAction::Say { text: text.into() }, now)
     }
 
     /// The agent types (true) or stops typing (false) now.
-    pub fn agent_typing(&mut self, session_id: &str, typing: bool, now: Instant) -> bool {
+    pub fn agent_typing(&mut self, session_id: &str, typing: bool, now: Timestamp) -> bool {
         let action = if typing {
             AgentAction::Typing
         } else {
@@ -650,12 +650,12 @@ impl Server {
     }
 
     /// The agent ends the chat now (ChatEnded reason `agent`).
-    pub fn agent_end(&mut self, session_id: &str, now: Instant) -> bool {
+    pub fn agent_end(&mut self, session_id: &str, now: Timestamp) -> bool {
         self.agent_act(session_id, AgentAction::End, now)
     }
 
     /// Fires a fault on a session now, as a time trigger would. Returns false if there is no such live session.
-    pub fn inject_fault(&mut self, session_id: &str, kind: FaultKind, now: Instant) -> bool {
+    pub fn inject_fault(&mut self, session_id: &str, kind: FaultKind, now: Timestamp) -> bool {
         let now = self.clock(now);
         self.advance(now);
         let Some(&si) = self.by_id.get(session_id) else {
@@ -672,21 +672,21 @@ impl Server {
     // ----------------------------------------------------------------------------------------------------
     // clock, timers, transcript
 
-    fn clock(&mut self, now: Instant) -> Instant {
+    fn clock(&mut self, now: Timestamp) -> Timestamp {
         if now > self.now {
             self.now = now;
         }
         self.now
     }
 
-    fn elapsed_ms(&self, t: Instant) -> i64 {
+    fn elapsed_ms(&self, t: Timestamp) -> i64 {
         let ms = t.saturating_duration_since(self.start).as_millis();
         self.config
             .epoch_ms
             .saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))
     }
 
-    fn log(&mut self, t: Instant, ticket: Option<Ticket>, session: Option<usize>, text: String) {
+    fn log(&mut self, t: Timestamp, ticket: Option<Ticket>, session: Option<usize>, text: String) {
         if self.config.record_transcript {
             let line = TranscriptLine {
                 at: t.saturating_duration_since(self.start),
@@ -701,14 +701,14 @@ impl Server {
         }
     }
 
-    fn add_timer(&mut self, at: Instant, timer: Timer) -> (Instant, u64) {
+    fn add_timer(&mut self, at: Timestamp, timer: Timer) -> (Timestamp, u64) {
         let key = (at, self.timer_seq);
         self.timer_seq = self.timer_seq.wrapping_add(1);
         self.timers.insert(key, timer);
         key
     }
 
-    fn advance(&mut self, now: Instant) {
+    fn advance(&mut self, now: Timestamp) {
         while let Some((key, &timer)) = self.timers.first_key_value() {
             if key.0 > now {
                 break;
@@ -723,7 +723,7 @@ impl Server {
         }
     }
 
-    fn fire_timer(&mut self, key: (Instant, u64), timer: Timer) {
+    fn fire_timer(&mut self, key: (Timestamp, u64), timer: Timer) {
         let t = key.0;
         match timer {
             Timer::Held(si) => {
@@ -782,7 +782,7 @@ impl Server {
         }
     }
 
-    fn schedule_agent(&mut self, si: usize, from: Instant) {
+    fn schedule_agent(&mut self, si: usize, from: Timestamp) {
         let Some(s) = self.sessions.get(si) else {
             return;
         };
@@ -805,7 +805,7 @@ impl Server {
         }
     }
 
-    fn set_idle(&mut self, si: usize, t: Instant) {
+    fn set_idle(&mut self, si: usize, t: Timestamp) {
         let Some(s) = self.sessions.get_mut(si) else {
             return;
         };
@@ -836,7 +836,7 @@ impl Server {
         session: Option<usize>,
         a: Answer,
         fx: Effects,
-        t: Instant,
+        t: Timestamp,
         prefix: Option<String>,
     ) {
         let recording = self.config.record_transcript;
@@ -873,7 +873,7 @@ impl Server {
     // ----------------------------------------------------------------------------------------------------
     // messages out
 
-    fn emit(&mut self, si: usize, msg: Message, t: Instant) {
+    fn emit(&mut self, si: usize, msg: Message, t: Timestamp) {
         let Some(s) = self.sessions.get_mut(si) else {
             return;
         };
@@ -918,7 +918,7 @@ impl Server {
     }
 
     /// Answers held polls of sessions that got new messages.
-    fn flush(&mut self, t: Instant) {
+    fn flush(&mut self, t: Timestamp) {
         while let Some(si) = self.dirty.pop() {
             let Some(s) = self.sessions.get_mut(si) else {
                 continue;
@@ -990,7 +990,7 @@ impl Server {
         (a, ends)
     }
 
-    fn answer_held(&mut self, si: usize, a: Answer, t: Instant) {
+    fn answer_held(&mut self, si: usize, a: Answer, t: Timestamp) {
         let Some(s) = self.sessions.get_mut(si) else {
             return;
         };
@@ -1003,7 +1003,7 @@ impl Server {
         self.set_idle(si, t);
     }
 
-    fn end_session(&mut self, si: usize, reason: EndReason, t: Instant) {
+    fn end_session(&mut self, si: usize, reason: EndReason, t: Timestamp) {
         let Some(s) = self.sessions.get_mut(si) else {
             return;
         };
@@ -1037,7 +1037,7 @@ impl Server {
     }
 
     /// Starts ending the chat: emits the final message.
-    fn finish_chat(&mut self, si: usize, msg: Message, reason: EndReason, t: Instant) {
+    fn finish_chat(&mut self, si: usize, msg: Message, reason: EndReason, t: Timestamp) {
         let Some(s) = self.sessions.get_mut(si) else {
             return;
         };
@@ -1054,7 +1054,7 @@ impl Server {
     // ----------------------------------------------------------------------------------------------------
     // faults
 
-    fn fire(&mut self, si: usize, kind: FaultKind, t: Instant, ctx: Option<&mut Ctx>) {
+    fn fire(&mut self, si: usize, kind: FaultKind, t: Timestamp, ctx: Option<&mut Ctx>) {
         self.log(t, None, Some(si), format!("fault {kind:?}"));
         let Some(s) = self.sessions.get_mut(si) else {
             return;
@@ -2156,7 +2156,7 @@ impl Server {
     }
 
     /// A `resync=required` barrier was lifted: the held poll gets what waited, the agent script goes on.
-    fn barrier_lifted(&mut self, si: usize, t: Instant) {
+    fn barrier_lifted(&mut self, si: usize, t: Timestamp) {
         if let Some(s) = self.sessions.get_mut(si)
             && !s.dirty
         {
@@ -2179,7 +2179,7 @@ impl Server {
 
     /// A second Messages poll while one is held ([`PollConflict`](d::PollConflict)): both get 409; the
     /// held one here, the new one through the returned answer.
-    fn poll_conflict<B>(&mut self, si: usize, req: &Request<B>, t: Instant) -> Answer {
+    fn poll_conflict<B>(&mut self, si: usize, req: &Request<B>, t: Timestamp) -> Answer {
         match self.config.dialect.poll_conflict {
             d::PollConflict::PollAgain => {
                 let w = "a second Messages poll while one was held (both answered 409 Duplicate Long Polling; this server lets the chat go on)";
@@ -2226,7 +2226,7 @@ impl Server {
         code: &'static str,
         section: &'static str,
         what: String,
-        t: Instant,
+        t: Timestamp,
     ) {
         let line = finding_line(req);
         let Some(s) = self.sessions.get_mut(si) else {
@@ -2274,7 +2274,7 @@ impl Server {
         }
     }
 
-    fn process(&mut self, si: usize, noun: Noun, t: Instant) {
+    fn process(&mut self, si: usize, noun: Noun, t: Timestamp) {
         let ms = self.elapsed_ms(t);
         let script_queue = self.config.agent.queue_position;
         let Some(s) = self.sessions.get_mut(si) else {
@@ -2372,7 +2372,7 @@ impl Server {
         }
     }
 
-    fn say(&mut self, si: usize, text: String, t: Instant) {
+    fn say(&mut self, si: usize, text: String, t: Timestamp) {
         let ms = self.elapsed_ms(t);
         let Some(s) = self.sessions.get_mut(si) else {
             return;
@@ -2396,7 +2396,7 @@ impl Server {
     }
 
     /// Runs one agent action; false when it does not fit the session's state.
-    fn run_action(&mut self, si: usize, action: &AgentAction, t: Instant) -> bool {
+    fn run_action(&mut self, si: usize, action: &AgentAction, t: Timestamp) -> bool {
         let attached = self.attached_records();
         let Some(s) = self.sessions.get_mut(si) else {
             return false;

@@ -3,7 +3,9 @@
 use super::conformance::FindingLog;
 use crate::wire::{IdleWarning, Message, RichAction, TranscriptEntry};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 /// Where a chat session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +167,7 @@ pub struct SessionRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct Held {
     pub(crate) ticket: super::Ticket,
-    pub(crate) timer: (Instant, u64),
+    pub(crate) timer: (Timestamp, u64),
     pub(crate) fx: Effects,
 }
 
@@ -223,8 +225,8 @@ pub(crate) struct Session {
     pub(crate) final_index: Option<i64>,
     pub(crate) held: Option<Held>,
     pub(crate) step: usize,
-    pub(crate) agent_timer: Option<(Instant, u64)>,
-    pub(crate) idle_timer: Option<(Instant, u64)>,
+    pub(crate) agent_timer: Option<(Timestamp, u64)>,
+    pub(crate) idle_timer: Option<(Timestamp, u64)>,
     /// The server answered 503 since the last ReconnectSession: ReconnectSession is allowed.
     pub(crate) reconnect_allowed: bool,
     pub(crate) switch: Option<Switch>,
@@ -259,7 +261,7 @@ pub(crate) struct DialectState {
     /// A `request-after-403` finding was recorded.
     pub(crate) noted_after_403: bool,
     /// When the last 503 of the session was answered (cleared by ReconnectSession).
-    pub(crate) since_503: Option<Instant>,
+    pub(crate) since_503: Option<Timestamp>,
     /// An `ignored-503` finding was recorded for the current 503.
     pub(crate) noted_503: bool,
     /// No poll with an `ack` since the last ReconnectSession (the next `ack` is checked against the
@@ -273,7 +275,7 @@ pub(crate) struct DialectState {
     /// Under `resync=required`: messages with a higher index wait for ChasitorResyncState.
     pub(crate) resync_barrier: Option<i64>,
     /// When the last ChatMessage was accepted (for `rapid-messages`).
-    pub(crate) last_chat_message: Option<Instant>,
+    pub(crate) last_chat_message: Option<Timestamp>,
     /// A handover invalidated the token the visitor holds; it has not reconnected yet.
     pub(crate) handover_pending: bool,
     /// The `Actual` of the last 409 `Out of sync` answered (cleared by ReconnectSession).

@@ -2,7 +2,7 @@
 //! costs the same with ten sessions or a hundred thousand (issue #13: a `BTreeMap` keyed by instant grew with
 //! the number of sessions).
 //!
-//! Keys are `(Instant, u64)`: the instant a timer is due and a caller-given sequence number, unique per
+//! Keys are `(Timestamp, u64)`: the instant a timer is due and a caller-given sequence number, unique per
 //! timer, that orders timers due at the same instant by arrival. Iteration order is exactly the key order, as
 //! with the `BTreeMap` it replaces.
 //!
@@ -20,11 +20,11 @@
 //! keeping slots sorted is a push at the back; a hundred thousand timers due in the same millisecond cost
 //! no more per timer than one.
 
+use crate::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
 
 /// Timer key: due instant, then arrival.
-pub type Key = (Instant, u64);
+pub type Key = (Timestamp, u64);
 
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
@@ -36,7 +36,7 @@ const RETAINED_CAPACITY: usize = 8;
 /// A timer queue ordered by [`Key`]. See the module docs.
 #[derive(Debug, Clone)]
 pub struct TimerQueue<V> {
-    origin: Instant,
+    origin: Timestamp,
     /// The tick the wheel's levels are relative to; never moves backwards.
     cursor: u64,
     /// `LEVELS * SLOTS` slots, level-major, each sorted by key.
@@ -50,7 +50,7 @@ pub struct TimerQueue<V> {
 
 impl<V> TimerQueue<V> {
     /// An empty queue counting milliseconds from `origin`.
-    pub fn new(origin: Instant) -> Self {
+    pub fn new(origin: Timestamp) -> Self {
         TimerQueue {
             origin,
             cursor: 0,
@@ -72,7 +72,7 @@ impl<V> TimerQueue<V> {
         self.len == 0
     }
 
-    fn tick(&self, at: Instant) -> u64 {
+    fn tick(&self, at: Timestamp) -> u64 {
         let ms = at.saturating_duration_since(self.origin).as_millis();
         u64::try_from(ms).unwrap_or(u64::MAX)
     }

@@ -10,7 +10,9 @@ use crate::{
     Config, Handled, InputError, Output, RequestId, RetryPolicy, Session, SessionSnapshot,
 };
 use std::collections::{BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 /// Knobs for the session under test. Small limits make refusals (full queue, long text) reachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +49,8 @@ const TRACE_LINES: usize = 40;
 /// A drain that yields more outputs than this without `Wait` is a hot loop.
 const MAX_DRAIN: usize = 10_000;
 
-use crate::time::saturating_add as add;
-
-/// `t - d`, stopping at the earliest representable `Instant`.
-fn sub(t: Instant, d: Duration) -> Instant {
+/// `t - d`, stopping at the earliest representable `Timestamp`.
+fn sub(t: Timestamp, d: Duration) -> Timestamp {
     let mut d = d;
     loop {
         if let Some(x) = t.checked_sub(d) {
@@ -77,7 +77,7 @@ fn step_duration(step: TimeStep) -> Duration {
 pub struct Harness {
     config: Config,
     session: Session,
-    now: Instant,
+    now: Timestamp,
     monitor: Monitor,
     server: Server,
     coverage: Coverage,
@@ -92,7 +92,7 @@ pub struct Harness {
 
 impl Harness {
     /// A fresh session at a virtual time. Fails only if the built-in endpoint does not parse.
-    pub fn new(setup: Setup, start: Instant) -> Result<Harness, Violation> {
+    pub fn new(setup: Setup, start: Timestamp) -> Result<Harness, Violation> {
         let endpoint = Endpoint::parse("https://d.la1-c1-ia2.salesforceliveagent.com/chat/rest/")
             .map_err(|e| Violation {
             step: 0,
@@ -156,7 +156,7 @@ impl Harness {
     }
 
     /// Applies every op in order, stopping at the first violation.
-    pub fn run(setup: Setup, start: Instant, ops: &[Op]) -> Result<Harness, Violation> {
+    pub fn run(setup: Setup, start: Timestamp, ops: &[Op]) -> Result<Harness, Violation> {
         let mut h = Harness::new(setup, start)?;
         for op in ops {
             h.apply(op)?;
@@ -307,7 +307,7 @@ impl Harness {
                 }
             }
             Op::Advance { step, fire } => {
-                self.now = add(self.now, step_duration(*step));
+                self.now = self.now.saturating_add(step_duration(*step));
                 if *fire {
                     self.timeout()?;
                     return Ok(true);

@@ -2,11 +2,11 @@
 //! an independent model of what the session must do, and reports the first violation.
 
 use super::coverage::StatusClass;
+use crate::time::Timestamp;
 use crate::wire::{self, Endpoint, Limits, Message, MessagesAnswer, MessagesBody, ServerError};
 use crate::{EndReason, Event, Handled, InputError, Output, RequestKind, Session, State};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::time::Instant;
 
 /// A broken invariant, with enough context to read it without a debugger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -687,7 +687,7 @@ impl Monitor {
     // ------------------------------------------------------------------------------------------------
 
     /// One output drained from the session.
-    pub(crate) fn on_output(&mut self, out: &Output, session: &Session, now: Instant) -> Check {
+    pub(crate) fn on_output(&mut self, out: &Output, session: &Session, now: Timestamp) -> Check {
         self.check_no_secret("an output", &format!("{out:?}"))?;
         match out {
             Output::Request(r) => self.on_request(r, session),
@@ -1046,7 +1046,7 @@ impl Monitor {
     // ------------------------------------------------------------------------------------------------
 
     /// Checks run once the drain reached `Wait(wait)`; `is_timeout_op` notes an op that moved time.
-    pub(crate) fn end_step(&mut self, session: &Session, wait: Option<Instant>) -> Check {
+    pub(crate) fn end_step(&mut self, session: &Session, wait: Option<Timestamp>) -> Check {
         self.events_this_step = 0;
         ensure!(
             self.expected.is_empty(),
@@ -1136,7 +1136,7 @@ impl Monitor {
     }
 
     /// `handle_timeout(now)` was just called.
-    pub(crate) fn after_timeout(&self, session: &Session, now: Instant) -> Check {
+    pub(crate) fn after_timeout(&self, session: &Session, now: Timestamp) -> Check {
         if let Some(t) = session.poll_timeout() {
             ensure!(
                 t > now,

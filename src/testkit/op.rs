@@ -70,8 +70,8 @@ pub enum TimeStep {
     Secs(u16),
     /// Hours.
     Hours(u16),
-    /// `Duration::MAX`, or as much of it as `Instant` can still take: each step at least halves the distance
-    /// to the end of `Instant`, so repeated steps drive the clock there.
+    /// `Duration::MAX`, or as much of it as `Timestamp` can still take: each step at least halves the distance
+    /// to the end of `Timestamp`, so repeated steps drive the clock there.
     Huge,
 }
 

@@ -1,4 +1,4 @@
-//! A deterministic driver for [`Session`] scenario tests: a virtual clock (one base `Instant` plus offsets), a
+//! A deterministic driver for [`Session`] scenario tests: a virtual clock (one base `Timestamp` plus offsets), a
 //! SCRIPTED in-process server (not the simulator) and a readable transcript.
 //!
 //! The harness drives the session exactly as a real driver would: drain `poll_output(now)` until `Wait`,
@@ -14,12 +14,13 @@
 //! = 5000 + sequence). A poll with nothing to deliver is held, then answered 204 after `hold` (30 s).
 #![allow(dead_code)]
 
+use liveagent::Timestamp;
 use liveagent::http;
 use liveagent::{Config, Event, Handled, Output, RequestId, RequestKind, Session};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The fake session key the scripted server issues. It is a "secret": it must never show up in a transcript or
 /// in `Debug` output.
@@ -465,8 +466,8 @@ pub struct Harness {
     /// Every answer delivered and what the session said.
     pub handled: Vec<(RequestId, Handled)>,
     transcript: String,
-    /// The `Instant` for virtual time `epoch_start` (changes on a process restart).
-    base: Instant,
+    /// The `Timestamp` for virtual time `epoch_start` (changes on a process restart).
+    base: Timestamp,
     epoch_start: Duration,
     pending: Vec<Pending>,
     ended_logged: bool,
@@ -475,7 +476,7 @@ pub struct Harness {
 impl Harness {
     /// A new session created at virtual time 0.
     pub fn new(config: Config) -> Harness {
-        let base = Instant::now();
+        let base = Timestamp::ZERO;
         let mut h = Harness {
             session: Session::new(config, base),
             server: Server::new(),
@@ -493,18 +494,18 @@ impl Harness {
         h
     }
 
-    /// The `Instant` for virtual time `t`.
-    pub fn instant(&self, t: Duration) -> Instant {
+    /// The `Timestamp` for virtual time `t`.
+    pub fn instant(&self, t: Duration) -> Timestamp {
         self.base + t.saturating_sub(self.epoch_start)
     }
 
-    /// The current `Instant`.
-    pub fn now(&self) -> Instant {
+    /// The current `Timestamp`.
+    pub fn now(&self) -> Timestamp {
         self.instant(self.t)
     }
 
-    /// Virtual time of an `Instant` handed out by the session.
-    pub fn offset(&self, i: Instant) -> Duration {
+    /// Virtual time of an `Timestamp` handed out by the session.
+    pub fn offset(&self, i: Timestamp) -> Duration {
         self.epoch_start + i.saturating_duration_since(self.base)
     }
 
@@ -994,18 +995,18 @@ impl Harness {
     }
 
     /// Simulates a process restart: the session is dropped (its connections with it) and a new one is built by
-    /// `make` from a fresh base `Instant` (the resumed process has its own clock origin).
-    pub fn restart(&mut self, make: impl FnOnce(Instant) -> Session) {
+    /// `make` from a fresh base `Timestamp` (the resumed process has its own clock origin).
+    pub fn restart(&mut self, make: impl FnOnce(Timestamp) -> Session) {
         for p in &mut self.pending {
             p.orphan = true;
         }
         // A fresh clock origin, deliberately far from the old one.
-        let new_base = Instant::now() + Duration::from_secs(3600);
+        let new_base = Timestamp::ZERO + Duration::from_secs(3600);
         self.base = new_base;
         self.epoch_start = self.t;
         self.session = make(new_base);
         self.ended_logged = false;
-        self.note("process restarted: Session::resume with a new base Instant");
+        self.note("process restarted: Session::resume with a new base Timestamp");
         self.drain();
     }
 
