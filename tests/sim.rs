@@ -4,7 +4,7 @@
 use liveagent::Timestamp;
 use liveagent::sim::dialect::{SequenceHeader, SequenceRule};
 use liveagent::sim::{
-    AgentAction, AgentScript, Dialect, EndReason, Fault, FaultKind, FaultPlan, Reply, Server,
+    AgentAction, AgentScript, Dialect, Fault, FaultKind, FaultPlan, Reply, Server, ServerEnd,
     SessionState, Severity, SimConfig, Ticket, Trigger, VisitorEvent, offset_for_index,
 };
 use liveagent::wire::{
@@ -337,7 +337,7 @@ fn happy_path_end_to_end() {
         h.server.agent_messages(&v.id).unwrap(),
         ["Hello, how can I help you?", "echo: I have a question"]
     );
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Visitor));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::Visitor));
     assert_eq!(h.server.live_sessions(), 0);
     // After the final poll the session is gone.
     let req = h.poll_req(&mut v);
@@ -549,7 +549,7 @@ fn chat_end_while_queued_cancels_the_request() {
     };
     assert_eq!(h.post(&mut v, &end).0, 200);
     assert_eq!(kinds(&h.poll(&mut v).messages), ["ChatEnded"]);
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Visitor));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::Visitor));
 }
 
 #[test]
@@ -576,7 +576,7 @@ fn second_concurrent_poll_is_409_and_ends_the_chat() {
         ServerError::parse(status, &body),
         ServerError::Status { status: 409, .. }
     ));
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::DuplicatePoll));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::DuplicatePoll));
     assert_eq!(h.post(&mut v, &msg("x")).0, 403);
 }
 
@@ -666,7 +666,7 @@ fn multi_noun_takes_one_sequence_number() {
     let b = h.poll(&mut v);
     assert_eq!(kinds(&b.messages), ["ChatMessage", "ChatEnded"]);
     assert_eq!(texts(&b.messages), ["echo: Goodbye"]);
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Visitor));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::Visitor));
 }
 
 #[test]
@@ -746,7 +746,7 @@ fn session_idles_out_without_polls() {
     let (mut v, _) = h.establish();
     let now = h.elapsed();
     h.at(now + Duration::from_secs(61));
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::IdleTimeout));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::IdleTimeout));
     let req = h.poll_req(&mut v);
     assert_eq!(h.call(&req).0, 403);
 }
@@ -760,7 +760,7 @@ fn delete_session_ends_it() {
     let req = h.api().delete_session(v.auth()).unwrap();
     assert_eq!(h.call(&req).0, 200);
     assert_eq!(h.ready(held).and_then(|r| r.status()), Some(403));
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Deleted));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::Deleted));
     assert_eq!(h.call(&req).0, 403);
 }
 
@@ -777,7 +777,7 @@ fn declined_chat_ends_after_the_fail_is_delivered() {
         seen.extend(h.poll(&mut v).messages);
     }
     assert_eq!(kinds(&seen), ["ChatRequestSuccess", "ChatRequestFail"]);
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Declined));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::Declined));
 }
 
 #[test]
@@ -830,7 +830,7 @@ fn scripted_agent_actions() {
         unreachable!()
     };
     assert_eq!(e.reason, Some(wire::ChatEndReason::Agent));
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Agent));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::Agent));
 }
 
 #[test]
@@ -1167,7 +1167,7 @@ fn fault_expire() {
     let req = h.poll_req(&mut v);
     let t = h.send(&req);
     assert_eq!(h.wait(t, Duration::from_secs(5)).status(), Some(403));
-    assert_eq!(state(&h, &v), SessionState::Ended(EndReason::Expired));
+    assert_eq!(state(&h, &v), SessionState::Ended(ServerEnd::Expired));
 }
 
 #[test]

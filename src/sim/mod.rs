@@ -71,10 +71,8 @@
 //!   message to the visitor; otherwise 405 (method), 400 (parameter or body), 403 (chat or token), 413
 //!   (size) or 415 (not multipart), and the token stays unused.
 
-mod agent;
 pub mod conformance;
 pub mod dialect;
-mod faults;
 mod pair;
 mod rng;
 mod server;
@@ -82,23 +80,21 @@ mod session;
 pub(crate) mod timers;
 mod transcript;
 
-pub use agent::{AgentAction, AgentProfile, AgentScript, AgentStep};
 pub use conformance::{ConformanceReport, Finding, SessionReport, Severity};
 pub use dialect::{Dialect, DialectError, SwitchInfo};
-pub use faults::{Fault, FaultKind, FaultPlan, Trigger};
 pub use pair::{
     DeliveryNote, DeliveryReport, Discrepancy, MAX_STEPS, MAX_STEPS_AT_ONE_INSTANT, Pair,
     PairError, PairStep, ReplyTap, TapInfo,
 };
-pub use session::{EndReason, SessionRecord, SessionState, VisitorEvent};
+pub use server::Server;
+pub use server::agent::{AgentAction, AgentProfile, AgentScript, AgentStep};
+pub use server::faults::{Fault, FaultKind, FaultPlan, Trigger};
+pub use session::{ServerEnd, SessionRecord, SessionState, VisitorEvent};
 pub use transcript::TranscriptLine;
 
 use crate::wire::{BuildError, Endpoint};
-use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
-
-use crate::time::Timestamp;
 
 /// The first offset; offsets are opaque large numbers to the client (real ones look like `97391055`).
 pub(crate) const OFFSET_BASE: i64 = 97_000_000;
@@ -249,58 +245,5 @@ impl Reply {
     /// The HTTP status, unless dropped.
     pub fn status(&self) -> Option<u16> {
         self.response().map(|r| r.status().as_u16())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    /// A held poll reaches `poll_hold`.
-    Held(usize),
-    /// The next agent step is due.
-    Agent(usize),
-    /// The session idle timeout.
-    Idle(usize),
-    /// A time-triggered fault (session, index in the plan).
-    Fault(usize, usize),
-}
-
-/// The simulated Chat server. See the [module docs](self) for the behaviour. `Debug` shows counters only
-/// (no session keys or affinity tokens).
-pub struct Server {
-    config: SimConfig,
-    start: Timestamp,
-    now: Timestamp,
-    rng: rng::SplitMix64,
-    sessions: Vec<session::Session>,
-    by_key: HashMap<String, usize, rng::FastHash>,
-    by_id: HashMap<String, usize, rng::FastHash>,
-    timers: timers::TimerQueue<Timer>,
-    timer_seq: u64,
-    ready: timers::TimerQueue<(Ticket, Reply)>,
-    ready_seq: u64,
-    next_ticket: u64,
-    server_requests: u64,
-    global: session::Armed,
-    transcript: Vec<TranscriptLine>,
-    dirty: Vec<usize>,
-    live: usize,
-    /// Plan indices of faults that can apply to sessions (not ServerRequest-triggered).
-    session_faults: Vec<usize>,
-    any_duplicate_fault: bool,
-    /// Held polls by ticket, for [`Server::cancel`].
-    held_by_ticket: HashMap<u64, usize, rng::FastHash>,
-    /// Transcript lines of the request being handled, logged after its own line.
-    deferred: Option<Vec<TranscriptLine>>,
-}
-
-impl fmt::Debug for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("sessions", &self.sessions.len())
-            .field("live", &self.live)
-            .field("timers", &self.timers.len())
-            .field("ready_replies", &self.ready.len())
-            .field("elapsed", &self.now.saturating_duration_since(self.start))
-            .finish_non_exhaustive()
     }
 }

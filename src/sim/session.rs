@@ -21,9 +21,9 @@ pub enum SessionState {
     AgentDisconnected,
     /// The final message (ChatEnded or ChatRequestFail) was emitted; polls still work until it is delivered,
     /// other chat POSTs answer 403.
-    Ending(EndReason),
+    Ending(ServerEnd),
     /// Over: every request for the session answers 403.
-    Ended(EndReason),
+    Ended(ServerEnd),
 }
 
 impl SessionState {
@@ -33,7 +33,7 @@ impl SessionState {
     }
 
     /// The end reason once ending or ended.
-    pub fn end_reason(&self) -> Option<EndReason> {
+    pub fn end_reason(&self) -> Option<ServerEnd> {
         match self {
             SessionState::Ending(r) | SessionState::Ended(r) => Some(*r),
             _ => None,
@@ -41,10 +41,10 @@ impl SessionState {
     }
 }
 
-/// Why a session ended.
+/// Why a session ended, as the server saw it (the client's view is [`crate::EndReason`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum EndReason {
+pub enum ServerEnd {
     /// The visitor sent ChatEnd (ChatEnded reason `client`).
     Visitor,
     /// The agent ended the chat (ChatEnded reason `agent`).
@@ -200,7 +200,7 @@ pub(crate) struct Switch {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Session {
+pub(crate) struct ChatRecord {
     pub(crate) rec: SessionRecord,
     pub(crate) token: String,
     /// While a handover is pending, the token the visitor holds (the one before the handover); after a

@@ -1,6 +1,6 @@
 //! The simulator's timer queue: a hierarchical timing wheel, so that scheduling, cancelling and firing a timer
-//! costs the same with ten sessions or a hundred thousand (issue #13: a `BTreeMap` keyed by instant grew with
-//! the number of sessions).
+//! costs the same with ten sessions or a hundred thousand (a `BTreeMap` keyed by instant grew with
+//! the number of sessions, which this replaced).
 //!
 //! Keys are `(Timestamp, u64)`: the instant a timer is due and a caller-given sequence number, unique per
 //! timer, that orders timers due at the same instant by arrival. Iteration order is exactly the key order, as

@@ -1,7 +1,7 @@
 //! The simulator's FileTransfer upload servlet: where [`AgentAction::RequestFile`] sends the visitor (`POST
 //! {scheme}://{host}/content/rest/fileupload`), and how it checks what arrives.
 //!
-//! A child module of `server` (declared there with `#[path]`) so it can reach the server's state.
+//! One of the resource families of `server`.
 //!
 //! The request must be what `wire::Upload` documents and the three peers send: `POST` with the query
 //! parameters `orgId` (the session's ChasitorInit `organizationId`), `chatKey` (the session id, i.e. the key
@@ -15,10 +15,13 @@
 //!
 //! [`AgentAction::RequestFile`]: crate::sim::AgentAction::RequestFile
 
-use super::{Answer, Ctx, Request, SESSION_INVALID, Server, query_pairs};
+use super::Server;
+use super::encoding::Answer;
+use super::routing::{Ctx, SESSION_INVALID, query_pairs};
 use crate::sim::VisitorEvent;
 use crate::wire::{FileTransfer, MAX_UPLOAD_BYTES, Message};
 use http::Method;
+use http::Request;
 
 /// Where the simulated upload servlet listens.
 pub(super) const UPLOAD_PATH: &str = "/content/rest/fileupload";

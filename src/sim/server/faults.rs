@@ -8,6 +8,13 @@
 //! (drop, delay, 5xx burst, duplicate batch) then apply to the next request(s) of the session, while state
 //! changes (handover, expiry, server switch) take effect at once — a held poll is answered immediately.
 
+use super::Server;
+use super::encoding::*;
+use super::routing::*;
+use crate::sim::ServerEnd;
+use crate::sim::session::Switch;
+use crate::time::Timestamp;
+use crate::wire::{self, Message};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -91,7 +98,7 @@ pub enum Trigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum FaultKind {
-    /// The request is processed normally but its reply is [`Reply::Drop`](super::Reply::Drop): the transport
+    /// The request is processed normally but its reply is [`Reply::Drop`](crate::sim::Reply::Drop): the transport
     /// closes the connection without answering (a lost response). For a held poll, the eventual answer is
     /// dropped; its messages stay unacknowledged and are redelivered to the next poll with the same `ack`.
     DropReply,
@@ -122,4 +129,85 @@ pub enum FaultKind {
     /// never sent): the next sequenced POST is answered 409 `Out of sync Ack. Expected N. Actual M` with the
     /// new counter M and not processed. A client that continues from M + 1 loses nothing.
     SequenceDrift(u64),
+}
+
+impl Server {
+    /// Fires a fault on a session now, as a time trigger would. Returns false if there is no such live session.
+    pub fn inject_fault(&mut self, session_id: &str, kind: FaultKind, now: Timestamp) -> bool {
+        let now = self.clock(now);
+        self.advance(now);
+        let Some(&si) = self.by_id.get(session_id) else {
+            return false;
+        };
+        if !self.is_live(si) {
+            return false;
+        }
+        self.fire(si, kind, now, None);
+        self.flush(now);
+        true
+    }
+
+    pub(super) fn fire(&mut self, si: usize, kind: FaultKind, t: Timestamp, ctx: Option<&mut Ctx>) {
+        self.log(t, None, Some(si), format!("fault {kind:?}"));
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        match kind {
+            FaultKind::DropReply => match ctx {
+                Some(c) => c.fx.drop = true,
+                None => s.armed.drop = true,
+            },
+            FaultKind::DelayReply(d) => match ctx {
+                Some(c) => c.fx.delay = Some(d),
+                None => s.armed.delay = Some(d),
+            },
+            FaultKind::ServerErrors { count, status } => {
+                s.armed.burst_left = count;
+                s.armed.burst_status = status;
+            }
+            FaultKind::DuplicateBatch => s.armed.duplicate = true,
+            FaultKind::SequenceDrift(k) => s.armed.sequence_drift = k,
+            FaultKind::Expire => self.end_session(si, ServerEnd::Expired, t),
+            FaultKind::Handover => {
+                // The session moved to another app server: the token the visitor holds is stale at once.
+                let shape = self.config.dialect.affinity_shape;
+                let mut token = self.rng.token(shape);
+                if token == s.token {
+                    token = self.rng.token(shape);
+                }
+                let old = std::mem::replace(&mut s.token, token);
+                if !s.dx.handover_pending {
+                    // The token the visitor holds (and may send on ReconnectSession, as CARBON does).
+                    s.prev_token = Some(old.into_boxed_str());
+                    s.dx.handover_pending = true;
+                }
+                s.rec.handovers = s.rec.handovers.saturating_add(1);
+                if s.held.is_some() {
+                    s.reconnect_allowed = true;
+                    self.answer_held(si, Answer::text(503, "Service Unavailable"), t);
+                }
+            }
+            FaultKind::SwitchServer => {
+                let to_alternate = !s.switch.is_some_and(|w| w.to_alternate);
+                let host = if to_alternate {
+                    &self.config.alternate_host
+                } else {
+                    &self.config.host
+                };
+                let url = format!("{}://{host}/chat", self.config.scheme);
+                let index = s.next_index;
+                s.switch = Some(Switch {
+                    index,
+                    acked: false,
+                    to_alternate,
+                });
+                s.rec.switched_to = Some(url.clone());
+                self.emit(
+                    si,
+                    Message::SwitchServer(wire::SwitchServer { new_url: url }),
+                    t,
+                );
+            }
+        }
+    }
 }
