@@ -1,7 +1,6 @@
 //! Session configuration: where to connect, who the visitor is, and how patient to be.
 
-pub use crate::session::redirect::{RedirectPolicy, RedirectRefusal};
-use crate::wire::{CustomDetail, Endpoint, Entity, Limits};
+use crate::wire::{CustomDetail, Endpoint, Entity, Limits, RedirectPolicy};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -197,8 +196,8 @@ impl From<LimitsConfig> for Limits {
 /// Floors applied to the timing settings whatever the configuration says, so no setting (zero backoff, zero
 /// poll timeout, zero margin, zero request timeout, zero attempts) can make the session issue requests in a
 /// busy loop. Against a server that never answers, the worst configuration (all zero, `max_attempts:
-/// u32::MAX`) issues under one request per [`MIN_REQUEST_TIMEOUT`](floors::MIN_REQUEST_TIMEOUT) + [`MIN_BACKOFF`](floors::MIN_BACKOFF) per slot (issue #10
-/// measured 500 polls per virtual second before the floors).
+/// u32::MAX`) issues under one request per [`MIN_REQUEST_TIMEOUT`](floors::MIN_REQUEST_TIMEOUT) + [`MIN_BACKOFF`](floors::MIN_BACKOFF) per slot (500 polls per
+/// virtual second were measured before the floors).
 pub mod floors {
     use std::time::Duration;
     /// Shortest retry delay (after jitter).

@@ -174,9 +174,7 @@ pub mod testkit;
 mod time;
 pub mod wire;
 
-pub use config::{
-    Config, LimitsConfig, RedirectPolicy, RedirectRefusal, RetryPolicy, Visitor, floors,
-};
+pub use config::{Config, LimitsConfig, RetryPolicy, Visitor, floors};
 pub use http;
 pub use session::{
     CommandError, CommandId, EndReason, Event, Failure, Handled, InputError, MAX_COUNTER,
@@ -186,6 +184,7 @@ pub use session::{
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub use time::Clock;
 pub use time::Timestamp;
+pub use wire::{RedirectPolicy, RedirectRefusal};
 
 /// The README's code blocks, compiled as doctests so the quickstart cannot rot.
 #[doc = include_str!("../README.md")]

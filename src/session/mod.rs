@@ -27,7 +27,6 @@ mod backoff;
 mod event;
 mod guard;
 mod recovery;
-pub(crate) mod redirect;
 
 pub use event::*;
 pub use guard::{MAX_COUNTER, MAX_SEQUENCE_JUMP};

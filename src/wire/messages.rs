@@ -647,7 +647,7 @@ macro_rules! message_enum {
                 // `null` (with any JSON whitespace around it) means no payload, read like `{}`, as the
                 // envelope reads `"message": null`; otherwise a typed payload that is `null` would decode
                 // Invalid, re-serialise as `"message": null` and decode typed the second time (found by
-                // fuzzing, issue #9).
+                // fuzzing).
                 let payload = if payload.trim_matches(JSON_WHITESPACE) == "null" { "{}" } else { payload };
                 fn typed<T: DeserializeOwned>(kind: &str, payload: &str, f: fn(T) -> Message) -> Message {
                     match serde_json::from_str::<T>(payload) {

@@ -5,8 +5,7 @@
 use super::error::{LogSafe, truncate_str};
 use super::request::encode_query_value;
 use super::{Endpoint, FileTransfer, SessionKey};
-use crate::RedirectPolicy;
-use crate::session::redirect::RedirectRefusal;
+use super::{RedirectPolicy, RedirectRefusal};
 use http::header::{CONTENT_TYPE, HeaderValue, REFERER};
 use http::{Method, Request};
 use std::fmt;

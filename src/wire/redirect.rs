@@ -6,7 +6,7 @@
 //! follows `https://…/chat` (regex `https://(.*)/chat`, spec §1.1); this policy is stricter about the host, since
 //! the SDK's regex would follow `https://attacker.example/chat` too.
 
-use crate::wire::Endpoint;
+use super::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
