@@ -163,6 +163,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod boundary;
 mod config;
 mod rng;
 mod session;

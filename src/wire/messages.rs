@@ -541,6 +541,12 @@ const JSON_WHITESPACE: &[char] = &[' ', '\t', '\n', '\r'];
 /// Field names whose values are secrets wherever they appear in a raw payload.
 const SECRET_FIELDS: &[&str] = &["affinitytoken", "key", "sessionkey"];
 
+/// A copy of a message payload with the values of secret-bearing fields (`affinityToken`, `key`, `sessionKey`,
+/// any case, any depth) replaced: for output meant for logs (the JSON boundary's events).
+pub(crate) fn redacted_payload(raw: &serde_json::Value) -> serde_json::Value {
+    redacted(raw)
+}
+
 /// A copy of `raw` with the values of [`SECRET_FIELDS`] (any case, any depth) replaced, for `Debug`.
 fn redacted(raw: &serde_json::Value) -> serde_json::Value {
     match raw {

@@ -26,6 +26,7 @@ pub use messages::{
     Message, MessagesBody, QueueUpdate, ReconnectSession, RichItem, RichMessage, Schedule,
     SensitiveDataRules, Settings, SwitchServer, VisitorId,
 };
+pub(crate) use messages::redacted_payload;
 pub use redirect::{RedirectPolicy, RedirectRefusal, SALESFORCE_LIVE_AGENT_DOMAIN};
 pub use request::{Api, AvailabilityQuery, ChasitorInit, Noun, RichAction, SettingsQuery};
 pub(crate) use request::{NOUN_NAMES, encode_path_segment, encode_query_value, percent_decode};
