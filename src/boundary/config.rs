@@ -2,8 +2,9 @@
 
 use super::input::{Obj, kind_of};
 use super::{BoundaryError, ErrorCode, SCHEMA_VERSION};
-use crate::config::{Config, RedirectPolicy};
+use crate::config::Config;
 use crate::wire::Endpoint;
+use crate::wire::RedirectPolicy;
 use serde_json::Value;
 
 /// Reads a [`Config`] from its JSON form (see `docs/boundary.md`, "Config").

@@ -19,6 +19,7 @@ pub use endpoint::Endpoint;
 #[cfg(feature = "__testkit")]
 pub(crate) use error::SNIPPET_LEN;
 pub use error::{BuildError, DecodeError, LOG_SAFE_MAX, LogSafe, ServerError};
+pub(crate) use messages::redacted_payload;
 pub use messages::{
     AgentInfo, AgentMessage, AgentRef, AsyncResult, Availability, Breadcrumb, ChasitorSessionData,
     ChatEnded, ChatRequestFail, ChatRequestSuccess, ChatResumedAfterTransfer, CustomEvent,
@@ -26,7 +27,6 @@ pub use messages::{
     Message, MessagesBody, QueueUpdate, ReconnectSession, RichItem, RichMessage, Schedule,
     SensitiveDataRules, Settings, SwitchServer, VisitorId,
 };
-pub(crate) use messages::redacted_payload;
 pub use redirect::{RedirectPolicy, RedirectRefusal, SALESFORCE_LIVE_AGENT_DOMAIN};
 pub use request::{Api, AvailabilityQuery, ChasitorInit, Noun, RichAction, SettingsQuery};
 pub(crate) use request::{NOUN_NAMES, encode_path_segment, encode_query_value, percent_decode};
