@@ -4,6 +4,7 @@
 
 use liveagent::Timestamp;
 use liveagent::http;
+use liveagent::testkit::{Harness, Out};
 use liveagent::wire::{Endpoint, RichAction, ServerError, TriggeredRule};
 use liveagent::{
     CommandError, Config, EndReason, Event, OutgoingRequest, Output, RedirectPolicy,
@@ -38,219 +39,108 @@ fn batch(messages: Vec<Value>, sequence: i64) -> Vec<u8> {
         .expect("json")
 }
 
-/// One output of `poll_output`, kept in order.
-#[derive(Debug)]
-enum Out {
-    Req(OutgoingRequest),
-    Ev(Event),
-}
-
-/// The attacker's view of a client: a session, a virtual clock, and every output in order.
+/// The attacker's side of a client: the test kit's hand-driven [`Harness`] (the session, a virtual clock,
+/// every output in order, the transcript and the invariant monitor) plus the numbering of the batches the
+/// test server sends.
 struct Victim {
-    s: Session,
-    now: Timestamp,
-    /// When the test began: transcript times are offsets from it.
-    start: Timestamp,
-    /// Every output and answer as a line, for the insta transcript.
-    lines: Vec<String>,
-    log: Vec<Out>,
-    /// Requests handed out so far.
-    issued: usize,
+    h: Harness,
     /// The last batch `sequence` the test server sent.
     seq: i64,
 }
 
 impl Victim {
     fn new(config: Config) -> Victim {
-        let now = Timestamp::ZERO;
-        let mut v = Victim {
-            s: Session::new(config, now),
-            now,
-            start: now,
-            lines: Vec::new(),
-            log: Vec::new(),
-            issued: 0,
-            seq: 0,
-        };
-        v.drain();
-        v
+        let h = Harness::with_config(config, Timestamp::ZERO).unwrap_or_else(|v| panic!("{v}"));
+        Victim { h, seq: 0 }
     }
 
     fn from(s: Session, now: Timestamp) -> Victim {
-        let mut v = Victim {
-            s,
-            now,
-            start: now,
-            lines: vec!["resumed".into()],
-            log: Vec::new(),
-            issued: 0,
-            seq: 0,
-        };
-        v.drain();
-        v
+        let h = Harness::resumed(config(), s, now).unwrap_or_else(|v| panic!("{v}"));
+        Victim { h, seq: 0 }
+    }
+
+    /// The session, to read.
+    fn session(&self) -> &Session {
+        self.h.session()
+    }
+
+    /// The session, to give commands to by hand (the monitor stops following it).
+    fn s(&mut self) -> &mut Session {
+        self.h.session_mut()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.h.now()
+    }
+
+    /// One `poll_output(now)`, by hand (not drained through the harness).
+    fn poll_output(&mut self) -> Output {
+        let now = self.now();
+        self.s().poll_output(now)
+    }
+
+    /// `handle_response(id, response, now)`, by hand.
+    fn handle_response(
+        &mut self,
+        id: liveagent::RequestId,
+        response: http::Response<Vec<u8>>,
+    ) -> Result<liveagent::Handled, liveagent::InputError> {
+        let now = self.now();
+        self.s().handle_response(id, response, now)
+    }
+
+    fn set_now(&mut self, now: Timestamp) {
+        self.h.set_now(now);
     }
 
     fn drain(&mut self) {
-        for _ in 0..100_000 {
-            match self.s.poll_output(self.now) {
-                Output::Request(r) => {
-                    self.issued += 1;
-                    self.note_request(&r);
-                    self.log.push(Out::Req(r))
-                }
-                Output::Event(e) => {
-                    self.note_event(&e);
-                    self.log.push(Out::Ev(e))
-                }
-                Output::Wait(w) => {
-                    let w = match w {
-                        None => "Wait(None)".to_owned(),
-                        Some(t) => format!("Wait({})", self.ts(t)),
-                    };
-                    if self.lines.last() != Some(&w) {
-                        self.lines.push(w);
-                    }
-                    return;
-                }
-            }
-        }
-        panic!("poll_output never returned Wait");
+        self.h.drain().unwrap_or_else(|v| panic!("{v}"));
+    }
+
+    /// `handle_timeout(now)` and a drain, as a driver does at its `Wait` deadline.
+    fn timeout(&mut self) {
+        self.h.timeout().unwrap_or_else(|v| panic!("{v}"));
     }
 
     /// The oldest request of `kind` handed out and not yet answered by this test.
     fn take(&mut self, kind: RequestKind) -> OutgoingRequest {
-        let pos = self
-            .log
-            .iter()
-            .position(|o| matches!(o, Out::Req(r) if r.kind == kind))
-            .unwrap_or_else(|| panic!("no {kind:?} request; log: {:?}", self.log));
-        match self.log.remove(pos) {
-            Out::Req(r) => r,
-            Out::Ev(_) => unreachable!(),
+        match self.h.take(kind) {
+            Some(r) => r,
+            None => panic!("no {kind:?} request; log: {:?}", self.h.log()),
         }
     }
 
-    fn ts(&self, t: Timestamp) -> String {
-        let d = t.saturating_duration_since(self.start);
-        format!("+{}.{:03}s", d.as_secs(), d.subsec_millis())
+    fn log(&self) -> &[Out] {
+        self.h.log()
     }
 
-    fn note(&mut self, line: String) {
-        let at = self.ts(self.now);
-        self.lines.push(format!("{at} {line}"));
+    fn issued(&self) -> usize {
+        self.h.issued()
     }
 
-    fn note_request(&mut self, r: &OutgoingRequest) {
-        let path = r.http.uri().path();
-        let path = match path.find("/System/SessionId/") {
-            Some(i) => format!("{}/System/SessionId/<key>", &path[..i]),
-            None => path.to_owned(),
-        };
-        let seq = r
-            .http
-            .headers()
-            .get(liveagent::wire::header::SEQUENCE)
-            .and_then(|h| h.to_str().ok())
-            .map(|s| format!(" seq={s}"))
-            .unwrap_or_default();
-        let line = format!(
-            "-> {} {:?} {} {}{}{seq} (deadline {})",
-            r.id,
-            r.kind,
-            r.http.method(),
-            host_of(r),
-            path,
-            self.ts(r.deadline)
-        );
-        self.note(line);
-    }
-
-    fn note_event(&mut self, e: &Event) {
-        let text = match e {
-            Event::Retrying {
-                request,
-                attempt,
-                at,
-                cause,
-            } => format!(
-                "Retrying {request:?} attempt {attempt} at {}: {cause}",
-                self.ts(*at)
-            ),
-            Event::SwitchOffered {
-                endpoint,
-                reason,
-                decide_by,
-                ..
-            } => format!(
-                "SwitchOffered {endpoint} ({reason}); decide by {}",
-                self.ts(*decide_by)
-            ),
-            Event::IdleWarning { ends_at } => format!("IdleWarning ends at {}", self.ts(*ends_at)),
-            Event::Ended(reason) => format!("Ended: {reason}"),
-            other => {
-                let mut d = format!("{other:?}");
-                if d.len() > 160 {
-                    let mut end = 160;
-                    while !d.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    d.truncate(end);
-                    d.push('…');
-                }
-                d
-            }
-        };
-        self.note(format!("   event {text}"));
-    }
-
-    /// Everything the session did, one line per request, event, answer and wait.
+    /// Everything the session did, one line per request, answer and event.
     fn transcript(&self) -> String {
-        self.lines.join("\n")
+        self.h.transcript()
     }
 
+    /// Answers `req` 50 ms later with exactly this status and body.
     fn answer(&mut self, req: &OutgoingRequest, status: u16, body: &[u8]) {
-        self.now += Duration::from_millis(50);
-        let shown = String::from_utf8_lossy(&body[..body.len().min(100)])
-            .escape_debug()
-            .to_string();
-        let more = if body.len() > 100 {
-            format!("… ({} bytes)", body.len())
-        } else {
-            String::new()
-        };
-        self.note(format!("<- {} {status} {shown}{more}", req.id));
-        let resp = http::Response::builder()
-            .status(status)
-            .body(body.to_vec())
-            .expect("response");
-        self.s
-            .handle_response(req.id, resp, self.now)
-            .expect("known id");
-        self.drain();
+        self.h.advance(Duration::from_millis(50));
+        self.h
+            .answer(req.id, status, body)
+            .unwrap_or_else(|v| panic!("{v}"));
     }
 
     fn events(&self) -> Vec<&Event> {
-        self.log
-            .iter()
-            .filter_map(|o| match o {
-                Out::Ev(e) => Some(e),
-                Out::Req(_) => None,
-            })
-            .collect()
+        self.h.events()
     }
 
     fn requests(&self) -> Vec<&OutgoingRequest> {
-        self.log
-            .iter()
-            .filter_map(|o| match o {
-                Out::Req(r) => Some(r),
-                Out::Ev(_) => None,
-            })
-            .collect()
+        self.h.requests()
     }
 
     fn end_reason(&self) -> Option<&EndReason> {
-        self.s.end_reason()
+        self.session().end_reason()
     }
 
     /// SessionId and ChasitorInit answered: the session is polling.
@@ -262,7 +152,7 @@ impl Victim {
         v.answer(&sid, 200, body.to_string().as_bytes());
         let init = v.take(RequestKind::ChasitorInit);
         v.answer(&init, 200, b"");
-        assert_eq!(v.s.state(), State::Requested);
+        assert_eq!(v.session().state(), State::Requested);
         v
     }
 
@@ -275,7 +165,7 @@ impl Victim {
             1,
         );
         v.answer(&poll, 200, &body);
-        assert_eq!(v.s.state(), State::Queued);
+        assert_eq!(v.session().state(), State::Queued);
         v.seq = 1;
         v
     }
@@ -292,7 +182,7 @@ impl Victim {
             2,
         );
         v.answer(&poll, 200, &body);
-        assert_eq!(v.s.state(), State::Chatting);
+        assert_eq!(v.session().state(), State::Chatting);
         v.seq = 2;
         v
     }
@@ -366,13 +256,13 @@ fn item1_switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_
     ];
     for (url, why) in hostile {
         let mut v = Victim::chatting(config());
-        let before = v.issued;
+        let before = v.issued();
         v.poll(vec![
             msg("SwitchServer", json!({"newUrl": url})),
             agent_says("still here"),
         ]);
         match v.end_reason() {
-            None => panic!("{url}: not ended; {:?}", v.log),
+            None => panic!("{url}: not ended; {:?}", v.log()),
             Some(EndReason::RedirectRefused { target, reason }) => {
                 assert_eq!(*reason, why, "{url}");
                 assert_eq!(*target, Endpoint::parse(url).expect("parses"));
@@ -380,7 +270,7 @@ fn item1_switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_
             other => panic!("{url}: expected RedirectRefused, got {other:?}"),
         }
         // Nothing more was sent at all, least of all to the new host.
-        assert_eq!(v.issued, before, "{url}: {:?}", v.requests());
+        assert_eq!(v.issued(), before, "{url}: {:?}", v.requests());
         for r in v.requests() {
             assert_eq!(
                 host_of(r),
@@ -405,18 +295,18 @@ fn item1_switch_server_within_the_policy_is_announced_before_the_first_request_t
         json!({"newUrl": "https://d.la4-c1-ia4.salesforceliveagent.com/chat"}),
     )]);
     let first_event = v
-        .log
+        .log()
         .iter()
-        .position(|o| matches!(o, Out::Ev(Event::ServerSwitched(_))))
+        .position(|o| matches!(o, Out::Event(Event::ServerSwitched(_))))
         .expect("ServerSwitched");
     let first_request_there = v
-        .log
+        .log()
         .iter()
         .position(
-            |o| matches!(o, Out::Req(r) if host_of(r) == "d.la4-c1-ia4.salesforceliveagent.com"),
+            |o| matches!(o, Out::Request(r) if host_of(r) == "d.la4-c1-ia4.salesforceliveagent.com"),
         )
         .expect("the next poll goes to the new host");
-    assert!(first_event < first_request_there, "{:?}", v.log);
+    assert!(first_event < first_request_there, "{:?}", v.log());
     insta::assert_snapshot!(v.transcript());
 }
 
@@ -433,7 +323,7 @@ fn item1_loopback_endpoint_may_move_only_to_another_loopback_address() {
         "SwitchServer",
         json!({"newUrl": "http://localhost:9090/chat"}),
     )]);
-    assert_eq!(v.s.endpoint().authority(), "localhost:9090");
+    assert_eq!(v.session().endpoint().authority(), "localhost:9090");
     assert!(v.end_reason().is_none());
     v.poll(vec![msg(
         "SwitchServer",
@@ -468,7 +358,7 @@ fn item1_delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host
         v.end_reason(),
         Some(EndReason::RedirectRefused { .. })
     ));
-    assert_eq!(v.s.end(), Err(CommandError::Ended));
+    assert_eq!(v.s().end(), Err(CommandError::Ended));
     v.drain();
     assert!(v.requests().iter().all(|r| host_of(r) == HOST));
     assert!(
@@ -479,7 +369,7 @@ fn item1_delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host
 
     // And a queued session that was never switched deletes itself on the configured host.
     let mut v = Victim::queued(config());
-    v.s.end().expect("end");
+    v.s().end().expect("end");
     v.drain();
     let del = v.take(RequestKind::DeleteSession);
     assert_eq!(host_of(&del), HOST);
@@ -490,7 +380,7 @@ fn item1_delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host
 fn item1_ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
     let cfg = config().redirect(RedirectPolicy::AskApplication);
     let mut v = Victim::chatting(cfg.clone());
-    let before = v.issued;
+    let before = v.issued();
     v.poll(vec![msg(
         "SwitchServer",
         json!({"newUrl": "https://chat.partner.example/chat"}),
@@ -502,18 +392,18 @@ fn item1_ask_application_offers_the_switch_and_sends_nothing_until_it_decides() 
             ..
         }
     )));
-    assert_eq!(v.issued, before, "nothing new while the offer is pending");
-    v.s.send_message("hello?").expect("queued");
+    assert_eq!(v.issued(), before, "nothing new while the offer is pending");
+    v.s().send_message("hello?").expect("queued");
     v.drain();
-    assert_eq!(v.issued, before, "commands wait too");
-    v.s.refuse_switch().expect("pending offer");
+    assert_eq!(v.issued(), before, "commands wait too");
+    v.s().refuse_switch().expect("pending offer");
     v.drain();
     assert!(matches!(
         v.end_reason(),
         Some(EndReason::RedirectRefused { .. })
     ));
     assert!(v.requests().iter().all(|r| host_of(r) == HOST));
-    assert_eq!(v.s.accept_switch(), Err(CommandError::NoSwitchOffered));
+    assert_eq!(v.s().accept_switch(), Err(CommandError::NoSwitchOffered));
 
     // Accepting moves the session, announced first.
     let mut v = Victim::chatting(cfg);
@@ -521,13 +411,13 @@ fn item1_ask_application_offers_the_switch_and_sends_nothing_until_it_decides() 
         "SwitchServer",
         json!({"newUrl": "https://chat.partner.example/chat"}),
     )]);
-    v.log.clear();
-    v.s.accept_switch().expect("pending offer");
+    v.h.log_mut().clear();
+    v.s().accept_switch().expect("pending offer");
     v.drain();
     assert!(
-        matches!(v.log.first(), Some(Out::Ev(Event::ServerSwitched(_)))),
+        matches!(v.log().first(), Some(Out::Event(Event::ServerSwitched(_)))),
         "{:?}",
-        v.log
+        v.log()
     );
     assert!(
         v.requests()
@@ -543,12 +433,12 @@ fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_tim
     // not wait for ever, and must not go to the offered host either.
     let cfg = config().redirect(RedirectPolicy::AskApplication);
     let mut v = Victim::chatting(cfg);
-    let before = v.issued;
+    let before = v.issued();
     v.poll(vec![msg(
         "SwitchServer",
         json!({"newUrl": "https://chat.partner.example/chat"}),
     )]);
-    let offered_at = v.now;
+    let offered_at = v.now();
     let decide_by = v
         .events()
         .iter()
@@ -562,19 +452,18 @@ fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_tim
         offered_at + Duration::from_secs(30),
         "request_timeout"
     );
-    let typed = v.s.send_message("anyone there?").expect("queued");
+    let typed = v.s().send_message("anyone there?").expect("queued");
     v.drain();
     // The driver only sleeps until each Wait deadline and reports the time.
     let mut wakeups = 0;
-    while let Some(t) = v.s.poll_timeout() {
+    while let Some(t) = v.session().poll_timeout() {
         assert!(t <= decide_by, "a wake-up past the offer's deadline");
-        v.now = t;
-        v.s.handle_timeout(v.now);
-        v.drain();
+        v.set_now(t);
+        v.timeout();
         wakeups += 1;
         assert!(wakeups < 10, "hot loop");
     }
-    assert_eq!(v.now, decide_by);
+    assert_eq!(v.now(), decide_by);
     match v.end_reason() {
         Some(EndReason::SwitchUndecided { target, reason }) => {
             assert_eq!(target.host(), "chat.partner.example");
@@ -583,7 +472,8 @@ fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_tim
         other => panic!("expected SwitchUndecided, got {other:?}"),
     }
     assert_eq!(
-        v.issued, before,
+        v.issued(),
+        before,
         "nothing was sent while the offer was pending"
     );
     assert!(v.requests().iter().all(|r| host_of(r) == HOST));
@@ -596,7 +486,7 @@ fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_tim
         v.events().last(),
         Some(Event::Ended(EndReason::SwitchUndecided { .. }))
     ));
-    assert_eq!(v.s.accept_switch(), Err(CommandError::NoSwitchOffered));
+    assert_eq!(v.s().accept_switch(), Err(CommandError::NoSwitchOffered));
     insta::assert_snapshot!(v.transcript());
 
     // A decision in time still counts: accepting just before the deadline moves the session.
@@ -605,12 +495,12 @@ fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_tim
         "SwitchServer",
         json!({"newUrl": "https://chat.partner.example/chat"}),
     )]);
-    v.now += Duration::from_secs(29);
-    v.s.handle_timeout(v.now);
-    v.s.accept_switch().expect("still pending");
+    v.set_now(v.now() + Duration::from_secs(29));
+    v.timeout();
+    v.s().accept_switch().expect("still pending");
     v.drain();
     assert!(v.end_reason().is_none());
-    assert_eq!(v.s.endpoint().host(), "chat.partner.example");
+    assert_eq!(v.session().endpoint().host(), "chat.partner.example");
 }
 
 #[test]
@@ -662,10 +552,10 @@ fn item1_snapshot_after_a_switch_resumes_only_inside_the_policy() {
         "SwitchServer",
         json!({"newUrl": "http://attacker.example:8080/chat"}),
     )]);
-    let snap = refused.s.snapshot();
+    let snap = refused.session().snapshot();
     assert_eq!(snapshot_host(&snap), HOST);
     assert!(matches!(
-        Session::resume(config(), snap, refused.now),
+        Session::resume(config(), snap, refused.now()),
         Err(ResumeError::AlreadyEnded)
     ));
     // Taken while an offer waits (AskApplication): the snapshot stays on the configured host, and the
@@ -676,20 +566,20 @@ fn item1_snapshot_after_a_switch_resumes_only_inside_the_policy() {
         "SwitchServer",
         json!({"newUrl": "https://attacker.example/chat"}),
     )]);
-    let snap = offered.s.snapshot();
+    let snap = offered.session().snapshot();
     assert_eq!(snapshot_host(&snap), HOST);
     let resumed = Victim::from(
-        Session::resume(cfg, snap, offered.now).expect("resumes"),
-        offered.now,
+        Session::resume(cfg, snap, offered.now()).expect("resumes"),
+        offered.now(),
     );
     assert!(!resumed.requests().is_empty());
     assert!(resumed.requests().iter().all(|r| host_of(r) == HOST));
     // A snapshot whose endpoint was tampered with (or taken under another policy).
     let v = Victim::chatting(config());
-    let mut stored: Value = serde_json::to_value(v.s.snapshot()).expect("serialise");
+    let mut stored: Value = serde_json::to_value(v.session().snapshot()).expect("serialise");
     stored["endpoint"] = json!("https://attacker.example");
     let snap: SessionSnapshot = serde_json::from_value(stored.clone()).expect("deserialise");
-    match Session::resume(config(), snap, v.now) {
+    match Session::resume(config(), snap, v.now()) {
         Err(ResumeError::EndpointOutsidePolicy { reason, .. }) => {
             assert_eq!(reason, RedirectRefusal::ForeignHost)
         }
@@ -701,8 +591,8 @@ fn item1_snapshot_after_a_switch_resumes_only_inside_the_policy() {
     // An in-policy switched endpoint resumes, and requests go there.
     stored["endpoint"] = json!("https://d.la9.salesforceliveagent.com");
     let snap: SessionSnapshot = serde_json::from_value(stored).expect("deserialise");
-    let s = Session::resume(config(), snap, v.now).expect("in policy");
-    let v = Victim::from(s, v.now);
+    let s = Session::resume(config(), snap, v.now()).expect("in policy");
+    let v = Victim::from(s, v.now());
     assert!(!v.requests().is_empty());
     assert!(
         v.requests()
@@ -729,7 +619,7 @@ fn item2_a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
             sequence: i64::MAX
         })
     ));
-    assert_eq!(v.s.ack(), 2);
+    assert_eq!(v.session().ack(), 2);
     assert!(v.requests().iter().all(|r| {
         r.kind != RequestKind::Messages
             || r.http
@@ -767,7 +657,7 @@ fn item2_a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
         }
     )));
     assert!(v.end_reason().is_none());
-    assert_eq!(v.s.ack(), 6);
+    assert_eq!(v.session().ack(), 6);
     insta::assert_snapshot!(v.transcript());
 }
 
@@ -786,7 +676,7 @@ fn item3_a_1mib_body_of_forty_thousand_tiny_messages_is_refused_unacknowledged()
     let poll = v.take(RequestKind::Messages);
     v.answer(&poll, 200, &body);
     // Not decoded, not acknowledged (the server still holds them), retried with backoff.
-    assert_eq!(v.s.ack(), 2);
+    assert_eq!(v.session().ack(), 2);
     assert!(v.events().iter().any(|e| matches!(
         e,
         Event::Retrying {
@@ -816,21 +706,21 @@ fn item3_a_2000_message_flood_on_every_poll_cannot_starve_the_application() {
         let poll = v.take(RequestKind::Messages);
         let msgs: Vec<Value> = (0..2_000).map(|i| agent_says(&format!("m{i}"))).collect();
         seq += 2_000;
-        v.now += Duration::from_millis(1);
+        v.set_now(v.now() + Duration::from_millis(1));
         let resp = http::Response::builder()
             .status(200)
             .body(batch(msgs, seq))
             .expect("resp");
-        v.s.handle_response(poll.id, resp, v.now).expect("id");
+        v.handle_response(poll.id, resp).expect("id");
         // The very next output is an event, not the next poll.
-        match v.s.poll_output(v.now) {
+        match v.poll_output() {
             Output::Event(_) => seen += 1,
             other => panic!("expected an event first, got {other:?}"),
         }
         v.drain();
         // Events are handed out, not held: after the drain the session holds none.
         seen += v.events().len();
-        v.log.retain(|o| matches!(o, Out::Req(_)));
+        v.h.log_mut().retain(|o| matches!(o, Out::Request(_)));
     }
     assert!(seen >= 80_000, "the application saw {seen} events");
 }
@@ -849,32 +739,33 @@ fn item3_a_server_answering_every_poll_at_once_with_nothing_is_paced() {
     for (kind, body) in bodies.iter().enumerate() {
         let mut v = Victim::chatting(config());
         v.poll(vec![delivered.clone()]); // index 3 delivered
-        let start = v.now;
+        let start = v.now();
         let end = start + Duration::from_secs(10);
         let mut polls = 0i64;
         // The poll the session sent after the last batch (the drain logged it).
         let mut pending = Some(v.take(RequestKind::Messages));
-        while v.now < end {
+        while v.now() < end {
             let out = match pending.take() {
                 Some(r) => Output::Request(r),
-                None => v.s.poll_output(v.now),
+                None => v.poll_output(),
             };
             match out {
                 Output::Request(r) if r.kind == RequestKind::Messages => {
                     polls += 1;
-                    v.now += Duration::from_millis(1);
+                    v.set_now(v.now() + Duration::from_millis(1));
                     let status = if kind == 0 { 204 } else { 200 };
                     let resp = http::Response::builder()
                         .status(status)
                         .body(body(polls))
                         .expect("response");
-                    v.s.handle_response(r.id, resp, v.now).expect("known id");
+                    v.handle_response(r.id, resp).expect("known id");
                 }
                 Output::Request(r) => panic!("unexpected {:?}", r.kind),
                 Output::Event(e) => panic!("unexpected {e:?}"),
                 Output::Wait(Some(t)) => {
-                    v.now = t.max(v.now);
-                    v.s.handle_timeout(v.now);
+                    let now = t.max(v.now());
+                    v.set_now(now);
+                    v.s().handle_timeout(now);
                 }
                 Output::Wait(None) => panic!("ended: {:?}", v.end_reason()),
             }
@@ -884,7 +775,7 @@ fn item3_a_server_answering_every_poll_at_once_with_nothing_is_paced() {
             (50..=102).contains(&polls),
             "body kind {kind}: {polls} polls in 10 s"
         );
-        assert_eq!(v.s.state(), State::Chatting);
+        assert_eq!(v.session().state(), State::Chatting);
     }
 }
 
@@ -899,13 +790,21 @@ fn item3_no_new_poll_while_the_application_has_not_drained_its_events() {
         .status(200)
         .body(batch(msgs, 7))
         .expect("resp");
-    v.s.handle_response(poll.id, resp, v.now).expect("id");
+    v.handle_response(poll.id, resp).expect("id");
     // The application takes two events and stops: 3 still wait, so no poll goes out yet.
-    assert!(matches!(v.s.poll_output(v.now), Output::Event(_)));
-    assert!(matches!(v.s.poll_output(v.now), Output::Event(_)));
-    assert!(v.s.in_flight().all(|(_, k)| k != RequestKind::Messages));
+    assert!(matches!(v.poll_output(), Output::Event(_)));
+    assert!(matches!(v.poll_output(), Output::Event(_)));
+    assert!(
+        v.session()
+            .in_flight()
+            .all(|(_, k)| k != RequestKind::Messages)
+    );
     v.drain();
-    assert!(v.s.in_flight().any(|(_, k)| k == RequestKind::Messages));
+    assert!(
+        v.session()
+            .in_flight()
+            .any(|(_, k)| k == RequestKind::Messages)
+    );
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -917,7 +816,7 @@ fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
     let mut v = Victim::chatting(config());
     let big = "x".repeat(64 * 1024 * 1024);
     assert!(matches!(
-        v.s.send_custom_event("survey", big.clone()),
+        v.s().send_custom_event("survey", big.clone()),
         Err(CommandError::PayloadTooLarge { limit: 65536, .. })
     ));
     let action = RichAction {
@@ -927,7 +826,7 @@ fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
         dialog_id: None,
     };
     assert!(matches!(
-        v.s.send_rich_message(vec![action.clone()]),
+        v.s().send_rich_message(vec![action.clone()]),
         Err(CommandError::PayloadTooLarge { .. })
     ));
     let small = RichAction {
@@ -935,7 +834,7 @@ fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
         ..action
     };
     assert!(matches!(
-        v.s.send_rich_message(vec![small; 65]),
+        v.s().send_rich_message(vec![small; 65]),
         Err(CommandError::TooManyItems { len: 65, limit: 64 })
     ));
     let rule = TriggeredRule {
@@ -943,7 +842,7 @@ fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
         name: "r".into(),
     };
     assert!(matches!(
-        v.s.report_sensitive_data_rules(vec![rule.clone(); 1000]),
+        v.s().report_sensitive_data_rules(vec![rule.clone(); 1000]),
         Err(CommandError::TooManyItems { .. })
     ));
     let huge_rule = TriggeredRule {
@@ -951,23 +850,25 @@ fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
         name: "n".repeat(65 * 1024),
     };
     assert!(matches!(
-        v.s.report_sensitive_data_rules(vec![huge_rule]),
+        v.s().report_sensitive_data_rules(vec![huge_rule]),
         Err(CommandError::PayloadTooLarge { .. })
     ));
     assert!(matches!(
-        v.s.sneak_peek("z".repeat(33 * 1024)),
+        v.s().sneak_peek("z".repeat(33 * 1024)),
         Err(CommandError::TextTooLong { .. })
     ));
     v.drain();
-    assert_eq!(v.s.pending_commands(), 0);
+    assert_eq!(v.session().pending_commands(), 0);
     assert!(v.requests().iter().all(|r| r.http.body().len() < 64 * 1024));
     // Within the caps, everything still goes out.
-    v.s.send_custom_event("survey", "{\"q\":1}")
+    v.s()
+        .send_custom_event("survey", "{\"q\":1}")
         .expect("small event");
-    v.s.report_sensitive_data_rules(vec![rule])
+    v.s()
+        .report_sensitive_data_rules(vec![rule])
         .expect("one rule");
     v.drain();
-    assert_eq!(v.s.pending_commands(), 2);
+    assert_eq!(v.session().pending_commands(), 2);
     insta::assert_snapshot!(v.transcript());
 }
 
@@ -1203,7 +1104,7 @@ fn item5_every_error_and_end_reason_display_is_log_safe_for_hostile_bodies() {
         v.poll(vec![msg("ChatRequestFail", json!({"reason": text}))]);
         end_reasons.extend(v.end_reason().cloned());
         let mut v = Victim::chatting(config());
-        v.s.send_message("hi").expect("queued");
+        v.s().send_message("hi").expect("queued");
         v.drain();
         let post = v.take(RequestKind::Chat);
         v.answer(&post, 409, body);
@@ -1254,7 +1155,7 @@ fn item5_malformed_session_keys_and_tokens_are_refused_not_sent() {
         let body = json!({"id": "sess-1", "key": key, "affinityToken": AFFINITY});
         v.answer(&sid, 200, body.to_string().as_bytes());
         assert_eq!(
-            v.s.state(),
+            v.session().state(),
             State::Connecting,
             "key {:?} accepted",
             &key[..key.len().min(20)]
@@ -1318,10 +1219,10 @@ fn item5_an_invalid_reconnect_session_message_does_not_print_its_token() {
 // ------------------------------------------------------------------------------------------------------
 
 fn tampered(v: &Victim, edit: impl FnOnce(&mut Value)) -> Result<Session, ResumeError> {
-    let mut stored = serde_json::to_value(v.s.snapshot()).expect("serialise");
+    let mut stored = serde_json::to_value(v.session().snapshot()).expect("serialise");
     edit(&mut stored);
     let snap: SessionSnapshot = serde_json::from_value(stored).expect("deserialise");
-    Session::resume(config(), snap, v.now)
+    Session::resume(config(), snap, v.now())
 }
 
 #[test]
@@ -1383,7 +1284,7 @@ fn item6_hostile_snapshots_are_refused_with_a_typed_error() {
 fn item6_counters_never_collide_or_saturate_silently() {
     // next_sequence at the top (e.g. a hostile 409 `Actual`): the chat ends rather than reuse numbers.
     let mut v = Victim::chatting(config());
-    v.s.send_message("a").expect("queued");
+    v.s().send_message("a").expect("queued");
     v.drain();
     let post = v.take(RequestKind::Chat);
     v.answer(
@@ -1430,7 +1331,7 @@ fn item6_an_unacked_batch_without_commands_never_posts_empty_nouns() {
     // ...and a live session never builds one.
     let mut v = Victim::chatting(config());
     for _ in 0..3 {
-        v.s.set_typing(true).expect("typing");
+        v.s().set_typing(true).expect("typing");
         v.drain();
         let post = v.take(RequestKind::Chat);
         v.answer(&post, 200, b"");
@@ -1462,31 +1363,35 @@ fn item6_zero_poll_margin_timeout_and_backoff_cannot_make_a_busy_loop() {
     let init = v.take(RequestKind::ChasitorInit);
     v.answer(&init, 200, b"");
     // Ten virtual seconds of a server that never answers (the issue's case: 500 polls per virtual second).
-    let start = v.now;
+    let start = v.now();
     let mut issued = 0;
     let mut wakeups = 0;
-    while v.now < start + Duration::from_secs(10) {
-        let Some(t) = v.s.poll_timeout() else { break };
-        assert!(t > v.now, "hot loop");
-        v.now = t;
-        v.s.handle_timeout(v.now);
+    while v.now() < start + Duration::from_secs(10) {
+        let Some(t) = v.session().poll_timeout() else {
+            break;
+        };
+        assert!(t > v.now(), "hot loop");
+        v.set_now(t);
+        let before = v.log().len();
+        v.timeout();
         wakeups += 1;
-        let before = v.log.len();
-        v.drain();
-        for o in &v.log[before..] {
+        for o in &v.log()[before..] {
             match o {
-                Out::Req(r) => {
+                Out::Request(r) => {
                     issued += 1;
                     assert!(
-                        r.deadline >= v.now + floors::MIN_REQUEST_TIMEOUT,
+                        r.deadline >= v.now() + floors::MIN_REQUEST_TIMEOUT,
                         "{:?} deadline below the floor",
                         r.kind
                     );
                 }
-                Out::Ev(Event::Retrying { at, .. }) => {
-                    assert!(*at >= v.now + floors::MIN_BACKOFF, "retry below the floor")
+                Out::Event(Event::Retrying { at, .. }) => {
+                    assert!(
+                        *at >= v.now() + floors::MIN_BACKOFF,
+                        "retry below the floor"
+                    )
                 }
-                Out::Ev(_) => {}
+                Out::Event(_) => {}
             }
         }
     }
@@ -1503,27 +1408,26 @@ fn item6_zero_poll_margin_timeout_and_backoff_cannot_make_a_busy_loop() {
     cfg.retry.max_backoff = Duration::ZERO;
     cfg.retry.max_attempts = u32::MAX;
     let mut v = Victim::chatting(cfg);
-    let start = v.now;
+    let start = v.now();
     let mut polls = 0;
-    while v.now < start + Duration::from_secs(1) {
+    while v.now() < start + Duration::from_secs(1) {
         if let Some(pos) = v
-            .log
+            .log()
             .iter()
-            .position(|o| matches!(o, Out::Req(r) if r.kind == RequestKind::Messages))
+            .position(|o| matches!(o, Out::Request(r) if r.kind == RequestKind::Messages))
         {
-            let Out::Req(poll) = v.log.remove(pos) else {
+            let Out::Request(poll) = v.h.log_mut().remove(pos) else {
                 unreachable!()
             };
             polls += 1;
-            v.now -= Duration::from_millis(50); // answered at once (`answer` adds 50 ms)
+            v.set_now(v.now() - Duration::from_millis(50)); // answered at once (`answer` adds 50 ms)
             v.answer(&poll, 500, b"");
             continue;
         }
-        let t = v.s.poll_timeout().expect("retrying");
-        assert!(t >= v.now + floors::MIN_BACKOFF, "retry below the floor");
-        v.now = t;
-        v.s.handle_timeout(v.now);
-        v.drain();
+        let t = v.session().poll_timeout().expect("retrying");
+        assert!(t >= v.now() + floors::MIN_BACKOFF, "retry below the floor");
+        v.set_now(t);
+        v.timeout();
     }
     assert!(polls <= 11, "{polls} polls in one virtual second");
     insta::assert_snapshot!(v.transcript());
@@ -1550,7 +1454,7 @@ fn item6_max_attempts_zero_is_one_attempt_not_none() {
         "{:?}",
         v.end_reason()
     );
-    assert_eq!(v.issued, 1, "exactly one attempt");
+    assert_eq!(v.issued(), 1, "exactly one attempt");
     insta::assert_snapshot!(v.transcript());
 }
 

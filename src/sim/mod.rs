@@ -74,6 +74,7 @@
 pub mod conformance;
 pub mod dialect;
 mod pair;
+pub(crate) mod render;
 mod rng;
 mod server;
 mod session;

@@ -1,11 +1,12 @@
 //! [`Pair`]: one [`Session`] driven against one simulated [`Server`] on a virtual clock.
 
+use super::render::{BODY_BRIEF, Render, Stamp, brief};
 use super::{Reply, Server, SimConfig, Ticket};
 use crate::wire::LogSafe;
 use crate::{CommandError, CommandId, Config, EndReason, Event, InputError, Output, RequestId};
 use crate::{RequestKind, Session, TransportError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::Duration;
 
 use crate::time::Timestamp;
@@ -16,9 +17,6 @@ pub const MAX_STEPS: usize = 100_000;
 /// How many steps in a row may pass without the virtual clock moving before the pair calls it a livelock
 /// ([`PairError::Stalled`]).
 pub const MAX_STEPS_AT_ONE_INSTANT: usize = 10_000;
-
-/// How many bytes of a body a transcript line shows.
-const BODY_BRIEF: usize = 160;
 
 /// What one [`Pair::step`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,8 +189,8 @@ pub struct Pair {
     /// Texts sent through [`Pair::send_message`], in order.
     texts: Vec<(CommandId, String)>,
     wire_texts: HashMap<String, WireText>,
-    /// Session keys and affinity tokens seen in answers (scrubbed from the transcript).
-    secrets: Vec<(String, &'static str)>,
+    /// The transcript's renderer (it knows the secrets to scrub).
+    render: Render,
     record: bool,
     transcript: Vec<String>,
     tap: Option<ReplyTap>,
@@ -214,27 +212,6 @@ impl fmt::Debug for Pair {
             .field("server", &self.server)
             .finish_non_exhaustive()
     }
-}
-
-/// `+12.345s`
-struct Stamp(Duration);
-
-impl fmt::Display for Stamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "+{}.{:03}s", self.0.as_secs(), self.0.subsec_millis())
-    }
-}
-
-/// The first `max` bytes of `s`, cut at a character boundary, with `…` when cut.
-fn brief(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
 }
 
 /// The ChatMessage texts a POST carries (single noun or MultiNoun).
@@ -262,56 +239,6 @@ fn texts_of(path: &str, body: &[u8]) -> Vec<String> {
     Vec::new()
 }
 
-/// Collects the values of `key` and `affinityToken` fields anywhere in an answer body.
-fn collect_secrets(v: &serde_json::Value, out: &mut Vec<(String, &'static str)>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                let label = match k.as_str() {
-                    "key" => Some("<key>"),
-                    "affinityToken" => Some("<affinity>"),
-                    _ => None,
-                };
-                match (label, x.as_str()) {
-                    (Some(label), Some(s)) if !s.is_empty() && s != "null" => {
-                        if !out.iter().any(|(o, _)| o == s) {
-                            out.push((s.to_owned(), label));
-                        }
-                    }
-                    _ => collect_secrets(x, out),
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_secrets(x, out)),
-        _ => {}
-    }
-}
-
-/// A Messages answer as `seq 3: ChatEstablished, ChatMessage "hi"`; `None` when it is not one.
-fn summarise_batch(body: &[u8]) -> Option<String> {
-    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-    let messages = v.get("messages")?.as_array()?;
-    let mut out = String::new();
-    if let Some(seq) = v.get("sequence") {
-        let _ = write!(out, "seq {seq}: ");
-    }
-    for (i, m) in messages.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let kind = m.get("type").and_then(|t| t.as_str()).unwrap_or("?");
-        out.push_str(kind);
-        if let Some(text) = m
-            .get("message")
-            .and_then(|p| p.get("text"))
-            .and_then(|t| t.as_str())
-        {
-            let _ = write!(out, " {:?}", brief(text, 60));
-        }
-    }
-    Some(out)
-}
-
 impl Pair {
     /// A session built from `session_config` and a server built from `sim_config`, both created at `start`
     /// (virtual time zero). Point `session_config` at [`SimConfig::endpoint`]. Nothing is sent until the
@@ -323,6 +250,7 @@ impl Pair {
     /// A pair around a session built elsewhere (e.g. [`Session::resume`]), with a fresh server created at
     /// `start`.
     pub fn with_session(session: Session, sim_config: SimConfig, start: Timestamp) -> Pair {
+        let render = Render::new(start, &sim_config.host);
         Pair {
             session,
             server: Server::new(sim_config, start),
@@ -335,7 +263,7 @@ impl Pair {
             events: Vec::new(),
             texts: Vec::new(),
             wire_texts: HashMap::new(),
-            secrets: Vec::new(),
+            render,
             record: true,
             transcript: Vec::new(),
             tap: None,
@@ -446,14 +374,8 @@ impl Pair {
     }
 
     fn line(&mut self, text: String) {
-        let mut text = text;
-        for (secret, label) in &self.secrets {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), label);
-            }
-        }
-        let stamp = Stamp(self.elapsed()).to_string();
-        self.transcript.push(format!("{stamp:>9} {text}"));
+        let line = self.render.line(self.now, &text);
+        self.transcript.push(line);
     }
 
     /// Sends a visitor text (logged, and known to [`check_delivery`](Self::check_delivery)).
@@ -628,7 +550,7 @@ impl Pair {
             w.posts = w.posts.saturating_add(1);
         }
         if self.record {
-            let line = self.request_line(&req, &path);
+            let line = self.render.request(&req);
             self.line(line);
         }
         let ticket = self.server.handle_request(&req.http, self.now);
@@ -647,46 +569,11 @@ impl Pair {
         }
     }
 
-    fn request_line(&self, req: &crate::OutgoingRequest, path: &str) -> String {
-        let uri = req.http.uri();
-        let mut line = format!("→ {} ", req.http.method());
-        let primary = self.server.config().host.as_str();
-        if let Some(a) = uri.authority()
-            && a.as_str() != primary
-        {
-            let _ = write!(line, "//{}", a.as_str());
-        }
-        if req.kind == RequestKind::DeleteSession {
-            // DELETE System/SessionId/{key}: the last segment is the session key.
-            let head = path.rfind('/').and_then(|i| path.get(..i)).unwrap_or(path);
-            let _ = write!(line, "{head}/<key>");
-        } else {
-            line.push_str(path);
-            if let Some(q) = uri.query() {
-                let _ = write!(line, "?{q}");
-            }
-        }
-        let _ = write!(line, " [{}]", req.id);
-        if let Some(seq) = req
-            .http
-            .headers()
-            .get(crate::wire::header::SEQUENCE)
-            .and_then(|v| v.to_str().ok())
-        {
-            let _ = write!(line, " seq={seq}");
-        }
-        let body = String::from_utf8_lossy(req.http.body());
-        if !body.is_empty() {
-            let _ = write!(line, " {}", brief(&body, BODY_BRIEF));
-        }
-        line
-    }
-
     fn event(&mut self, ev: Event) -> PairStep {
         self.count_still();
         if self.record {
-            let text = self.fmt_event(&ev);
-            self.line(format!("  event {text}"));
+            let line = self.render.event(&ev);
+            self.line(line);
         }
         let index = self.events.len();
         self.events.push((self.elapsed(), ev));
@@ -695,39 +582,6 @@ impl Pair {
 
     fn count_still(&mut self) {
         self.still = self.still.saturating_add(1);
-    }
-
-    /// Virtual time of a `Timestamp` the session handed out.
-    fn offset(&self, t: Timestamp) -> Stamp {
-        Stamp(t.saturating_duration_since(self.start))
-    }
-
-    fn fmt_event(&self, ev: &Event) -> String {
-        match ev {
-            Event::AgentMessage(m) => format!("AgentMessage({:?})", m.text),
-            Event::IdleWarning { ends_at } => {
-                format!("IdleWarning {{ ends_at: {} }}", self.offset(*ends_at))
-            }
-            Event::Retrying {
-                request,
-                attempt,
-                at,
-                cause,
-            } => format!(
-                "Retrying {{ request: {request:?}, attempt: {attempt}, at: {}, cause: {cause} }}",
-                self.offset(*at)
-            ),
-            Event::SwitchOffered {
-                endpoint,
-                reason,
-                decide_by,
-            } => format!(
-                "SwitchOffered {{ endpoint: {endpoint}, reason: {reason:?}, decide_by: {} }}",
-                self.offset(*decide_by)
-            ),
-            Event::Ended(reason) => format!("Ended({reason})"),
-            other => format!("{other:?}"),
-        }
     }
 
     fn deliver(
@@ -767,15 +621,14 @@ impl Pair {
         };
         let result = match reply {
             Reply::Response(resp) => {
-                if matches!(
-                    flight.kind,
-                    RequestKind::SessionId | RequestKind::ReconnectSession
-                ) && let Ok(v) = serde_json::from_slice::<serde_json::Value>(resp.body())
-                {
-                    collect_secrets(&v, &mut self.secrets);
-                }
                 if self.record {
-                    let line = self.reply_line(flight.id, flight.kind, &resp);
+                    self.render.learn_secrets(flight.kind, resp.body());
+                    let line = self.render.reply(
+                        flight.id,
+                        flight.kind,
+                        resp.status().as_u16(),
+                        resp.body(),
+                    );
                     self.line(line);
                 }
                 self.session.handle_response(flight.id, resp, self.now)
@@ -797,27 +650,6 @@ impl Pair {
             kind: flight.kind,
             status,
         })
-    }
-
-    fn reply_line(
-        &self,
-        id: RequestId,
-        kind: RequestKind,
-        resp: &http::Response<Vec<u8>>,
-    ) -> String {
-        let status = resp.status().as_u16();
-        let body = resp.body();
-        let shown = if kind == RequestKind::Messages && status == 200 {
-            summarise_batch(body)
-        } else {
-            None
-        };
-        let shown = shown.unwrap_or_else(|| brief(&String::from_utf8_lossy(body), BODY_BRIEF));
-        if shown.is_empty() {
-            format!("← {status} [{id}]")
-        } else {
-            format!("← {status} [{id}] {shown}")
-        }
     }
 
     fn unsettle(&mut self, texts: &[String]) {

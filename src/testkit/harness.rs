@@ -5,9 +5,11 @@ use super::coverage::{CommandKind, Coverage, InputKind};
 use super::monitor::{Check, Monitor, Violation, classify};
 use super::op::{Op, Reply, TimeStep};
 use super::render::{Server, Target};
+use crate::sim::render::Render;
 use crate::wire::{Endpoint, Limits};
 use crate::{
-    Config, Handled, InputError, Output, RequestId, RetryPolicy, Session, SessionSnapshot,
+    Config, Event, Handled, InputError, OutgoingRequest, Output, RequestId, RequestKind,
+    RetryPolicy, Session, SessionSnapshot,
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
@@ -72,7 +74,21 @@ fn step_duration(step: TimeStep) -> Duration {
     }
 }
 
+/// One output of the session, kept in order by a harness that records ([`Harness::with_config`]).
+#[derive(Debug)]
+pub enum Out {
+    /// A request handed out.
+    Request(OutgoingRequest),
+    /// An event handed out.
+    Event(Event),
+}
+
 /// Runs a session against scripted answers and checks the invariants after every step.
+///
+/// Two ways to drive it: [`Op`]s ([`apply`](Self::apply), for the property test and the fuzz target), or by
+/// hand ([`with_config`](Self::with_config), [`answer`](Self::answer), [`timeout`](Self::timeout)), for tests
+/// that answer exactly what a hostile server would send, byte for byte. Answers the simulator would send
+/// belong on [`sim::Pair`](crate::sim::Pair) instead.
 #[derive(Debug)]
 pub struct Harness {
     config: Config,
@@ -88,11 +104,76 @@ pub struct Harness {
     last_answer: Option<(u64, u16, Vec<u8>)>,
     /// Every output drained, in order, as text (bounded).
     outputs: usize,
+    /// Keep the transcript and the output log (the hand-driven harness does; ops-driven runs do not).
+    record: bool,
+    render: Render,
+    lines: Vec<String>,
+    log: Vec<Out>,
+    /// Requests handed out so far.
+    issued: usize,
+    /// The test drives the session by hand ([`Harness::session_mut`]): the monitor no longer follows it.
+    detached: bool,
 }
 
 impl Harness {
     /// A fresh session at a virtual time. Fails only if the built-in endpoint does not parse.
     pub fn new(setup: Setup, start: Timestamp) -> Result<Harness, Violation> {
+        let config = Self::setup_config(setup)?;
+        Self::build(config, Session::new, start, false, false)
+    }
+
+    /// A fresh session built from `config` at `start`, driven by hand: it keeps a transcript
+    /// ([`transcript`](Self::transcript)) and every output ([`log`](Self::log)). The monitor follows the
+    /// session until the test takes the wheel with [`session_mut`](Self::session_mut).
+    pub fn with_config(config: Config, start: Timestamp) -> Result<Harness, Violation> {
+        Self::build(config, Session::new, start, true, false)
+    }
+
+    /// Like [`with_config`](Self::with_config), around a session built elsewhere (e.g. by `Session::resume`).
+    /// The monitor cannot know what the session did before, so it stays out.
+    pub fn resumed(config: Config, session: Session, now: Timestamp) -> Result<Harness, Violation> {
+        Self::build(config, |_, _| session, now, true, true)
+    }
+
+    fn build(
+        config: Config,
+        make: impl FnOnce(Config, Timestamp) -> Session,
+        start: Timestamp,
+        record: bool,
+        detached: bool,
+    ) -> Result<Harness, Violation> {
+        let limits: Limits = config.limits.into();
+        let mut monitor = Monitor::new(&config.endpoint, limits);
+        monitor.set_policy(config.redirect.clone());
+        let render = Render::new(start, config.endpoint.authority());
+        let session = make(config.clone(), start);
+        let mut h = Harness {
+            monitor,
+            config,
+            session,
+            now: start,
+            server: Server::default(),
+            coverage: Coverage::default(),
+            trace: VecDeque::new(),
+            step: 0,
+            op_text: "setup".into(),
+            last_answer: None,
+            outputs: 0,
+            record,
+            render,
+            lines: Vec::new(),
+            log: Vec::new(),
+            issued: 0,
+            detached,
+        };
+        if detached {
+            h.note("resumed");
+        }
+        h.drain_outputs(false)?;
+        Ok(h)
+    }
+
+    fn setup_config(setup: Setup) -> Result<Config, Violation> {
         let endpoint = Endpoint::parse("https://d.la1-c1-ia2.salesforceliveagent.com/chat/rest/")
             .map_err(|e| Violation {
             step: 0,
@@ -101,7 +182,7 @@ impl Harness {
             trace: Vec::new(),
         })?;
         let mut config = Config::new(
-            endpoint.clone(),
+            endpoint,
             "00Dxx0000001gPL",
             "572xx0000004CDV",
             "573xx0000004CFH",
@@ -115,24 +196,7 @@ impl Harness {
         config.max_queued_commands = usize::from(setup.max_queued);
         config.max_text_bytes = usize::from(setup.max_text);
         config.send_poll_counter = setup.poll_counter;
-        let now = start;
-        let limits: Limits = config.limits.into();
-        let session = Session::new(config.clone(), now);
-        let mut h = Harness {
-            monitor: Monitor::new(&endpoint, limits),
-            config,
-            session,
-            now,
-            server: Server::default(),
-            coverage: Coverage::default(),
-            trace: VecDeque::new(),
-            step: 0,
-            op_text: "setup".into(),
-            last_answer: None,
-            outputs: 0,
-        };
-        h.drain(false)?;
-        Ok(h)
+        Ok(config)
     }
 
     /// The session under test.
@@ -164,7 +228,153 @@ impl Harness {
         Ok(h)
     }
 
-    fn log(&mut self, line: String) {
+    // --------------------------------------------------------------------------------------------
+    // Driving by hand
+    // --------------------------------------------------------------------------------------------
+
+    /// The session, to give it any command or input directly. From here on the monitor no longer follows it
+    /// (it would see effects of inputs it never saw); the transcript and the log still do. Call
+    /// [`drain`](Self::drain) after, as a driver would.
+    pub fn session_mut(&mut self) -> &mut Session {
+        self.detached = true;
+        &mut self.session
+    }
+
+    /// Whether the monitor still checks the session (see [`session_mut`](Self::session_mut)).
+    pub fn is_monitored(&self) -> bool {
+        !self.detached
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Sets the virtual clock (no input reaches the session until the next one).
+    pub fn set_now(&mut self, now: Timestamp) {
+        self.now = now;
+    }
+
+    /// Moves the virtual clock forward by `d`.
+    pub fn advance(&mut self, d: Duration) {
+        self.now = self.now.saturating_add(d);
+    }
+
+    /// Answers request `id` with exactly `status` and `body` at the current time, then drains: what a hostile
+    /// server may send, checked by the monitor like every answer. An id not in flight gets what the session
+    /// says to it (`Stale`, `UnknownRequest`).
+    pub fn answer(&mut self, id: RequestId, status: u16, body: &[u8]) -> Result<(), Violation> {
+        self.step = self.step.saturating_add(1);
+        self.op_text = format!("answer {id} with {status}");
+        let reply = Reply::Raw {
+            status,
+            body: body.to_vec(),
+        };
+        if self.monitor.issued(id.0).is_some() {
+            self.respond(id, &reply)?;
+        } else {
+            let resp = self.response(status, body.to_vec());
+            let r = self.session.handle_response(id, resp, self.now);
+            if self.record {
+                self.push_line(format!("← {status} [{id}] (never issued) → {r:?}"));
+            }
+        }
+        self.drain_outputs(false)
+    }
+
+    /// Calls `handle_timeout(now)` and drains, as a driver does when its `Wait` deadline passes.
+    pub fn timeout(&mut self) -> Result<(), Violation> {
+        self.step = self.step.saturating_add(1);
+        self.op_text = "handle_timeout".into();
+        self.fire()?;
+        self.drain_outputs(true)
+    }
+
+    /// Drains the session's outputs until `Wait`.
+    pub fn drain(&mut self) -> Result<(), Violation> {
+        self.drain_outputs(false)
+    }
+
+    /// Every output handed out since the start (or since the test last edited the log), in order.
+    pub fn log(&self) -> &[Out] {
+        &self.log
+    }
+
+    /// The output log, for a test to take requests from or to clear.
+    pub fn log_mut(&mut self) -> &mut Vec<Out> {
+        &mut self.log
+    }
+
+    /// Takes the oldest request of `kind` out of the log (the test answers it with [`answer`](Self::answer)).
+    pub fn take(&mut self, kind: RequestKind) -> Option<OutgoingRequest> {
+        let pos = self
+            .log
+            .iter()
+            .position(|o| matches!(o, Out::Request(r) if r.kind == kind))?;
+        match self.log.remove(pos) {
+            Out::Request(r) => Some(r),
+            Out::Event(_) => None,
+        }
+    }
+
+    /// The events in the log, in order.
+    pub fn events(&self) -> Vec<&Event> {
+        self.log
+            .iter()
+            .filter_map(|o| match o {
+                Out::Event(e) => Some(e),
+                Out::Request(_) => None,
+            })
+            .collect()
+    }
+
+    /// The requests in the log, in order.
+    pub fn requests(&self) -> Vec<&OutgoingRequest> {
+        self.log
+            .iter()
+            .filter_map(|o| match o {
+                Out::Request(r) => Some(r),
+                Out::Event(_) => None,
+            })
+            .collect()
+    }
+
+    /// How many requests the session handed out so far.
+    pub fn issued(&self) -> usize {
+        self.issued
+    }
+
+    /// Adds a free-form line (`# text`) to the transcript.
+    pub fn note(&mut self, text: &str) {
+        if self.record {
+            self.push_line(format!("# {text}"));
+        }
+    }
+
+    /// The transcript, in the format of [`sim::Pair`](crate::sim::Pair)'s: requests, answers and events, one
+    /// line each with its virtual time; keys and tokens shown as `<key>` and `<affinity>`.
+    #[must_use]
+    pub fn transcript(&self) -> String {
+        let mut out = String::new();
+        for l in &self.lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn push_line(&mut self, text: String) {
+        let line = self.render.line(self.now, &text);
+        self.lines.push(line);
+    }
+
+    fn ended_noted(&self) -> bool {
+        self.lines
+            .last()
+            .is_some_and(|l| l.ends_with("(Wait(None))"))
+    }
+
+    fn trace_line(&mut self, line: String) {
         if self.trace.len() >= TRACE_LINES {
             self.trace.pop_front();
         }
@@ -181,6 +391,9 @@ impl Harness {
     }
 
     fn lift(&self, r: Check) -> Result<(), Violation> {
+        if self.detached {
+            return Ok(());
+        }
         r.map_err(|what| self.violation(what))
     }
 
@@ -189,7 +402,7 @@ impl Harness {
         self.step = self.step.saturating_add(1);
         self.op_text = format!("{op:?}");
         let before = self.session.state();
-        self.log(format!(
+        self.trace_line(format!(
             "step {} [{before:?}{}] {:?}",
             self.step,
             if self.session.is_reconnecting() {
@@ -200,7 +413,7 @@ impl Harness {
             op
         ));
         let fired = self.apply_inner(op)?;
-        self.drain(fired)
+        self.drain_outputs(fired)
     }
 
     /// Returns whether `handle_timeout` was called.
@@ -229,7 +442,7 @@ impl Harness {
             Op::Respond { pick, reply } => {
                 let live: Vec<_> = self.session.in_flight().collect();
                 if live.is_empty() {
-                    self.log("  (nothing in flight)".into());
+                    self.trace_line("  (nothing in flight)".into());
                     return Ok(false);
                 }
                 let i = usize::from(*pick) % live.len();
@@ -240,7 +453,7 @@ impl Harness {
             Op::TransportError { pick } => {
                 let live: Vec<_> = self.session.in_flight().collect();
                 if live.is_empty() {
-                    self.log("  (nothing in flight)".into());
+                    self.trace_line("  (nothing in flight)".into());
                     return Ok(false);
                 }
                 let i = usize::from(*pick) % live.len();
@@ -253,7 +466,7 @@ impl Harness {
                         crate::TransportError::Reset,
                         self.now,
                     );
-                    self.log(format!("  transport error {id} ({kind:?}) -> {r:?}"));
+                    self.trace_line(format!("  transport error {id} ({kind:?}) -> {r:?}"));
                     let c = self.monitor.on_answer_result(id.0, &live_before, &r);
                     self.lift(c)?;
                 }
@@ -261,7 +474,7 @@ impl Harness {
             Op::RespondStale { pick, reply } => {
                 let gone = self.monitor.gone_ids();
                 if gone.is_empty() {
-                    self.log("  (no stale id yet)".into());
+                    self.trace_line("  (no stale id yet)".into());
                     return Ok(false);
                 }
                 let i = usize::from(*pick) % gone.len();
@@ -279,7 +492,7 @@ impl Harness {
                 let live_before = self.live_ids();
                 let resp = self.response(200, Vec::new());
                 let r = self.session.handle_response(RequestId(id), resp, self.now);
-                self.log(format!("  answer to never-issued #{id} -> {r:?}"));
+                self.trace_line(format!("  answer to never-issued #{id} -> {r:?}"));
                 let c = self.monitor.on_answer_result(id, &live_before, &r);
                 self.lift(c)?;
                 if !matches!(r, Err(InputError::UnknownRequest(_))) {
@@ -290,14 +503,14 @@ impl Harness {
             }
             Op::DuplicateAnswer => {
                 let Some((id, status, body)) = self.last_answer.clone() else {
-                    self.log("  (nothing answered yet)".into());
+                    self.trace_line("  (nothing answered yet)".into());
                     return Ok(false);
                 };
                 self.coverage.record(before, InputKind::StaleId);
                 let live_before = self.live_ids();
                 let resp = self.response(status, body);
                 let r = self.session.handle_response(RequestId(id), resp, self.now);
-                self.log(format!("  duplicate answer to #{id} -> {r:?}"));
+                self.trace_line(format!("  duplicate answer to #{id} -> {r:?}"));
                 let c = self.monitor.on_answer_result(id, &live_before, &r);
                 self.lift(c)?;
                 if r != Ok(Handled::Stale) {
@@ -309,14 +522,14 @@ impl Harness {
             Op::Advance { step, fire } => {
                 self.now = self.now.saturating_add(step_duration(*step));
                 if *fire {
-                    self.timeout()?;
+                    self.fire()?;
                     return Ok(true);
                 }
             }
             Op::Backwards(step) => {
                 self.coverage.record(before, InputKind::TimeBackwards);
                 self.now = sub(self.now, step_duration(*step));
-                self.timeout()?;
+                self.fire()?;
                 return Ok(true);
             }
             Op::Sleep => {
@@ -325,11 +538,11 @@ impl Harness {
                 {
                     self.now = t;
                 }
-                self.timeout()?;
+                self.fire()?;
                 return Ok(true);
             }
             Op::SpuriousTimeout => {
-                self.timeout()?;
+                self.fire()?;
                 return Ok(true);
             }
             Op::SnapshotResume => {
@@ -349,13 +562,13 @@ impl Harness {
                 match Session::resume(self.config.clone(), back, self.now) {
                     Ok(resumed) => {
                         self.session = resumed;
-                        self.log("  resumed".into());
+                        self.trace_line("  resumed".into());
                     }
                     // An ended session is not resumed: the old one carries on (it is ended and stays so).
                     Err(crate::ResumeError::AlreadyEnded)
                         if self.session.state() == crate::State::Ended =>
                     {
-                        self.log("  resume refused: already ended".into());
+                        self.trace_line("  resume refused: already ended".into());
                     }
                     Err(e) => return Err(self.violation(format!("resume refused: {e}"))),
                 }
@@ -385,7 +598,7 @@ impl Harness {
         let pending = self.session.pending_commands();
         let snap = serde_json::to_string(&self.session.snapshot()).unwrap_or_default();
         let r = f(&mut self.session);
-        self.log(format!("  -> {r:?}"));
+        self.trace_line(format!("  -> {r:?}"));
         match r {
             Ok(()) => {
                 let after = self.session.state();
@@ -443,8 +656,16 @@ impl Harness {
             self.coverage.record(state, InputKind::StaleId);
         }
         let resp = self.response(status, body.clone());
+        if self.record {
+            self.render.learn_secrets(issued.kind, &body);
+            let line = self.render.reply(id, issued.kind, status, &body);
+            self.push_line(line);
+        }
         let r = self.session.handle_response(id, resp, self.now);
-        self.log(format!(
+        if self.record && r == Ok(Handled::Stale) {
+            self.push_line(format!("  (the session ignored [{id}]: stale)"));
+        }
+        self.trace_line(format!(
             "  answer {id} ({:?}) {status} {:?} [{class:?}] -> {r:?}",
             issued.kind,
             String::from_utf8_lossy(body.get(..body.len().min(160)).unwrap_or_default())
@@ -461,7 +682,7 @@ impl Harness {
         Ok(())
     }
 
-    fn timeout(&mut self) -> Result<(), Violation> {
+    fn fire(&mut self) -> Result<(), Violation> {
         let before = self.session.state();
         self.coverage.record(before, InputKind::Timeout);
         let live: Vec<_> = self.session.in_flight().collect();
@@ -470,14 +691,14 @@ impl Harness {
         for (id, kind) in live {
             if !after.contains(&id.0) {
                 self.coverage.record(before, InputKind::Expiry(kind));
-                self.log(format!("  expired {id} ({kind:?})"));
+                self.trace_line(format!("  expired {id} ({kind:?})"));
             }
         }
         let c = self.monitor.after_timeout(&self.session, self.now);
         self.lift(c)
     }
 
-    fn drain(&mut self, _fired: bool) -> Result<(), Violation> {
+    fn drain_outputs(&mut self, _fired: bool) -> Result<(), Violation> {
         for _ in 0..MAX_DRAIN {
             let out = self.session.poll_output(self.now);
             self.outputs = self.outputs.saturating_add(1);
@@ -504,12 +725,32 @@ impl Harness {
                     }
                 ),
             };
-            self.log(line);
+            self.trace_line(line);
             let c = self.monitor.on_output(&out, &self.session, self.now);
             self.lift(c)?;
-            if let Output::Wait(w) = out {
-                let c = self.monitor.end_step(&self.session, w);
-                return self.lift(c);
+            match out {
+                Output::Wait(w) => {
+                    if w.is_none() && self.record && !self.ended_noted() {
+                        self.push_line("■ session over (Wait(None))".to_owned());
+                    }
+                    let c = self.monitor.end_step(&self.session, w);
+                    return self.lift(c);
+                }
+                Output::Request(r) => {
+                    self.issued = self.issued.saturating_add(1);
+                    if self.record {
+                        let line = self.render.request(&r);
+                        self.push_line(line);
+                        self.log.push(Out::Request(r));
+                    }
+                }
+                Output::Event(e) => {
+                    if self.record {
+                        let line = self.render.event(&e);
+                        self.push_line(line);
+                        self.log.push(Out::Event(e));
+                    }
+                }
             }
         }
         Err(self.violation(format!(

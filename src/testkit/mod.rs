@@ -33,7 +33,7 @@ mod render;
 /// The simulator's timer wheel, for its model test (`tests/sim_timers.rs`).
 pub use crate::sim::timers::{Key as TimerKey, TimerQueue};
 pub use coverage::{CommandKind, Coverage, InputKind, StatusClass};
-pub use harness::{Harness, Setup};
+pub use harness::{Harness, Out, Setup};
 pub use monitor::{Monitor, Violation, classify};
 pub use op::{
     BatchSpec, ErrorStatus, MsgSpec, Op, ReconnectSpec, Reply, SeqSpec, SessionBodySpec, TimeStep,

@@ -4,7 +4,10 @@
 use super::coverage::StatusClass;
 use crate::time::Timestamp;
 use crate::wire::{self, Endpoint, Limits, Message, MessagesAnswer, MessagesBody, ServerError};
-use crate::{EndReason, Event, Handled, InputError, Output, RequestKind, Session, State};
+use crate::{
+    EndReason, Event, Handled, InputError, Output, RedirectPolicy, RedirectRefusal, RequestKind,
+    Session, State,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
@@ -216,6 +219,8 @@ pub struct Monitor {
     events_this_step: usize,
     /// The configured endpoint: the redirect policy is relative to it.
     configured: Endpoint,
+    /// The configured redirect policy.
+    policy: RedirectPolicy,
     // Poll model.
     ack: i64,
     /// After a ReconnectSession until a batch shows the numbering: polls carry no `ack`, or the kept one once
@@ -276,6 +281,7 @@ impl Monitor {
             tls: endpoint.is_tls(),
             events_this_step: 0,
             configured: endpoint.clone(),
+            policy: RedirectPolicy::default(),
             ack: -1,
             ack_unknown: false,
             floor: None,
@@ -302,9 +308,41 @@ impl Monitor {
         }
     }
 
+    /// The session's redirect policy (default: the trust class).
+    pub(crate) fn set_policy(&mut self, policy: RedirectPolicy) {
+        self.policy = policy;
+    }
+
+    /// Whether the policy lets the session follow a switch to `target`; `None`: the application decides.
+    fn switch_verdict(&self, target: &Endpoint) -> Option<bool> {
+        let in_class = switch_allowed(&self.configured, target);
+        match &self.policy {
+            RedirectPolicy::Never => Some(false),
+            RedirectPolicy::AlsoAllow(hosts) => {
+                let host = target.host().trim_end_matches('.').to_ascii_lowercase();
+                let listed = hosts.iter().any(|h| {
+                    let h = h.trim_end_matches('.').to_ascii_lowercase();
+                    host == h || host.ends_with(&format!(".{h}"))
+                });
+                let default_port = matches!(target.port(), None | Some(443));
+                Some(in_class || (listed && target.is_tls() && default_port))
+            }
+            RedirectPolicy::AskApplication if !in_class => None,
+            _ => Some(in_class),
+        }
+    }
+
+    /// Adds the secrets the answering side handed out (those of raw answers are learnt when accepted).
     pub(crate) fn set_secrets(&mut self, secrets: &[String]) {
-        if secrets.len() != self.secrets.len() {
-            self.secrets = secrets.to_vec();
+        for s in secrets {
+            self.learn_secret(s);
+        }
+    }
+
+    fn learn_secret(&mut self, s: &str) {
+        // Too short to tell from other text (e.g. a made-up one-letter key): the leak check would cry wolf.
+        if s.len() >= 6 && !self.secrets.iter().any(|x| x == s) {
+            self.secrets.push(s.to_owned());
         }
     }
 
@@ -413,12 +451,15 @@ impl Monitor {
         match (kind, class) {
             (RequestKind::SessionId, StatusClass::Ok) => {
                 if let Ok(s) = wire::parse_session_id(status, body, &self.limits) {
+                    self.learn_secret(s.key.expose());
+                    self.learn_secret(s.affinity_token.expose());
                     self.key = Some(s.key.expose().to_owned());
                     self.affinity = Some(s.affinity_token.expose().to_owned());
                 }
             }
             (RequestKind::ReconnectSession, StatusClass::Ok) => {
                 if let Ok(r) = wire::parse_reconnect_session(status, body, &self.limits) {
+                    self.learn_secret(&r.affinity_token);
                     self.affinity = Some(r.affinity_token.clone());
                     if r.resets_sequence() {
                         self.forced_seq = Some(1);
@@ -649,10 +690,19 @@ impl Monitor {
                 }
                 Message::SwitchServer(s) => match Endpoint::parse(&s.new_url) {
                     Ok(e) if !s.new_url.trim().is_empty() => {
-                        if switch_allowed(&self.configured, &e) {
+                        let verdict = self.switch_verdict(&e);
+                        if verdict == Some(true) {
                             self.authority = e.authority().to_owned();
                             self.tls = e.is_tls();
                             Some(Event::ServerSwitched(e))
+                        } else if verdict.is_none() {
+                            // Offered to the application (its decision is a command the monitor does not
+                            // follow: a test that decides drives the session by hand).
+                            Some(Event::SwitchOffered {
+                                endpoint: e,
+                                reason: RedirectRefusal::ForeignHost,
+                                decide_by: Timestamp::ZERO,
+                            })
                         } else {
                             // Never contacted: the chat ends, and every later request check still expects
                             // the old authority.
@@ -957,6 +1007,11 @@ impl Monitor {
         );
         if from_server(ev) {
             match self.expected.pop_front() {
+                // The offer's reason and deadline are the session's to compute: the target is what counts.
+                Some(Event::SwitchOffered { endpoint, .. }) => ensure!(
+                    matches!(ev, Event::SwitchOffered { endpoint: got, .. } if *got == endpoint),
+                    "expected the switch to {endpoint} offered to the application, got {ev:?}"
+                ),
                 Some(want) => ensure!(
                     want == *ev,
                     "server messages out of order or altered: expected {want:?}, got {ev:?}"
