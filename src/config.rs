@@ -143,9 +143,20 @@ pub struct Config {
     /// broken server; see [`LimitsConfig`]).
     #[serde(default = "defaults::limits")]
     pub limits: LimitsConfig,
-    /// Where `SwitchServer` may move the session. Default [`RedirectPolicy::SameTrustClass`].
+    /// Where `SwitchServer` may move the session. Default [`RedirectPolicy::SameTrustClass`]: exactly the
+    /// configured host or `*.salesforceliveagent.com`, https; name any other host in
+    /// [`RedirectPolicy::AlsoAllow`] (`"chat.acme.example"`, `"*.acme.example"`). See [`RedirectPolicy`] for
+    /// the rule and its examples.
     #[serde(default = "defaults::redirect")]
     pub redirect: RedirectPolicy,
+    /// Hosts a FileTransfer upload may go to besides the redirect policy's trust class, as hosts or `*.suffix`
+    /// patterns (the syntax of [`RedirectPolicy::AlsoAllow`]), `https` on the default port: typically the
+    /// org's My Domain, e.g. `"acme.my.salesforce.com"`. Default none: uploads go only where a `SwitchServer`
+    /// could move the session (the configured host, `*.salesforceliveagent.com`). The upload carries the chat
+    /// key and the file, so no wider default (such as `*.salesforce.com`, where every org's My Domain lives) is
+    /// safe. See [`RedirectPolicy::check_upload`].
+    #[serde(default = "defaults::upload_hosts")]
+    pub upload_hosts: Vec<String>,
     /// Seed for retry jitter. The same seed and inputs give the same outputs.
     #[serde(default = "defaults::seed")]
     pub seed: u64,
@@ -241,6 +252,7 @@ impl Config {
             enforce_idle_timeout: defaults::enforce_idle_timeout(),
             limits: defaults::limits(),
             redirect: defaults::redirect(),
+            upload_hosts: defaults::upload_hosts(),
             seed: defaults::seed(),
         }
     }
@@ -269,6 +281,13 @@ impl Config {
     /// Sets the redirect policy.
     pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
         self.redirect = policy;
+        self
+    }
+
+    /// Sets the hosts uploads may go to besides the redirect policy's trust class ([`Config::upload_hosts`]).
+    #[must_use]
+    pub fn upload_hosts<S: Into<String>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.upload_hosts = hosts.into_iter().map(Into::into).collect();
         self
     }
 
@@ -343,6 +362,9 @@ mod defaults {
     }
     pub(super) fn redirect() -> RedirectPolicy {
         RedirectPolicy::default()
+    }
+    pub(super) fn upload_hosts() -> Vec<String> {
+        Vec::new()
     }
     pub(super) fn seed() -> u64 {
         0

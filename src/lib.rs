@@ -48,12 +48,17 @@
 //! application. Everything from the network, and a [`SessionSnapshot`] read back from storage, is checked:
 //! * **Where the session key goes.** Every session-scoped request carries the key and the affinity token. A
 //!   `SwitchServer` is followed only within the trust class of the *configured* endpoint (default
-//!   [`RedirectPolicy::SameTrustClass`]: https → https on the configured host's registrable domain or
-//!   `*.salesforceliveagent.com`, default port; loopback → loopback). Anything else ends the chat with
+//!   [`RedirectPolicy::SameTrustClass`]: https → exactly the configured host or `*.salesforceliveagent.com`,
+//!   default port; loopback → loopback; no "same domain" guess, so another tenant of a shared suffix such as
+//!   `*.my.site.com` is foreign; other hosts only as the application names them in
+//!   [`RedirectPolicy::AlsoAllow`], hosts or `*.suffix` patterns). Anything else ends the chat with
 //!   [`EndReason::RedirectRefused`] (or, with [`RedirectPolicy::AskApplication`], is offered as
 //!   [`Event::SwitchOffered`] and nothing new is sent until the application decides). [`Session::resume`]
 //!   re-checks a snapshot's endpoint against the policy and the configuration. Events are yielded before
-//!   requests, so [`Event::ServerSwitched`] always precedes the first request to the new host.
+//!   requests, so [`Event::ServerSwitched`] always precedes the first request to the new host. A FileTransfer
+//!   upload ([`Session::upload_request`]) goes only where a switch could, or to [`Config::upload_hosts`] (none
+//!   by default; not any `*.salesforce.com`), and the URL's own parameters named like the session's
+//!   (`orgId`, `chatKey`, `fileToken`, `encoding`, compared percent-decoded and without case) are dropped.
 //! * **Muting.** A batch `sequence` below the last one seen (without a reconnect) is a renumbering:
 //!   [`Event::SequenceReset`], and its messages are delivered. A `sequence` outside `-1..=2^53` or a jump of
 //!   more than [`MAX_SEQUENCE_JUMP`] ends the chat with [`EndReason::Protocol`] after delivering the batch's

@@ -517,7 +517,7 @@ fn item1_policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
             ..
         })
     ));
-    let p = RedirectPolicy::AlsoAllow(vec!["partner.example".into()]);
+    let p = RedirectPolicy::AlsoAllow(vec!["*.partner.example".into()]);
     let conf = Endpoint::parse(HOST).expect("host");
     let ep = |s: &str| Endpoint::parse(s).expect("endpoint");
     assert_eq!(
@@ -532,14 +532,20 @@ fn item1_policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
         p.check(&conf, &ep("https://partner.example.evil/chat")),
         Err(RedirectRefusal::ForeignHost)
     );
-    // The configured host's registrable domain is in the trust class.
+    // Only the configured host itself is in the trust class, not its neighbours under the same domain.
     let org = ep("https://chat.example.co.uk");
     let d = RedirectPolicy::default();
-    assert_eq!(d.check(&org, &ep("https://other.example.co.uk")), Ok(()));
     assert_eq!(
-        d.check(&org, &ep("https://evil.co.uk")),
-        Err(RedirectRefusal::ForeignHost)
+        d.check(&org, &ep("https://chat.example.co.uk/chat")),
+        Ok(())
     );
+    for other in ["https://other.example.co.uk", "https://evil.co.uk"] {
+        assert_eq!(
+            d.check(&org, &ep(other)),
+            Err(RedirectRefusal::ForeignHost),
+            "{other}"
+        );
+    }
     insta::assert_snapshot!(v.transcript());
 }
 
@@ -1493,4 +1499,225 @@ fn item7_endpoint_parse_follows_url_rules_for_scheme_and_port() {
     // The error text never carries raw control characters from the input.
     let e = Endpoint::parse("https://bad\u{1b}[2Jhost").expect_err("bad host");
     assert!(!e.to_string().chars().any(|c| c.is_control()));
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Shared suffixes, upload hosts and parameters: where the chat key may go
+// ------------------------------------------------------------------------------------------------------
+
+/// The tenants of one shared suffix: the org's own endpoint, and another customer's host beside it.
+const SHARED_SUFFIX_TENANTS: &[(&str, &str)] = &[
+    ("acme.my.site.com", "rival.my.site.com"),
+    ("chat.acme.my.site.com", "rival.my.site.com"),
+    ("acme.secure.force.com", "rival.secure.force.com"),
+    ("acme.herokuapp.com", "rival.herokuapp.com"),
+    ("acme.ltd.uk", "rival.ltd.uk"),
+    ("chat.acme.ltd.uk", "rival.ltd.uk"),
+    ("acme.nsw.gov.au", "rival.nsw.gov.au"),
+    ("acme.uk.com", "rival.uk.com"),
+];
+
+fn config_at(host: &str) -> Config {
+    let mut c = config();
+    c.endpoint = Endpoint::parse(&format!("https://{host}/chat/rest/")).expect("endpoint");
+    c
+}
+
+#[test]
+fn a_switch_to_another_tenant_of_a_shared_suffix_is_refused_before_the_key_goes_there() {
+    for &(ours, theirs) in SHARED_SUFFIX_TENANTS {
+        let mut v = Victim::chatting(config_at(ours));
+        v.poll(vec![msg(
+            "SwitchServer",
+            json!({"newUrl": format!("https://{theirs}/chat")}),
+        )]);
+        assert!(
+            matches!(
+                v.end_reason(),
+                Some(EndReason::RedirectRefused {
+                    reason: RedirectRefusal::ForeignHost,
+                    ..
+                })
+            ),
+            "{ours} -> {theirs}: {:?}",
+            v.end_reason()
+        );
+        assert!(
+            v.requests().iter().all(|r| host_of(r) == ours),
+            "{ours} -> {theirs}: a request left the configured host"
+        );
+        // The parent of the configured host is another host too (`*.acme.ltd.uk` is not `acme.ltd.uk`).
+        let parent = ours.split_once('.').map(|(_, p)| p).unwrap_or(ours);
+        let policy = RedirectPolicy::default();
+        let configured = Endpoint::parse(ours).expect("endpoint");
+        let to = |h: &str| Endpoint::parse(&format!("https://{h}/chat")).expect("endpoint");
+        assert_eq!(
+            policy.check(&configured, &to(parent)),
+            Err(RedirectRefusal::ForeignHost),
+            "{ours} -> {parent}"
+        );
+        // What a real migration needs still moves: the shared Live Agent pool, and the host itself.
+        assert_eq!(
+            policy.check(&configured, &to("d.la4-c1-ia4.salesforceliveagent.com")),
+            Ok(())
+        );
+        assert_eq!(policy.check(&configured, &to(ours)), Ok(()));
+    }
+}
+
+#[test]
+fn only_hosts_the_application_names_widen_the_redirect_policy() {
+    let configured = Endpoint::parse("acme.my.site.com").expect("endpoint");
+    let to = |h: &str| Endpoint::parse(&format!("https://{h}/chat")).expect("endpoint");
+    let policy = RedirectPolicy::AlsoAllow(vec![
+        "Chat.Acme.Example.".into(),
+        "*.eu.acme.example".into(),
+        // Entries of no valid shape name nothing.
+        "*".into(),
+        "*.com".into(),
+        "a.*.example".into(),
+        String::new(),
+    ]);
+    for (host, expected) in [
+        ("chat.acme.example", Ok(())),
+        ("one.eu.acme.example", Ok(())),
+        ("two.one.eu.acme.example", Ok(())),
+        ("eu.acme.example", Err(RedirectRefusal::ForeignHost)),
+        ("other.acme.example", Err(RedirectRefusal::ForeignHost)),
+        (
+            "chat.acme.example.attacker.example",
+            Err(RedirectRefusal::ForeignHost),
+        ),
+        ("xeu.acme.example", Err(RedirectRefusal::ForeignHost)),
+        ("attacker.com", Err(RedirectRefusal::ForeignHost)),
+        ("a.b.example", Err(RedirectRefusal::ForeignHost)),
+        ("rival.my.site.com", Err(RedirectRefusal::ForeignHost)),
+    ] {
+        assert_eq!(policy.check(&configured, &to(host)), expected, "{host}");
+    }
+    assert_eq!(
+        policy.check(
+            &configured,
+            &Endpoint::parse("http://chat.acme.example").expect("ep")
+        ),
+        Err(RedirectRefusal::NotHttps)
+    );
+}
+
+fn file_request(url: &str) -> Value {
+    msg(
+        "FileTransfer",
+        json!({"type": "Requested", "uploadServletUrl": url, "fileToken": "tok-7"}),
+    )
+}
+
+/// The FileTransfer the session delivered last.
+fn delivered_transfer(v: &Victim) -> liveagent::wire::FileTransfer {
+    v.events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Message(liveagent::wire::Message::FileTransfer(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a FileTransfer was delivered")
+}
+
+#[test]
+fn an_upload_goes_to_no_salesforce_host_the_configuration_does_not_name() {
+    use liveagent::wire::UploadError;
+    let mut v = Victim::chatting(config().upload_hosts(["acme.my.salesforce.com"]));
+    for url in [
+        "https://rival.my.salesforce.com/services/liveagent/file",
+        "https://webto.salesforce.com/services/liveagent/file",
+        "https://na1.salesforce.com/services/liveagent/file",
+        "https://acme.my.salesforce.com.attacker.example/services/liveagent/file",
+        "http://acme.my.salesforce.com/services/liveagent/file",
+        "https://acme.my.salesforce.com:8443/services/liveagent/file",
+    ] {
+        v.poll(vec![file_request(url)]);
+        let t = delivered_transfer(&v);
+        match v
+            .session()
+            .upload_request(&t, "a.txt", "text/plain", b"secret file")
+        {
+            Err(UploadError::HostRefused { .. }) => {}
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    // The org's own My Domain, as configured, and the chat host itself.
+    for url in [
+        "https://acme.my.salesforce.com/services/liveagent/file",
+        &format!("https://{HOST}/content/fileUploadServlet"),
+    ] {
+        v.poll(vec![file_request(url)]);
+        let t = delivered_transfer(&v);
+        let req = v
+            .session()
+            .upload_request(&t, "a.txt", "text/plain", b"file")
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(req.uri().to_string().starts_with(url), "{url}");
+    }
+}
+
+/// The query pairs of a URI, names and values percent-decoded as a servlet container reads them.
+fn servlet_parameters(uri: &http::Uri) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%'
+                && i + 2 < b.len()
+                && let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(n), decode(v))
+        })
+        .collect()
+}
+
+#[test]
+fn percent_encoded_upload_parameter_names_cannot_smuggle_another_org_chat_or_token() {
+    let mut v = Victim::chatting(config());
+    let url = format!(
+        "https://{HOST}/content/fileUploadServlet?org%49d=00Dattacker&chat%4Bey=attacker-chat\
+         &file%54oken=attacker-token&%65ncoding=UTF-7&ORGID=00Dshouting&chatkey=lower&keep=1"
+    );
+    v.poll(vec![file_request(&url)]);
+    let t = delivered_transfer(&v);
+    let req = v
+        .session()
+        .upload_request(&t, "a.txt", "text/plain", b"file")
+        .expect("built");
+    let params = servlet_parameters(req.uri());
+    let (id, _) = KEY.split_once('!').expect("key has a !");
+    for (name, ours) in [
+        ("orgId", "00DD0000000JVXs"),
+        ("chatKey", id),
+        ("fileToken", "tok-7"),
+        ("encoding", "UTF-8"),
+    ] {
+        let values: Vec<&str> = params
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(values, vec![ours], "{name} in {:?}", req.uri());
+    }
+    assert!(params.contains(&("keep".into(), "1".into())), "{params:?}");
 }

@@ -68,6 +68,7 @@ fn render(req: &Request<Vec<u8>>) -> String {
 #[test]
 fn upload_request_snapshot() {
     let t = transfer("https://na1.salesforce.com/services/liveagent/file");
+    let org_domain = ["na1.salesforce.com".to_owned()];
     let req = Upload::new(
         &t,
         ORG,
@@ -76,6 +77,7 @@ fn upload_request_snapshot() {
         b"Order 1234\nnot arrived\n",
     )
     .content_type("text/plain; charset=utf-8")
+    .upload_hosts(&org_domain)
     .build(&RedirectPolicy::default(), &configured())
     .expect("built");
     insta::assert_snapshot!("upload_request", render(&req));
@@ -88,6 +90,7 @@ fn upload_request_snapshot() {
         b"Order 1234\nnot arrived\n",
     )
     .content_type("text/plain; charset=utf-8")
+    .upload_hosts(&org_domain)
     .build(&RedirectPolicy::default(), &configured())
     .expect("built");
     assert_eq!(render(&again), render(&req));
@@ -106,9 +109,25 @@ fn the_chat_key_goes_only_to_hosts_inside_the_policy() {
             RedirectPolicy::default(),
             Ok(()),
         ),
+        // Another org's My Domain: the application named only its own.
         (
             "https://my-org.my.salesforce.com/services/liveagent/file",
             RedirectPolicy::default(),
+            Err(RedirectRefusal::ForeignHost),
+        ),
+        (
+            "https://webto.salesforce.com/services/liveagent/file",
+            RedirectPolicy::default(),
+            Err(RedirectRefusal::ForeignHost),
+        ),
+        (
+            "https://acme.my.salesforce.com/services/liveagent/file",
+            RedirectPolicy::default(),
+            Ok(()),
+        ),
+        (
+            "https://acme.my.salesforce.com/services/liveagent/file",
+            RedirectPolicy::Never,
             Ok(()),
         ),
         (
@@ -122,18 +141,18 @@ fn the_chat_key_goes_only_to_hosts_inside_the_policy() {
             Err(RedirectRefusal::ForeignHost),
         ),
         (
-            "http://na1.salesforce.com/services/liveagent/file",
+            "http://acme.my.salesforce.com/services/liveagent/file",
             RedirectPolicy::default(),
             Err(RedirectRefusal::NotHttps),
         ),
         (
-            "https://na1.salesforce.com:8443/services/liveagent/file",
+            "https://acme.my.salesforce.com:8443/services/liveagent/file",
             RedirectPolicy::default(),
             Err(RedirectRefusal::ForeignHost),
         ),
         (
             "https://uploads.example.net/file",
-            RedirectPolicy::AlsoAllow(vec!["example.net".into()]),
+            RedirectPolicy::AlsoAllow(vec!["*.example.net".into()]),
             Ok(()),
         ),
         (
@@ -147,9 +166,13 @@ fn the_chat_key_goes_only_to_hosts_inside_the_policy() {
             Err(RedirectRefusal::Disabled),
         ),
     ];
+    // The application names its own My Domain (Config::upload_hosts).
+    let upload_hosts = ["acme.my.salesforce.com".to_owned()];
     for (url, policy, expected) in cases {
         let t = transfer(url);
-        let got = Upload::new(&t, ORG, CHAT_KEY, "a.txt", b"x").build(policy, &configured());
+        let got = Upload::new(&t, ORG, CHAT_KEY, "a.txt", b"x")
+            .upload_hosts(&upload_hosts)
+            .build(policy, &configured());
         match (expected, got) {
             (Ok(()), Ok(req)) => {
                 assert!(req.uri().to_string().starts_with(*url), "{url}");

@@ -725,7 +725,7 @@ impl Session {
     /// named `filename`, of type `content_type` (e.g. `text/plain`), as [`wire::Upload`] builds it, with
     /// `orgId` from the [`Config`], `chatKey` from the session key ([`wire::chat_key`]; the session id if the
     /// key has no `!`), and the upload host checked by [`RedirectPolicy::check_upload`] against the
-    /// configured endpoint and [`Config::redirect`].
+    /// configured endpoint, [`Config::redirect`] and [`Config::upload_hosts`].
     ///
     /// The session neither sends nor tracks it: the application sends it with its HTTP client (it is not a
     /// Chat REST request and needs no sequence number), reads the answer with [`wire::parse_upload_answer`],
@@ -757,6 +757,7 @@ impl Session {
             file,
         )
         .content_type(content_type)
+        .upload_hosts(&self.config.upload_hosts)
         .build(&self.config.redirect, &self.config.endpoint)
     }
 

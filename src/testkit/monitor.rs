@@ -74,7 +74,7 @@ enum ExpectedEnd {
 
 /// The default redirect policy as the issue states it, written independently of `RedirectPolicy::check`:
 /// from loopback only to loopback; otherwise https, default (or the configured) port, and a host that is the
-/// configured one, under its last two labels, or under salesforceliveagent.com.
+/// configured one or under salesforceliveagent.com (no registrable-domain guess).
 fn switch_allowed(configured: &Endpoint, target: &Endpoint) -> bool {
     if configured.is_loopback() {
         return target.is_loopback();
@@ -82,18 +82,30 @@ fn switch_allowed(configured: &Endpoint, target: &Endpoint) -> bool {
     let norm = |h: &str| h.trim_end_matches('.').to_ascii_lowercase();
     let host = norm(target.host());
     let conf = norm(configured.host());
-    let under = |d: &str| host == d || host.ends_with(&format!(".{d}"));
-    let labels: Vec<&str> = conf.split('.').collect();
-    let conf_domain = (labels.len() >= 2 && conf.parse::<core::net::IpAddr>().is_err())
-        .then(|| labels[labels.len() - 2..].join("."));
     let host_ok = host == conf
-        || under("salesforceliveagent.com")
-        || conf_domain.as_deref().is_some_and(under);
+        || host == "salesforceliveagent.com"
+        || host.ends_with(".salesforceliveagent.com");
     let port_ok = match target.port() {
         None | Some(443) => true,
         Some(p) => configured.is_tls() && configured.port() == Some(p),
     };
     target.is_tls() && host_ok && port_ok
+}
+
+/// An allowlist entry as the issue states it: a host, exactly; or `*.` and a suffix of two or more labels,
+/// matching hosts with at least one more label in front.
+fn listed(entry: &str, host: &str) -> bool {
+    let entry = entry.trim().trim_end_matches('.').to_ascii_lowercase();
+    match entry.strip_prefix("*.") {
+        Some(suffix) => {
+            let labels: Vec<&str> = suffix.split('.').collect();
+            labels.len() >= 2
+                && labels.iter().all(|l| !l.is_empty() && !l.contains('*'))
+                && host.len() > suffix.len() + 1
+                && host.ends_with(&format!(".{suffix}"))
+        }
+        None => !entry.is_empty() && !entry.contains('*') && host == entry,
+    }
 }
 
 /// Where a 503 handover stands, as the monitor sees it.
@@ -320,10 +332,7 @@ impl Monitor {
             RedirectPolicy::Never => Some(false),
             RedirectPolicy::AlsoAllow(hosts) => {
                 let host = target.host().trim_end_matches('.').to_ascii_lowercase();
-                let listed = hosts.iter().any(|h| {
-                    let h = h.trim_end_matches('.').to_ascii_lowercase();
-                    host == h || host.ends_with(&format!(".{h}"))
-                });
+                let listed = hosts.iter().any(|h| listed(h, &host));
                 let default_port = matches!(target.port(), None | Some(443));
                 Some(in_class || (listed && target.is_tls() && default_port))
             }

@@ -10,13 +10,10 @@ use super::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The pool domain every real Chat API host lives under (spec §1.1: `d.la1-c1-phx.salesforceliveagent.com`, ...).
+/// The pool domain every real Chat API host lives under (spec §1.1: `d.la1-c1-phx.salesforceliveagent.com`,
+/// `d.la4-c1-ia4.salesforceliveagent.com`, `d.la10.salesforceliveagent.com`, ...; field evidence §8). Salesforce
+/// runs every host under it for every org, so no tenant can put a server of its own there.
 pub const SALESFORCE_LIVE_AGENT_DOMAIN: &str = "salesforceliveagent.com";
-
-/// The domain of the org instances (`na1.salesforce.com`, `my-org.my.salesforce.com`), where the FileTransfer
-/// upload servlet lives (`https://…salesforce.com/services/liveagent/file`; Inbenta's connector refuses any
-/// other upload URL): allowed as an upload target by [`RedirectPolicy::check_upload`].
-pub(crate) const SALESFORCE_DOMAIN: &str = "salesforce.com";
 
 /// Which `SwitchServer` targets the session follows. A target outside the policy is never contacted: the chat
 /// ends with [`EndReason::RedirectRefused`](crate::EndReason::RedirectRefused), or with
@@ -25,25 +22,42 @@ pub(crate) const SALESFORCE_DOMAIN: &str = "salesforce.com";
 ///
 /// The default, [`RedirectPolicy::SameTrustClass`], allows what a real migration or site switch needs and
 /// nothing more:
-/// * configured `https://` endpoint → `https://` on the configured host's registrable domain or on
-///   `*.salesforceliveagent.com`, on the default port (or the configured endpoint's own port);
+/// * configured `https://` endpoint → `https://` on **exactly** the configured host, or on
+///   `*.salesforceliveagent.com` (where every real Chat API host lives), on the default port (or the
+///   configured endpoint's own port);
 /// * configured loopback endpoint (`localhost`, `127.0.0.0/8`, `[::1]`; local testing, plain `http` allowed) →
 ///   another loopback address or port;
 /// * configured plain `http://` non-loopback endpoint → only an upgrade to `https://` under the same rules as
 ///   `https` (plain http to a remote host is not a class this client vouches for).
 ///
-/// The registrable domain is approximated without a public-suffix list: the last two labels of the host, or the
-/// last three when the second-to-last is a common second-level label under a two-letter country code
-/// (`example.co.uk`). An IP-literal host has no registrable domain: only `*.salesforceliveagent.com` is allowed
-/// from it. Widen the policy with [`RedirectPolicy::AlsoAllow`] if an org needs more.
+/// There is no "same registrable domain" rule: without the Public Suffix List a client cannot tell
+/// `chat.example.co.uk` from a tenant of a shared suffix (`*.my.site.com`, `*.secure.force.com`,
+/// `*.herokuapp.com`, `*.ltd.uk`, `*.nsw.gov.au`, `*.uk.com`), whose neighbours are other customers. Any
+/// other host must be named by the application in [`RedirectPolicy::AlsoAllow`], as a host or a `*.suffix`
+/// pattern. With the endpoint `https://acme.my.site.com`:
+///
+/// | target | default | `AlsoAllow(["chat.acme.example", "*.acme.example"])` |
+/// |---|---|---|
+/// | `https://acme.my.site.com/chat` | followed (the configured host) | followed |
+/// | `https://d.la4-c1-ia4.salesforceliveagent.com/chat` | followed | followed |
+/// | `https://rival.my.site.com/chat` | refused (another tenant) | refused |
+/// | `https://chat.acme.example/chat` | refused | followed (named) |
+/// | `https://eu.chat.acme.example/chat` | refused | followed (`*.acme.example`) |
+/// | `https://acme.example/chat` | refused | refused (`*.` needs a label before the suffix) |
+/// | `http://d.la4.salesforceliveagent.com/chat` | refused (not https) | refused |
+/// | `https://d.la4.salesforceliveagent.com:8443/chat` | refused (port) | refused |
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum RedirectPolicy {
     /// Follow switches within the trust class of the configured endpoint; end the chat on any other.
     #[default]
     SameTrustClass,
-    /// Like [`SameTrustClass`](RedirectPolicy::SameTrustClass), and also `https://` (default port) to these
-    /// hosts and their subdomains (e.g. `"my-org.example.net"`).
+    /// Like [`SameTrustClass`](RedirectPolicy::SameTrustClass), and also `https://` (default port) to the
+    /// hosts these entries name. An entry is a host, matched exactly (`"chat.acme.example"`), or `*.` and a
+    /// suffix of at least two labels, matching any host below it (`"*.acme.example"` matches
+    /// `eu.chat.acme.example`, not `acme.example` itself). Case and one trailing dot are ignored; an entry of
+    /// any other shape (`"*"`, `"*.com"`, `"a.*.example"`, empty) matches nothing. A pattern is the
+    /// application's own statement of trust: `"*.my.site.com"` would trust every Experience Cloud site.
     AlsoAllow(Vec<String>),
     /// Follow switches within the trust class; offer any other to the application as
     /// [`Event::SwitchOffered`](crate::Event::SwitchOffered). Until it calls
@@ -64,7 +78,8 @@ pub enum RedirectRefusal {
     NotHttps,
     /// From a loopback endpoint to a host that is not loopback.
     LeavesLoopback,
-    /// A host outside the configured host's registrable domain and `*.salesforceliveagent.com`.
+    /// A host that is neither the configured one, nor under `*.salesforceliveagent.com`, nor named by the
+    /// application ([`RedirectPolicy::AlsoAllow`], or `Config::upload_hosts` for an upload).
     ForeignHost,
     /// A port other than the default (443) or the configured endpoint's own.
     NonDefaultPort,
@@ -77,7 +92,7 @@ impl fmt::Display for RedirectRefusal {
             RedirectRefusal::NotHttps => "the new endpoint is not https",
             RedirectRefusal::LeavesLoopback => "the new endpoint leaves loopback",
             RedirectRefusal::ForeignHost => {
-                "the new host is outside the configured host's domain and salesforceliveagent.com"
+                "the new host is not the configured host, not under salesforceliveagent.com, and not named by the application"
             }
             RedirectRefusal::NonDefaultPort => "the new endpoint uses a non-default port",
         })
@@ -90,15 +105,6 @@ fn normalise(host: &str) -> String {
     host.to_ascii_lowercase()
 }
 
-fn is_ip_literal(host: &str) -> bool {
-    host.starts_with('[')
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<core::net::IpAddr>()
-            .is_ok()
-}
-
 /// `host` is `domain` or one of its subdomains (on a label boundary: `xsalesforceliveagent.com` is not).
 fn within(host: &str, domain: &str) -> bool {
     host == domain
@@ -107,26 +113,30 @@ fn within(host: &str, domain: &str) -> bool {
             .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
 }
 
-/// The registrable domain of a (normalised) host name, approximated: see [`RedirectPolicy`].
-fn registrable_domain(host: &str) -> Option<&str> {
-    if is_ip_literal(host) {
-        return None;
+/// Whether the (normalised) `host` is named by an allowlist entry: a host matched exactly, or `*.suffix`
+/// (a suffix of at least two non-empty labels) matching any host strictly below the suffix. Entries of any
+/// other shape match nothing.
+pub(crate) fn host_allowed_by(pattern: &str, host: &str) -> bool {
+    let pattern = normalise(pattern.trim());
+    if pattern.is_empty() || host.is_empty() {
+        return false;
     }
-    let labels: Vec<&str> = host.split('.').collect();
-    let n = labels.len();
-    if n < 2 || labels.iter().any(|l| l.is_empty()) {
-        return None;
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => {
+            let labels_ok = suffix.split('.').all(|l| !l.is_empty() && !l.contains('*'));
+            labels_ok
+                && suffix.contains('.')
+                && host
+                    .strip_suffix(suffix)
+                    .and_then(|rest| rest.strip_suffix('.'))
+                    .is_some_and(|label| !label.is_empty())
+        }
+        None => !pattern.contains('*') && pattern == host,
     }
-    const SECOND_LEVEL: &[&str] = &[
-        "co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go",
-    ];
-    let take = if n >= 3 && labels[n - 1].len() == 2 && SECOND_LEVEL.contains(&labels[n - 2]) {
-        3
-    } else {
-        2
-    };
-    let start: usize = labels[..n - take].iter().map(|l| l.len() + 1).sum();
-    host.get(start..)
+}
+
+fn allowed_by_any(patterns: &[String], host: &str) -> bool {
+    patterns.iter().any(|p| host_allowed_by(p, host))
 }
 
 fn port_of(e: &Endpoint) -> Option<u16> {
@@ -151,17 +161,13 @@ impl RedirectPolicy {
             return Err(RedirectRefusal::NotHttps);
         }
         let host = normalise(target.host());
-        let configured_host = normalise(configured.host());
         let extra: &[String] = match self {
             RedirectPolicy::AlsoAllow(hosts) => hosts,
             _ => &[],
         };
         let allowed = within(&host, SALESFORCE_LIVE_AGENT_DOMAIN)
-            || host == configured_host
-            || registrable_domain(&configured_host).is_some_and(|d| within(&host, d))
-            || extra
-                .iter()
-                .any(|d| !d.is_empty() && within(&host, &normalise(d)));
+            || host == normalise(configured.host())
+            || allowed_by_any(extra, &host);
         if !allowed {
             return Err(RedirectRefusal::ForeignHost);
         }
@@ -172,21 +178,31 @@ impl RedirectPolicy {
         }
     }
 
-    /// Whether a FileTransfer upload (which carries the chat key, the session key's id part) may go to
-    /// `target`, the host of an `uploadServletUrl`. The same rules as [`check`](RedirectPolicy::check) — the
-    /// key never goes where the session would not follow a `SwitchServer` — with two differences:
-    /// * a configured non-loopback endpoint also allows `https://` on `*.salesforce.com` (default port), the
-    ///   org instance domain where the real upload servlet lives;
-    /// * under [`RedirectPolicy::Never`] only the configured endpoint itself (same scheme, host and port) is
-    ///   allowed, since an upload moves nothing.
+    /// Whether a FileTransfer upload (which carries the chat key, the session key's id part, and the file) may
+    /// go to `target`, the host of an `uploadServletUrl`. The same rules as [`check`](RedirectPolicy::check) —
+    /// the key never goes where the session would not follow a `SwitchServer` — with two differences:
+    /// * `upload_hosts` (`Config::upload_hosts`: hosts or `*.suffix` patterns, as in
+    ///   [`RedirectPolicy::AlsoAllow`]) are allowed too, `https://` on the default port: the org's My Domain
+    ///   (`acme.my.salesforce.com`) or instance, where the real upload servlet may live. No other
+    ///   `*.salesforce.com` host is: another org's My Domain, or `webto.salesforce.com`, would receive the
+    ///   chat key and the file;
+    /// * under [`RedirectPolicy::Never`] only the configured endpoint itself (same scheme, host and port) and
+    ///   `upload_hosts` are allowed, since an upload moves nothing.
     ///
     /// [`RedirectPolicy::AskApplication`] is read as [`RedirectPolicy::SameTrustClass`]: there is nothing to
-    /// offer; an application that trusts another upload host lists it in [`RedirectPolicy::AlsoAllow`].
+    /// offer; an application that trusts another upload host names it in `upload_hosts`.
     pub fn check_upload(
         &self,
         configured: &Endpoint,
         target: &Endpoint,
+        upload_hosts: &[String],
     ) -> Result<(), RedirectRefusal> {
+        let named = target.is_tls()
+            && matches!(port_of(target), None | Some(443))
+            && allowed_by_any(upload_hosts, &normalise(target.host()));
+        if named {
+            return Ok(());
+        }
         if *self == RedirectPolicy::Never {
             let same = configured.scheme() == target.scheme()
                 && normalise(configured.host()) == normalise(target.host())
@@ -197,14 +213,6 @@ impl RedirectPolicy {
                 Err(RedirectRefusal::Disabled)
             };
         }
-        let refusal = match self.check(configured, target) {
-            Ok(()) => return Ok(()),
-            Err(r) => r,
-        };
-        let salesforce = !configured.is_loopback()
-            && target.is_tls()
-            && matches!(port_of(target), None | Some(443))
-            && within(&normalise(target.host()), SALESFORCE_DOMAIN);
-        if salesforce { Ok(()) } else { Err(refusal) }
+        self.check(configured, target)
     }
 }

@@ -3,7 +3,7 @@
 //! docs of [`Upload`].
 
 use super::error::{LogSafe, truncate_str};
-use super::request::encode_query_value;
+use super::request::{encode_query_value, percent_decode};
 use super::{Endpoint, FileTransfer, SessionKey};
 use super::{RedirectPolicy, RedirectRefusal};
 use http::header::{CONTENT_TYPE, HeaderValue, REFERER};
@@ -40,7 +40,8 @@ pub enum UploadError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The upload host is outside the session's [`RedirectPolicy`]: the chat key is not sent there.
+    /// The upload host is outside the session's [`RedirectPolicy`] and not one of the upload hosts the
+    /// application named ([`Upload::upload_hosts`], `Config::upload_hosts`): the chat key is not sent there.
     HostRefused {
         /// The host (and port) of `uploadServletUrl`.
         host: String,
@@ -126,8 +127,10 @@ pub fn chat_key(key: &SessionKey) -> Option<&str> {
 /// * `POST {uploadServletUrl}?orgId={org}&chatKey={chatKey}&fileToken={fileToken}&encoding=UTF-8` — all three
 ///   put the four values in the **query** (a Java servlet's `getParameter` does not read multipart fields),
 ///   in this order. Values are percent-encoded (Inbenta `urlencode`s them; LINE does not, which only works
-///   for values that need no escaping). A query already in `uploadServletUrl` is kept, minus any of the four
-///   names (ours win); a `#fragment` is dropped.
+///   for values that need no escaping). A query already in `uploadServletUrl` is kept, minus every parameter
+///   whose name, percent-decoded and compared without case, is one of the four (`org%49d`, `ChatKey`,
+///   `file%54oken` are dropped: a servlet decodes names before it looks them up, so the session's own
+///   parameters are the only ones with those names); a `#fragment` is dropped.
 /// * `chatKey` is the session key up to its first `!` (LINE, Inbenta); CARBON sends the SessionId `id`,
 ///   which is the same value (design/peers.md §4 item 8). [`chat_key`] derives it; the full session key,
 ///   with its signature, never goes to the upload servlet, and no `X-LIVEAGENT-*` header is sent.
@@ -143,8 +146,10 @@ pub fn chat_key(key: &SessionKey) -> Option<&str> {
 ///   `fileToken`.
 /// * The upload URL is an absolute `http(s)://` URL without credentials, and its host is inside the
 ///   session's [`RedirectPolicy`] as [`RedirectPolicy::check_upload`] reads it: the chat key must never go
-///   to a host the session would not follow a `SwitchServer` to (plus `*.salesforce.com`, where the real
-///   servlet lives — Inbenta refuses any URL without `salesforce.com/services/liveagent/file`).
+///   to a host the session would not follow a `SwitchServer` to, or to one the application names in
+///   [`Upload::upload_hosts`] (`Config::upload_hosts`, e.g. the org's My Domain `acme.my.salesforce.com`,
+///   where Inbenta's connector expects `/services/liveagent/file`). Not any `*.salesforce.com`: another
+///   org's My Domain would receive the chat key and the file.
 /// * The file is 1 byte to [`Upload::max_bytes`] (default [`MAX_UPLOAD_BYTES`]: the servlet's limits are an
 ///   open question, spec §12; 25 MiB is a generous bound chosen here, not evidence).
 /// * The file name is sanitised ([`sanitize_filename`]): only its last path component is kept, control and
@@ -189,6 +194,7 @@ pub struct Upload<'a> {
     content_type: &'a str,
     file: &'a [u8],
     max_bytes: usize,
+    upload_hosts: &'a [String],
 }
 
 impl fmt::Debug for Upload<'_> {
@@ -202,6 +208,7 @@ impl fmt::Debug for Upload<'_> {
             .field("content_type", &self.content_type)
             .field("len", &self.file.len())
             .field("max_bytes", &self.max_bytes)
+            .field("upload_hosts", &self.upload_hosts)
             .finish()
     }
 }
@@ -225,7 +232,16 @@ impl<'a> Upload<'a> {
             content_type: DEFAULT_CONTENT_TYPE,
             file,
             max_bytes: MAX_UPLOAD_BYTES,
+            upload_hosts: &[],
         }
+    }
+
+    /// Upload hosts the application trusts besides the redirect policy's trust class: hosts or `*.suffix`
+    /// patterns, as in [`RedirectPolicy::AlsoAllow`] (the session passes `Config::upload_hosts`). None by
+    /// default.
+    pub fn upload_hosts(mut self, upload_hosts: &'a [String]) -> Self {
+        self.upload_hosts = upload_hosts;
+        self
     }
 
     /// The file's content type, e.g. `image/png` (checked when built).
@@ -242,7 +258,7 @@ impl<'a> Upload<'a> {
 
     /// Checks everything and builds the request. `policy` and `configured` are the session's
     /// [`Config::redirect`](crate::Config::redirect) and [`Config::endpoint`](crate::Config::endpoint): the
-    /// upload host must pass [`RedirectPolicy::check_upload`].
+    /// upload host must pass [`RedirectPolicy::check_upload`] with [`Upload::upload_hosts`].
     pub fn build(
         &self,
         policy: &RedirectPolicy,
@@ -274,7 +290,7 @@ impl<'a> Upload<'a> {
         }
         let target = UploadUrl::parse(url)?;
         policy
-            .check_upload(configured, &target.endpoint)
+            .check_upload(configured, &target.endpoint, self.upload_hosts)
             .map_err(|refusal| UploadError::HostRefused {
                 host: truncate_str(target.endpoint.authority(), 128).to_owned(),
                 refusal,
@@ -421,10 +437,7 @@ impl UploadUrl {
             .unwrap_or_default()
             .split('&')
             .filter(|p| !p.is_empty())
-            .filter(|p| {
-                let name = p.split_once('=').map_or(*p, |(n, _)| n);
-                !matches!(name, "orgId" | "chatKey" | "fileToken" | "encoding")
-            })
+            .filter(|p| !names_an_upload_parameter(p))
             .map(str::to_owned)
             .collect();
         Ok(UploadUrl {
@@ -433,6 +446,20 @@ impl UploadUrl {
             kept_query,
         })
     }
+}
+
+/// The query parameters the upload sets itself.
+const UPLOAD_PARAMETERS: [&str; 4] = ["orgId", "chatKey", "fileToken", "encoding"];
+
+/// Whether a `name[=value]` query pair names one of [`UPLOAD_PARAMETERS`] once its name is percent-decoded
+/// (`+` read as a space, as form decoding does) and compared without case: what a servlet container reads.
+fn names_an_upload_parameter(pair: &str) -> bool {
+    let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+    let decoded = percent_decode(&name.replace('+', " "));
+    let decoded = decoded.trim();
+    UPLOAD_PARAMETERS
+        .iter()
+        .any(|p| decoded.eq_ignore_ascii_case(p))
 }
 
 /// RFC 9110 `tchar`.
@@ -709,13 +736,20 @@ mod tests {
                 "{url}"
             );
         }
-        assert!(
-            build(
-                &requested("https://na1.salesforce.com/services/liveagent/file"),
-                b"x"
-            )
-            .is_ok()
-        );
+        // Not any org's host: only one the application names.
+        let t = requested("https://na1.salesforce.com/services/liveagent/file");
+        assert!(matches!(
+            build(&t, b"x"),
+            Err(UploadError::HostRefused { .. })
+        ));
+        let configured = Endpoint::parse(CHAT_HOST).map_err(|_| UploadError::NoBoundary);
+        let named = ["na1.salesforce.com".to_owned()];
+        assert!(configured.is_ok_and(|c| {
+            Upload::new(&t, "o", "k", "a", b"x")
+                .upload_hosts(&named)
+                .build(&RedirectPolicy::default(), &c)
+                .is_ok()
+        }));
         assert!(matches!(
             build(&requested("https://user:pw@na1.salesforce.com/x"), b"x"),
             Err(UploadError::InvalidUrl { .. })
