@@ -568,7 +568,7 @@ fn configuration_defaults_and_every_field() {
         "enforceIdleTimeout": false,
         "limits": {"maxBodyBytes": 1000, "maxMessagesPerBatch": 5, "maxUndrainedEvents": 6, "maxCommandBytes": 7,
                    "maxCommandItems": 8},
-        "redirect": {"alsoAllow": ["example.net"]}, "seed": 42}"#;
+        "redirect": {"alsoAllow": ["example.net"]}, "uploadHosts": ["acme.my.salesforce.com"], "seed": 42}"#;
     let c = boundary::config_from_json(full).expect("config");
     insta::assert_debug_snapshot!("config_every_field", c);
 }

@@ -61,6 +61,7 @@ pub(crate) fn config_from_json(json: &str) -> Result<Config, BoundaryError> {
     if let Some(v) = o.value("redirect") {
         c.redirect = redirect_policy(v).map_err(|m| o.invalid("redirect", m))?;
     }
+    o.set("uploadHosts", &mut c.upload_hosts)?;
     o.set("seed", &mut c.seed)?;
     o.finish()?;
     Ok(c)
