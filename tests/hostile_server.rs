@@ -227,7 +227,7 @@ fn host_of(r: &OutgoingRequest) -> String {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn item1_switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_there() {
+fn switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_there() {
     let hostile = [
         (
             "http://attacker.example:8080/chat",
@@ -288,7 +288,7 @@ fn item1_switch_server_outside_the_policy_ends_the_chat_before_any_request_goes_
 }
 
 #[test]
-fn item1_switch_server_within_the_policy_is_announced_before_the_first_request_to_it() {
+fn switch_server_within_the_policy_is_announced_before_the_first_request_to_it() {
     let mut v = Victim::chatting(config());
     v.poll(vec![msg(
         "SwitchServer",
@@ -311,7 +311,7 @@ fn item1_switch_server_within_the_policy_is_announced_before_the_first_request_t
 }
 
 #[test]
-fn item1_loopback_endpoint_may_move_only_to_another_loopback_address() {
+fn loopback_endpoint_may_move_only_to_another_loopback_address() {
     let lo = Config::new(
         Endpoint::parse("http://127.0.0.1:8080").expect("loopback"),
         "00D",
@@ -347,7 +347,7 @@ fn item1_loopback_endpoint_may_move_only_to_another_loopback_address() {
 }
 
 #[test]
-fn item1_delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host() {
+fn delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host() {
     let mut v = Victim::queued(config());
     v.poll(vec![msg(
         "SwitchServer",
@@ -377,7 +377,7 @@ fn item1_delete_while_queued_after_a_hostile_switch_stays_on_the_configured_host
 }
 
 #[test]
-fn item1_ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
+fn ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
     let cfg = config().redirect(RedirectPolicy::AskApplication);
     let mut v = Victim::chatting(cfg.clone());
     let before = v.issued();
@@ -428,7 +428,7 @@ fn item1_ask_application_offers_the_switch_and_sends_nothing_until_it_decides() 
 }
 
 #[test]
-fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_timeout() {
+fn an_offer_the_application_never_answers_is_refused_after_the_request_timeout() {
     // AskApplication, and an application that never calls accept_switch or refuse_switch: the session must
     // not wait for ever, and must not go to the offered host either.
     let cfg = config().redirect(RedirectPolicy::AskApplication);
@@ -504,7 +504,7 @@ fn item1_an_offer_the_application_never_answers_is_refused_after_the_request_tim
 }
 
 #[test]
-fn item1_policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
+fn policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
     let mut v = Victim::chatting(config().redirect(RedirectPolicy::Never));
     v.poll(vec![msg(
         "SwitchServer",
@@ -550,7 +550,7 @@ fn item1_policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
 }
 
 #[test]
-fn item1_snapshot_after_a_switch_resumes_only_inside_the_policy() {
+fn snapshot_after_a_switch_resumes_only_inside_the_policy() {
     // The case: a snapshot taken after a hostile switch. The switch was never followed, so the
     // snapshot still names the configured endpoint, and the session had ended: nothing to resume.
     let mut refused = Victim::chatting(config());
@@ -613,7 +613,7 @@ fn item1_snapshot_after_a_switch_resumes_only_inside_the_policy() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn item2_a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
+fn a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
     let mut v = Victim::chatting(config());
     v.poll_answer(vec![agent_says("one")], i64::MAX);
     // The text arrived, and the chat ended saying why; ack never took the absurd value.
@@ -649,7 +649,7 @@ fn item2_a_batch_numbered_i64_max_ends_the_chat_instead_of_muting_it() {
 }
 
 #[test]
-fn item2_a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
+fn a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
     let mut v = Victim::chatting(config());
     v.poll_answer(vec![agent_says("at 100")], 100);
     v.poll_answer(vec![agent_says("five")], 5);
@@ -672,7 +672,7 @@ fn item2_a_backwards_renumbering_is_surfaced_and_its_messages_delivered() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn item3_a_1mib_body_of_forty_thousand_tiny_messages_is_refused_unacknowledged() {
+fn a_1mib_body_of_forty_thousand_tiny_messages_is_refused_unacknowledged() {
     let mut v = Victim::chatting(config());
     let tiny: Vec<Value> = (0..40_000)
         .map(|_| json!({"type": "AgentTyping"}))
@@ -700,7 +700,7 @@ fn item3_a_1mib_body_of_forty_thousand_tiny_messages_is_refused_unacknowledged()
 }
 
 #[test]
-fn item3_a_2000_message_flood_on_every_poll_cannot_starve_the_application() {
+fn a_2000_message_flood_on_every_poll_cannot_starve_the_application() {
     // A driver that handles each request as soon as it gets it: the old session handed out the next poll
     // before any event, so the application saw nothing. Now events come first.
     let mut cfg = config();
@@ -732,7 +732,7 @@ fn item3_a_2000_message_flood_on_every_poll_cannot_starve_the_application() {
 }
 
 #[test]
-fn item3_a_server_answering_every_poll_at_once_with_nothing_is_paced() {
+fn a_server_answering_every_poll_at_once_with_nothing_is_paced() {
     // Every poll answered 1 ms after it went out: 204, `{"messages":[]}` with a climbing `sequence`, and a
     // batch of nothing but an already delivered message. A long poll is held for seconds; unpaced, the
     // session would re-poll as fast as the network allows (10,000 polls in these 10 s).
@@ -786,7 +786,7 @@ fn item3_a_server_answering_every_poll_at_once_with_nothing_is_paced() {
 }
 
 #[test]
-fn item3_no_new_poll_while_the_application_has_not_drained_its_events() {
+fn no_new_poll_while_the_application_has_not_drained_its_events() {
     let mut cfg = config();
     cfg.limits.max_undrained_events = 3;
     let mut v = Victim::chatting(cfg);
@@ -818,7 +818,7 @@ fn item3_no_new_poll_while_the_application_has_not_drained_its_events() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
+fn oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
     let mut v = Victim::chatting(config());
     let big = "x".repeat(64 * 1024 * 1024);
     assert!(matches!(
@@ -883,7 +883,7 @@ fn item4_oversized_custom_events_rich_messages_and_rule_lists_are_refused() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn item5_crlf_and_escapes_in_server_error_display_are_escaped_and_bounded() {
+fn crlf_and_escapes_in_server_error_display_are_escaped_and_bounded() {
     let body = b"denied\r\nX-Injected: 1\n\x1b[31mred\x1b[0m \xe2\x80\xae reversed".to_vec();
     let e = ServerError::parse(400, &body);
     let shown = e.to_string();
@@ -913,7 +913,7 @@ fn item5_crlf_and_escapes_in_server_error_display_are_escaped_and_bounded() {
 }
 
 #[test]
-fn item5_an_error_page_echoing_the_session_key_or_token_shows_neither() {
+fn an_error_page_echoing_the_session_key_or_token_shows_neither() {
     // A 403 page that quotes the key and the token (a proxy's debug page, a hostile server): the end reason is
     // what an application logs, so it must hide both, also when a snippet's bound cuts one in half.
     // Error text is cut at 120 bytes: this body's cut leaves the key's first 10 bytes.
@@ -961,7 +961,7 @@ fn assert_log_safe(what: &str, shown: &str) {
 }
 
 #[test]
-fn item5_every_error_and_end_reason_display_is_log_safe_for_hostile_bodies() {
+fn every_error_and_end_reason_display_is_log_safe_for_hostile_bodies() {
     use liveagent::wire::{self, ChatEndReason, Limits, Message};
     let hostile: Vec<Vec<u8>> = vec![
         b"denied\r\nX-Injected: 1\r\n\r\n<html>".to_vec(),
@@ -1145,7 +1145,7 @@ fn item5_every_error_and_end_reason_display_is_log_safe_for_hostile_bodies() {
 }
 
 #[test]
-fn item5_malformed_session_keys_and_tokens_are_refused_not_sent() {
+fn malformed_session_keys_and_tokens_are_refused_not_sent() {
     let bad_keys = [
         format!(" {KEY} "),
         format!("{KEY}\u{7f}"),
@@ -1203,7 +1203,7 @@ fn item5_malformed_session_keys_and_tokens_are_refused_not_sent() {
 }
 
 #[test]
-fn item5_an_invalid_reconnect_session_message_does_not_print_its_token() {
+fn an_invalid_reconnect_session_message_does_not_print_its_token() {
     let mut v = Victim::chatting(config());
     v.poll(vec![msg(
             "ReconnectSession",
@@ -1232,7 +1232,7 @@ fn tampered(v: &Victim, edit: impl FnOnce(&mut Value)) -> Result<Session, Resume
 }
 
 #[test]
-fn item6_hostile_snapshots_are_refused_with_a_typed_error() {
+fn hostile_snapshots_are_refused_with_a_typed_error() {
     let v = Victim::chatting(config());
     let err = |r: Result<Session, ResumeError>| r.expect_err("refused");
     assert!(matches!(
@@ -1287,7 +1287,7 @@ fn item6_hostile_snapshots_are_refused_with_a_typed_error() {
 }
 
 #[test]
-fn item6_counters_never_collide_or_saturate_silently() {
+fn counters_never_collide_or_saturate_silently() {
     // next_sequence at the top (e.g. a hostile 409 `Actual`): the chat ends rather than reuse numbers.
     let mut v = Victim::chatting(config());
     v.s().send_message("a").expect("queued");
@@ -1326,7 +1326,7 @@ fn item6_counters_never_collide_or_saturate_silently() {
 }
 
 #[test]
-fn item6_an_unacked_batch_without_commands_never_posts_empty_nouns() {
+fn an_unacked_batch_without_commands_never_posts_empty_nouns() {
     let v = Victim::chatting(config());
     // Refused at resume...
     assert!(
@@ -1351,7 +1351,7 @@ fn item6_an_unacked_batch_without_commands_never_posts_empty_nouns() {
 }
 
 #[test]
-fn item6_zero_poll_margin_timeout_and_backoff_cannot_make_a_busy_loop() {
+fn zero_poll_margin_timeout_and_backoff_cannot_make_a_busy_loop() {
     use liveagent::floors;
     let mut cfg = config();
     cfg.poll_margin = Duration::ZERO;
@@ -1440,7 +1440,7 @@ fn item6_zero_poll_margin_timeout_and_backoff_cannot_make_a_busy_loop() {
 }
 
 #[test]
-fn item6_max_attempts_zero_is_one_attempt_not_none() {
+fn max_attempts_zero_is_one_attempt_not_none() {
     use liveagent::floors;
     let mut cfg = config();
     cfg.retry.max_attempts = 0;
@@ -1469,7 +1469,7 @@ fn item6_max_attempts_zero_is_one_attempt_not_none() {
 // ------------------------------------------------------------------------------------------------------
 
 #[test]
-fn item7_endpoint_parse_follows_url_rules_for_scheme_and_port() {
+fn endpoint_parse_follows_url_rules_for_scheme_and_port() {
     for bad in [
         "https://host.example:0",
         "https://host.example:99999",

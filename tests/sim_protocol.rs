@@ -973,7 +973,7 @@ fn handover_on_held_poll_and_stale_token() {
     h.at(Duration::from_secs(10));
     assert_eq!(h.ready(held).and_then(|r| r.status()), Some(503));
     // Stale token: 503 again; ReconnectSession needs the literal null affinity (or, by default, the token
-    // held before the 503: see tests/sim_dialects.rs), not a made-up one.
+    // held before the 503: see tests/sim_dialect_switches.rs), not a made-up one.
     assert_eq!(h.post(&mut v, &msg("x")).0, 503);
     let mut req = h.api().reconnect_session(&v.key, v.offset).unwrap();
     req.headers_mut().insert(

@@ -397,7 +397,7 @@ use Severity::{Violation, Warning};
 
 #[test]
 fn every_switch_has_a_test_here() {
-    let src = include_str!("sim_dialects.rs");
+    let src = include_str!("sim_dialect_switches.rs");
     for s in Dialect::switches() {
         let name = s.name.replace('-', "_");
         assert!(
