@@ -940,3 +940,94 @@ fn reconnect_affinity() {
         assert!(h.has(Violation, "reconnect-affinity"));
     });
 }
+
+/// The ChasitorInit body a bot-platform integration shipped: booleans as JSON strings at every level.
+fn init_with_string_booleans(v: &Visitor) -> String {
+    format!(
+        r#"{{"organizationId":"{ORG}","deploymentId":"572xx","buttonId":"573xx","sessionId":"{}","userAgent":"bot","language":"en-US","screenResolution":"768X1024","visitorName":"Jon","prechatDetails":[{{"label":"Email","value":"a@b.c","displayToAgent":"true","transcriptFields":[],"entityMaps":[]}}],"prechatEntities":[{{"entityName":"Contact","showOnCreate":"true","entityFieldsMaps":[{{"fieldName":"Email","label":"Email","doFind":"true","isExactMatch":"true","doCreate":"false"}}]}}],"receiveQueueUpdates":"true","isPost":"true"}}"#,
+        v.id
+    )
+}
+
+#[test]
+fn body_values() {
+    per_value("body-values", |value, h| {
+        let mut v = h.open();
+        let init = init_with_string_booleans(&v);
+        let (status, body) = h.post(&mut v, "ChasitorInit", &init);
+        match value {
+            "strict" => {
+                assert_eq!(status, 400);
+                assert!(body.contains("expected a boolean"), "{body}");
+                assert!(h.has(Violation, "malformed-body"));
+            }
+            _ => {
+                assert_eq!(status, 200, "{body}");
+                // showOnCreate, doFind, isExactMatch, doCreate, receiveQueueUpdates, isPost (displayToAgent
+                // was always read leniently by the wire types, and is reported too).
+                let n = h
+                    .codes(Warning)
+                    .iter()
+                    .filter(|c| *c == "lenient-body")
+                    .count();
+                assert_eq!(n, 7, "{:?}", h.codes(Warning));
+                assert!(h.codes(Violation).is_empty());
+            }
+        }
+    });
+}
+
+#[test]
+fn init_fields() {
+    per_value("init-fields", |value, h| {
+        let mut v = h.open();
+        // Exactly the body a web-chat handoff integration sent in production: no sessionId, no visitorName.
+        let body = format!(
+            r#"{{"organizationId":"{ORG}","deploymentId":"572xx","buttonId":"573xx","userAgent":"Mozilla/5.0","language":"en-US","screenResolution":"768X1024","prechatDetails":[],"prechatEntities":[],"receiveQueueUpdates":true,"isPost":true}}"#
+        );
+        let (status, answer) = h.post(&mut v, "ChasitorInit", &body);
+        match value {
+            "required" => {
+                assert_eq!(status, 400);
+                assert!(answer.contains("missing field `sessionId`"), "{answer}");
+                assert!(h.has(Violation, "malformed-body"));
+            }
+            _ => {
+                assert_eq!(status, 200, "{answer}");
+                assert_eq!(h.codes(Warning), ["missing-field", "missing-field"]);
+                let b = h.poll(&mut v);
+                assert_eq!(kinds(&b), ["ChatRequestSuccess"]);
+            }
+        }
+    });
+}
+
+#[test]
+fn session_id_affinity() {
+    per_value("session-id-affinity", |value, h| {
+        // Only X-LIVEAGENT-API-VERSION.
+        let (status, _) = h.call(get("/chat/rest/System/SessionId", None, None));
+        // A made-up value: 400 in every value.
+        let (other, _) = h.call(get("/chat/rest/System/SessionId", None, Some("0badf00d")));
+        assert_eq!(other, 400);
+        let report = h.server.conformance_report();
+        match value {
+            "null-required" => {
+                assert_eq!(status, 400);
+                assert_eq!(report.sessions.len(), 0);
+                let outside: Vec<&str> = report
+                    .outside_sessions
+                    .iter()
+                    .map(|f| f.code.as_str())
+                    .collect();
+                assert_eq!(outside, ["missing-affinity", "missing-affinity"]);
+            }
+            _ => {
+                assert_eq!(status, 200);
+                assert_eq!(report.sessions.len(), 1);
+                assert!(h.has(Warning, "missing-affinity"));
+                assert_eq!(report.outside_sessions.len(), 1);
+            }
+        }
+    });
+}

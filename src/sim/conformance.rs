@@ -3,10 +3,21 @@
 //! The simulator checks every request against the guide (spec `docs/chat-rest-api.md`). What the guide forbids
 //! and the configured [`Dialect`](super::Dialect) refuses is a [`Severity::Violation`]; what the dialect
 //! tolerates although the guide says otherwise (or does not say it) is a [`Severity::Warning`]. Each
-//! [`Finding`] names the request (its 1-based number within the session and its request line), a stable
-//! code, what was wrong and the spec section. Get the report from
-//! [`Server::conformance_report`](super::Server::conformance_report); it serialises as
-//! `{"sessions": [{"id", "completed", "requests", "violations": [...], "warnings": [...]}]}`.
+//! [`Finding`] names the request (its number as the transcript shows it, `#n`, counted over the whole server,
+//! and its request line), a stable code, what was wrong and the spec section.
+//!
+//! Every request the server refuses of its own accord (a 4xx or 5xx that no planned fault caused) is a
+//! violation; requests that belong to no session (a refused SessionId, an unknown session key, an unknown
+//! path) are reported in [`ConformanceReport::outside_sessions`], so a report is never empty when something
+//! was refused. Get the report from [`Server::conformance_report`](super::Server::conformance_report); it
+//! serialises as `{"sessions": [{"id", "completed", "end", "requests", "violations": [...], "warnings":
+//! [...], "dropped"}], "outside_sessions": [...], "outside_dropped"}`.
+//!
+//! **Completed** has one meaning: the chat ended the way the protocol ends chats — the visitor's ChatEnd or
+//! `DELETE System/SessionId` was accepted (ended by the visitor, whether or not it polled again), or the
+//! agent's ChatEnded / the ChatRequestFail was delivered to the visitor by a poll. Every other session says in
+//! [`SessionReport::end`] why it did not complete (never requested a chat, expired after the poll gap, ended by
+//! the agent and never polled for it, still open, ...).
 //!
 //! Memory is bounded: a session keeps at most [`MAX_FINDINGS_PER_SESSION`] findings, and at most
 //! [`MAX_FINDINGS_PER_CODE`] of each code; the rest are counted in [`SessionReport::dropped`].
@@ -75,8 +86,54 @@ pub mod codes {
     pub const BAD_INIT: &str = "bad-init";
     /// A request at the other host after the visitor acknowledged a SwitchServer (§6.6).
     pub const WRONG_HOST: &str = "wrong-host";
-    /// Any other request the server refused with 400 (§8).
+    /// Any other request the server refused (a 4xx or 5xx of its own, §8).
     pub const BAD_REQUEST: &str = "bad-request";
+    /// A boolean or number sent as a JSON string in a request body (§3.2.1, §11; `body-values`).
+    pub const LENIENT_BODY: &str = "lenient-body";
+    /// ChasitorInit without `sessionId` or `visitorName` (§3.2.1; `init-fields`).
+    pub const MISSING_FIELD: &str = "missing-field";
+    /// SessionId without `X-LIVEAGENT-AFFINITY`, or with a value other than `null` (§1.3.1;
+    /// `session-id-affinity`).
+    pub const MISSING_AFFINITY: &str = "missing-affinity";
+    /// A 403: no session key, an unknown one, or one of a session that is over (§8).
+    pub const UNKNOWN_SESSION: &str = "unknown-session";
+    /// A path the server does not serve (404) or a method it does not take there (405) (§3).
+    pub const UNKNOWN_RESOURCE: &str = "unknown-resource";
+
+    /// Every code, in the order above.
+    pub const ALL: &[&str] = &[
+        MISSING_SEQUENCE,
+        INVALID_SEQUENCE,
+        SEQUENCE_GAP,
+        SEQUENCE_REUSED,
+        RETRY_NEW_SEQUENCE,
+        SEQUENCE_ON_RESYNC,
+        MISSING_ACK,
+        ACK_AHEAD,
+        ACK_REGRESSED,
+        RECONNECT_ACK,
+        DUPLICATE_POLL,
+        IGNORED_503,
+        STALE_AFFINITY,
+        WRONG_AFFINITY,
+        RECONNECT_AFFINITY,
+        RECONNECT_WITHOUT_503,
+        INVALID_OFFSET,
+        REQUEST_AFTER_403,
+        BEFORE_ESTABLISHED,
+        MISSING_RESYNC,
+        RAPID_MESSAGES,
+        MISSING_VERSION,
+        MALFORMED_BODY,
+        BAD_INIT,
+        WRONG_HOST,
+        BAD_REQUEST,
+        LENIENT_BODY,
+        MISSING_FIELD,
+        MISSING_AFFINITY,
+        UNKNOWN_SESSION,
+        UNKNOWN_RESOURCE,
+    ];
 }
 
 /// How bad a finding is.
@@ -94,8 +151,7 @@ pub enum Severity {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Finding {
-    /// The 1-based number of the request within its session (SessionId not counted; ChasitorInit is
-    /// usually 1).
+    /// The number of the request, as the transcript shows it (`#n`): counted over the whole server from 1.
     pub request: u64,
     /// `METHOD /path?query`, e.g. `POST /chat/rest/Chasitor/ChatMessage`.
     pub request_line: String,
@@ -113,9 +169,13 @@ pub struct Finding {
 pub struct SessionReport {
     /// The session id (`id` of the SessionId answer; not the secret key).
     pub id: String,
-    /// The chat ended the way the protocol ends chats (ChatEnded or ChatRequestFail delivered, ChatEnd, or
-    /// DELETE), rather than by a timeout, an expiry, a duplicate poll — or not at all.
+    /// The chat ended the way the protocol ends chats: the visitor's ChatEnd or DELETE accepted, or the
+    /// agent's ChatEnded / the ChatRequestFail delivered (see the [module docs](self)).
     pub completed: bool,
+    /// How the session ended, or why it did not complete (e.g. `ended by the visitor (ChatEnd accepted)`,
+    /// `never requested a chat (no ChasitorInit)`, `expired: no poll in progress for the poll gap`).
+    #[serde(default)]
+    pub end: String,
     /// Requests received for the session.
     pub requests: u64,
     /// What the dialect refused.
@@ -133,6 +193,14 @@ pub struct SessionReport {
 pub struct ConformanceReport {
     /// One entry per session.
     pub sessions: Vec<SessionReport>,
+    /// Refused requests that belong to no session (a refused SessionId, a missing or unknown session key,
+    /// an unknown path), in arrival order.
+    #[serde(default)]
+    pub outside_sessions: Vec<Finding>,
+    /// Findings outside sessions not kept (beyond [`MAX_FINDINGS_PER_SESSION`] or
+    /// [`MAX_FINDINGS_PER_CODE`]).
+    #[serde(default)]
+    pub outside_dropped: u64,
 }
 
 impl ConformanceReport {
@@ -141,9 +209,13 @@ impl ConformanceReport {
         ConformanceReport::default()
     }
 
-    /// Total violations kept over all sessions.
+    /// Total violations kept, over all sessions and outside them.
     pub fn violations(&self) -> usize {
-        self.sessions.iter().map(|s| s.violations.len()).sum()
+        self.sessions
+            .iter()
+            .map(|s| s.violations.len())
+            .sum::<usize>()
+            + self.outside_sessions.len()
     }
 
     /// Total warnings kept over all sessions.
@@ -151,14 +223,20 @@ impl ConformanceReport {
         self.sessions.iter().map(|s| s.warnings.len()).sum()
     }
 
-    /// Every finding's code, per severity, over all sessions, in order (handy in tests).
+    /// Every finding's code, per severity, over all sessions, in order, then those outside sessions (all
+    /// violations) (handy in tests).
     pub fn codes(&self, severity: Severity) -> Vec<&str> {
+        let outside = match severity {
+            Severity::Violation => self.outside_sessions.iter(),
+            Severity::Warning => [].iter(),
+        };
         self.sessions
             .iter()
             .flat_map(|s| match severity {
                 Severity::Violation => s.violations.iter(),
                 Severity::Warning => s.warnings.iter(),
             })
+            .chain(outside)
             .map(|f| f.code.as_str())
             .collect()
     }
@@ -176,13 +254,14 @@ impl ConformanceReport {
         for s in &self.sessions {
             let _ = writeln!(
                 out,
-                "\nsession {} ({}, {} request(s)): {} violation(s), {} warning(s)",
+                "\nsession {} ({}: {}; {} request(s)): {} violation(s), {} warning(s)",
                 s.id,
                 if s.completed {
                     "completed"
                 } else {
                     "not completed"
                 },
+                s.end,
                 s.requests,
                 s.violations.len(),
                 s.warnings.len()
@@ -198,6 +277,23 @@ impl ConformanceReport {
             }
             if s.dropped > 0 {
                 let _ = writeln!(out, "  ({} more finding(s) not kept)", s.dropped);
+            }
+        }
+        if !self.outside_sessions.is_empty() || self.outside_dropped > 0 {
+            let _ = writeln!(
+                out,
+                "\noutside sessions: {} violation(s)",
+                self.outside_sessions.len()
+            );
+            for f in &self.outside_sessions {
+                let _ = writeln!(
+                    out,
+                    "  VIOLATION {} [{}] request #{} {}: {}",
+                    f.section, f.code, f.request, f.request_line, f.what
+                );
+            }
+            if self.outside_dropped > 0 {
+                let _ = writeln!(out, "  ({} more finding(s) not kept)", self.outside_dropped);
             }
         }
         out
@@ -249,7 +345,7 @@ impl Finding {
 impl SessionReport {
     pub(crate) fn from_log(
         id: String,
-        completed: bool,
+        (completed, end): (bool, String),
         requests: u64,
         log: Option<&FindingLog>,
     ) -> SessionReport {
@@ -268,6 +364,7 @@ impl SessionReport {
         SessionReport {
             id,
             completed,
+            end,
             requests,
             violations,
             warnings,

@@ -467,6 +467,57 @@ switch_enum! {
     }
 }
 
+switch_enum! {
+    /// Booleans and numbers in request bodies sent as JSON strings (spec §3.2.1, §11; `protocol-decisions.md`
+    /// D26). Unknown fields are ignored under both values, as `wire` ignores them in answers.
+    ///
+    /// * `lenient` (default): `"true"`/`"false"` are read as booleans and decimal strings as numbers wherever
+    ///   the guide types a field so (`receiveQueueUpdates`, `isPost`, `doFallback`, `showOnCreate`, `doFind`,
+    ///   `isExactMatch`, `doCreate`, `displayToAgent`, `position`, ...), with a `lenient-body` warning. A
+    ///   bot-platform integration shipped `receiveQueueUpdates: "true"`, `isPost: "true"` and string booleans in
+    ///   its prechat entities for years; the real server took them (its Java binder reads strings into booleans).
+    /// * `strict`: the guide's JSON types only; anything else is 400 `Bad request body: invalid type ...`.
+    BodyValues {
+        /// Strings accepted for booleans and numbers (warning).
+        Lenient = "lenient",
+        /// JSON types as the guide gives them.
+        Strict = "strict",
+    }
+}
+
+switch_enum! {
+    /// ChasitorInit without `sessionId` or `visitorName` (spec §3.2.1: the guide marks no field as required;
+    /// `protocol-decisions.md` D27).
+    ///
+    /// * `optional` (default): accepted with a `missing-field` warning; a missing `sessionId` is taken as the
+    ///   session's own id, a missing `visitorName` as empty. A web-chat handoff integration sent exactly that body
+    ///   (organizationId, deploymentId, buttonId, userAgent, language, screenResolution, prechat details and
+    ///   entities, receiveQueueUpdates, isPost) in production for years. The other documented fields are
+    ///   defaulted (empty text, `false`) the same way.
+    /// * `required`: every documented field but the optional ones must be present (400 `missing field`).
+    InitFields {
+        /// Missing fields defaulted (warning).
+        Optional = "optional",
+        /// 400 for a missing field.
+        Required = "required",
+    }
+}
+
+switch_enum! {
+    /// `System/SessionId` without `X-LIVEAGENT-AFFINITY` (spec §1.3.1, §3.1.1; `protocol-decisions.md` D28).
+    ///
+    /// * `optional` (default): a missing header is accepted with a `missing-affinity` warning (an integration
+    ///   that sends only `X-LIVEAGENT-API-VERSION` to SessionId worked against real orgs); any value other than
+    ///   `null` is still 400.
+    /// * `null-required`: the header must be the literal `null` (400 otherwise), as the header matrix shows.
+    SessionIdAffinity {
+        /// Missing accepted (warning).
+        Optional = "optional",
+        /// The literal `null` required.
+        NullRequired = "null-required",
+    }
+}
+
 macro_rules! defaults {
     ($($ty:ident = $var:ident),+ $(,)?) => {
         $( impl $ty {
@@ -498,6 +549,9 @@ defaults! {
     RapidMessages = Processed,
     AffinityShape = Hex,
     ReconnectAffinity = NullOrPrevious,
+    BodyValues = Lenient,
+    InitFields = Optional,
+    SessionIdAffinity = Optional,
 }
 
 dialect! {
@@ -543,6 +597,12 @@ dialect! {
     affinity_shape: AffinityShape = "affinity-shape",
     /// `X-LIVEAGENT-AFFINITY` on ReconnectSession.
     reconnect_affinity: ReconnectAffinity = "reconnect-affinity",
+    /// Booleans and numbers sent as JSON strings in request bodies.
+    body_values: BodyValues = "body-values",
+    /// ChasitorInit without `sessionId` or `visitorName`.
+    init_fields: InitFields = "init-fields",
+    /// SessionId without `X-LIVEAGENT-AFFINITY`.
+    session_id_affinity: SessionIdAffinity = "session-id-affinity",
 }
 
 /// One switch of a [`Dialect`], for listing and iteration.
@@ -643,6 +703,8 @@ impl Dialect {
             post_success: PostSuccess::Accepted,
             poll_gap: PollGap::Unlimited,
             reconnect_affinity: ReconnectAffinity::Null,
+            body_values: BodyValues::Strict,
+            session_id_affinity: SessionIdAffinity::NullRequired,
             ..Dialect::default()
         }
     }
@@ -658,6 +720,9 @@ impl Dialect {
             poll_conflict: PollConflict::EndsChat,
             poll_gap: PollGap::Unlimited,
             reconnect_affinity: ReconnectAffinity::Null,
+            body_values: BodyValues::Strict,
+            init_fields: InitFields::Required,
+            session_id_affinity: SessionIdAffinity::NullRequired,
             ..Dialect::default()
         }
     }
@@ -686,6 +751,9 @@ impl Dialect {
             rapid_messages: RapidMessages::Dropped,
             affinity_shape: AffinityShape::HostPort,
             reconnect_affinity: ReconnectAffinity::Null,
+            body_values: BodyValues::Strict,
+            init_fields: InitFields::Required,
+            session_id_affinity: SessionIdAffinity::NullRequired,
         }
     }
 

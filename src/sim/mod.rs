@@ -11,8 +11,8 @@
 //!
 //! * Routing: unknown path 404, known path with the wrong method 405. `.jsonp` variants are not served.
 //! * `X-LIVEAGENT-API-VERSION` on every request (400 `No version header found`; not an integer 400).
-//! * `System/SessionId`: `X-LIVEAGENT-AFFINITY` must be the literal `null` and no session key may be sent
-//!   (400 otherwise). Session-scoped requests need the `X-LIVEAGENT-SESSION-KEY` of a live session (403
+//! * `System/SessionId`: `X-LIVEAGENT-AFFINITY` must be the literal `null` or (by default, with a warning)
+//!   absent (`session-id-affinity`), and no session key may be sent (400 otherwise). Session-scoped requests need the `X-LIVEAGENT-SESSION-KEY` of a live session (403
 //!   `Session required but was invalid or not found`) and the current affinity token: any other token (a
 //!   stale one after a handover, a made-up one, `null`) gets **503**, which — like every 503 — allows one
 //!   ReconnectSession.
@@ -38,7 +38,11 @@
 //!   Chat POSTs before ChatEstablished was emitted answer 500 (the guide's NullPointerException), except
 //!   **ChatEnd, which is accepted while queued: it is how a visitor cancels a waiting request** (the chat ends
 //!   with ChatEnded reason `client`). After the final message (ChatEnded/ChatRequestFail) chat POSTs answer
-//!   403. POST bodies must be valid JSON of the noun's shape (400).
+//!   403. POST bodies must be JSON of the noun's shape (400 naming what is wrong), read the way `wire` reads
+//!   answers: unknown fields ignored, and by default booleans and numbers as JSON strings (`body-values`) and
+//!   a ChasitorInit without `sessionId` or `visitorName` (`init-fields`) accepted with a warning.
+//! * Every refusal of the server's own (a 4xx or 5xx no planned fault caused) is a finding in the
+//!   [conformance report](conformance); refused requests that belong to no session have a section of their own.
 //! * `System/Messages`: each emitted message gets the next session-wide index 0, 1, 2, ... A poll with
 //!   `ack=k` acknowledges (discards) messages with index <= k and gets all retained messages with a higher
 //!   index in one 200 `{"messages":[...],"sequence":<index of the last>,"offset":<97_000_000 + 7 * index>}`

@@ -249,8 +249,6 @@ pub(crate) struct ChatRecord {
 }
 
 /// Per-session state of the dialect switches and conformance checks (small and `Copy`).
-// Some fields are used by switches landing in the next step.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct DialectState {
     /// Fingerprint of the last accepted sequenced POST (path and body), to tell a retransmission from a
@@ -258,12 +256,11 @@ pub(crate) struct DialectState {
     pub(crate) last_fingerprint: u64,
     /// The server answered 403 for this session.
     pub(crate) told_403: bool,
-    /// A `request-after-403` finding was recorded.
-    pub(crate) noted_after_403: bool,
-    /// When the last 503 of the session was answered (cleared by ReconnectSession).
-    pub(crate) since_503: Option<Timestamp>,
-    /// An `ignored-503` finding was recorded for the current 503.
-    pub(crate) noted_503: bool,
+    /// The kinds of request (bits: 1 poll, 2 POST, 4 other) answered 503 for the visitor's stale token since
+    /// the last ReconnectSession: a second request of the same kind with it ignored the 503.
+    pub(crate) answered_503: u8,
+    /// The poll that delivered the final message (ChatEnded, ChatRequestFail) was answered.
+    pub(crate) final_delivered: bool,
     /// No poll with an `ack` since the last ReconnectSession (the next `ack` is checked against the
     /// `reconnect-ack` switch); the value is the index the reconnect offset mapped to (the continued ack).
     pub(crate) first_poll_after_reconnect: Option<i64>,

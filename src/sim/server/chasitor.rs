@@ -1,6 +1,7 @@
 //! The Chasitor nouns (`Chasitor/*`, `System/MultiNoun`): sequence checks, and what each noun does.
 
 use super::Server;
+use super::bodies::{BodyRefusal, Tolerated, decode_noun};
 use super::encoding::*;
 use super::routing::*;
 use crate::sim::conformance::{Severity, codes};
@@ -24,9 +25,8 @@ impl Server {
             Ok(si) => si,
             Err(a) => return a,
         };
-        let noun = match Noun::decode(name, body) {
-            Ok(n) => n,
-            Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+        let Some(noun) = self.decode_body(req, ctx, si, name, body) else {
+            return Answer::text(400, &self.body_refusal.take().unwrap_or_default());
         };
         let sequenced = noun.is_sequenced();
         self.post(req, ctx, si, vec![noun], sequenced)
@@ -42,36 +42,107 @@ impl Server {
             Ok(si) => si,
             Err(a) => return a,
         };
+        let t = ctx.now;
         let value: serde_json::Value = match serde_json::from_slice(body) {
             Ok(v) => v,
-            Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+            Err(e) => return self.malformed(req, si, format!("Bad request body: {e}"), t),
         };
         let Some(items) = value.get("nouns").and_then(|n| n.as_array()) else {
-            return Answer::text(400, "Bad request body: missing `nouns`");
+            return self.malformed(req, si, "Bad request body: missing `nouns`".into(), t);
         };
         if items.is_empty() {
-            return Answer::text(400, "Bad request body: no nouns");
+            return self.malformed(req, si, "Bad request body: no nouns".into(), t);
         }
         let mut nouns = Vec::with_capacity(items.len());
         for item in items {
             let prefix = item.get("prefix").and_then(|p| p.as_str());
             if prefix != Some("Chasitor") {
-                return Answer::text(400, "Bad request body: unsupported prefix");
+                return self.malformed(req, si, "Bad request body: unsupported prefix".into(), t);
             }
             let Some(name) = item.get("noun").and_then(|p| p.as_str()) else {
-                return Answer::text(400, "Bad request body: missing `noun`");
+                return self.malformed(req, si, "Bad request body: missing `noun`".into(), t);
             };
             let object = match (item.get("object"), item.get("data")) {
                 (Some(o), _) => serde_json::to_vec(o).unwrap_or_default(),
                 (None, Some(serde_json::Value::String(s))) => s.as_bytes().to_vec(),
                 _ => b"{}".to_vec(),
             };
-            match Noun::decode(name, &object) {
-                Ok(n) => nouns.push(n),
-                Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+            match self.decode_body(req, ctx, si, name, &object) {
+                Some(n) => nouns.push(n),
+                None => {
+                    return Answer::text(400, &self.body_refusal.take().unwrap_or_default());
+                }
             }
         }
         self.post(req, ctx, si, nouns, true)
+    }
+
+    /// Decodes a noun's body as the dialect reads it (see `bodies`), recording what it tolerated as
+    /// warnings; `None` (the 400 text in `body_refusal`) when the server cannot act on it.
+    fn decode_body<B>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &Ctx,
+        si: usize,
+        name: &str,
+        body: &[u8],
+    ) -> Option<Noun> {
+        let id = self
+            .sessions
+            .get(si)
+            .map(|s| s.rec.id.clone())
+            .unwrap_or_default();
+        match decode_noun(name, body, &self.config.dialect, &id) {
+            Ok((noun, tolerated)) => {
+                for tol in tolerated {
+                    let (code, section, what) = match tol {
+                        Tolerated::StringValue(path) => (
+                            codes::LENIENT_BODY,
+                            "§3.2.1",
+                            format!(
+                                "{name} `{path}` is a JSON string, not a boolean or number (accepted)"
+                            ),
+                        ),
+                        Tolerated::MissingField(field) => (
+                            codes::MISSING_FIELD,
+                            "§3.2.1",
+                            format!("{name} without `{field}` (accepted)"),
+                        ),
+                    };
+                    self.note(si, req, Severity::Warning, code, section, what, ctx.now);
+                }
+                Some(noun)
+            }
+            Err(BodyRefusal(text)) => {
+                let what = format!("{text} (refused 400)");
+                self.note(
+                    si,
+                    req,
+                    Severity::Violation,
+                    codes::MALFORMED_BODY,
+                    "§3.2",
+                    what,
+                    ctx.now,
+                );
+                self.body_refusal = Some(text);
+                None
+            }
+        }
+    }
+
+    /// A 400 for a body that is not the noun's JSON, with its finding.
+    fn malformed<B>(&mut self, req: &Request<B>, si: usize, text: String, t: Timestamp) -> Answer {
+        let what = format!("{text} (refused 400)");
+        self.note(
+            si,
+            req,
+            Severity::Violation,
+            codes::MALFORMED_BODY,
+            "§3.3",
+            what,
+            t,
+        );
+        Answer::text(400, &text)
     }
 
     /// Sequence check, state check, then processing of one POST (one or several nouns).
@@ -203,6 +274,8 @@ impl Server {
                         s.armed.sequence_drift = 0;
                         let actual = out_of_sync_actual(s.last_seq, dialect.out_of_sync_actual);
                         s.dx.last_out_of_sync = Some(actual);
+                        // The planned fault's 409, not a refusal of the request.
+                        ctx.planned = true;
                         return Answer::text(
                             409,
                             &format!("Out of sync Ack. Expected {n}. Actual {actual}"),
@@ -310,11 +383,15 @@ impl Server {
                         }
                     },
                     SessionState::Ending(_) | SessionState::Ended(_) => {
+                        let w = format!(
+                            "{} after the chat's final message was sent (refused 403)",
+                            noun.name()
+                        );
                         refusal = Some((
                             Warning,
-                            "",
-                            "",
-                            String::new(),
+                            codes::UNKNOWN_SESSION,
+                            "§8",
+                            w,
                             Answer::text(403, SESSION_INVALID),
                         ));
                     }
@@ -332,8 +409,10 @@ impl Server {
                     } else if state == SessionState::Queued
                         && dialect.resync == d::ResyncRule::RefusedWhileQueued
                     {
-                        // The guide does not forbid it: no finding, only the refusal this server makes.
-                        refusal = Some((Warning, "", "", String::new(), npe()));
+                        // The guide does not forbid it: a warning, the refusal is this server's reading.
+                        let w = "ChasitorResyncState while queued (refused 500: this server takes it once the chat is established)";
+                        refusal =
+                            Some((Warning, codes::BEFORE_ESTABLISHED, "§4.6", w.into(), npe()));
                     }
                 }
                 _ => match state {
@@ -342,11 +421,15 @@ impl Server {
                         refusal = Some((Violation, codes::BEFORE_ESTABLISHED, "§9.1", w, npe()));
                     }
                     SessionState::Ending(_) | SessionState::Ended(_) => {
+                        let w = format!(
+                            "{} after the chat's final message was sent (refused 403)",
+                            noun.name()
+                        );
                         refusal = Some((
                             Warning,
-                            "",
-                            "",
-                            String::new(),
+                            codes::UNKNOWN_SESSION,
+                            "§8",
+                            w,
                             Answer::text(403, SESSION_INVALID),
                         ));
                     }
@@ -424,6 +507,7 @@ impl Server {
             );
             return self.post_ok(format!("{what} (too fast, dropped)"));
         }
+
         for noun in nouns {
             self.process(si, noun, t);
         }

@@ -122,6 +122,7 @@ impl Server {
             s.last_batch = Some(a.body.clone());
         }
         let ends = if s.final_index.is_some_and(|f| f <= last) {
+            s.dx.final_delivered = true;
             s.rec.state.end_reason()
         } else {
             None
@@ -157,7 +158,19 @@ impl Server {
             None => None,
             Some(v) => match v.trim().parse::<i64>() {
                 Ok(a) => Some(a),
-                Err(_) => return Outcome::Respond(Answer::text(400, "Invalid ack")),
+                Err(_) => {
+                    let what = format!("ack {v:?} is not a number (refused 400)");
+                    self.note(
+                        si,
+                        req,
+                        Severity::Violation,
+                        codes::BAD_REQUEST,
+                        "§4.3",
+                        what,
+                        t,
+                    );
+                    return Outcome::Respond(Answer::text(400, "Invalid ack"));
+                }
             },
         };
         let first_after_reconnect = self
@@ -221,6 +234,34 @@ impl Server {
         }
         // Wire numbers count from `seq_base` (non-zero once a `minus-one` reconnect restarted them).
         let ack = ack.map(|a| a.saturating_add(s.dx.seq_base));
+        let ack_finding = match ack {
+            Some(a) if a > s.last_delivered => Some((
+                codes::ACK_AHEAD,
+                format!(
+                    "ack {} is above the last sequence delivered ({}): it acknowledges messages never received, which are discarded",
+                    a.saturating_sub(s.dx.seq_base),
+                    s.last_delivered.saturating_sub(s.dx.seq_base)
+                ),
+            )),
+            Some(a) if a < s.dx.max_ack && first_after_reconnect.is_none() => Some((
+                codes::ACK_REGRESSED,
+                format!(
+                    "ack {} is below the ack {} sent before: what is still retained is delivered again",
+                    a.saturating_sub(s.dx.seq_base),
+                    s.dx.max_ack.saturating_sub(s.dx.seq_base)
+                ),
+            )),
+            _ => None,
+        };
+        if let Some(a) = ack {
+            s.dx.max_ack = s.dx.max_ack.max(a.min(s.last_delivered));
+        }
+        if let Some((code, what)) = ack_finding {
+            self.note(si, req, Severity::Warning, code, "§4.3", what, t);
+        }
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Outcome::Respond(Answer::text(403, SESSION_INVALID));
+        };
         let ack = ack.unwrap_or(s.last_delivered).max(-1);
         while s.retained.front().is_some_and(|(i, _)| *i <= ack) {
             s.retained.pop_front();
@@ -235,6 +276,16 @@ impl Server {
             &self.config.alternate_host,
             self.config.dialect.numbers,
         ) {
+            let what = "a poll at the other host after the visitor acknowledged SwitchServer (answered with SwitchServer again)";
+            self.note(
+                si,
+                req,
+                Severity::Violation,
+                codes::WRONG_HOST,
+                "§6.6",
+                what.into(),
+                t,
+            );
             return Outcome::Respond(a);
         }
         if s.armed.duplicate

@@ -3,6 +3,7 @@
 //! and encoding are apart, and the agent and the faults live in `agent` and `faults`.
 
 pub(crate) mod agent;
+mod bodies;
 mod chasitor;
 mod encoding;
 pub(crate) mod faults;
@@ -13,16 +14,18 @@ mod session_id;
 mod upload;
 mod visitor;
 
-use crate::sim::conformance::{ConformanceReport, Finding, SessionReport, Severity};
+use crate::sim::conformance::{
+    ConformanceReport, Finding, FindingLog, SessionReport, Severity, codes,
+};
 use crate::sim::dialect as d;
 use crate::sim::session::{Armed, Effects};
 use crate::sim::timers::TimerQueue;
 use crate::sim::{
     FaultKind, Reply, ServerEnd, SessionRecord, SessionState, SimConfig, Ticket, TranscriptLine,
-    Trigger, rng,
+    Trigger, VisitorEvent, rng,
 };
 use crate::time::Timestamp;
-use crate::wire::Message;
+use crate::wire::{Message, header};
 use encoding::*;
 use http::Request;
 use messages::*;
@@ -71,6 +74,14 @@ pub struct Server {
     held_by_ticket: HashMap<u64, usize, rng::FastHash>,
     /// Transcript lines of the request being handled, logged after its own line.
     deferred: Option<Vec<TranscriptLine>>,
+    /// Findings of refused requests that belong to no session.
+    outside: FindingLog,
+    /// The number of the request being handled (its ticket), for its findings.
+    current_request: u64,
+    /// A finding was recorded for the request being handled (else a refusal gets a generic one).
+    refusal_noted: bool,
+    /// The 400 text of a body the server could not act on.
+    body_refusal: Option<String>,
 }
 
 impl fmt::Debug for Server {
@@ -123,6 +134,10 @@ impl Server {
             any_duplicate_fault,
             held_by_ticket: HashMap::default(),
             deferred: None,
+            outside: FindingLog::default(),
+            current_request: 0,
+            refusal_noted: false,
+            body_refusal: None,
         }
     }
 
@@ -139,6 +154,8 @@ impl Server {
         let ticket = Ticket(self.next_ticket);
         self.next_ticket = self.next_ticket.saturating_add(1);
         self.server_requests = self.server_requests.saturating_add(1);
+        self.current_request = ticket.0;
+        self.refusal_noted = false;
         let mut ctx = Ctx {
             ticket,
             now,
@@ -152,6 +169,7 @@ impl Server {
             },
             session_kinds: Vec::new(),
             end_after: None,
+            planned: false,
         };
         // Lines caused by the request (emits, faults) are logged after the request's own line.
         self.deferred = Some(Vec::new());
@@ -159,6 +177,9 @@ impl Server {
         let deferred = self.deferred.take().unwrap_or_default();
         match outcome {
             Outcome::Respond(a) => {
+                if a.status >= 400 && !ctx.planned && !self.refusal_noted {
+                    self.note_refusal(req, &ctx, &a);
+                }
                 let line = ctx.line.clone();
                 self.send(ticket, ctx.session, a, ctx.fx, now, Some(line));
                 if let (Some(si), Some(reason)) = (ctx.session, ctx.end_after) {
@@ -433,6 +454,11 @@ impl Server {
         t: Timestamp,
         prefix: Option<String>,
     ) {
+        if a.status == 403
+            && let Some(s) = session.and_then(|si| self.sessions.get_mut(si))
+        {
+            s.dx.told_403 = true;
+        }
         let recording = self.config.record_transcript;
         let mut text = match (recording, prefix) {
             (false, _) => String::new(),
@@ -538,9 +564,57 @@ impl Server {
         } else {
             String::new()
         };
-        if log.push(sev, Finding::new(s.requests, line, code, section, what)) {
+        self.refusal_noted = true;
+        if log.push(
+            sev,
+            Finding::new(self.current_request, line, code, section, what),
+        ) {
             self.log(t, None, Some(si), text);
         }
+    }
+
+    /// Records a violation for a refused request: in the session its key names, else outside sessions.
+    fn refusal<B>(
+        &mut self,
+        req: &Request<B>,
+        ctx: &Ctx,
+        code: &'static str,
+        section: &'static str,
+        what: String,
+    ) {
+        let si = ctx.session.or_else(|| {
+            header_str(req, header::SESSION_KEY_NAME).and_then(|k| self.by_key.get(k).copied())
+        });
+        match si {
+            Some(si) => self.note(si, req, Severity::Violation, code, section, what, ctx.now),
+            None => {
+                self.refusal_noted = true;
+                let text = if self.config.record_transcript {
+                    format!("violation {code} ({section}): {what}")
+                } else {
+                    String::new()
+                };
+                let f = Finding::new(self.current_request, finding_line(req), code, section, what);
+                if self.outside.push(Severity::Violation, f) {
+                    self.log(ctx.now, None, None, text);
+                }
+            }
+        }
+    }
+
+    /// The generic finding of a refusal no specific check recorded.
+    fn note_refusal<B>(&mut self, req: &Request<B>, ctx: &Ctx, a: &Answer) {
+        let (code, section) = match a.status {
+            403 => (codes::UNKNOWN_SESSION, "§8"),
+            404 | 405 => (codes::UNKNOWN_RESOURCE, "§3"),
+            _ => (codes::BAD_REQUEST, "§8"),
+        };
+        let reason = match a.content_type {
+            Some(TEXT) => String::from_utf8_lossy(&a.body).into_owned(),
+            _ => String::new(),
+        };
+        let what = format!("refused {}: {reason}", a.status);
+        self.refusal(req, ctx, code, section, what);
     }
 
     /// The conformance findings of every session so far (see [`conformance`](crate::sim::conformance)).
@@ -550,23 +624,69 @@ impl Server {
                 .sessions
                 .iter()
                 .map(|s| {
-                    let completed = matches!(
-                        s.rec.state,
-                        SessionState::Ended(
-                            ServerEnd::Visitor
-                                | ServerEnd::Agent
-                                | ServerEnd::Declined
-                                | ServerEnd::Deleted
-                        )
-                    );
                     SessionReport::from_log(
                         s.rec.id.clone(),
-                        completed,
+                        completion(s),
                         s.requests,
                         s.findings.as_deref(),
                     )
                 })
                 .collect(),
+            outside_sessions: self.outside.items.iter().map(|(_, f)| f.clone()).collect(),
+            outside_dropped: self.outside.dropped,
         }
     }
+}
+
+/// Whether a session completed, and how it ended or why it did not complete: the one meaning of `completed`
+/// (see [`conformance`](crate::sim::conformance)).
+fn completion(s: &session::ChatRecord) -> (bool, String) {
+    let delivered = s.dx.final_delivered;
+    let init = s
+        .rec
+        .visitor_events
+        .iter()
+        .any(|e| matches!(e, VisitorEvent::Init { .. }));
+    let (completed, end) = match s.rec.state {
+        SessionState::Ending(ServerEnd::Visitor) | SessionState::Ended(ServerEnd::Visitor) => {
+            (true, "ended by the visitor (ChatEnd accepted)")
+        }
+        SessionState::Ended(ServerEnd::Deleted) => {
+            (true, "ended by the visitor (DELETE SessionId accepted)")
+        }
+        SessionState::Ending(ServerEnd::Agent) | SessionState::Ended(ServerEnd::Agent)
+            if delivered =>
+        {
+            (true, "ended by the agent (ChatEnded delivered)")
+        }
+        SessionState::Ending(ServerEnd::Declined) | SessionState::Ended(ServerEnd::Declined)
+            if delivered =>
+        {
+            (true, "declined (ChatRequestFail delivered)")
+        }
+        SessionState::Ending(ServerEnd::Agent) | SessionState::Ended(ServerEnd::Agent) => {
+            (false, "ended by the agent and never polled for ChatEnded")
+        }
+        SessionState::Ending(ServerEnd::Declined) | SessionState::Ended(ServerEnd::Declined) => {
+            (false, "declined and never polled for ChatRequestFail")
+        }
+        SessionState::Ended(ServerEnd::IdleTimeout) if !init => (
+            false,
+            "never requested a chat (no ChasitorInit), then expired",
+        ),
+        SessionState::Ended(ServerEnd::IdleTimeout) => (
+            false,
+            "expired: no poll in progress for the poll gap (or the idle timeout)",
+        ),
+        SessionState::Ended(ServerEnd::Expired) => (false, "expired (a planned fault)"),
+        SessionState::Ended(ServerEnd::DuplicatePoll) => {
+            (false, "ended by a second concurrent poll (409)")
+        }
+        SessionState::Created => (
+            false,
+            "never requested a chat (no ChasitorInit); still open",
+        ),
+        _ => (false, "still open"),
+    };
+    (completed, end.to_owned())
 }

@@ -26,6 +26,16 @@ impl Server {
             return Answer::text(403, SESSION_INVALID);
         };
         if !s.reconnect_allowed {
+            let what = "ReconnectSession without a 503 before it (refused 405)";
+            self.note(
+                si,
+                req,
+                Severity::Violation,
+                codes::RECONNECT_WITHOUT_503,
+                "§4.6",
+                what.into(),
+                t,
+            );
             return Answer::text(
                 405,
                 "Method Not Allowed: ReconnectSession is only allowed after a 503",
@@ -75,21 +85,53 @@ impl Server {
         let Some(s) = self.sessions.get_mut(si) else {
             return Answer::text(403, SESSION_INVALID);
         };
-        let Some(raw) = param(query, "ReconnectSession.offset") else {
-            return Answer::text(400, "Missing ReconnectSession.offset");
+        let offset = match param(query, "ReconnectSession.offset") {
+            None => Err((
+                "Missing ReconnectSession.offset",
+                "no ReconnectSession.offset",
+            )),
+            Some(raw) => raw.trim().parse::<i64>().map_err(|_| {
+                (
+                    "Invalid ReconnectSession.offset",
+                    "a ReconnectSession.offset that is not a number",
+                )
+            }),
         };
-        let Ok(offset) = raw.trim().parse::<i64>() else {
-            return Answer::text(400, "Invalid ReconnectSession.offset");
-        };
-        let o = if offset < OFFSET_BASE {
-            -1
-        } else {
-            let d = offset.saturating_sub(OFFSET_BASE);
-            let idx = d / OFFSET_STRIDE;
-            if d % OFFSET_STRIDE != 0 || idx > s.last_delivered {
-                return Answer::text(400, "Invalid ReconnectSession.offset");
+        let raw_offset = offset.unwrap_or_default();
+        let o = match offset {
+            Ok(offset) if offset < OFFSET_BASE => Ok(-1),
+            Ok(offset) => {
+                let d = offset.saturating_sub(OFFSET_BASE);
+                let idx = d / OFFSET_STRIDE;
+                if d % OFFSET_STRIDE != 0 || idx > s.last_delivered {
+                    Err((
+                        "Invalid ReconnectSession.offset",
+                        "a ReconnectSession.offset this server never issued",
+                    ))
+                } else {
+                    Ok(idx)
+                }
             }
-            idx
+            Err(e) => Err(e),
+        };
+        let o = match o {
+            Ok(o) => o,
+            Err((answer, what)) => {
+                let what = format!("{what} (refused 400)");
+                self.note(
+                    si,
+                    req,
+                    Severity::Violation,
+                    codes::INVALID_OFFSET,
+                    "§4.6",
+                    what,
+                    t,
+                );
+                return Answer::text(400, answer);
+            }
+        };
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Answer::text(403, SESSION_INVALID);
         };
         // New token, different from the old one.
         let mut token = self.rng.token(dialect.affinity_shape);
@@ -99,6 +141,8 @@ impl Server {
         s.token = token.clone();
         s.prev_token = Some(held.into_boxed_str());
         s.dx.handover_pending = false;
+        s.dx.answered_503 = 0;
+        s.dx.max_ack = -1;
         // `resetSequence` false: the counter goes on from the last accepted number.
         if dialect.reset_sequence != d::ResetSequence::False {
             s.last_seq = 0;
@@ -145,7 +189,7 @@ impl Server {
             t,
             Some(ctx.ticket),
             Some(si),
-            format!("reconnect from offset {offset} (index {o}): re-queue {n} message(s)"),
+            format!("reconnect from offset {raw_offset} (index {o}): re-queue {n} message(s)"),
         );
         if dialect.session_data == d::SessionData::SentFirst {
             self.emit(si, Message::ChasitorSessionData(Box::new(data)), t);

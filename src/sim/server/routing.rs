@@ -3,9 +3,10 @@
 
 use super::Server;
 use super::encoding::*;
+use crate::sim::conformance::{Severity, codes};
 use crate::sim::dialect as d;
 use crate::sim::session::{ChatRecord, Effects};
-use crate::sim::{FaultKind, ServerEnd, Ticket, Trigger};
+use crate::sim::{FaultKind, ServerEnd, SessionState, Ticket, Trigger};
 use crate::time::Timestamp;
 use crate::wire::{self, Message, MessagesBody, header};
 use http::header::HOST;
@@ -46,6 +47,9 @@ pub(super) struct Ctx {
     pub(super) session_kinds: Vec<FaultKind>,
     /// End the request's session once the reply is queued (it delivered the final message).
     pub(super) end_after: Option<ServerEnd>,
+    /// The answer is a planned fault or the protocol's own signal (a handover's first 503), not a refusal
+    /// of the request: no finding.
+    pub(super) planned: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -193,6 +197,7 @@ impl Server {
         if self.global.burst_left > 0 {
             self.global.burst_left -= 1;
             let status = self.global.burst_status;
+            ctx.planned = true;
             return Outcome::Respond(Answer::text(status, "Simulated server error"));
         }
 
@@ -203,15 +208,30 @@ impl Server {
             Ok(r) => r,
             Err(a) => return Outcome::Respond(a),
         };
-        match header_str(req, header::API_VERSION_NAME).map(parse_version) {
-            None => return Outcome::Respond(Answer::text(400, NO_VERSION)),
-            Some(None) => {
-                return Outcome::Respond(Answer::text(400, "Invalid X-LIVEAGENT-API-VERSION"));
-            }
-            Some(Some(v)) if v < self.config.min_api_version => {
-                return Outcome::Respond(Answer::text(400, "Unsupported API version"));
-            }
-            Some(Some(_)) => {}
+        let refused = match header_str(req, header::API_VERSION_NAME).map(parse_version) {
+            None => Some((NO_VERSION, "no X-LIVEAGENT-API-VERSION header".to_owned())),
+            Some(None) => Some((
+                "Invalid X-LIVEAGENT-API-VERSION",
+                "X-LIVEAGENT-API-VERSION is not a number".to_owned(),
+            )),
+            Some(Some(v)) if v < self.config.min_api_version => Some((
+                "Unsupported API version",
+                format!(
+                    "X-LIVEAGENT-API-VERSION {v} is below the lowest this server takes ({})",
+                    self.config.min_api_version
+                ),
+            )),
+            Some(Some(_)) => None,
+        };
+        if let Some((answer, what)) = refused {
+            self.refusal(
+                req,
+                ctx,
+                codes::MISSING_VERSION,
+                "§1.3",
+                format!("{what} (refused 400)"),
+            );
+            return Outcome::Respond(Answer::text(400, answer));
         }
         let body = req.body().as_ref();
         let query = query_pairs(req.uri().query());
@@ -252,6 +272,20 @@ impl Server {
             return Err(Answer::text(403, SESSION_INVALID));
         };
         if !s.rec.state.is_live() {
+            let (code, what) = if s.dx.told_403 {
+                (
+                    codes::REQUEST_AFTER_403,
+                    "a request for a session the server already answered 403 (refused 403)"
+                        .to_owned(),
+                )
+            } else {
+                let why = completion_reason(s);
+                (
+                    codes::UNKNOWN_SESSION,
+                    format!("a request for a session that is over: {why} (refused 403)"),
+                )
+            };
+            self.note(si, req, Severity::Violation, code, "§8", what, t);
             return Err(Answer::text(403, SESSION_INVALID));
         }
         s.requests = s.requests.saturating_add(1);
@@ -304,22 +338,76 @@ impl Server {
             if status == 503 {
                 s.reconnect_allowed = true;
             }
+            ctx.planned = true;
             return Err(Answer::text(status, "Simulated server error"));
         }
         // Polls are checked once their `ack` is known (the poll acknowledging the switch must use the new host).
         if kind != Kind::Poll
             && let Some(a) = wrong_host(s, req, kind, &alt, numbers)
         {
+            let what = "a request at the other host after the visitor acknowledged SwitchServer (refused 400)";
+            self.note(
+                si,
+                req,
+                Severity::Violation,
+                codes::WRONG_HOST,
+                "§6.6",
+                what.into(),
+                t,
+            );
             return Err(a);
         }
         if affinity == Affinity::Token {
             let sent = header_str(req, header::AFFINITY_NAME).unwrap_or_default();
             if sent != s.token {
                 s.reconnect_allowed = true;
+                let previous = s.prev_token.as_deref() == Some(sent);
+                let bit = match kind {
+                    Kind::Poll => 1,
+                    Kind::Post => 2,
+                    Kind::Other => 4,
+                };
+                let finding = if s.dx.handover_pending && previous {
+                    // The handover's 503 is how the server tells the visitor to reconnect: the first of each
+                    // kind is the protocol; a second of the same kind ignored the first.
+                    let again = s.dx.answered_503 & bit != 0;
+                    s.dx.answered_503 |= bit;
+                    again.then_some((
+                        codes::IGNORED_503,
+                        "§4.6",
+                        "a request with the token the server already answered 503 for, instead of ReconnectSession (refused 503)",
+                    ))
+                } else if previous {
+                    Some((
+                        codes::STALE_AFFINITY,
+                        "§4.5",
+                        "a request with the affinity token held before the ReconnectSession (refused 503)",
+                    ))
+                } else {
+                    Some((
+                        codes::WRONG_AFFINITY,
+                        "§4.5",
+                        "a request with an affinity token this server never issued to the session (refused 503)",
+                    ))
+                };
+                match finding {
+                    Some((code, section, what)) => {
+                        self.note(si, req, Severity::Violation, code, section, what.into(), t);
+                    }
+                    None => ctx.planned = true,
+                }
                 return Err(Answer::text(503, "Service Unavailable"));
             }
         }
         Ok(si)
+    }
+}
+
+/// Why a session that is over ended, for findings.
+fn completion_reason(s: &ChatRecord) -> String {
+    match s.rec.state {
+        SessionState::Ended(r) | SessionState::Ending(r) => format!("it ended ({r:?})"),
+        _ => "it is not live".to_owned(),
     }
 }
 

@@ -3,6 +3,7 @@
 use super::encoding::*;
 use super::routing::*;
 use super::{Server, Timer};
+use crate::sim::conformance::{Severity, codes};
 use crate::sim::dialect as d;
 use crate::sim::session::{Armed, ChatRecord, DialectState};
 use crate::sim::{FaultKind, ServerEnd, SessionRecord, SessionState, Trigger};
@@ -12,10 +13,21 @@ use std::collections::VecDeque;
 
 impl Server {
     pub(super) fn create_session<B>(&mut self, req: &Request<B>, ctx: &mut Ctx) -> Answer {
-        if header_str(req, header::AFFINITY_NAME) != Some("null") {
+        let affinity = header_str(req, header::AFFINITY_NAME);
+        let missing_affinity = affinity.is_none() && !req.headers().contains_key(header::AFFINITY);
+        let lenient = self.config.dialect.session_id_affinity == d::SessionIdAffinity::Optional;
+        if affinity != Some("null") && !(missing_affinity && lenient) {
+            let what = if missing_affinity {
+                "SessionId without X-LIVEAGENT-AFFINITY (refused 400; this server wants the literal null)"
+            } else {
+                "SessionId with an X-LIVEAGENT-AFFINITY other than the literal null (refused 400)"
+            };
+            self.refusal(req, ctx, codes::MISSING_AFFINITY, "§1.3.1", what.into());
             return Answer::text(400, "X-LIVEAGENT-AFFINITY must be null for SessionId");
         }
         if req.headers().contains_key(header::SESSION_KEY) {
+            let what = "SessionId with an X-LIVEAGENT-SESSION-KEY (refused 400)";
+            self.refusal(req, ctx, codes::BAD_REQUEST, "§1.3.1", what.into());
             return Answer::text(400, "X-LIVEAGENT-SESSION-KEY must not be sent to SessionId");
         }
         let t = ctx.now;
@@ -103,6 +115,18 @@ impl Server {
         self.by_id.insert(id.clone(), index);
         self.live = self.live.saturating_add(1);
         ctx.session = Some(index);
+        if missing_affinity {
+            let what = "SessionId without X-LIVEAGENT-AFFINITY (accepted; the header matrix shows the literal null)";
+            self.note(
+                index,
+                req,
+                Severity::Warning,
+                codes::MISSING_AFFINITY,
+                "§1.3.1",
+                what.into(),
+                t,
+            );
+        }
         for (fi, d) in timed {
             if let Some(at) = t.checked_add(d) {
                 self.add_timer(at, Timer::Fault(index, fi));
@@ -146,7 +170,17 @@ impl Server {
             .is_some_and(|s| s.rec.state == SessionState::Queued);
         if queued && self.config.dialect.end_while_queued == d::EndWhileQueued::ChatEndOnly {
             // This server ends a queued chat only by ChatEnd. DELETE is the documented way to end a session,
-            // so the refusal is no finding.
+            // so the refusal is a warning, not a violation.
+            let what = "DELETE SessionId while queued (refused 500: this server ends a queued chat only by ChatEnd)";
+            self.note(
+                si,
+                req,
+                Severity::Warning,
+                codes::BEFORE_ESTABLISHED,
+                "§2",
+                what.into(),
+                ctx.now,
+            );
             return npe();
         }
         self.end_session(si, ServerEnd::Deleted, ctx.now);

@@ -4,6 +4,7 @@ use super::Server;
 use super::encoding::*;
 use super::routing::*;
 use crate::sim::VisitorEvent;
+use crate::sim::conformance::codes;
 use crate::wire::{self, Message, header};
 use http::Request;
 
@@ -111,10 +112,18 @@ impl Server {
     pub(super) fn breadcrumb<B>(&mut self, req: &Request<B>, ctx: &mut Ctx, body: &[u8]) -> Answer {
         let location = match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(v) => match v.get("location").and_then(|l| l.as_str()) {
-                Some(l) => l.to_owned(),
-                None => return Answer::text(400, "Bad request body: missing `location`"),
+                Some(l) => Ok(l.to_owned()),
+                None => Err("Bad request body: missing `location`".to_owned()),
             },
-            Err(e) => return Answer::text(400, &format!("Bad request body: {e}")),
+            Err(e) => Err(format!("Bad request body: {e}")),
+        };
+        let location = match location {
+            Ok(l) => l,
+            Err(text) => {
+                let what = format!("Breadcrumb: {text} (refused 400)");
+                self.refusal(req, ctx, codes::MALFORMED_BODY, "§3.5.4", what);
+                return Answer::text(400, &text);
+            }
         };
         if req.headers().contains_key(header::SESSION_KEY) {
             let si = match self.gate(req, ctx, None, Kind::Post, Affinity::Token) {
