@@ -29,7 +29,10 @@ pub use messages::{
 };
 pub use redirect::{RedirectPolicy, RedirectRefusal, SALESFORCE_LIVE_AGENT_DOMAIN};
 pub use request::{Api, AvailabilityQuery, ChasitorInit, Noun, RichAction, SettingsQuery};
-pub(crate) use request::{NOUN_NAMES, encode_path_segment, encode_query_value, percent_decode};
+pub(crate) use request::{NOUN_NAMES, percent_decode};
+// Only the test kit uses these two from here (a build without it, e.g. a binding's, would warn).
+#[cfg(feature = "__testkit")]
+pub(crate) use request::{encode_path_segment, encode_query_value};
 pub use response::{
     Limits, MessagesAnswer, SessionIdBody, parse_availability, parse_envelope, parse_messages,
     parse_reconnect_session, parse_session_id, parse_settings, parse_visitor_id,

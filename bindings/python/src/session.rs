@@ -1,0 +1,366 @@
+//! `liveagent.Session`: a [`JsonSession`] with Python's units and types.
+
+use crate::convert::{self, now_ms, output_to_py, secs};
+use crate::errors::{OrRaise, raise};
+use liveagent::boundary::{self, BoundaryError, ErrorCode, JsonSession};
+use pyo3::exceptions::PyOverflowError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use serde_json::{Map, Value};
+
+/// One visitor chat, sans-IO. See the `.pyi` stub for the Python-side documentation.
+#[pyclass(module = "liveagent._native", name = "Session")]
+pub struct Session {
+    inner: JsonSession,
+}
+
+/// `now` in seconds as the boundary's milliseconds. An integer too large for a float is a time too large
+/// (the boundary refuses it as `invalidTime`), not an `OverflowError`.
+pub fn now_arg(now: &Bound<'_, PyAny>) -> PyResult<f64> {
+    match now.extract::<f64>() {
+        Ok(s) => Ok(now_ms(s)),
+        Err(e) if e.is_instance_of::<PyOverflowError>(now.py()) => Ok(f64::INFINITY),
+        Err(e) => Err(e),
+    }
+}
+
+/// The boundary's `invalidTime` message speaks of `nowMs`; Python passes seconds.
+pub fn seconds_message(mut e: BoundaryError, now: &Bound<'_, PyAny>) -> BoundaryError {
+    if e.code == ErrorCode::InvalidTime {
+        let shown = now
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "?".to_owned());
+        e.message = format!(
+            "now must be a finite, non-negative number of seconds on a monotonic clock (time.monotonic()), \
+             at most 2^53 ms; got {shown}"
+        );
+    }
+    e
+}
+
+/// Python text as `&str`; a `str` that cannot be UTF-8 (lone surrogates) is refused by the boundary's own
+/// check as `invalidUtf8`, naming `what`.
+pub fn text<'a>(s: &'a Bound<'_, PyString>, what: &str) -> PyResult<std::borrow::Cow<'a, str>> {
+    match s.to_cow() {
+        Ok(t) => Ok(t),
+        Err(_) => {
+            let bytes = s
+                .call_method1("encode", ("utf-8", "surrogatepass"))?
+                .cast_into::<PyBytes>()?;
+            match boundary::utf8(bytes.as_bytes(), what) {
+                Ok(t) => Ok(std::borrow::Cow::Owned(t.to_owned())),
+                Err(e) => Err(raise(s.py(), e)),
+            }
+        }
+    }
+}
+
+/// A JSON document given as `str` (used as is) or as a Python value (`json.dumps`). `code` is the error
+/// code for a value that has no JSON form.
+pub fn json_arg(obj: &Bound<'_, PyAny>, what: &str, code: ErrorCode) -> PyResult<String> {
+    let py = obj.py();
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(text(s, what)?.into_owned());
+    }
+    let dumped = py
+        .import("json")?
+        .call_method1("dumps", (obj,))
+        .map_err(|e| {
+            raise(
+                py,
+                BoundaryError::new(code, format!("{what} has no JSON form: {e}")),
+            )
+        })?;
+    Ok(dumped.cast_into::<PyString>()?.to_cow()?.into_owned())
+}
+
+/// Response headers (`None`, a mapping, or `(name, value)` pairs as `http.client` gives them) as the
+/// boundary's JSON array of pairs.
+fn headers_json(headers: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+    let Some(headers) = headers else {
+        return Ok(String::new());
+    };
+    if headers.is_none() {
+        return Ok(String::new());
+    }
+    let items = if headers.hasattr("items")? {
+        headers.call_method0("items")?
+    } else {
+        headers.clone()
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let not_pairs = |e: PyErr| {
+        raise(
+            headers.py(),
+            BoundaryError::new(
+                ErrorCode::InvalidArgument,
+                format!("headers must be a mapping or (name, value) pairs of str: {e}"),
+            ),
+        )
+    };
+    for item in items.try_iter().map_err(not_pairs)? {
+        let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) =
+            item.and_then(|i| i.extract()).map_err(not_pairs)?;
+        pairs.push((
+            text(&name, "a header name")?.into_owned(),
+            text(&value, "a header value")?.into_owned(),
+        ));
+    }
+    serde_json::to_string(&pairs).map_err(|e| {
+        raise(
+            headers.py(),
+            BoundaryError::new(ErrorCode::Internal, e.to_string()),
+        )
+    })
+}
+
+/// A request id from Python: any integer; one outside the ids a session hands out (0 to 2^64 - 1) was
+/// never handed out, so it is the boundary's `unknownRequest`.
+fn request_id(py: Python<'_>, id: i128) -> PyResult<u64> {
+    u64::try_from(id).map_err(|_| {
+        raise(
+            py,
+            BoundaryError::new(
+                ErrorCode::UnknownRequest,
+                format!("request id {id} was never handed out by this session"),
+            ),
+        )
+    })
+}
+
+/// The boundary's JSON object text as a dict with its times in seconds (`keys`).
+fn object_to_py<'py>(
+    py: Python<'py>,
+    json: &str,
+    keys: &[(&str, &str)],
+) -> PyResult<Bound<'py, PyDict>> {
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => convert::object_with_times(py, map, keys),
+        _ => Err(internal(py, "the core's output is not a JSON object")),
+    }
+}
+
+fn internal(py: Python<'_>, what: &str) -> PyErr {
+    raise(py, BoundaryError::new(ErrorCode::Internal, what))
+}
+
+/// One output's JSON text as a dict.
+pub fn output_from_json<'py>(py: Python<'py>, json: &str) -> PyResult<Bound<'py, PyDict>> {
+    match serde_json::from_str::<Map<String, Value>>(json) {
+        Ok(map) => output_to_py(py, map),
+        Err(_) => Err(internal(py, "the core's output is not a JSON object")),
+    }
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    fn new(config: &Bound<'_, PyAny>, now: &Bound<'_, PyAny>) -> PyResult<Session> {
+        let py = config.py();
+        let config = json_arg(config, "the configuration", ErrorCode::InvalidConfig)?;
+        let ms = now_arg(now)?;
+        JsonSession::new(&config, ms)
+            .map_err(|e| seconds_message(e, now))
+            .or_raise(py)
+            .map(|inner| Session { inner })
+    }
+
+    #[staticmethod]
+    fn resume(
+        config: &Bound<'_, PyAny>,
+        snapshot: &Bound<'_, PyAny>,
+        now: &Bound<'_, PyAny>,
+    ) -> PyResult<Session> {
+        let py = config.py();
+        let config = json_arg(config, "the configuration", ErrorCode::InvalidConfig)?;
+        let snapshot = json_arg(snapshot, "the snapshot", ErrorCode::InvalidSnapshot)?;
+        let ms = now_arg(now)?;
+        JsonSession::resume(&config, &snapshot, ms)
+            .map_err(|e| seconds_message(e, now))
+            .or_raise(py)
+            .map(|inner| Session { inner })
+    }
+
+    fn poll_output<'py>(&mut self, now: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let py = now.py();
+        let json = self
+            .inner
+            .poll_output(now_arg(now)?)
+            .map_err(|e| seconds_message(e, now))
+            .or_raise(py)?;
+        output_from_json(py, &json)
+    }
+
+    fn drain_outputs<'py>(&mut self, now: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let py = now.py();
+        let json = self
+            .inner
+            .drain_outputs(now_arg(now)?)
+            .map_err(|e| seconds_message(e, now))
+            .or_raise(py)?;
+        let Ok(outputs) = serde_json::from_str::<Vec<Map<String, Value>>>(&json) else {
+            return Err(internal(
+                py,
+                "the core's outputs are not a JSON array of objects",
+            ));
+        };
+        let list = PyList::empty(py);
+        for output in outputs {
+            list.append(output_to_py(py, output)?)?;
+        }
+        Ok(list)
+    }
+
+    fn poll_timeout(&self) -> Option<f64> {
+        self.inner.poll_timeout().map(secs)
+    }
+
+    #[pyo3(signature = (id, status, headers, body, now))]
+    fn handle_response(
+        &mut self,
+        id: i128,
+        status: i64,
+        headers: Option<&Bound<'_, PyAny>>,
+        body: &[u8],
+        now: &Bound<'_, PyAny>,
+    ) -> PyResult<&'static str> {
+        let py = now.py();
+        let id = request_id(py, id)?;
+        let Ok(status) = u16::try_from(status) else {
+            return Err(raise(
+                py,
+                BoundaryError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("status {status} is not an HTTP status (100 to 999)"),
+                ),
+            ));
+        };
+        let headers = headers_json(headers)?;
+        let ms = now_arg(now)?;
+        self.inner
+            .handle_response(id, status, &headers, body, ms)
+            .map_err(|e| seconds_message(e, now))
+            .or_raise(py)
+    }
+
+    fn handle_transport_error(
+        &mut self,
+        id: i128,
+        kind: &Bound<'_, PyString>,
+        now: &Bound<'_, PyAny>,
+    ) -> PyResult<&'static str> {
+        let py = now.py();
+        let id = request_id(py, id)?;
+        let kind = text(kind, "the transport error kind")?;
+        let ms = now_arg(now)?;
+        self.inner
+            .handle_transport_error(id, &kind, ms)
+            .map_err(|e| seconds_message(e, now))
+            .or_raise(py)
+    }
+
+    fn handle_timeout(&mut self, now: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = now.py();
+        let ms = now_arg(now)?;
+        self.inner
+            .handle_timeout(ms)
+            .map_err(|e| seconds_message(e, now))
+            .or_raise(py)
+    }
+
+    fn command<'py>(&mut self, command: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let py = command.py();
+        let json = json_arg(command, "the command", ErrorCode::InvalidArgument)?;
+        let out = self.inner.command(&json).or_raise(py)?;
+        object_to_py(py, &out, &[])
+    }
+
+    fn send_message(&mut self, text: &Bound<'_, PyString>) -> PyResult<u64> {
+        let t = self::text(text, "the message text")?;
+        self.inner.send_message(&t).or_raise(text.py())
+    }
+
+    fn set_typing(&mut self, py: Python<'_>, typing: bool) -> PyResult<u64> {
+        self.inner.set_typing(typing).or_raise(py)
+    }
+
+    fn sneak_peek(&mut self, text: &Bound<'_, PyString>) -> PyResult<u64> {
+        let t = self::text(text, "the sneak peek text")?;
+        self.inner.sneak_peek(&t).or_raise(text.py())
+    }
+
+    #[pyo3(signature = (event_type, data = None))]
+    fn send_custom_event(
+        &mut self,
+        event_type: &Bound<'_, PyString>,
+        data: Option<&Bound<'_, PyString>>,
+    ) -> PyResult<u64> {
+        let py = event_type.py();
+        let event_type = text(event_type, "the custom event type")?;
+        let data = match data {
+            Some(d) => text(d, "the custom event data")?,
+            None => std::borrow::Cow::Borrowed(""),
+        };
+        self.inner
+            .send_custom_event(&event_type, &data)
+            .or_raise(py)
+    }
+
+    fn end(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.inner.end().or_raise(py)
+    }
+
+    fn accept_switch(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.inner.accept_switch().or_raise(py)
+    }
+
+    fn refuse_switch(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.inner.refuse_switch().or_raise(py)
+    }
+
+    fn upload_request<'py>(
+        &self,
+        transfer: &Bound<'py, PyAny>,
+        filename: &Bound<'py, PyString>,
+        content_type: &Bound<'py, PyString>,
+        file: &[u8],
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let py = transfer.py();
+        let transfer = json_arg(transfer, "the file transfer", ErrorCode::InvalidArgument)?;
+        let filename = text(filename, "the file name")?;
+        let content_type = text(content_type, "the content type")?;
+        let out = self
+            .inner
+            .upload_request(&transfer, &filename, &content_type, file)
+            .or_raise(py)?;
+        object_to_py(py, &out, &[])
+    }
+
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = self.inner.status().or_raise(py)?;
+        object_to_py(py, &out, &[("pollTimeoutMs", "pollTimeout")])
+    }
+
+    #[getter]
+    fn state(&self, py: Python<'_>) -> PyResult<String> {
+        let status = self.status(py)?;
+        match status.get_item("state")? {
+            Some(s) => s.extract(),
+            None => Err(internal(py, "the core's status has no state")),
+        }
+    }
+
+    #[getter]
+    fn ended(&self) -> bool {
+        self.inner.poll_timeout().is_none()
+    }
+
+    fn snapshot(&self, py: Python<'_>) -> PyResult<String> {
+        self.inner.snapshot().or_raise(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("<liveagent.Session state={}>", self.state(py)?))
+    }
+}
