@@ -3,7 +3,6 @@
 //! ChatEnded. Client and server both run here, driven by `liveagent::sim::Pair` on a virtual clock (the agent's
 //! 2 s of "thinking" cost nothing).
 
-#[path = "support/mod.rs"]
 mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -2,7 +2,6 @@
 //! bytes, for bodies of 1, 10 and 100 mixed messages (shapes from tests/fixtures/peers/) and for every captured
 //! Messages fixture. Prints the typed/Value ratios at the end (read back from criterion's estimates).
 
-#[path = "support/mod.rs"]
 mod support;
 
 use criterion::{Criterion, Throughput};

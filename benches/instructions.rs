@@ -5,7 +5,6 @@
 //! difference of the two instruction totals divided by `N` is the cost of one iteration with every piece of
 //! setup excluded. `instructions list` prints the modes. Asserts only that each workload did what it says.
 
-#[path = "support/mod.rs"]
 mod support;
 
 use liveagent::Timestamp;
@@ -114,7 +113,7 @@ fn main() {
         "cycle-204" => {
             let (mut s, mut poll) = established(Arc::clone(&config), now);
             // Each 204 a second after its poll: an idle long poll, not the instant empty answers the
-            // session paces (issue #10), so every iteration builds the next poll at once.
+            // session paces, so every iteration builds the next poll at once.
             let mut t = now;
             let a = repeat(n, || {
                 t += std::time::Duration::from_secs(1);

@@ -1,7 +1,6 @@
 //! Memory of a session and allocation counts of the steady-state cycles, with a counting global allocator.
 //! Prints a table; asserts nothing about the figures.
 
-#[path = "support/mod.rs"]
 mod support;
 
 use liveagent::Timestamp;

@@ -5,7 +5,6 @@
 //! * `send_message`: `send_message` to its finished `http::Request` (POST Chasitor/ChatMessage);
 //! * `send_message_round_trip`: the same plus its 200 handled and the `Delivered` event drained.
 
-#[path = "support/mod.rs"]
 mod support;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -44,7 +43,7 @@ fn bench_cycles(c: &mut Criterion) {
     g.bench_function("poll_204", |b| {
         let (mut s, mut poll) = established(Arc::clone(&config), now);
         // Each 204 a second after its poll: an idle long poll, not the instant empty answers the session
-        // paces (issue #10), so every iteration builds the next poll at once.
+        // paces, so every iteration builds the next poll at once.
         let mut t = now;
         b.iter(|| {
             t += IDLE_ANSWER;

@@ -6,7 +6,6 @@
 //!
 //! `cargo bench --bench scale` runs all three; `cargo bench --bench scale -- 1000 50000` runs the sizes given.
 
-#[path = "support/mod.rs"]
 mod support;
 
 use liveagent::Timestamp;

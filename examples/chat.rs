@@ -18,12 +18,15 @@
 //! Exit status: 0 when an established chat ended normally; 130 (SIGINT) or 143 (SIGTERM) when a signal ended
 //! it; 2 for bad arguments; otherwise 1 with the reason on stderr.
 
-#[path = "drivers/blocking.rs"]
-mod blocking;
-#[path = "support/sim_http.rs"]
-mod sim_http;
+// Files of examples/ shared with other examples and tests (inline modules: no `#[path]`).
+mod drivers {
+    pub mod blocking;
+}
+mod support {
+    pub mod sim_http;
+}
 
-use blocking::{BlockingDriver, Input, Wake};
+use drivers::blocking::{BlockingDriver, Input, Wake};
 use liveagent::sim::{AgentAction, AgentScript, SimConfig};
 use liveagent::wire::{Endpoint, FileTransfer, Message, UploadAnswer, parse_upload_answer};
 use liveagent::{Config, EndReason, Event, Session};
@@ -31,6 +34,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
+use support::sim_http;
 
 const USAGE: &str = "usage: chat [--interactive] [--endpoint URL --org-id ID --deployment-id ID --button-id ID \
 [--visitor-name NAME] [--api-version N] [--say TEXT]... [--max-wait SECS] [--upload PATH]]";

@@ -7,12 +7,14 @@
 //!
 //! Exit status: 0 after a clean shutdown, 2 for a bad command line, 1 when it cannot listen or write.
 
-#[path = "support/sim_cli.rs"]
-mod sim_cli;
-#[path = "support/sim_http.rs"]
-mod sim_http;
+// Files of examples/ shared with tests (inline modules: no `#[path]`).
+mod support {
+    pub mod sim_cli;
+    pub mod sim_http;
+}
 
 use std::process::ExitCode;
+use support::sim_cli;
 
 fn main() -> ExitCode {
     let options = match sim_cli::parse(std::env::args().skip(1)) {

@@ -1,4 +1,4 @@
-//! Whole chats of the real `Session` against `liveagent::sim::Server` under every server dialect (issue #9):
+//! Whole chats of the real `Session` against `liveagent::sim::Server` under every server dialect:
 //! each switch value alone on top of the default, and a pairwise covering array of all switches generated
 //! here (deterministic, greedy, checked to cover every pair). Seven chats each: a handover while queued, a
 //! handover while chatting (a POST in flight), a 409 `Out of sync`, a lost POST answer, ending while queued,

@@ -3,19 +3,29 @@
 //! bounded soak of many concurrent sessions through the async driver. Every message must arrive exactly once
 //! and in order, in both directions.
 
-#[path = "../examples/drivers/blocking.rs"]
+mod common;
+
+/// The example drivers and the simulator's HTTP front end, as the examples compile them: example code (it does
+/// I/O), not part of the library, so the tests reach it by path.
+#[path = "../examples"]
 #[allow(dead_code)]
-mod blocking;
-#[path = "../examples/support/sim_http.rs"]
-mod sim_http;
-#[path = "../examples/drivers/tokio.rs"]
-#[allow(dead_code)]
-mod tokio_driver;
+mod examples {
+    pub mod drivers {
+        pub mod blocking;
+        pub mod tokio;
+    }
+    pub mod support {
+        pub mod sim_http;
+    }
+}
+
+use common::PingPong;
+use examples::drivers::{blocking, tokio as tokio_driver};
+use examples::support::sim_http;
 
 use liveagent::sim::{AgentScript, Fault, FaultKind, FaultPlan, SimConfig, Trigger};
 use liveagent::wire::Endpoint;
-use liveagent::{Config, EndReason, Event, RetryPolicy, Session};
-use std::collections::VecDeque;
+use liveagent::{Config, RetryPolicy, Session};
 use std::time::{Duration, Instant};
 
 fn sim_config(faults: FaultPlan) -> SimConfig {
@@ -46,78 +56,6 @@ fn client_config(url: &str, seed: u64) -> Config {
     c.poll_margin = Duration::from_millis(700);
     c.request_timeout = Duration::from_secs(5);
     c
-}
-
-/// A visitor that sends its lines one at a time, each after the previous one's echo, then ends the chat.
-struct PingPong {
-    to_send: VecDeque<String>,
-    sent: Vec<String>,
-    received: Vec<String>,
-    end: Option<EndReason>,
-    session_id: Option<String>,
-}
-
-impl PingPong {
-    fn new(prefix: &str, n: usize) -> PingPong {
-        PingPong {
-            to_send: (1..=n).map(|i| format!("{prefix} line {i}")).collect(),
-            sent: Vec::new(),
-            received: Vec::new(),
-            end: None,
-            session_id: None,
-        }
-    }
-
-    fn send_next(&mut self, session: &mut Session) {
-        match self.to_send.pop_front() {
-            Some(line) => {
-                session.send_message(line.clone()).expect("send");
-                self.sent.push(line);
-            }
-            None => session.end().expect("end"),
-        }
-    }
-
-    fn on_event(&mut self, session: &mut Session, ev: Event) {
-        if self.session_id.is_none() {
-            self.session_id = session.session_id().map(str::to_owned);
-        }
-        match ev {
-            Event::ChatEstablished(_) => self.send_next(session),
-            Event::AgentMessage(m) => {
-                let echo = m.text.starts_with("echo: ");
-                self.received.push(m.text);
-                if echo {
-                    self.send_next(session);
-                }
-            }
-            Event::Ended(reason) => self.end = Some(reason),
-            _ => {}
-        }
-    }
-
-    /// Exactly once, in order, both ways.
-    fn check(&self, server: &liveagent::sim::Server) {
-        assert!(
-            matches!(self.end, Some(EndReason::VisitorEnded { .. })),
-            "ended with {:?}",
-            self.end
-        );
-        let id = self.session_id.as_deref().expect("session id");
-        let at_server = server
-            .visitor_messages(id)
-            .expect("session known to the server");
-        assert_eq!(
-            at_server,
-            self.sent.as_slice(),
-            "visitor → agent: lost, duplicated or reordered"
-        );
-        let expected: Vec<String> = self.sent.iter().map(|s| format!("echo: {s}")).collect();
-        assert_eq!(
-            self.received, expected,
-            "agent → visitor: lost, duplicated or reordered"
-        );
-    }
 }
 
 /// Faults one chat meets: a 503 handover on a POST, a dropped poll answer, a 5xx burst, a duplicated batch,

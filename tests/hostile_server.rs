@@ -1,4 +1,4 @@
-//! Issue #10, from the attacker's side: each test builds the answers a hostile or broken server would send and
+//! The session from an attacker's side: each test builds the answers a hostile or broken server would send and
 //! inspects the requests and events the session produces. Nothing goes over the network: requests are only
 //! looked at, never sent.
 
@@ -551,7 +551,7 @@ fn policy_never_follows_nothing_and_also_allow_widens_only_to_https() {
 
 #[test]
 fn snapshot_after_a_switch_resumes_only_inside_the_policy() {
-    // The issue's case: a snapshot taken after a hostile switch. The switch was never followed, so the
+    // The attack: a snapshot taken after a hostile switch. The switch was never followed, so the
     // snapshot still names the configured endpoint, and the session had ended: nothing to resume.
     let mut refused = Victim::chatting(config());
     refused.poll(vec![msg(
@@ -1368,7 +1368,7 @@ fn zero_poll_margin_timeout_and_backoff_cannot_make_a_busy_loop() {
     v.answer(&sid, 200, body.to_string().as_bytes());
     let init = v.take(RequestKind::ChasitorInit);
     v.answer(&init, 200, b"");
-    // Ten virtual seconds of a server that never answers (the issue's case: 500 polls per virtual second).
+    // Ten virtual seconds of a server that never answers (unpaced, that was 500 polls per virtual second).
     let start = v.now();
     let mut issued = 0;
     let mut wakeups = 0;

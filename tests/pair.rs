@@ -1,4 +1,4 @@
-//! `liveagent::sim::Pair`: the one client↔server harness (issue #12). Whole chats on a virtual clock with insta
+//! `liveagent::sim::Pair`: the one client↔server harness. Whole chats on a virtual clock with insta
 //! transcripts, the step/run API, livelock bounds, secrets in the transcript, and the delivery check — judged
 //! from the simulator's record, and shown to catch planted bugs (a tap that drops, duplicates or invents a
 //! message, a tap that turns a refusal into a 200).

@@ -1,4 +1,4 @@
-//! Model-based property test of the session state machine (issue #3).
+//! Model-based property test of the session state machine.
 //!
 //! Random op sequences (commands, answers of every status and shape, transport errors, stale and unknown ids,
 //! time jumps forwards and backwards, snapshot/resume) are applied by `liveagent::testkit::Harness`, whose
@@ -30,7 +30,7 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
-/// `newUrl`s a hostile server would send (issue #10), next to the ones a real migration sends.
+/// `newUrl`s a hostile server would send, next to the ones a real migration sends.
 fn switch_url() -> impl Strategy<Value = String> {
     let scheme = prop_oneof![
         Just("https://"),
@@ -448,12 +448,12 @@ fn in_flight_kinds(state: State) -> &'static [RequestKind] {
     match state {
         State::Connecting => &[SessionId],
         State::Initializing => &[ChasitorInit, ReconnectSession],
-        // ChasitorResyncState after every reconnect once ChasitorInit was accepted, queued too (issue #9).
+        // ChasitorResyncState after every reconnect once ChasitorInit was accepted, queued too.
         State::Requested | State::Queued => &[Messages, ResyncState, ReconnectSession],
         State::Chatting | State::AgentDisconnected | State::Ending => {
             &[Messages, Chat, ResyncState, ReconnectSession]
         }
-        // The ChatEnd fallback when DELETE SessionId was refused (issue #9).
+        // The ChatEnd fallback when DELETE SessionId was refused.
         State::Deleting => &[DeleteSession, Chat],
         _ => &[],
     }

@@ -1,4 +1,4 @@
-//! Scenario tests for the session's recovery under every plausible server reading (issue #9): the resync after
+//! Scenario tests for the session's recovery under every plausible server reading: the resync after
 //! a handover while queued, the 409 `Out of sync` ladder, `resetSequence` false/absent, lost answers and
 //! `DeliveryUncertain`, the transcript check after a handover, the end fallbacks, empty 200 polls, a single
 //! 409 on the poll and POST success statuses. Same scripted server and transcript format as

@@ -1,4 +1,4 @@
-//! Deterministic scenario tests of the visitor `Session` (issue #3): a virtual clock, a scripted in-process
+//! Deterministic scenario tests of the visitor `Session`: a virtual clock, a scripted in-process
 //! server (not the simulator) and a readable transcript per scenario, plus explicit assertions on the
 //! behaviour. The harness (tests/common/harness.rs) checks after every `handle_timeout(now)` that
 //! `poll_timeout()` is `None` or later than `now`, and after every drain that at most one poll and one POST

@@ -3,21 +3,30 @@
 //! report, a deliberately sloppy client gets exactly the warnings it earned, and the example binary itself
 //! shuts down cleanly at end of input and on SIGTERM with its report written.
 
-#[path = "../examples/drivers/blocking.rs"]
+mod common;
+
+/// The example drivers and the simulator's HTTP front end, as the examples compile them: example code (it does
+/// I/O), not part of the library, so the tests reach it by path.
+#[path = "../examples"]
 #[allow(dead_code)]
-mod blocking;
-#[path = "../examples/support/sim_cli.rs"]
-mod sim_cli;
-#[path = "../examples/support/sim_http.rs"]
-mod sim_http;
-#[path = "../examples/drivers/tokio.rs"]
-#[allow(dead_code)]
-mod tokio_driver;
+mod examples {
+    pub mod drivers {
+        pub mod blocking;
+        pub mod tokio;
+    }
+    pub mod support {
+        pub mod sim_cli;
+        pub mod sim_http;
+    }
+}
+
+use common::PingPong;
+use examples::drivers::{blocking, tokio as tokio_driver};
+use examples::support::sim_cli;
 
 use liveagent::wire::Endpoint;
 use liveagent::{Config, EndReason, Event, RetryPolicy, Session};
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -70,67 +79,6 @@ fn client_config(url: &str, seed: u64) -> Config {
     c.poll_margin = Duration::from_millis(500);
     c.request_timeout = Duration::from_secs(5);
     c
-}
-
-/// Sends its lines one at a time, each after the previous one's echo, then ends the chat.
-struct PingPong {
-    to_send: VecDeque<String>,
-    sent: Vec<String>,
-    received: Vec<String>,
-    end: Option<EndReason>,
-    session_id: Option<String>,
-}
-
-impl PingPong {
-    fn new(prefix: &str, n: usize) -> PingPong {
-        PingPong {
-            to_send: (1..=n).map(|i| format!("{prefix} line {i}")).collect(),
-            sent: Vec::new(),
-            received: Vec::new(),
-            end: None,
-            session_id: None,
-        }
-    }
-
-    fn send_next(&mut self, session: &mut Session) {
-        match self.to_send.pop_front() {
-            Some(line) => {
-                session.send_message(line.clone()).expect("send");
-                self.sent.push(line);
-            }
-            None => session.end().expect("end"),
-        }
-    }
-
-    fn on_event(&mut self, session: &mut Session, ev: Event) {
-        if self.session_id.is_none() {
-            self.session_id = session.session_id().map(str::to_owned);
-        }
-        match ev {
-            Event::ChatEstablished(_) => self.send_next(session),
-            Event::AgentMessage(m) => {
-                self.received.push(m.text);
-                self.send_next(session);
-            }
-            Event::Ended(reason) => self.end = Some(reason),
-            _ => {}
-        }
-    }
-
-    fn check(&self, server: &liveagent::sim::Server) {
-        assert!(
-            matches!(self.end, Some(EndReason::VisitorEnded { .. })),
-            "ended with {:?}",
-            self.end
-        );
-        let id = self.session_id.as_deref().expect("session id");
-        assert_eq!(
-            server.visitor_messages(id).expect("known session"),
-            self.sent.as_slice()
-        );
-        let echoes: Vec<String> = self.sent.iter().map(|s| format!("echo: {s}")).collect();
-        assert_eq!(self.received, echoes);
-    }
 }
 
 fn blocking_chat(url: &str, seed: u64) -> PingPong {

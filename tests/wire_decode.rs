@@ -1,6 +1,9 @@
 //! Decodes every vendored peer fixture (real captured bodies, tests/fixtures/peers/) and every JSON example of the
 //! protocol reference (tests/fixtures/spec/), asserting the decoded values.
 
+#[macro_use]
+mod common;
+
 use liveagent::wire::{
     AgentInfo, AgentRef, ChatEndReason, DecodeError, IdleTimeoutSettings, KNOWN_MESSAGE_TYPES,
     Limits, Message, MessagesAnswer, MessagesBody, ServerError, parse_availability, parse_envelope,
@@ -8,18 +11,6 @@ use liveagent::wire::{
 };
 use serde_json::json;
 use std::path::{Path, PathBuf};
-
-/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
-macro_rules! lit {
-    (@set $v:ident) => {};
-    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
-    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
-    ($t:ident { $($body:tt)* }) => {{
-        let mut v = <$t>::default();
-        lit!(@set v $($body)*);
-        v
-    }};
-}
 
 fn dir(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,24 +1,15 @@
 //! One test per leniency rule of the decoders (spec §0.3, §5.1, §6, §9, §10, §11), then one test per class of bad
 //! input: each must give a precise error (or a kept `Message::Invalid`), never a panic or a silent loss.
 
+#[macro_use]
+mod common;
+
 use liveagent::wire::{
     AgentInfo, AgentMessage, AgentRef, DecodeError, IdleTimeoutSettings, Limits, Message,
     MessagesAnswer, MessagesBody, QueueUpdate, parse_availability, parse_envelope, parse_messages,
     parse_reconnect_session, parse_session_id, parse_settings,
 };
 use serde_json::json;
-
-/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
-macro_rules! lit {
-    (@set $v:ident) => {};
-    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
-    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
-    ($t:ident { $($body:tt)* }) => {{
-        let mut v = <$t>::default();
-        lit!(@set v $($body)*);
-        v
-    }};
-}
 
 fn limits() -> Limits {
     Limits::default()

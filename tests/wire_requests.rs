@@ -1,24 +1,15 @@
 //! Request builders of `wire::Api`: one readable snapshot per builder (and per Chasitor noun), plus assertions
 //! on the header matrix of spec §1.3.1 with the §10 recommendations, query/path encoding and secret hygiene.
 
+#[macro_use]
+mod common;
+
 use http::Request;
 use liveagent::wire::{
     AffinityToken, Api, AvailabilityQuery, BuildError, CustomDetail, CustomEvent, Endpoint, Entity,
     EntityFieldsMap, EntityMap, IdleWarning, Noun, ReconnectSession, RichAction, SessionAuth,
     SessionIdBody, SessionKey, SettingsQuery, TriggeredRule, header,
 };
-
-/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
-macro_rules! lit {
-    (@set $v:ident) => {};
-    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
-    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
-    ($t:ident { $($body:tt)* }) => {{
-        let mut v = <$t>::default();
-        lit!(@set v $($body)*);
-        v
-    }};
-}
 
 const HOST: &str = "https://d.la1-c1-phx.salesforceliveagent.com/chat/rest/";
 const KEY: &str = "4eb90106-3410-4dd0-8f04-c4facf90a929!1519169434766!IbjEwmJkIIyqalZS3YBU8WO3nSM=";

@@ -5,6 +5,9 @@
 //! `float_roundtrip` feature parses long decimal forms to the nearest double only approximately, which is not
 //! what these tests are about.
 
+#[macro_use]
+mod common;
+
 use liveagent::wire::{
     AgentInfo, AgentMessage, AgentRef, AsyncResult, Availability, AvailabilityResult, Breadcrumb,
     Button, ChasitorInit, ChasitorSessionData, ChatEndReason, ChatEnded, ChatRequestFail,
@@ -21,18 +24,6 @@ use proptest::prelude::*;
 use proptest::strategy::Union;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
-
-/// Builds a `#[non_exhaustive]` payload struct from its `Default`, field by field (`field: value` or `field`).
-macro_rules! lit {
-    (@set $v:ident) => {};
-    (@set $v:ident $f:ident : $e:expr $(, $($rest:tt)*)?) => { $v.$f = $e; lit!(@set $v $($($rest)*)?); };
-    (@set $v:ident $f:ident $(, $($rest:tt)*)?) => { $v.$f = $f; lit!(@set $v $($($rest)*)?); };
-    ($t:ident { $($body:tt)* }) => {{
-        let mut v = <$t>::default();
-        lit!(@set v $($body)*);
-        v
-    }};
-}
 
 const CASES: u32 = 256;
 

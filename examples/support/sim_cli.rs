@@ -1,8 +1,8 @@
 //! The conformance server behind `cargo run --example sim_server`: command line, scenario files, start,
-//! shutdown and the report. The example is a thin `main` over this module; tests include it with `#[path]`
+//! shutdown and the report. The example is a thin `main` over this module; tests compile it as a module
 //! (next to `sim_http.rs`, which it uses as `super::sim_http`) and drive it with the same flags a user types.
 
-// Shared through `#[path]`; not every includer uses every item.
+// Shared with tests; not every includer uses every item.
 #![allow(dead_code)]
 
 use super::sim_http::{ExpectedIds, FrontEnd, SimHttp};

@@ -8,7 +8,7 @@
 //! the front end rewrites every request to what the listener it arrived on stands for: an origin-form URI
 //! (path and query) and `Host` = the simulator's `host` or `alternate_host`.
 
-// Shared by several examples and tests through `#[path]`; each uses part of it.
+// Shared by several examples and tests (a module of each); each uses part of it.
 #![allow(dead_code)]
 
 use http_body_util::{BodyExt, Full, Limited};

@@ -66,13 +66,13 @@ enum ExpectedEnd {
     RequestFail {
         reason: Option<String>,
     },
-    /// A batch `sequence` out of range or an absurd jump (issue #10): a protocol error.
+    /// A batch `sequence` out of range or an absurd jump : a protocol error.
     Protocol,
-    /// A SwitchServer outside the default redirect policy (issue #10).
+    /// A SwitchServer outside the default redirect policy.
     RedirectRefused,
 }
 
-/// The default redirect policy as the issue states it, written independently of `RedirectPolicy::check`:
+/// The default redirect policy as the crate documents it, written independently of `RedirectPolicy::check`:
 /// from loopback only to loopback; otherwise https, default (or the configured) port, and a host that is the
 /// configured one or under salesforceliveagent.com (no registrable-domain guess).
 fn switch_allowed(configured: &Endpoint, target: &Endpoint) -> bool {
@@ -92,7 +92,7 @@ fn switch_allowed(configured: &Endpoint, target: &Endpoint) -> bool {
     target.is_tls() && host_ok && port_ok
 }
 
-/// An allowlist entry as the issue states it: a host, exactly; or `*.` and a suffix of two or more labels,
+/// An allowlist entry as the crate documents it: a host, exactly; or `*.` and a suffix of two or more labels,
 /// matching hosts with at least one more label in front.
 fn listed(entry: &str, host: &str) -> bool {
     let entry = entry.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -120,7 +120,7 @@ enum Handover {
     /// be sent before any command POST.
     ResyncRequired,
     /// ChasitorResyncState #id was sent: command POSTs wait until it is no longer in flight (answered, failed
-    /// or expired; a refused resync is skipped, issue #9).
+    /// or expired; a refused resync is skipped).
     ResyncSent(u64),
     /// The ChasitorResyncState failed in the transport or expired: the session retries or skips it.
     ResyncFailed,
@@ -226,7 +226,7 @@ pub struct Monitor {
     authority: String,
     /// Whether requests must use https (follows the endpoint like `authority`).
     tls: bool,
-    /// Events drained since the last step ended: bounded by the batch cap (issue #10: no answer may flood
+    /// Events drained since the last step ended: bounded by the batch cap (no answer may flood
     /// the application or the session's memory).
     events_this_step: usize,
     /// The configured endpoint: the redirect policy is relative to it.
@@ -261,7 +261,7 @@ pub struct Monitor {
     delete_issued: bool,
     /// The SEQUENCE of the ChatEnd fallback after a refused DELETE, once issued (only re-sent after a restart).
     fallback_chat_end: Option<u64>,
-    /// That ChatEnd was accepted: the session polls for ChatEnded (documented, issue #9).
+    /// That ChatEnd was accepted: the session polls for ChatEnded (documented).
     fallback_chat_end_accepted: bool,
     /// The last poll answer was a 409: a second one in a row ends the chat, the first must not.
     poll_conflict: bool,
@@ -483,7 +483,7 @@ impl Monitor {
                 }
             }
             (RequestKind::Messages, StatusClass::Ok | StatusClass::NoContent) => {
-                // Documented (issue #9): ChasitorResyncState after every reconnect once the chat was requested.
+                // Documented: ChasitorResyncState after every reconnect once the chat was requested.
                 let in_chat = matches!(
                     before,
                     State::Requested
@@ -584,7 +584,7 @@ impl Monitor {
         }
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let first = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
-        // Issue #10: a sequence outside [-1, 2^53], or a first index more than 2^20 past the floor, ends the
+        // A sequence outside [-1, 2^53], or a first index more than 2^20 past the floor, ends the
         // chat (protocol error) after the batch's texts, ack unchanged; a sequence below the floor is a
         // renumbering: SequenceReset first, and de-duplication restarts.
         let mut absurd = false;
@@ -863,7 +863,7 @@ impl Monitor {
                 "ChasitorInit #{id} after end() was accepted"
             );
         }
-        // The fallback when DELETE SessionId was refused: one ChatEnd (issue #9).
+        // The fallback when DELETE SessionId was refused: one ChatEnd.
         let is_chat_end = kind == RequestKind::Chat
             && r.http.uri().path().ends_with("/Chasitor/ChatEnd")
             && r.http.body().as_slice() == br#"{"reason":"client"}"#;
@@ -1152,7 +1152,7 @@ impl Monitor {
             "state went back from {from:?} to {to:?}"
         );
         if to == State::Deleting && from != State::Deleting {
-            // From Ending too: a refused ChatEnd falls back to DELETE SessionId (issue #9).
+            // From Ending too: a refused ChatEnd falls back to DELETE SessionId.
             ensure!(
                 rank(from) <= 3 || from == State::Ending,
                 "Deleting entered from {from:?}"
@@ -1160,7 +1160,7 @@ impl Monitor {
         }
         if to == State::Ending && from != State::Ending {
             // From Deleting too: the ChatEnd sent after a refused DELETE was accepted, and the session polls
-            // for ChatEnded (issue #9).
+            // for ChatEnded.
             ensure!(
                 rank(from) == 4 || (from == State::Deleting && self.fallback_chat_end_accepted),
                 "Ending entered from {from:?}"

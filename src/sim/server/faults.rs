@@ -81,11 +81,11 @@ impl Fault {
 #[non_exhaustive]
 pub enum Trigger {
     /// The n-th request carrying the session's key (header `X-LIVEAGENT-SESSION-KEY`, or the key in a DELETE
-    /// path). The SessionId request that created the session is not counted; ChasitorInit is usually #1.
+    /// path). The SessionId request that created the session is not counted; ChasitorInit is usually the first.
     Request(u64),
     /// The n-th `System/Messages` poll of the session.
     Poll(u64),
-    /// The n-th POST (Chasitor noun, MultiNoun or Breadcrumb) of the session; ChasitorInit is usually #1.
+    /// The n-th POST (Chasitor noun, MultiNoun or Breadcrumb) of the session; ChasitorInit is usually the first.
     Post(u64),
     /// This long after the session was created.
     After(Duration),
