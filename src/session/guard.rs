@@ -1,7 +1,9 @@
 //! Defences against a hostile or broken peer that do not belong to one protocol step: batch sequence anomalies,
 //! command payload caps, counter ranges, and the invariants a resumed snapshot must hold.
 
-use super::{Command, CommandError, ResumeError, SessionSnapshot, State};
+use super::outbound::Command;
+use super::snapshot::SessionSnapshot;
+use super::{CommandError, ResumeError, State};
 use crate::config::{Config, LimitsConfig};
 
 /// The largest value any counter of the session (request ids, command ids, `X-LIVEAGENT-SEQUENCE`, `pc`) and any
@@ -10,7 +12,7 @@ use crate::config::{Config, LimitsConfig};
 pub const MAX_COUNTER: u64 = 1 << 53;
 
 /// A batch whose first message index lies more than this beyond the last one seen is not a plausible
-/// continuation of the chat (issue #10: a batch numbered `i64::MAX` muted every later one).
+/// continuation of the chat (a batch numbered `i64::MAX` once muted every later one).
 pub const MAX_SEQUENCE_JUMP: i64 = 1 << 20;
 
 /// How a batch's `sequence` relates to what was seen before (since the last reconnect).

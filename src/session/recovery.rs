@@ -1,4 +1,4 @@
-//! Recovery rules that must hold under every plausible reading of the server (spec §10, §12; issue #9):
+//! Recovery rules that must hold under every plausible reading of the server (spec §10, §12):
 //! the 409 `Out of sync` ladder and the transcript check that drops re-sends the server already holds.
 
 use crate::wire::TranscriptEntry;
