@@ -61,8 +61,28 @@ pub fn timestamp(now_ms: f64) -> Result<Timestamp, BoundaryError> {
 fn bad_time(now_ms: f64) -> BoundaryError {
     BoundaryError::new(
         ErrorCode::InvalidTime,
-        format!("nowMs {TIME_RULE}; got {now_ms}"),
+        format!("nowMs {TIME_RULE}; got {}", JsNumber(now_ms)),
     )
+}
+
+/// A number as JavaScript prints it where it matters for an error message: `NaN`, `Infinity`, `-Infinity`,
+/// `1e+300` (not 300 digits).
+pub(crate) struct JsNumber(pub(crate) f64);
+
+impl fmt::Display for JsNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        if x.is_nan() {
+            f.write_str("NaN")
+        } else if x.is_infinite() {
+            f.write_str(if x > 0.0 { "Infinity" } else { "-Infinity" })
+        } else if x.abs() >= 1e21 {
+            let s = format!("{x:e}");
+            f.write_str(&s.replace('e', "e+").replace("e+-", "e-"))
+        } else {
+            write!(f, "{x}")
+        }
+    }
 }
 
 /// A duration from milliseconds, `None` for anything [`timestamp`] would refuse.

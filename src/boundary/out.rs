@@ -730,6 +730,7 @@ impl<'a> EndReasonJson<'a> {
 }
 
 /// The `type` an [`Event`] has in its JSON form.
+#[cfg(feature = "sim")]
 pub(crate) fn event_type(e: &Event) -> &'static str {
     match e {
         Event::ChatRequested => "chatRequested",

@@ -439,7 +439,11 @@ impl JsonPair {
         let d = duration_ms(elapsed_ms).ok_or_else(|| {
             BoundaryError::new(
                 ErrorCode::InvalidTime,
-                format!("elapsedMs {}; got {elapsed_ms}", super::TIME_RULE),
+                format!(
+                    "elapsedMs {}; got {}",
+                    super::TIME_RULE,
+                    super::JsNumber(elapsed_ms)
+                ),
             )
         })?;
         Ok(self.pair.run_until_elapsed(d)?)
