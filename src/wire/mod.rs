@@ -29,6 +29,8 @@ pub use messages::{
 };
 pub use redirect::{RedirectPolicy, RedirectRefusal, SALESFORCE_LIVE_AGENT_DOMAIN};
 pub use request::{Api, AvailabilityQuery, ChasitorInit, Noun, RichAction, SettingsQuery};
+// Only the simulator uses these two from here.
+#[cfg(feature = "sim")]
 pub(crate) use request::{NOUN_NAMES, percent_decode};
 // Only the test kit uses these two from here (a build without it, e.g. a binding's, would warn).
 #[cfg(feature = "__testkit")]
