@@ -8,8 +8,8 @@
 # `valgrind --tool=callgrind` twice: with N iterations and with 0. Both runs do the same setup and one warm-up
 # iteration, so (Ir(N) - Ir(0)) / N is the cost of one iteration, setup excluded. The whole chat is also split
 # into the simulator's share (instructions inside `sim::Server` calls, via --toggle-collect), the
-# client's (inside `Session` calls and their drop) and the rest (the bench's driver: ticket map, timer
-# heap, the fleet's own bookkeeping). Allocation counts come from the binary's counting allocator.
+# client's (inside `Session` calls and their drop) and the rest (the driver: `sim::Pair`'s ticket map, timer
+# heap and dirty list, and the bench's application). Allocation counts come from the binary's counting allocator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,10 +55,10 @@ iterations() {
   esac
 }
 
-# The bench's fleet runs every simulator call inside `support::sim_side` and every client call inside
-# `support::client_side` (never inlined, never nested), so each share is what callgrind collects inside one.
-sim_toggles=(--collect-atstart=no "--toggle-collect=instructions::support::sim_side*")
-client_toggles=(--collect-atstart=no "--toggle-collect=instructions::support::client_side*")
+# sim::Pair runs every simulator call inside `sim::pair::server_side` and every client call inside
+# `sim::pair::client_side` (never inlined, never nested), so each share is what callgrind collects inside one.
+sim_toggles=(--collect-atstart=no "--toggle-collect=liveagent::sim::pair::server_side*")
+client_toggles=(--collect-atstart=no "--toggle-collect=liveagent::sim::pair::client_side*")
 
 modes=("$@")
 if [ ${#modes[@]} -eq 0 ]; then
@@ -85,7 +85,7 @@ for mode in "${modes[@]}"; do
       c=$(per_iter chat "$n" "${client_toggles[@]}")
       printf '  %-78s %12s\n' "chat: simulator (inside sim::Server calls, its drop)" "$s"
       printf '  %-78s %12s\n' "chat: client (inside Session calls, their drop)" "$c"
-      printf '  %-78s %12s\n' "chat: driver (the bench's fleet: tickets, timer heap)" "$((i - s - c))"
+      printf '  %-78s %12s\n' "chat: driver (sim::Pair: tickets, timer heap; the bench's app)" "$((i - s - c))"
       ;;
   esac
 done

@@ -1,6 +1,6 @@
 //! Scale: N concurrent visitors, each through a whole chat (init, queue, ten messages each way, end), driven by
-//! ONE thread against ONE in-process simulator (`record_transcript = false`) on a virtual clock. Prints wall
-//! time (and the client's and the simulator's shares of it, timed inside the fleet's side markers), peak heap
+//! ONE `sim::Pair` (a fleet) on ONE thread against ONE in-process simulator (`record_transcript = false`) on a virtual clock. Prints wall
+//! time (and the client's and the simulator's shares of it, timed inside the pair's side markers), peak heap
 //! (counting allocator), the simulator's heap per finished chat (what it keeps once every chat is over and
 //! the clients are dropped), for N = 1,000, 10,000 and 100,000, and how each grows from the first size.
 //!
@@ -43,10 +43,10 @@ fn run(n: usize) -> Row {
     let s = fleet.stats;
     let ok = s.ended_ok == n as u64 && s.agent_messages == n as u64 * u64::from(MESSAGES_EACH_WAY);
     assert!(ok, "not every chat completed: {s:?}");
-    assert_eq!(fleet.server.live_sessions(), 0);
+    assert_eq!(fleet.server().live_sessions(), 0);
     let allocs = alloc::allocs() - a0;
     let peak = alloc::peak().saturating_sub(live0);
-    fleet.drop_clients();
+    let server = fleet.pair.into_server();
     let row = Row {
         n,
         wall,
@@ -58,7 +58,7 @@ fn run(n: usize) -> Row {
         requests: s.requests,
         virtual_secs: virt.as_secs_f64(),
     };
-    drop(fleet);
+    drop(server);
     row
 }
 
@@ -121,7 +121,7 @@ fn main() {
         }
     }
     println!(
-        "µs/chat: wall per chat; client, sim: its share (timed inside the fleet's side markers, the rest is the \
+        "µs/chat: wall per chat; client, sim: its share (timed inside the pair's side markers, the rest is the \
          driver); sim B/fin: simulator heap per finished chat; x: per-chat growth from the first size (1.00 = linear)"
     );
 }

@@ -205,7 +205,7 @@ fn steps_say_what_happened_and_finish_idempotently() {
     for _ in 0..200 {
         match p.step().expect("step") {
             PairStep::Replied { kind, status, .. } => kinds.push((kind, status)),
-            PairStep::Event { index } => {
+            PairStep::Event { index, .. } => {
                 if matches!(p.events()[index].1, Event::ChatEstablished(_)) {
                     break;
                 }

@@ -1,21 +1,21 @@
 //! The FileTransfer upload: the request `wire::Upload` builds (a readable snapshot of headers and body), the
 //! host check against the redirect policy, the answer decoder, and `Session::upload_request`.
 
-#[path = "common/harness.rs"]
-mod harness;
-
-use harness::{Harness, KEY, ORG as HARNESS_ORG, config, msg};
 use http::Request;
+use liveagent::Timestamp;
+use liveagent::sim::{AgentAction, AgentScript, AgentStep, Pair, SimConfig};
 use liveagent::wire::Message;
 use liveagent::wire::{
     Endpoint, FileTransfer, Upload, UploadAnswer, UploadError, parse_upload_answer,
 };
-use liveagent::{Event, State};
+use liveagent::{Config, Event, State};
 use liveagent::{RedirectPolicy, RedirectRefusal};
-use serde_json::json;
+use std::time::Duration;
 
 const CHAT_HOST: &str = "https://d.la1-c1-phx.salesforceliveagent.com";
 const ORG: &str = "00DD0000000JVXs";
+/// The org id of the chat the session uploads from.
+const HARNESS_ORG: &str = ORG;
 const CHAT_KEY: &str = "4eb90106-3410-4dd0-8f04-c4facf90a929";
 
 fn transfer(url: &str) -> FileTransfer {
@@ -239,46 +239,52 @@ fn answers_are_decoded_leniently() {
 /// and the chat key cut from the session key; the session key itself is never in the request.
 #[test]
 fn session_builds_the_upload_for_the_transfer_it_delivered() {
-    let mut h = Harness::new(config());
-    h.server.push_at(
-        1.0,
-        vec![msg("ChatRequestSuccess", json!({"queuePosition": 1}))],
+    // The simulator's agent accepts at 2 s and asks for a file at 3 s through this FileTransfer.
+    let mut requested = FileTransfer::default();
+    requested.kind = Some("Requested".into());
+    requested.upload_servlet_url =
+        Some("https://d.la1-c1-phx.salesforceliveagent.com/content/upload".into());
+    requested.file_token = Some("tok-42".into());
+    requested.cdm_servlet_url =
+        Some("https://d.la1-c1-phx.salesforceliveagent.com/content/cdm".into());
+    let agent = AgentScript::new(vec![
+        AgentStep::new(Duration::from_secs(2), AgentAction::Accept),
+        AgentStep::new(
+            Duration::from_secs(1),
+            AgentAction::Emit(Box::new(Message::FileTransfer(requested))),
+        ),
+    ]);
+    let sim = SimConfig::default().with_agent(agent);
+    let config = Config::new(
+        sim.endpoint().expect("endpoint"),
+        HARNESS_ORG,
+        "572D000000000J6",
+        "573D000000000OC",
     );
-    h.server.push_at(
-        2.0,
-        vec![msg(
-            "ChatEstablished",
-            json!({"name": "Andy L.", "userId": "005B0000000F3b2"}),
-        )],
-    );
-    h.server.push_at(
-        3.0,
-        vec![msg(
-            "FileTransfer",
-            json!({
-                "type": "Requested",
-                "uploadServletUrl": "https://d.la1-c1-phx.salesforceliveagent.com/content/upload",
-                "fileToken": "tok-42",
-                "cdmServletUrl": "https://d.la1-c1-phx.salesforceliveagent.com/content/cdm"
-            }),
-        )],
-    );
-    h.run_until(4.0);
-    assert_eq!(h.session.state(), State::Chatting);
+    let mut h = Pair::new(config, sim, Timestamp::ZERO);
+    h.run_until_elapsed(Duration::from_secs(4)).expect("runs");
+    assert_eq!(h.session().state(), State::Chatting);
+    // The session key the simulator issued (kept in the snapshot to resume).
+    let snapshot = serde_json::to_value(h.session().snapshot()).expect("snapshot");
+    let key = snapshot["credentials"]["key"]
+        .as_str()
+        .expect("the session key")
+        .to_owned();
+    let signature = key.rsplit('!').next().expect("key has a signature");
     let transfer = h
-        .event_list()
-        .into_iter()
-        .find_map(|e| match e {
-            Event::Message(Message::FileTransfer(t)) => Some(t),
+        .events()
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::Message(Message::FileTransfer(t)) => Some(t.clone()),
             _ => None,
         })
         .expect("FileTransfer delivered");
     let req = h
-        .session
+        .session()
         .upload_request(&transfer, "receipt.txt", "text/plain", b"paid")
         .expect("built");
     let uri = req.uri().to_string();
-    let (id, _) = KEY.split_once('!').expect("key has a !");
+    let (id, _) = key.split_once('!').expect("key has a !");
     assert!(
         uri.starts_with("https://d.la1-c1-phx.salesforceliveagent.com/content/upload?"),
         "{uri}"
@@ -295,11 +301,11 @@ fn session_builds_the_upload_for_the_transfer_it_delivered() {
         String::from_utf8_lossy(req.body())
     );
     assert!(
-        !everything.contains(KEY),
+        !everything.contains(&key),
         "the full session key leaked: {everything}"
     );
     assert!(
-        !everything.contains("c2lnbmF0dXJl"),
+        !everything.contains(signature),
         "the key's signature leaked"
     );
 
@@ -307,7 +313,7 @@ fn session_builds_the_upload_for_the_transfer_it_delivered() {
     let mut hostile = transfer.clone();
     hostile.upload_servlet_url = Some("https://collector.attacker.example/upload".into());
     assert!(matches!(
-        h.session
+        h.session()
             .upload_request(&hostile, "receipt.txt", "text/plain", b"paid"),
         Err(UploadError::HostRefused {
             refusal: RedirectRefusal::ForeignHost,
@@ -318,7 +324,8 @@ fn session_builds_the_upload_for_the_transfer_it_delivered() {
 
 #[test]
 fn a_session_without_credentials_cannot_upload() {
-    let session = liveagent::Session::new(config(), liveagent::Timestamp::ZERO);
+    let config = Config::new(configured(), ORG, "572D000000000J6", "573D000000000OC");
+    let session = liveagent::Session::new(config, Timestamp::ZERO);
     let t = transfer(CHAT_HOST);
     assert_eq!(
         session.upload_request(&t, "a", "text/plain", b"x").err(),

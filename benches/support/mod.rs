@@ -1,18 +1,17 @@
 //! Shared by the bench binaries: realistic Messages bodies, a session established by hand, one whole chat
-//! driven by `liveagent::sim::Pair`, a fleet of sessions driven against one in-process simulator on a virtual
-//! clock (many sessions on one server, which a `Pair` does not model), and (for the memory and scale binaries
-//! only) a counting global allocator.
+//! driven by `liveagent::sim::Pair`, a fleet of sessions driven by one `Pair` against one in-process simulator
+//! on a virtual clock, and (for the memory and scale binaries only) a counting global allocator.
 #![allow(dead_code)]
 
 pub mod alloc;
 
 use liveagent::Timestamp;
 use liveagent::http;
-use liveagent::sim::{AgentAction, AgentScript, AgentStep, Pair, PairError, Server, SimConfig};
+use liveagent::sim::{
+    AgentAction, AgentScript, AgentStep, Pair, PairError, PairStep, Server, Side, SimConfig,
+};
 use liveagent::wire::Endpoint;
 use liveagent::{Config, Event, Output, RequestId, RequestKind, Session};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -211,14 +210,6 @@ pub fn pair_chat(sim: SimConfig, start: Timestamp) -> Result<Pair, PairError> {
     Ok(pair)
 }
 
-struct Visitor {
-    session: Session,
-    sent: u32,
-    received: u32,
-    /// The deadline this visitor has in the timer heap, if any.
-    heap_at: Option<Timestamp>,
-}
-
 /// Totals of one fleet run.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FleetStats {
@@ -232,205 +223,119 @@ pub struct FleetStats {
 }
 
 /// `n` visitors, each chatting `MESSAGES_EACH_WAY` messages each way with the simulator's echo agent, all
-/// driven by one thread on a virtual clock. Session timers are kept in a heap (at most one live entry per
-/// visitor plus entries for deadlines that moved earlier).
+/// driven by one `sim::Pair` (a fleet: many sessions on one server) on one thread and a virtual clock. This
+/// type is only the application: what each visitor does when an event arrives.
 pub struct Fleet {
-    pub server: Server,
-    config: Arc<Config>,
-    visitors: Vec<Visitor>,
-    tickets: HashMap<u64, (u32, RequestId)>,
-    dirty: Vec<u32>,
-    heap: BinaryHeap<Reverse<(Timestamp, u32)>>,
-    now: Timestamp,
-    t0: Timestamp,
+    pub pair: Pair,
+    /// Per visitor: texts sent, agent texts received.
+    progress: Vec<(u32, u32)>,
     pub stats: FleetStats,
 }
 
 impl Fleet {
     pub fn new(n: usize, sim: SimConfig, t0: Timestamp) -> Fleet {
         let config = Arc::new(visitor_config(&sim));
-        let server = sim_side(|| Server::new(sim, t0));
-        let visitors = (0..n)
-            .map(|_| Visitor {
-                session: client_side(|| Session::with_shared_config(Arc::clone(&config), t0)),
-                sent: 0,
-                received: 0,
-                heap_at: None,
-            })
-            .collect();
+        let mut pair = Pair::fleet(n, config, sim, t0, Some(side_hook));
+        pair.set_transcript(false);
+        pair.set_keep_events(false);
+        pair.set_delivery_tracking(false);
+        pair.set_max_steps(usize::MAX);
         Fleet {
-            server,
-            config,
-            visitors,
-            tickets: HashMap::with_capacity(2 * n),
-            dirty: (0..n as u32).rev().collect(),
-            heap: BinaryHeap::with_capacity(n),
-            now: t0,
-            t0,
+            pair,
+            progress: vec![(0, 0); n],
             stats: FleetStats::default(),
         }
     }
 
     /// Runs every chat to its end; returns the virtual time it took.
     pub fn run(&mut self) -> Duration {
-        let t0 = self.now;
+        let t0 = self.pair.elapsed();
         loop {
-            while let Some(i) = self.dirty.pop() {
-                self.drain(i);
-            }
-            let mut progressed = false;
-            while let Some((ticket, reply)) = sim_side(|| self.server.poll_reply(self.now)) {
-                progressed = true;
-                let Some((i, id)) = self.tickets.remove(&ticket.0) else {
-                    continue;
-                };
-                let v = &mut self.visitors[i as usize];
-                let now = self.now;
-                let r = client_side(|| match reply.response() {
-                    Some(r) => v.session.handle_response(id, response_ref(r), now),
-                    None => {
-                        v.session
-                            .handle_transport_error(id, liveagent::TransportError::Reset, now)
-                    }
-                });
-                sim_side(|| drop(reply));
-                if r.is_err() {
-                    panic!("visitor {i}: {r:?}");
-                }
-                self.dirty.push(i);
-            }
-            if progressed || !self.dirty.is_empty() {
-                continue;
-            }
-            // Nothing left at this instant: advance the clock to the next server or session timer.
-            let session_next = loop {
-                match self.heap.peek() {
-                    Some(&Reverse((t, i))) if self.visitors[i as usize].heap_at != Some(t) => {
-                        self.heap.pop();
-                    }
-                    Some(&Reverse((t, _))) => break Some(t),
-                    None => break None,
-                }
-            };
-            let next = match (sim_side(|| self.server.poll_timeout()), session_next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let Some(next) = next else { break };
-            self.now = self.now.max(next);
-            let now = self.now;
-            sim_side(|| self.server.handle_timeout(now));
-            while let Some(&Reverse((t, i))) = self.heap.peek() {
-                if t > self.now {
-                    break;
-                }
-                self.heap.pop();
-                let v = &mut self.visitors[i as usize];
-                if v.heap_at != Some(t) {
-                    continue;
-                }
-                v.heap_at = None;
-                let now = self.now;
-                client_side(|| v.session.handle_timeout(now));
-                self.dirty.push(i);
+            let step = self
+                .pair
+                .step()
+                .unwrap_or_else(|e| panic!("the fleet stopped: {e}"));
+            match step {
+                PairStep::Finished => break,
+                PairStep::Sent { .. } => self.stats.requests += 1,
+                PairStep::Event { session, .. } => self.on_event(session),
+                _ => {}
             }
         }
-        self.now.saturating_duration_since(t0)
+        self.pair.elapsed().saturating_sub(t0)
     }
 
-    fn drain(&mut self, i: u32) {
-        let now = self.now;
-        let v = &mut self.visitors[i as usize];
-        loop {
-            match client_side(|| v.session.poll_output(now)) {
-                Output::Request(r) => {
-                    self.stats.requests += 1;
-                    let server = &mut self.server;
-                    let ticket = sim_side(|| server.handle_request(&r.http, now));
-                    self.tickets.insert(ticket.0, (i, r.id));
-                    client_side(|| drop(r));
+    fn on_event(&mut self, i: usize) {
+        self.stats.events += 1;
+        let Some(ev) = self.pair.last_event_of(i) else {
+            return;
+        };
+        let progress = &mut self.progress[i];
+        let next = match ev {
+            Event::ChatEstablished(_) => true,
+            Event::AgentMessage(_) => {
+                self.stats.agent_messages += 1;
+                progress.1 += 1;
+                progress.1 == progress.0
+            }
+            Event::Ended(reason) => {
+                self.stats.last_end = self.pair.elapsed();
+                if matches!(reason, liveagent::EndReason::VisitorEnded { .. }) {
+                    self.stats.ended_ok += 1;
+                } else {
+                    self.stats.ended_other += 1;
                 }
-                Output::Event(e) => {
-                    self.stats.events += 1;
-                    let next = match e {
-                        Event::ChatEstablished(_) => true,
-                        Event::AgentMessage(_) => {
-                            self.stats.agent_messages += 1;
-                            v.received += 1;
-                            v.received == v.sent
-                        }
-                        Event::Ended(reason) => {
-                            self.stats.last_end = now.saturating_duration_since(self.t0);
-                            if matches!(reason, liveagent::EndReason::VisitorEnded { .. }) {
-                                self.stats.ended_ok += 1;
-                            } else {
-                                self.stats.ended_other += 1;
-                            }
-                            false
-                        }
-                        _ => false,
-                    };
-                    if next {
-                        if v.sent < MESSAGES_EACH_WAY {
-                            v.sent += 1;
-                            let text = format!("visitor message {}", v.sent);
-                            if let Err(e) = client_side(|| v.session.send_message(text)) {
-                                panic!("send_message: {e}");
-                            }
-                        } else if let Err(e) = client_side(|| v.session.end()) {
-                            panic!("end: {e}");
-                        }
-                    }
+                false
+            }
+            _ => false,
+        };
+        if next {
+            if progress.0 < MESSAGES_EACH_WAY {
+                progress.0 += 1;
+                let text = format!("visitor message {}", progress.0);
+                if let Err(e) = self.pair.send_message_of(i, text) {
+                    panic!("send_message: {e}");
                 }
-                Output::Wait(t) => {
-                    if let Some(t) = t
-                        && v.heap_at.is_none_or(|h| t < h)
-                    {
-                        v.heap_at = Some(t);
-                        self.heap.push(Reverse((t, i)));
-                    }
-                    return;
-                }
+            } else if let Err(e) = self.pair.end_of(i) {
+                panic!("end: {e}");
             }
         }
     }
 
-    /// Drops the client sessions (the simulator keeps its record of every chat).
-    pub fn drop_clients(&mut self) {
-        let visitors = std::mem::take(&mut self.visitors);
-        client_side(|| drop(visitors));
+    /// The simulator.
+    pub fn server(&self) -> &Server {
+        self.pair.server()
     }
 
-    /// Drops the simulator and the sessions, each inside its side's marker (so callgrind counts it there).
+    /// Drops the sessions and the simulator, each inside its side's marker (so callgrind counts it there).
     pub fn dispose(self) {
-        let Fleet {
-            server, visitors, ..
-        } = self;
-        sim_side(|| drop(server));
-        client_side(|| drop(visitors));
-    }
-
-    pub fn visitors(&self) -> usize {
-        self.visitors.len()
-    }
-
-    pub fn config(&self) -> &Arc<Config> {
-        &self.config
+        self.pair.dispose();
     }
 }
 
-/// Runs `f` as the simulator's work: never inlined, so `benches/callgrind.sh` can count the instructions spent
-/// inside it (`--toggle-collect`), and timed when [`time_sides`] is on (the scale bench). Never nested with
-/// [`client_side`].
-#[inline(never)]
-pub fn sim_side<R>(f: impl FnOnce() -> R) -> R {
-    timed(&SIM_NANOS, f)
+/// The fleet's side hook: times each side's work when [`time_sides`] is on (the scale bench). The pair runs
+/// every simulator call inside `sim::pair::server_side` and every client call inside `sim::pair::client_side`
+/// (never inlined, never nested): `benches/callgrind.sh` counts the instructions inside each.
+fn side_hook(side: Side, enter: bool) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !TIME_SIDES.load(Relaxed) {
+        return;
+    }
+    SIDE_START.with(|start| {
+        if enter {
+            start.set(Some(std::time::Instant::now()));
+        } else if let Some(t) = start.take() {
+            let acc = match side {
+                Side::Server => &SIM_NANOS,
+                Side::Client => &CLIENT_NANOS,
+            };
+            acc.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+        }
+    });
 }
 
-/// Runs `f` as the client's work (see [`sim_side`]).
-#[inline(never)]
-pub fn client_side<R>(f: impl FnOnce() -> R) -> R {
-    timed(&CLIENT_NANOS, f)
+thread_local! {
+    static SIDE_START: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
 }
 
 static TIME_SIDES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -442,29 +347,11 @@ pub fn time_sides(on: bool) {
     TIME_SIDES.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Wall time spent inside [`sim_side`] and [`client_side`] so far (while [`time_sides`] was on).
+/// Wall time spent inside the pair's server and client sides so far (while [`time_sides`] was on).
 pub fn side_times() -> (Duration, Duration) {
     use std::sync::atomic::Ordering::Relaxed;
     (
         Duration::from_nanos(SIM_NANOS.load(Relaxed)),
         Duration::from_nanos(CLIENT_NANOS.load(Relaxed)),
     )
-}
-
-#[inline(always)]
-fn timed<R>(acc: &std::sync::atomic::AtomicU64, f: impl FnOnce() -> R) -> R {
-    use std::sync::atomic::Ordering::Relaxed;
-    if !TIME_SIDES.load(Relaxed) {
-        return f();
-    }
-    let t = std::time::Instant::now();
-    let r = f();
-    acc.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
-    r
-}
-
-fn response_ref(r: &http::Response<Vec<u8>>) -> http::Response<&[u8]> {
-    let mut out = http::Response::new(r.body().as_slice());
-    *out.status_mut() = r.status();
-    out
 }

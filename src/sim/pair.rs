@@ -1,12 +1,15 @@
 //! [`Pair`]: one [`Session`] driven against one simulated [`Server`] on a virtual clock.
 
 use super::render::{BODY_BRIEF, Render, Stamp, brief};
+use super::rng::FastHash;
 use super::{Reply, Server, SimConfig, Ticket};
 use crate::wire::LogSafe;
 use crate::{CommandError, CommandId, Config, EndReason, Event, InputError, Output, RequestId};
 use crate::{RequestKind, Session, TransportError};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::time::Timestamp;
@@ -23,8 +26,10 @@ pub const MAX_STEPS_AT_ONE_INSTANT: usize = 10_000;
 #[non_exhaustive]
 #[must_use = "a step says what happened; `Finished` means there is nothing left to do"]
 pub enum PairStep {
-    /// The session handed out a request; the server received it.
+    /// A session handed out a request; the server received it.
     Sent {
+        /// Which session (0 for the first).
+        session: usize,
         /// The session's id for it.
         id: RequestId,
         /// What it is for.
@@ -32,9 +37,11 @@ pub enum PairStep {
         /// The server's ticket for it.
         ticket: Ticket,
     },
-    /// The session handed out an event; it is `pair.events()[index]`.
+    /// A session handed out an event; it is `pair.events_of(session)[index]` (with events kept).
     Event {
-        /// Index into [`Pair::events`].
+        /// Which session (0 for the first).
+        session: usize,
+        /// Index into [`Pair::events_of`] (0 when only the last event is kept).
         index: usize,
     },
     /// A reply reached the session.
@@ -137,9 +144,10 @@ pub type ReplyTap = Box<dyn FnMut(&TapInfo, Reply) -> Option<Reply>>;
 /// A request the server is working on.
 #[derive(Debug, Clone)]
 struct Flight {
+    ticket: Ticket,
     id: RequestId,
     kind: RequestKind,
-    /// ChatMessage texts the request carries (POSTs only).
+    /// ChatMessage texts the request carries (POSTs only, when delivery is tracked).
     texts: Vec<String>,
 }
 
@@ -153,21 +161,140 @@ struct WireText {
     unsettled: u32,
 }
 
-/// One [`Session`] driven against one simulated [`Server`] on a virtual clock.
+/// One session of the pair and what the pair saw of it.
+#[derive(Debug)]
+struct Visitor {
+    session: Session,
+    /// The session's last `Wait`, once it was drained; `None` while outputs may be pending.
+    wait: Option<Option<Timestamp>>,
+    /// The deadline this session has in the pair's timer heap, if any.
+    heap_at: Option<Timestamp>,
+    /// Its requests the server is working on (at most a few).
+    flights: Vec<Flight>,
+    /// Every event handed out, with its virtual time (only the last one when events are not kept).
+    events: Vec<(Duration, Event)>,
+    /// Texts sent through [`Pair::send_message`], in order.
+    texts: Vec<(CommandId, String)>,
+    wire_texts: HashMap<String, WireText>,
+    finished_logged: bool,
+}
+
+impl Visitor {
+    fn new(session: Session) -> Visitor {
+        Visitor {
+            session,
+            wait: None,
+            heap_at: None,
+            flights: Vec::new(),
+            events: Vec::new(),
+            texts: Vec::new(),
+            wire_texts: HashMap::new(),
+            finished_logged: false,
+        }
+    }
+}
+
+/// The sessions of a pair: never none (a fleet of zero keeps one that is never driven), so the one-session
+/// accessors always have a session to show.
+#[derive(Debug)]
+struct Visitors {
+    first: Visitor,
+    rest: Vec<Visitor>,
+}
+
+impl Visitors {
+    fn len(&self) -> usize {
+        self.rest.len().saturating_add(1)
+    }
+
+    fn get(&self, i: usize) -> Option<&Visitor> {
+        match i.checked_sub(1) {
+            None => Some(&self.first),
+            Some(j) => self.rest.get(j),
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Visitor> {
+        match i.checked_sub(1) {
+            None => Some(&mut self.first),
+            Some(j) => self.rest.get_mut(j),
+        }
+    }
+
+    /// Session `i`, or the first when there is no session `i`.
+    fn at(&self, i: usize) -> &Visitor {
+        self.get(i).unwrap_or(&self.first)
+    }
+
+    fn at_mut(&mut self, i: usize) -> &mut Visitor {
+        match i.checked_sub(1) {
+            Some(j) if j < self.rest.len() => self.rest.get_mut(j).unwrap_or(&mut self.first),
+            _ => &mut self.first,
+        }
+    }
+}
+
+/// Which side of the loop a piece of work belongs to (see [`Pair::set_side_hook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Inside a [`Server`] call (or its drop).
+    Server,
+    /// Inside a [`Session`] call (or its drop).
+    Client,
+}
+
+/// Called with `true` right before and `false` right after each piece of work of one [`Side`]: how a bench
+/// splits the loop's cost between the simulator, the client and the pair itself (nothing here reads a clock).
+pub type SideHook = fn(Side, bool);
+
+/// Runs `f` as the server's work. Never inlined, so a profiler can attribute what runs inside it
+/// (`benches/callgrind.sh` collects inside `*sim::pair::server_side*`); never nested with [`client_side`].
+#[inline(never)]
+fn server_side<R>(hook: Option<SideHook>, f: impl FnOnce() -> R) -> R {
+    if let Some(h) = hook {
+        h(Side::Server, true);
+    }
+    let r = f();
+    if let Some(h) = hook {
+        h(Side::Server, false);
+    }
+    r
+}
+
+/// Runs `f` as the client's work (see [`server_side`]).
+#[inline(never)]
+fn client_side<R>(hook: Option<SideHook>, f: impl FnOnce() -> R) -> R {
+    if let Some(h) = hook {
+        h(Side::Client, true);
+    }
+    let r = f();
+    if let Some(h) = hook {
+        h(Side::Client, false);
+    }
+    r
+}
+
+/// [`Session`]s driven against one simulated [`Server`] on a virtual clock: one ([`Pair::new`]) or a fleet
+/// of them ([`Pair::fleet`]).
 ///
-/// The pair is the one client↔server harness of this crate: the README rehearsal, the tests, the benches and
-/// the fuzz targets all drive a chat with it. It does what a real driver does, deterministically:
+/// The pair is the one client↔server loop of this crate: the README rehearsal, the tests, the benches and
+/// the fuzz targets all drive chats with it. It does what a real driver does, deterministically:
 ///
 /// * drains [`Session::poll_output`] and hands every request to [`Server::handle_request`];
 /// * hands every ready reply ([`Server::poll_reply`]) back with [`Session::handle_response`] (a
 ///   [`Reply::Drop`] becomes [`TransportError::Reset`]);
 /// * closes the connection ([`Server::cancel`]) of every request the session stopped waiting for (its deadline
 ///   passed, a 503 abandoned it), as a transport would;
-/// * otherwise moves the virtual clock to the earlier of the two sides' next deadlines and calls both
-///   `handle_timeout`s.
+/// * otherwise moves the virtual clock to the earliest next deadline of the server and the sessions and calls
+///   the `handle_timeout`s that are due.
 ///
 /// Each of these is one [`step`](Pair::step). The clock is a `Timestamp` origin the caller gives; nothing here
-/// reads the real clock.
+/// reads the real clock. With many sessions, only sessions that got an input are drained, and session
+/// deadlines wait in a heap: a step costs the same with a hundred thousand sessions as with one.
+///
+/// The one-session methods ([`session`](Pair::session), [`events`](Pair::events),
+/// [`send_message`](Pair::send_message), [`check_delivery`](Pair::check_delivery), ...) address the first
+/// session; the `_of` variants any of them.
 ///
 /// [`check_delivery`](Pair::check_delivery) judges the chat from the **simulator's record** — the visitor texts
 /// it accepted, the agent texts it emitted — against the events the application got. It does not recompute the
@@ -175,30 +302,37 @@ struct WireText {
 ///
 /// The README's "Rehearse against the simulator" section shows it in use.
 pub struct Pair {
-    session: Session,
     server: Server,
     start: Timestamp,
     now: Timestamp,
-    /// The session's last `Wait`, once it was drained; `None` while outputs may be pending.
-    wait: Option<Option<Timestamp>>,
-    flights: BTreeMap<Ticket, Flight>,
+    visitors: Visitors,
+    /// How many sessions are driven (all of them, but none in a fleet of zero).
+    active: usize,
+    /// Sessions whose outputs may be pending (drained last in, first out).
+    dirty: Vec<usize>,
+    /// Session deadlines; an entry counts only while it is its session's `heap_at`.
+    timers: BinaryHeap<Reverse<(Timestamp, usize)>>,
+    /// Which session each request in flight belongs to.
+    tickets: HashMap<Ticket, usize, FastHash>,
+    /// Sessions that are over (their `Wait(None)` drained).
+    finished: usize,
     /// Requests of the application's own that the server has not answered yet.
     app_flights: BTreeSet<Ticket>,
     app_replies: Vec<(Ticket, Duration, Reply)>,
-    events: Vec<(Duration, Event)>,
-    /// Texts sent through [`Pair::send_message`], in order.
-    texts: Vec<(CommandId, String)>,
-    wire_texts: HashMap<String, WireText>,
+    record: bool,
+    /// Keep every event (off: only each session's last one).
+    keep_events: bool,
+    /// Follow the visitor texts on the wire for [`Pair::check_delivery`].
+    track_delivery: bool,
+    transcript: Vec<String>,
     /// The transcript's renderer (it knows the secrets to scrub).
     render: Render,
-    record: bool,
-    transcript: Vec<String>,
     tap: Option<ReplyTap>,
+    hook: Option<SideHook>,
     max_steps: usize,
     steps: u64,
     /// Steps since the clock last moved.
     still: usize,
-    finished_logged: bool,
 }
 
 impl fmt::Debug for Pair {
@@ -206,9 +340,9 @@ impl fmt::Debug for Pair {
         f.debug_struct("Pair")
             .field("elapsed", &self.elapsed())
             .field("steps", &self.steps)
-            .field("in_flight", &self.flights.len())
-            .field("events", &self.events.len())
-            .field("session", &self.session)
+            .field("sessions", &self.visitors.len())
+            .field("in_flight", &self.tickets.len())
+            .field("first", &self.visitors.first)
             .field("server", &self.server)
             .finish_non_exhaustive()
     }
@@ -250,27 +384,68 @@ impl Pair {
     /// A pair around a session built elsewhere (e.g. [`Session::resume`]), with a fresh server created at
     /// `start`.
     pub fn with_session(session: Session, sim_config: SimConfig, start: Timestamp) -> Pair {
+        Pair::with_sessions(session, Vec::new(), sim_config, start, None)
+    }
+
+    /// `n` sessions sharing `session_config`, all created at `start`, against one server: a load test on one
+    /// thread. Session `i` is [`session_of(i)`](Self::session_of). `hook`, if any, sees every piece of work
+    /// of either side (see [`SideHook`]); the server and the sessions are created inside it.
+    pub fn fleet(
+        n: usize,
+        session_config: Arc<Config>,
+        sim_config: SimConfig,
+        start: Timestamp,
+        hook: Option<SideHook>,
+    ) -> Pair {
+        let make = || {
+            client_side(hook, || {
+                Session::with_shared_config(Arc::clone(&session_config), start)
+            })
+        };
+        let first = make();
+        let rest = (1..n).map(|_| make()).collect();
+        let mut pair = Pair::with_sessions(first, rest, sim_config, start, hook);
+        if n == 0 {
+            pair.active = 0;
+            pair.dirty.clear();
+        }
+        pair
+    }
+
+    fn with_sessions(
+        first: Session,
+        rest: Vec<Session>,
+        sim_config: SimConfig,
+        start: Timestamp,
+        hook: Option<SideHook>,
+    ) -> Pair {
         let render = Render::new(start, &sim_config.host);
+        let n = rest.len().saturating_add(1);
         Pair {
-            session,
-            server: Server::new(sim_config, start),
+            server: server_side(hook, || Server::new(sim_config, start)),
             start,
             now: start,
-            wait: None,
-            flights: BTreeMap::new(),
+            visitors: Visitors {
+                first: Visitor::new(first),
+                rest: rest.into_iter().map(Visitor::new).collect(),
+            },
+            active: n,
+            dirty: (0..n).rev().collect(),
+            timers: BinaryHeap::with_capacity(n),
+            tickets: HashMap::with_capacity_and_hasher(n.saturating_mul(2), FastHash::default()),
+            finished: 0,
             app_flights: BTreeSet::new(),
             app_replies: Vec::new(),
-            events: Vec::new(),
-            texts: Vec::new(),
-            wire_texts: HashMap::new(),
-            render,
             record: true,
+            keep_events: true,
+            track_delivery: true,
             transcript: Vec::new(),
+            render,
             tap: None,
+            hook,
             max_steps: MAX_STEPS,
             steps: 0,
             still: 0,
-            finished_logged: false,
         }
     }
 
@@ -278,6 +453,18 @@ impl Pair {
     /// server's own transcript is [`SimConfig::record_transcript`].
     pub fn set_transcript(&mut self, record: bool) {
         self.record = record;
+    }
+
+    /// Keeps every event (the default) or only each session's last one ([`last_event_of`](Self::last_event_of)),
+    /// for load tests.
+    pub fn set_keep_events(&mut self, keep: bool) {
+        self.keep_events = keep;
+    }
+
+    /// Follows visitor texts on the wire for [`check_delivery`](Self::check_delivery) (the default), or not
+    /// (load tests: no POST body is parsed).
+    pub fn set_delivery_tracking(&mut self, track: bool) {
+        self.track_delivery = track;
     }
 
     /// Sets the bound on the steps of one `run*` call (default [`MAX_STEPS`]; at least 1).
@@ -295,16 +482,37 @@ impl Pair {
         self.tap = None;
     }
 
-    /// The session.
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// How many sessions the pair drives.
+    pub fn sessions(&self) -> usize {
+        self.visitors.len()
     }
 
-    /// The session, to give it commands directly. Texts sent this way are not known to
+    /// The (first) session.
+    pub fn session(&self) -> &Session {
+        self.session_of(0)
+    }
+
+    /// Session `i` (the first if `i` is out of range).
+    pub fn session_of(&self, i: usize) -> &Session {
+        &self.visitors.at(i).session
+    }
+
+    fn index(&self, i: usize) -> usize {
+        if i < self.visitors.len() { i } else { 0 }
+    }
+
+    /// The (first) session, to give it commands directly. Texts sent this way are not known to
     /// [`check_delivery`](Self::check_delivery) (use [`send_message`](Self::send_message)).
     pub fn session_mut(&mut self) -> &mut Session {
-        self.wait = None;
-        &mut self.session
+        self.session_mut_of(0)
+    }
+
+    /// Session `i`, to give it commands directly (see [`session_mut`](Self::session_mut)). Out of range: the
+    /// first.
+    pub fn session_mut_of(&mut self, i: usize) -> &mut Session {
+        let i = self.index(i);
+        self.touch(i);
+        &mut self.visitors.at_mut(i).session
     }
 
     /// The server.
@@ -314,7 +522,9 @@ impl Pair {
 
     /// The server, to make its agent act or inject faults (pass [`now`](Self::now)).
     pub fn server_mut(&mut self) -> &mut Server {
-        self.wait = None;
+        for i in 0..self.visitors.len() {
+            self.touch(i);
+        }
         &mut self.server
     }
 
@@ -333,14 +543,24 @@ impl Pair {
         self.steps
     }
 
-    /// Every event the session handed out, with the virtual time it came.
+    /// Every event the (first) session handed out, with the virtual time it came.
     pub fn events(&self) -> &[(Duration, Event)] {
-        &self.events
+        self.events_of(0)
+    }
+
+    /// Every event session `i` handed out (only the last one unless events are kept).
+    pub fn events_of(&self, i: usize) -> &[(Duration, Event)] {
+        &self.visitors.at(i).events
+    }
+
+    /// The last event session `i` handed out.
+    pub fn last_event_of(&self, i: usize) -> Option<&Event> {
+        self.visitors.at(i).events.last().map(|(_, e)| e)
     }
 
     /// The texts of the agent messages the application got, in order.
     pub fn agent_texts(&self) -> Vec<&str> {
-        self.events
+        self.events()
             .iter()
             .filter_map(|(_, e)| match e {
                 Event::AgentMessage(m) => Some(m.text.as_str()),
@@ -349,13 +569,14 @@ impl Pair {
             .collect()
     }
 
-    /// True once the session has ended and its outputs are drained.
+    /// True once every session has ended and its outputs are drained.
     pub fn is_finished(&self) -> bool {
-        self.wait == Some(None)
+        self.finished >= self.active
     }
 
     /// The pair's transcript: requests, replies, events and commands, one line each with its virtual time.
-    /// Session keys and affinity tokens are shown as `<key>` and `<affinity>`.
+    /// Session keys and affinity tokens are shown as `<key>` and `<affinity>`. With several sessions, lines
+    /// about session `i` > 0 start with `s{i}`.
     #[must_use]
     pub fn transcript(&self) -> String {
         let mut out = String::new();
@@ -369,46 +590,82 @@ impl Pair {
     /// Adds a free-form line (`# text`) to the transcript.
     pub fn note(&mut self, text: &str) {
         if self.record {
-            self.line(format!("# {text}"));
+            self.line(0, format!("# {text}"));
         }
     }
 
-    fn line(&mut self, text: String) {
-        let line = self.render.line(self.now, &text);
+    fn line(&mut self, session: usize, text: String) {
+        let line = if session == 0 {
+            self.render.line(self.now, &text)
+        } else {
+            self.render.line(self.now, &format!("s{session} {text}"))
+        };
         self.transcript.push(line);
     }
 
-    /// Sends a visitor text (logged, and known to [`check_delivery`](Self::check_delivery)).
+    /// Marks session `i` as possibly having outputs.
+    fn touch(&mut self, i: usize) {
+        if let Some(v) = self.visitors.get_mut(i)
+            && v.wait.is_some()
+        {
+            v.wait = None;
+            self.dirty.push(i);
+        }
+    }
+
+    /// Sends a visitor text from the (first) session (logged, and known to
+    /// [`check_delivery`](Self::check_delivery)).
     pub fn send_message(&mut self, text: impl Into<String>) -> Result<CommandId, CommandError> {
+        self.send_message_of(0, text)
+    }
+
+    /// Sends a visitor text from session `i` (see [`send_message`](Self::send_message)).
+    pub fn send_message_of(
+        &mut self,
+        i: usize,
+        text: impl Into<String>,
+    ) -> Result<CommandId, CommandError> {
         let text = text.into();
-        let r = self.session.send_message(text.clone());
-        if self.record {
-            self.line(format!("✎ send_message({:?}) → {r:?}", brief(&text, 60)));
+        let i = self.index(i);
+        let (hook, record, track) = (self.hook, self.record, self.track_delivery);
+        let v = self.visitors.at_mut(i);
+        // A copy only when the pair needs the text afterwards.
+        let kept = (record || track).then(|| text.clone());
+        let r = client_side(hook, || v.session.send_message(text));
+        if let (Ok(id), true, Some(t)) = (&r, track, &kept) {
+            v.texts.push((*id, t.clone()));
         }
-        if let Ok(id) = r {
-            self.texts.push((id, text));
+        if let (true, Some(t)) = (record, &kept) {
+            self.line(i, format!("✎ send_message({:?}) → {r:?}", brief(t, 60)));
         }
-        self.wait = None;
+        self.touch(i);
         r
     }
 
-    /// Ends the chat from the visitor's side (logged).
+    /// Ends the chat of the (first) session from the visitor's side (logged).
     pub fn end(&mut self) -> Result<(), CommandError> {
-        let r = self.session.end();
+        self.end_of(0)
+    }
+
+    /// Ends the chat of session `i` from the visitor's side (logged).
+    pub fn end_of(&mut self, i: usize) -> Result<(), CommandError> {
+        let i = self.index(i);
+        let hook = self.hook;
+        let v = self.visitors.at_mut(i);
+        let r = client_side(hook, || v.session.end());
         if self.record {
-            self.line(format!("✎ end() → {r:?}"));
+            self.line(i, format!("✎ end() → {r:?}"));
         }
-        self.wait = None;
+        self.touch(i);
         r
     }
 
-    /// Runs any command on the session, logging it under `label` with its result.
+    /// Runs any command on the (first) session, logging it under `label` with its result.
     pub fn command<R: fmt::Debug>(&mut self, label: &str, f: impl FnOnce(&mut Session) -> R) -> R {
-        let r = f(&mut self.session);
+        let r = f(self.session_mut_of(0));
         if self.record {
-            self.line(format!("✎ {label} → {r:?}"));
+            self.line(0, format!("✎ {label} → {r:?}"));
         }
-        self.wait = None;
         r
     }
 
@@ -419,15 +676,20 @@ impl Pair {
     pub fn send_app_request<B: AsRef<[u8]>>(&mut self, req: &http::Request<B>) -> Ticket {
         let ticket = self.server.handle_request(req, self.now);
         if self.record {
-            self.line(format!(
-                "→ (application) {} {} (ticket {ticket}) {} bytes",
-                req.method(),
-                req.uri().path(),
-                req.body().as_ref().len()
-            ));
+            self.line(
+                0,
+                format!(
+                    "→ (application) {} {} (ticket {ticket}) {} bytes",
+                    req.method(),
+                    req.uri().path(),
+                    req.body().as_ref().len()
+                ),
+            );
         }
         self.app_flights.insert(ticket);
-        self.wait = None;
+        for i in 0..self.visitors.len() {
+            self.touch(i);
+        }
         ticket
     }
 
@@ -452,19 +714,45 @@ impl Pair {
                 }
                 None => format!("✗ (application) (ticket {ticket}) connection closed, no answer"),
             };
-            self.line(line);
+            self.line(0, line);
         }
         self.app_replies.push((ticket, self.elapsed(), reply));
         PairStep::AppReplied { ticket, status }
+    }
+
+    /// Drops the sessions, then the server, each inside its side's hook (so a profiler counts the drops
+    /// there).
+    pub fn dispose(self) {
+        let Pair {
+            server,
+            visitors,
+            hook,
+            ..
+        } = self;
+        client_side(hook, || drop(visitors));
+        server_side(hook, || drop(server));
+    }
+
+    /// Drops the sessions (inside the client's side hook) and returns the server, with its record of every
+    /// chat.
+    pub fn into_server(self) -> Server {
+        let Pair {
+            server,
+            visitors,
+            hook,
+            ..
+        } = self;
+        client_side(hook, || drop(visitors));
+        server
     }
 
     // --------------------------------------------------------------------------------------------
     // Stepping
     // --------------------------------------------------------------------------------------------
 
-    /// Does one thing: hands out the session's next output, or delivers one ready reply, or moves the clock
+    /// Does one thing: hands out a session's next output, or delivers one ready reply, or moves the clock
     /// to the next deadline of either side (see [`PairStep`]). Fails only on a livelock
-    /// ([`PairError::Stalled`]) or a reply the session refuses ([`PairError::Input`]).
+    /// ([`PairError::Stalled`]) or a reply a session refuses ([`PairError::Input`]).
     pub fn step(&mut self) -> Result<PairStep, PairError> {
         self.step_bounded(None)
             .map(|s| s.unwrap_or(PairStep::Finished))
@@ -476,42 +764,74 @@ impl Pair {
         if self.still >= MAX_STEPS_AT_ONE_INSTANT {
             return Err(PairError::Stalled { at: self.elapsed() });
         }
-        // 1. The session's outputs.
-        if self.wait.is_none() {
-            match self.session.poll_output(self.now) {
-                Output::Request(req) => return Ok(Some(self.send(req))),
-                Output::Event(ev) => return Ok(Some(self.event(ev))),
+        let hook = self.hook;
+        // 1. The sessions' outputs.
+        while let Some(&i) = self.dirty.last() {
+            let now = self.now;
+            let Some(v) = self.visitors.get_mut(i) else {
+                self.dirty.pop();
+                continue;
+            };
+            if v.wait.is_some() {
+                self.dirty.pop();
+                continue;
+            }
+            match client_side(hook, || v.session.poll_output(now)) {
+                Output::Request(req) => return Ok(Some(self.send(i, req))),
+                Output::Event(ev) => return Ok(Some(self.event(i, ev))),
                 Output::Wait(w) => {
-                    self.wait = Some(w);
-                    self.sweep();
+                    v.wait = Some(w);
+                    match w {
+                        Some(t) if v.heap_at != Some(t) => {
+                            v.heap_at = Some(t);
+                            self.timers.push(Reverse((t, i)));
+                        }
+                        Some(_) => {}
+                        None => v.heap_at = None,
+                    }
+                    self.dirty.pop();
+                    self.sweep(i);
+                    if w.is_none() {
+                        self.session_over(i);
+                    }
                 }
             }
         }
-        if self.wait == Some(None) && self.app_flights.is_empty() {
-            if !self.finished_logged {
-                self.finished_logged = true;
-                if self.record {
-                    self.line("■ session over (Wait(None))".to_owned());
-                }
-            }
+        if self.is_finished() && self.app_flights.is_empty() {
             return Ok(Some(PairStep::Finished));
         }
         // 2. A ready reply.
-        while let Some((ticket, reply)) = self.server.poll_reply(self.now) {
-            let Some(flight) = self.flights.remove(&ticket) else {
+        while let Some((ticket, reply)) = server_side(hook, || self.server.poll_reply(self.now)) {
+            let Some(i) = self.tickets.remove(&ticket) else {
                 if self.app_flights.remove(&ticket) {
                     return Ok(Some(self.app_reply(ticket, reply)));
                 }
+                server_side(hook, || drop(reply));
                 continue; // the session abandoned it
             };
-            return self.deliver(ticket, flight, reply).map(Some);
+            let flight = self.visitors.get_mut(i).and_then(|v| {
+                let pos = v.flights.iter().position(|f| f.ticket == ticket)?;
+                Some(v.flights.swap_remove(pos))
+            });
+            let Some(flight) = flight else {
+                continue;
+            };
+            return self.deliver(i, flight, reply).map(Some);
         }
         // 3. The clock.
-        let wait = self.wait.flatten();
-        let next = [wait, self.server.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        let session_next = loop {
+            match self.timers.peek() {
+                Some(&Reverse((t, i)))
+                    if self.visitors.get(i).and_then(|v| v.heap_at) != Some(t) =>
+                {
+                    self.timers.pop();
+                }
+                Some(&Reverse((t, _))) => break Some(t),
+                None => break None,
+            }
+        };
+        let server_next = server_side(hook, || self.server.poll_timeout());
+        let next = [session_next, server_next].into_iter().flatten().min();
         let Some(mut next) = next else {
             return Ok(Some(PairStep::Finished));
         };
@@ -529,72 +849,112 @@ impl Pair {
         } else {
             self.still = self.still.saturating_add(1);
         }
-        self.server.handle_timeout(self.now);
-        self.session.handle_timeout(self.now);
-        self.wait = None;
+        let now = self.now;
+        server_side(hook, || self.server.handle_timeout(now));
+        while let Some(&Reverse((t, i))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(v) = self.visitors.get_mut(i) else {
+                continue;
+            };
+            if v.heap_at != Some(t) {
+                continue;
+            }
+            v.heap_at = None;
+            client_side(hook, || v.session.handle_timeout(now));
+            self.touch(i);
+        }
         Ok(Some(PairStep::Advanced { to: self.elapsed() }))
     }
 
-    fn send(&mut self, req: crate::OutgoingRequest) -> PairStep {
+    fn session_over(&mut self, i: usize) {
+        let record = self.record;
+        let Some(v) = self.visitors.get_mut(i) else {
+            return;
+        };
+        if v.finished_logged {
+            return;
+        }
+        v.finished_logged = true;
+        self.finished = self.finished.saturating_add(1);
+        if record {
+            self.line(i, "■ session over (Wait(None))".to_owned());
+        }
+    }
+
+    fn send(&mut self, i: usize, req: crate::OutgoingRequest) -> PairStep {
         self.count_still();
         // A 503 abandons what is in flight and asks for ReconnectSession in the same drain.
-        self.sweep();
-        let path = req.http.uri().path().to_owned();
-        let texts = if req.kind == RequestKind::Chat {
-            texts_of(&path, req.http.body())
+        self.sweep(i);
+        let texts = if self.track_delivery && req.kind == RequestKind::Chat {
+            texts_of(req.http.uri().path(), req.http.body())
         } else {
             Vec::new()
         };
-        for t in &texts {
-            let w = self.wire_texts.entry(t.clone()).or_default();
-            w.posts = w.posts.saturating_add(1);
-        }
         if self.record {
             let line = self.render.request(&req);
-            self.line(line);
+            self.line(i, line);
         }
-        let ticket = self.server.handle_request(&req.http, self.now);
-        self.flights.insert(
-            ticket,
-            Flight {
-                id: req.id,
-                kind: req.kind,
+        let hook = self.hook;
+        let now = self.now;
+        let ticket = server_side(hook, || self.server.handle_request(&req.http, now));
+        let (id, kind) = (req.id, req.kind);
+        client_side(hook, || drop(req));
+        if let Some(v) = self.visitors.get_mut(i) {
+            for t in &texts {
+                let w = v.wire_texts.entry(t.clone()).or_default();
+                w.posts = w.posts.saturating_add(1);
+            }
+            v.flights.push(Flight {
+                ticket,
+                id,
+                kind,
                 texts,
-            },
-        );
+            });
+        }
+        self.tickets.insert(ticket, i);
         PairStep::Sent {
-            id: req.id,
-            kind: req.kind,
+            session: i,
+            id,
+            kind,
             ticket,
         }
     }
 
-    fn event(&mut self, ev: Event) -> PairStep {
+    fn event(&mut self, i: usize, ev: Event) -> PairStep {
         self.count_still();
         if self.record {
             let line = self.render.event(&ev);
-            self.line(line);
+            self.line(i, line);
         }
-        let index = self.events.len();
-        self.events.push((self.elapsed(), ev));
-        PairStep::Event { index }
+        let at = self.elapsed();
+        let keep = self.keep_events;
+        let Some(v) = self.visitors.get_mut(i) else {
+            return PairStep::Event {
+                session: i,
+                index: 0,
+            };
+        };
+        if !keep {
+            client_side(self.hook, || v.events.clear());
+        }
+        let index = v.events.len();
+        v.events.push((at, ev));
+        PairStep::Event { session: i, index }
     }
 
     fn count_still(&mut self) {
         self.still = self.still.saturating_add(1);
     }
 
-    fn deliver(
-        &mut self,
-        ticket: Ticket,
-        flight: Flight,
-        reply: Reply,
-    ) -> Result<PairStep, PairError> {
+    fn deliver(&mut self, i: usize, flight: Flight, reply: Reply) -> Result<PairStep, PairError> {
         self.count_still();
         let info = TapInfo {
             id: flight.id,
             kind: flight.kind,
-            ticket,
+            ticket: flight.ticket,
             at: self.elapsed(),
         };
         let tapped = match self.tap.as_mut() {
@@ -604,46 +964,53 @@ impl Pair {
         let status = tapped.as_ref().and_then(Reply::status);
         // A POST whose outcome the session cannot know: no answer, or a 5xx.
         if status.is_none_or(|s| s >= 500) {
-            self.unsettle(&flight.texts);
+            self.unsettle(i, &flight.texts);
         }
-        self.wait = None;
+        self.touch(i);
         let Some(reply) = tapped else {
             if self.record {
-                self.line(format!(
-                    "✗ answer to [{}] lost by the reply tap (never delivered)",
-                    flight.id
-                ));
+                self.line(
+                    i,
+                    format!(
+                        "✗ answer to [{}] lost by the reply tap (never delivered)",
+                        flight.id
+                    ),
+                );
             }
             return Ok(PairStep::Lost {
                 id: flight.id,
                 kind: flight.kind,
             });
         };
-        let result = match reply {
-            Reply::Response(resp) => {
-                if self.record {
+        if self.record {
+            let line = match &reply {
+                Reply::Response(resp) => {
                     self.render.learn_secrets(flight.kind, resp.body());
-                    let line = self.render.reply(
-                        flight.id,
-                        flight.kind,
-                        resp.status().as_u16(),
-                        resp.body(),
-                    );
-                    self.line(line);
+                    self.render
+                        .reply(flight.id, flight.kind, resp.status().as_u16(), resp.body())
                 }
-                self.session.handle_response(flight.id, resp, self.now)
-            }
-            Reply::Drop => {
-                if self.record {
-                    self.line(format!("✗ [{}] connection closed, no answer", flight.id));
-                }
-                self.session
-                    .handle_transport_error(flight.id, TransportError::Reset, self.now)
-            }
+                Reply::Drop => format!("✗ [{}] connection closed, no answer", flight.id),
+            };
+            self.line(i, line);
+        }
+        let (hook, now) = (self.hook, self.now);
+        let Some(v) = self.visitors.get_mut(i) else {
+            return Ok(PairStep::Finished);
         };
+        let result = client_side(hook, || match &reply {
+            Reply::Response(resp) => {
+                let mut r = http::Response::new(resp.body().as_slice());
+                *r.status_mut() = resp.status();
+                v.session.handle_response(flight.id, r, now)
+            }
+            Reply::Drop => v
+                .session
+                .handle_transport_error(flight.id, TransportError::Reset, now),
+        });
+        server_side(hook, || drop(reply));
         let handled = result.map_err(PairError::Input)?;
         if handled == crate::Handled::Stale && self.record {
-            self.line(format!("  (the session ignored [{}]: stale)", flight.id));
+            self.line(i, format!("  (the session ignored [{}]: stale)", flight.id));
         }
         Ok(PairStep::Replied {
             id: flight.id,
@@ -652,36 +1019,45 @@ impl Pair {
         })
     }
 
-    fn unsettle(&mut self, texts: &[String]) {
+    fn unsettle(&mut self, i: usize, texts: &[String]) {
+        let Some(v) = self.visitors.get_mut(i) else {
+            return;
+        };
         for t in texts {
-            let w = self.wire_texts.entry(t.clone()).or_default();
+            let w = v.wire_texts.entry(t.clone()).or_default();
             w.unsettled = w.unsettled.saturating_add(1);
         }
     }
 
-    /// Closes the connections of requests the session no longer waits for, as a transport would.
-    fn sweep(&mut self) {
-        if self.flights.is_empty() {
+    /// Closes the connections of requests session `i` no longer waits for, as a transport would.
+    fn sweep(&mut self, i: usize) {
+        let hook = self.hook;
+        let Some(v) = self.visitors.get_mut(i) else {
+            return;
+        };
+        if v.flights.is_empty() {
             return;
         }
-        let live: BTreeSet<RequestId> = self.session.in_flight().map(|(id, _)| id).collect();
-        let gone: Vec<Ticket> = self
-            .flights
-            .iter()
-            .filter(|(_, f)| !live.contains(&f.id))
-            .map(|(t, _)| *t)
-            .collect();
-        for t in gone {
-            if let Some(f) = self.flights.remove(&t) {
-                self.unsettle(&f.texts);
-                if self.record {
-                    self.line(format!(
-                        "✗ [{}] abandoned by the session: connection closed",
-                        f.id
-                    ));
-                }
+        let mut gone = Vec::new();
+        let session = &v.session;
+        v.flights.retain(|f| {
+            let live = client_side(hook, || session.in_flight().any(|(id, _)| id == f.id));
+            if !live {
+                gone.push(f.clone());
             }
-            self.server.cancel(t, self.now);
+            live
+        });
+        for f in gone {
+            self.unsettle(i, &f.texts);
+            if self.record {
+                self.line(
+                    i,
+                    format!("✗ [{}] abandoned by the session: connection closed", f.id),
+                );
+            }
+            self.tickets.remove(&f.ticket);
+            let now = self.now;
+            server_side(hook, || self.server.cancel(f.ticket, now));
         }
     }
 
@@ -710,12 +1086,12 @@ impl Pair {
         })
     }
 
-    /// Runs until the session has ended and every output is drained.
+    /// Runs until every session has ended and every output is drained.
     pub fn run(&mut self) -> Result<(), PairError> {
         self.bounded(None, |_, _| false)
     }
 
-    /// Runs until `done(pair)` holds after a step (checked before the first step too), or the session is
+    /// Runs until `done(pair)` holds after a step (checked before the first step too), or the sessions are
     /// over. Returns whether `done` held.
     pub fn run_until(&mut self, mut done: impl FnMut(&Pair) -> bool) -> Result<bool, PairError> {
         if done(self) {
@@ -730,23 +1106,23 @@ impl Pair {
     }
 
     /// Runs until virtual time `elapsed` (since the start): everything due up to then happens, then the
-    /// clock stands at `elapsed` with the session drained, ready for the next command. Returns early if the
-    /// session ends.
+    /// clock stands at `elapsed` with the sessions drained, ready for the next command. Returns early if
+    /// the sessions end.
     pub fn run_until_elapsed(&mut self, elapsed: Duration) -> Result<(), PairError> {
         let limit = self.start.saturating_add(elapsed);
         self.bounded(Some(limit), |_, _| false)
     }
 
-    /// Runs until the session hands out an event for which `matches` holds; returns a copy of it, or `None`
-    /// if the session ended first.
+    /// Runs until the (first) session hands out an event for which `matches` holds; returns a copy of it,
+    /// or `None` if the sessions ended first.
     pub fn run_until_event(
         &mut self,
         mut matches: impl FnMut(&Event) -> bool,
     ) -> Result<Option<Event>, PairError> {
         let mut found = None;
         self.bounded(None, |p, step| {
-            if let PairStep::Event { index } = step
-                && let Some((_, ev)) = p.events.get(*index)
+            if let PairStep::Event { session: 0, index } = step
+                && let Some((_, ev)) = p.events().get(*index)
                 && matches(ev)
             {
                 found = Some(ev.clone());
@@ -766,7 +1142,13 @@ impl Pair {
     /// Only texts sent with [`send_message`](Self::send_message) are judged on the visitor side; texts are
     /// told apart by content, so give each a distinct one.
     pub fn check_delivery(&self) -> DeliveryReport {
-        let record = self
+        self.check_delivery_of(0)
+    }
+
+    /// [`check_delivery`](Self::check_delivery) for session `i`.
+    pub fn check_delivery_of(&self, i: usize) -> DeliveryReport {
+        let visitor = self.visitors.at(i);
+        let record = visitor
             .session
             .session_id()
             .and_then(|id| self.server.session(id));
@@ -774,7 +1156,7 @@ impl Pair {
         let at_server = record.map_or(empty, |r| r.visitor_messages.as_slice());
         let emitted = record.map_or(empty, |r| r.agent_messages.as_slice());
         let mut report = DeliveryReport {
-            sent: self.texts.len(),
+            sent: visitor.texts.len(),
             accepted_by_server: at_server.len(),
             agent_emitted: emitted.len(),
             agent_received: 0,
@@ -794,7 +1176,7 @@ impl Pair {
                 }
             }
         };
-        for (_, ev) in &self.events {
+        for (_, ev) in &visitor.events {
             match ev {
                 Event::Delivered(ids) => judge(ids, Verdict::Delivered),
                 Event::DeliveryUncertain(ids) => judge(ids, Verdict::Uncertain),
@@ -813,7 +1195,7 @@ impl Pair {
             *c = c.saturating_add(1);
         }
         let ended = report.ended.is_some();
-        for (id, text) in &self.texts {
+        for (id, text) in &visitor.texts {
             if twice.contains(id) {
                 report
                     .discrepancies
@@ -836,10 +1218,12 @@ impl Pair {
                 // plus the one answered: at most that many, and twice in any case.
                 Some(Verdict::Uncertain)
                     if times
-                        > usize::try_from(self.wire_texts.get(text).map_or(0, |w| w.unsettled))
-                            .unwrap_or(usize::MAX)
-                            .saturating_add(1)
-                            .max(2) =>
+                        > usize::try_from(
+                            visitor.wire_texts.get(text).map_or(0, |w| w.unsettled),
+                        )
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(1)
+                        .max(2) =>
                 {
                     Some(Discrepancy::Duplicated {
                         text: text.clone(),
@@ -847,7 +1231,7 @@ impl Pair {
                     })
                 }
                 Some(Verdict::Uncertain) => {
-                    let w = self.wire_texts.get(text).copied().unwrap_or_default();
+                    let w = visitor.wire_texts.get(text).copied().unwrap_or_default();
                     if w.unsettled == 0 {
                         report.notes.push(DeliveryNote::NeedlessUncertainty {
                             text: text.clone(),
@@ -869,7 +1253,7 @@ impl Pair {
             report.discrepancies.extend(d);
         }
         // Texts at the server that the application never sent (through the pair).
-        let sent: BTreeSet<&str> = self.texts.iter().map(|(_, t)| t.as_str()).collect();
+        let sent: BTreeSet<&str> = visitor.texts.iter().map(|(_, t)| t.as_str()).collect();
         let mut flagged = BTreeSet::new();
         for t in at_server {
             if !sent.contains(t.as_str()) && flagged.insert(t.as_str()) {
@@ -885,7 +1269,7 @@ impl Pair {
             if !seen.insert(t.as_str()) {
                 continue;
             }
-            let Some(pos) = self.texts.iter().position(|(_, x)| x == t) else {
+            let Some(pos) = visitor.texts.iter().position(|(_, x)| x == t) else {
                 continue;
             };
             if last.is_some_and(|l| pos < l) {

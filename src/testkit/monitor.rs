@@ -238,7 +238,11 @@ pub struct Monitor {
     /// After a ReconnectSession until a batch shows the numbering: polls carry no `ack`, or the kept one once
     /// a poll's answer may have been lost (documented).
     ack_unknown: bool,
-    floor: Option<i64>,
+    /// The server's numbering of every message it delivered since the last renumbering: its index, as the
+    /// batch that carried it says (`sequence` is the index of the batch's last message). A message whose
+    /// index the application already got — or which the server numbered before one the application got — is
+    /// a re-delivery.
+    delivered: BTreeSet<i64>,
     typing: bool,
     offset: Option<i64>,
     next_pc: u64,
@@ -296,7 +300,7 @@ impl Monitor {
             policy: RedirectPolicy::default(),
             ack: -1,
             ack_unknown: false,
-            floor: None,
+            delivered: BTreeSet::new(),
             typing: false,
             offset: None,
             next_pc: 0,
@@ -473,7 +477,7 @@ impl Monitor {
                     if r.resets_sequence() {
                         self.forced_seq = Some(1);
                     }
-                    self.floor = None;
+                    self.delivered.clear();
                     self.ack_unknown = true;
                     self.handover = if before == State::Initializing {
                         Handover::None
@@ -584,47 +588,46 @@ impl Monitor {
         }
         let len = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let first = sequence.map(|s| s.saturating_sub(len.saturating_sub(1)));
-        // A sequence outside [-1, 2^53], or a first index more than 2^20 past the floor, ends the
-        // chat (protocol error) after the batch's texts, ack unchanged; a sequence below the floor is a
-        // renumbering: SequenceReset first, and de-duplication restarts.
+        // The index the server gave each message (`None`: the batch carries no `sequence`).
+        let index_of =
+            |i: usize| first.map(|f| f.saturating_add(i64::try_from(i).unwrap_or(i64::MAX)));
+        // A sequence outside [-1, 2^53], or a first index more than 2^20 past the last one delivered, ends the
+        // chat (protocol error) after the batch's texts, ack unchanged; a sequence below the last index
+        // delivered is a renumbering: SequenceReset first, and the record of delivered indices starts over.
+        let last_delivered = self.delivered.last().copied();
         let mut absurd = false;
         if let (Some(s), Some(first)) = (sequence, first) {
             let out_of_range = !(-1..=(1i64 << 53)).contains(&s);
-            match self.floor {
+            match last_delivered {
                 _ if out_of_range => absurd = true,
-                Some(f) if s < f => {
+                Some(last) if s < last => {
                     self.expected.push_back(Event::SequenceReset {
-                        previous: f,
+                        previous: last,
                         sequence: s,
                     });
-                    self.floor = None;
+                    self.delivered.clear();
                 }
-                Some(f) if first.saturating_sub(f) > (1 << 20) => absurd = true,
+                Some(last) if first.saturating_sub(last) > (1 << 20) => absurd = true,
                 _ => {}
             }
             if absurd {
-                self.floor = None;
+                self.delivered.clear();
             }
         }
+        // A message is new unless the application got it, or one the server numbered after it, already.
+        let delivered = &self.delivered;
+        let is_new =
+            |i: usize| index_of(i).is_none_or(|idx| delivered.range(idx..).next().is_none());
+        let new: Vec<bool> = (0..messages.len()).map(is_new).collect();
         // Documented: a batch holding both typing events (among messages not delivered before) ends "not typing".
-        let floor = self.floor;
-        let is_new = |i: usize| match (first, floor) {
-            (Some(first), Some(floor)) => {
-                first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX)) > floor
-            }
-            _ => true,
-        };
         let has_not_typing = messages
             .iter()
-            .enumerate()
-            .any(|(i, m)| is_new(i) && matches!(m, Message::AgentNotTyping(_)));
+            .zip(&new)
+            .any(|(m, new)| *new && matches!(m, Message::AgentNotTyping(_)));
         let mut end: Option<ExpectedEnd> = absurd.then_some(ExpectedEnd::Protocol);
-        for (i, m) in messages.into_iter().enumerate() {
-            if let (Some(first), Some(floor)) = (first, self.floor) {
-                let idx = first.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
-                if idx <= floor {
-                    continue; // delivered before: must not reach the app twice
-                }
+        for (m, new) in messages.into_iter().zip(new) {
+            if !new {
+                continue; // delivered before: must not reach the app twice
             }
             if end.is_some() {
                 // After ChatEnded/ChatRequestFail only agent texts still reach the app.
@@ -727,10 +730,11 @@ impl Monitor {
                 self.expected.push_back(ev);
             }
         }
-        if let Some(s) = sequence.filter(|_| !absurd) {
+        if let (Some(s), Some(first)) = (sequence.filter(|_| !absurd), first) {
             self.ack = s;
             self.ack_unknown = false;
-            self.floor = Some(self.floor.map_or(s, |f| f.max(s)));
+            // At most a batch's worth of indices (the batch cap bounds `len`).
+            self.delivered.extend(first..=s);
         }
         if let Some(o) = offset {
             self.offset = Some(o);
