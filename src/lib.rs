@@ -76,7 +76,11 @@
 //!   type redacts them, including inside undecodable messages. `Display` of every error and end reason escapes
 //!   control and invisible format characters of server text and bounds it ([`wire::LogSafe`]).
 //!   Error text quotes what the server answered, so the session's own key and token are replaced by
-//!   `<redacted>` in it (an error page may echo them), pieces of them cut off by a snippet's bounds too.
+//!   `<redacted>` in it (an error page may echo them), pieces of them cut off by a snippet's bounds too. The
+//!   rule cannot be dodged by re-spelling: no run of 8 or more consecutive characters of the key or token
+//!   survives in an error, an end reason (a ChatRequestFail reason included) or their JSON, compared
+//!   case-insensitively after percent-, JSON- and HTML-unescaping and with line breaks, whitespace and
+//!   markup such as `<wbr>` between the characters ignored.
 //! * **Snapshots.** [`Session::resume`] refuses a snapshot whose state contradicts its credentials, whose
 //!   counters are out of range, whose batch is empty or whose commands break the caps ([`ResumeError`]).
 //!

@@ -1721,3 +1721,207 @@ fn percent_encoded_upload_parameter_names_cannot_smuggle_another_org_chat_or_tok
     }
     assert!(params.contains(&("keep".into(), "1".into())), "{params:?}");
 }
+
+// ------------------------------------------------------------------------------------------------------
+// Redaction that cannot be dodged: an echoed key, transformed, in the server's error text
+// ------------------------------------------------------------------------------------------------------
+
+/// Text as a reader of a log would reassemble it, written independently of the crate's redaction: lowercase,
+/// with Debug's and JSON's backslash escapes, `%XX`, `\uXXXX` and HTML references decoded (a few times over),
+/// and line breaks (raw or escaped), spaces and `<wbr>`/`<br>` tags removed.
+fn as_a_reader_reassembles_it(text: &str) -> String {
+    fn percent(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%'
+                && i + 2 < b.len()
+                && let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+                && x.is_ascii()
+            {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    fn json_u(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("\\u") {
+            out.push_str(&rest[..i]);
+            let hex = rest.get(i + 2..i + 6).unwrap_or("");
+            match u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
+                Some(c) if hex.len() == 4 => {
+                    out.push(c);
+                    rest = &rest[i + 6..];
+                }
+                _ => {
+                    out.push_str("\\u");
+                    rest = &rest[i + 2..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+    let mut t = text.to_lowercase();
+    for _ in 0..4 {
+        t = t
+            .replace("\\\\", "\\")
+            .replace("\\\"", "\"")
+            .replace("\\/", "/");
+        t = json_u(&percent(&t));
+        for gone in [
+            "\\r", "\\n", "\r", "\n", " ", "<wbr>", "<wbr/>", "<br>", "<br/>",
+        ] {
+            t = t.replace(gone, "");
+        }
+    }
+    t
+}
+
+/// The first run of eight or more characters of `secret` that `shown` still holds, as a reader sees it.
+fn surviving_run(shown: &str, secret: &str) -> Option<String> {
+    let view = as_a_reader_reassembles_it(shown);
+    let secret: Vec<char> = secret.to_lowercase().chars().collect();
+    secret
+        .windows(8.min(secret.len()))
+        .map(|w| w.iter().collect::<String>())
+        .find(|w| view.contains(w.as_str()))
+}
+
+/// How the echo of one character is written: as is, case flipped, `%XX`, `\u00XX`, HTML `&#NN;`.
+fn echo_char(c: char, how: u8) -> String {
+    match how % 5 {
+        0 => c.to_string(),
+        1 if c.is_ascii_lowercase() => c.to_ascii_uppercase().to_string(),
+        1 => c.to_ascii_lowercase().to_string(),
+        2 => format!("%{:02X}", c as u32),
+        3 => format!("\\u{:04x}", c as u32),
+        _ => format!("&#{};", c as u32),
+    }
+}
+
+const ECHO_SEPARATORS: &[&str] = &["", "", "", "\n", "\r\n", "<wbr>", "<br/>", "\\n"];
+
+fn echo(secret: &str, hows: &[(u8, u8)]) -> String {
+    secret
+        .chars()
+        .zip(hows.iter().cycle())
+        .map(|(c, &(how, sep))| {
+            let sep = ECHO_SEPARATORS[usize::from(sep) % ECHO_SEPARATORS.len()];
+            format!("{}{sep}", echo_char(c, how))
+        })
+        .collect()
+}
+
+/// A chat whose session key and affinity token are `key` and `token`, polling.
+fn requested_with(key: &str, token: &str) -> Victim {
+    let mut v = Victim::new(config());
+    let sid = v.take(RequestKind::SessionId);
+    let body = json!({"id": "sess-1", "key": key, "affinityToken": token, "clientPollTimeout": 40});
+    v.answer(&sid, 200, body.to_string().as_bytes());
+    v
+}
+
+fn secrets_shown(v: &Victim) -> String {
+    let mut shown = format!("{:?}", v.events());
+    for e in v.events() {
+        shown.push_str(&format!("\n{e:?}"));
+        match e {
+            Event::Retrying { cause, .. } => shown.push_str(&format!("\n{cause}")),
+            Event::Ended(r) => shown.push_str(&format!("\n{r}")),
+            _ => {}
+        }
+    }
+    if let Some(r) = v.end_reason() {
+        shown.push_str(&format!("\n{r}\n{r:?}"));
+    }
+    shown
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 192, ..Default::default() })]
+
+    #[test]
+    fn a_key_echoed_in_any_case_encoding_or_split_never_reaches_a_log_line(
+        key in "[A-Za-z0-9]{8,24}![0-9]{6,13}![A-Za-z0-9+/]{4,40}=?",
+        token in "[a-f0-9]{8,32}",
+        hows in proptest::collection::vec((0u8..5, 0u8..8), 1..16),
+        before in "[ -~]{0,150}",
+        after in "[ -~]{0,40}",
+        status in proptest::sample::select(vec![400u16, 403, 404, 405, 409, 500, 502, 200]),
+        on_init in proptest::bool::ANY,
+    ) {
+        let mut v = requested_with(&key, &token);
+        let body = format!(
+            "{before}key {} token {} {after}",
+            echo(&key, &hows),
+            echo(&token, &hows)
+        );
+        // A 200 that does not decode quotes the body around the error; an error status quotes its start.
+        let body = if status == 200 { format!("{{\"messages\": [{body}") } else { body };
+        let req = if on_init {
+            v.take(RequestKind::ChasitorInit)
+        } else {
+            let init = v.take(RequestKind::ChasitorInit);
+            v.answer(&init, 200, b"");
+            v.take(RequestKind::Messages)
+        };
+        v.answer(&req, status, body.as_bytes());
+        let shown = secrets_shown(&v);
+        for secret in [&key, &token] {
+            proptest::prop_assert!(
+                surviving_run(&shown, secret).is_none(),
+                "{:?} of {secret:?} survives in {shown}",
+                surviving_run(&shown, secret)
+            );
+        }
+    }
+}
+
+#[test]
+fn an_error_page_echoing_the_key_transformed_shows_none_of_it() {
+    for body in [
+        format!("Invalid session {}", KEY.to_lowercase()),
+        format!(
+            "Invalid session {}",
+            KEY.replace('!', "%21").replace('=', "%3D")
+        ),
+        format!("{{\"error\": \"{}\"}}", KEY.replace('!', "\\u0021")),
+        format!("session:\n{}\n{}", &KEY[..20], &KEY[20..]),
+        format!("<p>{}<wbr>{}</p>", &KEY[..12], &KEY[12..]),
+    ] {
+        let mut v = Victim::chatting(config());
+        let poll = v.take(RequestKind::Messages);
+        v.answer(&poll, 403, body.as_bytes());
+        let shown = secrets_shown(&v);
+        assert_eq!(surviving_run(&shown, KEY), None, "{body:?}: {shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+}
+
+#[test]
+fn a_chat_request_fail_reason_echoing_the_key_is_redacted_in_the_end_reason() {
+    let mut v = Victim::requested(config());
+    let poll = v.take(RequestKind::Messages);
+    let body = batch(
+        vec![msg(
+            "ChatRequestFail",
+            json!({"reason": format!("no agent for {}", KEY.to_uppercase())}),
+        )],
+        1,
+    );
+    v.answer(&poll, 200, &body);
+    let shown = secrets_shown(&v);
+    assert!(
+        matches!(v.end_reason(), Some(EndReason::RequestFailed { .. })),
+        "{shown}"
+    );
+    assert_eq!(surviving_run(&shown, KEY), None, "{shown}");
+}

@@ -177,7 +177,12 @@ impl Session {
                     });
                 }
                 Message::ChatRequestFail(f) => {
-                    pending_end = Some(EndReason::RequestFailed { reason: f.reason });
+                    // Server text an application logs: the session's own secrets are hidden in it.
+                    let mut reason = f.reason;
+                    if let (Some(text), Some(c)) = (reason.as_mut(), &self.credentials) {
+                        crate::wire::redact_secrets(text, &[c.key.expose(), c.affinity.expose()]);
+                    }
+                    pending_end = Some(EndReason::RequestFailed { reason });
                 }
                 Message::ChasitorSessionData(data) => {
                     let mut confirmed = None;

@@ -352,6 +352,21 @@ impl Monitor {
         }
     }
 
+    /// `got` is `sent` with a secret the server echoed in it redacted: `sent` holds eight characters of a
+    /// known secret (any case) and `got` says `<redacted>`.
+    fn redacted_echo(&self, sent: Option<&str>, got: Option<&str>) -> bool {
+        let (Some(sent), Some(got)) = (sent, got) else {
+            return false;
+        };
+        let sent = sent.to_ascii_lowercase();
+        got.contains("<redacted>")
+            && self.secrets.iter().any(|k| {
+                let k: Vec<char> = k.to_ascii_lowercase().chars().collect();
+                k.windows(8)
+                    .any(|w| sent.contains(&w.iter().collect::<String>()))
+            })
+    }
+
     fn learn_secret(&mut self, s: &str) {
         // Too short to tell from other text (e.g. a made-up one-letter key): the leak check would cry wolf.
         if s.len() >= 6 && !self.secrets.iter().any(|x| x == s) {
@@ -1054,7 +1069,7 @@ impl Monitor {
                         (
                             ExpectedEnd::RequestFail { reason: r },
                             EndReason::RequestFailed { reason: got },
-                        ) => r == got,
+                        ) => r == got || self.redacted_echo(r.as_deref(), got.as_deref()),
                         (
                             ExpectedEnd::ChatEnded {
                                 reason: r,

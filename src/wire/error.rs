@@ -1,5 +1,6 @@
 //! Errors of the wire layer: building a request, decoding an answer, and the server's own error bodies.
 
+use super::redact::redact_secrets;
 use std::fmt;
 
 /// How many bytes of a body an error keeps, so a huge or hostile body never bloats an error.
@@ -365,54 +366,8 @@ fn number_after(text: &str, word: &str) -> Option<i64> {
     rest[..end].parse().ok()
 }
 
-/// What a redacted secret reads as in error text.
-pub(crate) const REDACTED: &str = "<redacted>";
-
-/// Shortest piece of a secret, at either end of `text`, that [`redact_secrets`] takes for a secret cut off
-/// by a snippet's bounds (shorter pieces match too much ordinary text to be worth hiding).
-const MIN_SECRET_PIECE: usize = 4;
-
-/// Replaces every occurrence of each secret in `text` with [`REDACTED`], and a piece of one cut off at
-/// either end of `text` (a snippet's window, a length cut). Error text quotes what the server sent, and a
-/// server may echo the session key or affinity token in an error page: that text is meant to be logged.
-pub(crate) fn redact_secrets(text: &mut String, secrets: &[&str]) {
-    for secret in secrets.iter().copied().filter(|s| !s.is_empty()) {
-        if text.contains(secret) {
-            *text = text.replace(secret, REDACTED);
-        }
-        // A secret's start at the end of the text.
-        let longest = secret.len().min(text.len());
-        for n in (MIN_SECRET_PIECE..=longest).rev() {
-            let (Some(tail), Some(head)) =
-                (text.get(text.len().saturating_sub(n)..), secret.get(..n))
-            else {
-                continue;
-            };
-            if tail == head {
-                let cut = text.len().saturating_sub(n);
-                text.truncate(cut);
-                text.push_str(REDACTED);
-                break;
-            }
-        }
-        // A secret's end at the start of the text.
-        let longest = secret.len().min(text.len());
-        for n in (MIN_SECRET_PIECE..=longest).rev() {
-            let (Some(head), Some(tail)) =
-                (text.get(..n), secret.get(secret.len().saturating_sub(n)..))
-            else {
-                continue;
-            };
-            if head == tail {
-                text.replace_range(..n, REDACTED);
-                break;
-            }
-        }
-    }
-}
-
 impl ServerError {
-    /// Hides `secrets` in the text (see [`redact_secrets`]).
+    /// Hides `secrets` in the text (the rule of `wire::redact`).
     pub(crate) fn redact(&mut self, secrets: &[&str]) {
         if let ServerError::Status { text, .. } = self {
             redact_secrets(text, secrets);
@@ -421,7 +376,7 @@ impl ServerError {
 }
 
 impl DecodeError {
-    /// Hides `secrets` in every text this error carries (see [`redact_secrets`]).
+    /// Hides `secrets` in every text this error carries (the rule of `wire::redact`).
     pub(crate) fn redact(&mut self, secrets: &[&str]) {
         match self {
             DecodeError::UnexpectedStatus { snippet, .. } => redact_secrets(snippet, secrets),
@@ -440,37 +395,6 @@ impl DecodeError {
 #[cfg(test)]
 mod redaction_tests {
     use super::*;
-
-    fn redacted(text: &str, secrets: &[&str]) -> String {
-        let mut t = text.to_owned();
-        redact_secrets(&mut t, secrets);
-        t
-    }
-
-    #[test]
-    fn whole_secrets_are_replaced_everywhere() {
-        assert_eq!(
-            redacted("bad key KEY123!, again KEY123!", &["KEY123!", "TOKEN"]),
-            "bad key <redacted>, again <redacted>"
-        );
-        assert_eq!(redacted("nothing here", &["KEY123!"]), "nothing here");
-        assert_eq!(redacted("empty secret", &[""]), "empty secret");
-    }
-
-    #[test]
-    fn a_secret_cut_at_either_end_is_replaced() {
-        // A snippet window that ends inside the key, and one that starts inside it.
-        assert_eq!(
-            redacted("session KEY1", &["KEY12345"]),
-            "session <redacted>"
-        );
-        assert_eq!(
-            redacted("2345 rejected", &["KEY12345"]),
-            "<redacted> rejected"
-        );
-        // Pieces shorter than four bytes are left (they match ordinary text).
-        assert_eq!(redacted("a KEY", &["KEY12345"]), "a KEY");
-    }
 
     #[test]
     fn server_and_decode_errors_hide_secrets_in_their_display() {

@@ -8,6 +8,7 @@ mod endpoint;
 mod error;
 mod lenient;
 mod messages;
+mod redact;
 mod redirect;
 mod request;
 mod response;
@@ -27,6 +28,7 @@ pub use messages::{
     Message, MessagesBody, QueueUpdate, ReconnectSession, RichItem, RichMessage, Schedule,
     SensitiveDataRules, Settings, SwitchServer, VisitorId,
 };
+pub(crate) use redact::redact_secrets;
 pub use redirect::{RedirectPolicy, RedirectRefusal, SALESFORCE_LIVE_AGENT_DOMAIN};
 pub use request::{Api, AvailabilityQuery, ChasitorInit, Noun, RichAction, SettingsQuery};
 // Only the simulator uses these two from here.
