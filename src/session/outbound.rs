@@ -414,3 +414,99 @@ impl Outbound {
         left
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    /// One step of driving the queue the way the session does.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Enqueue(bool),
+        Prepare(usize),
+        Send,
+        Answer { uncertain: bool },
+        Accept,
+        OutOfSync(i64),
+        RestartNumbering,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => any::<bool>().prop_map(Step::Enqueue),
+            3 => (0usize..4).prop_map(Step::Prepare),
+            3 => Just(Step::Send),
+            2 => any::<bool>().prop_map(|uncertain| Step::Answer { uncertain }),
+            3 => Just(Step::Accept),
+            1 => (-2i64..12).prop_map(Step::OutOfSync),
+            1 => Just(Step::RestartNumbering),
+        ]
+    }
+
+    proptest! {
+        /// Every command is reported exactly once (delivered, uncertain or left over), no batch is empty,
+        /// and a new batch always takes a number above every one handed out since the numbering last
+        /// restarted.
+        #[test]
+        fn every_command_is_reported_once_and_numbers_never_repeat(
+            steps in prop::collection::vec(step(), 0..80)
+        ) {
+            let mut q = Outbound::new();
+            let mut enqueued = BTreeSet::new();
+            let mut reported = Vec::new();
+            let mut highest_given: u64 = 0;
+            for s in steps {
+                match s {
+                    Step::Enqueue(text) => {
+                        let c = if text { Command::Message("hi".into()) } else { Command::Typing(true) };
+                        enqueued.insert(q.enqueue(c));
+                    }
+                    Step::Prepare(max) => {
+                        let before = q.unacked.as_ref().map(|b| b.sequence);
+                        if q.has_outbound() {
+                            q.prepare_batch(max);
+                            let b = q.unacked.as_ref().expect("a batch after prepare");
+                            prop_assert!(!b.commands.is_empty(), "an empty batch");
+                            if before.is_none() {
+                                prop_assert!(b.sequence > highest_given || highest_given == 0,
+                                    "batch {} after {}", b.sequence, highest_given);
+                            }
+                            highest_given = highest_given.max(b.sequence);
+                        }
+                    }
+                    Step::Send => { q.sent(); }
+                    Step::Answer { uncertain } => q.answered(uncertain),
+                    Step::Accept => {
+                        if let Some(a) = q.accept(false) {
+                            match a.event {
+                                Event::Delivered(ids) | Event::DeliveryUncertain(ids) => reported.extend(ids),
+                                other => prop_assert!(false, "unexpected {other:?}"),
+                            }
+                        }
+                    }
+                    Step::OutOfSync(actual) => {
+                        q.out_of_sync(false, actual);
+                        highest_given = q.unacked.as_ref().map_or(0, |b| b.sequence);
+                    }
+                    Step::RestartNumbering => {
+                        q.restart_numbering();
+                        highest_given = q.unacked.as_ref().map_or(0, |b| b.sequence);
+                    }
+                }
+                prop_assert_eq!(
+                    q.pending(),
+                    q.queue.len() + q.unacked.as_ref().map_or(0, |b| b.commands.len())
+                );
+                prop_assert!(q.next_sequence > q.unacked.as_ref().map_or(0, |b| b.sequence));
+            }
+            let left = q.leftover();
+            reported.extend(left.uncertain.unwrap_or_default());
+            reported.extend(left.undelivered);
+            let once: BTreeSet<_> = reported.iter().copied().collect();
+            prop_assert_eq!(once.len(), reported.len(), "a command reported twice");
+            prop_assert_eq!(once, enqueued);
+        }
+    }
+}
