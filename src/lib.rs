@@ -189,7 +189,7 @@ pub use http;
 pub use session::{
     CommandError, CommandId, EndReason, Event, Failure, Handled, InputError, MAX_COUNTER,
     MAX_SEQUENCE_JUMP, OutgoingRequest, Output, RequestId, RequestKind, ResumeError,
-    SNAPSHOT_VERSION, Session, SessionSnapshot, State, TransportError,
+    SNAPSHOT_VERSION, Session, SessionSnapshot, State, SwitchOfferId, TransportError,
 };
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub use time::Clock;

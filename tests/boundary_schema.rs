@@ -272,6 +272,7 @@ fn every_event() -> Vec<(&'static str, Event)> {
         (
             "switchOffered",
             Event::SwitchOffered {
+                offer: liveagent::SwitchOfferId(1),
                 endpoint: endpoint("https://chat.other.example"),
                 reason: RedirectRefusal::ForeignHost,
                 decide_by: Timestamp::from_millis(31_000),

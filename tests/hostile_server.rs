@@ -9,6 +9,7 @@ use liveagent::wire::{Endpoint, RichAction, ServerError, TriggeredRule};
 use liveagent::{
     CommandError, Config, EndReason, Event, OutgoingRequest, Output, RedirectPolicy,
     RedirectRefusal, RequestKind, ResumeError, RetryPolicy, Session, SessionSnapshot, State,
+    SwitchOfferId,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -91,6 +92,30 @@ impl Victim {
 
     fn set_now(&mut self, now: Timestamp) {
         self.h.set_now(now);
+    }
+
+    /// The id of the last switch offered to the application.
+    fn offer(&self) -> SwitchOfferId {
+        self.events()
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::SwitchOffered { offer, .. } => Some(*offer),
+                _ => None,
+            })
+            .expect("a switch was offered")
+    }
+
+    /// `accept_switch` of the last offer, decided now.
+    fn accept_switch(&mut self) -> Result<(), CommandError> {
+        let (offer, now) = (self.offer(), self.now());
+        self.s().accept_switch(offer, now)
+    }
+
+    /// `refuse_switch` of the last offer.
+    fn refuse_switch(&mut self) -> Result<(), CommandError> {
+        let offer = self.offer();
+        self.s().refuse_switch(offer)
     }
 
     fn drain(&mut self) {
@@ -396,14 +421,18 @@ fn ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
     v.s().send_message("hello?").expect("queued");
     v.drain();
     assert_eq!(v.issued(), before, "commands wait too");
-    v.s().refuse_switch().expect("pending offer");
+    v.refuse_switch().expect("pending offer");
     v.drain();
     assert!(matches!(
         v.end_reason(),
         Some(EndReason::RedirectRefused { .. })
     ));
     assert!(v.requests().iter().all(|r| host_of(r) == HOST));
-    assert_eq!(v.s().accept_switch(), Err(CommandError::NoSwitchOffered));
+    let offer = v.offer();
+    assert_eq!(
+        v.accept_switch(),
+        Err(CommandError::SwitchOfferGone { offer })
+    );
 
     // Accepting moves the session, announced first.
     let mut v = Victim::chatting(cfg);
@@ -411,8 +440,9 @@ fn ask_application_offers_the_switch_and_sends_nothing_until_it_decides() {
         "SwitchServer",
         json!({"newUrl": "https://chat.partner.example/chat"}),
     )]);
+    let (offer, now) = (v.offer(), v.now());
     v.h.log_mut().clear();
-    v.s().accept_switch().expect("pending offer");
+    v.s().accept_switch(offer, now).expect("pending offer");
     v.drain();
     assert!(
         matches!(v.log().first(), Some(Out::Event(Event::ServerSwitched(_)))),
@@ -486,7 +516,11 @@ fn an_offer_the_application_never_answers_is_refused_after_the_request_timeout()
         v.events().last(),
         Some(Event::Ended(EndReason::SwitchUndecided { .. }))
     ));
-    assert_eq!(v.s().accept_switch(), Err(CommandError::NoSwitchOffered));
+    let offer = v.offer();
+    assert_eq!(
+        v.accept_switch(),
+        Err(CommandError::SwitchOfferGone { offer })
+    );
     insta::assert_snapshot!(v.transcript());
 
     // A decision in time still counts: accepting just before the deadline moves the session.
@@ -497,10 +531,168 @@ fn an_offer_the_application_never_answers_is_refused_after_the_request_timeout()
     )]);
     v.set_now(v.now() + Duration::from_secs(29));
     v.timeout();
-    v.s().accept_switch().expect("still pending");
+    v.accept_switch().expect("still pending");
     v.drain();
     assert!(v.end_reason().is_none());
     assert_eq!(v.session().endpoint().host(), "chat.partner.example");
+}
+
+#[test]
+fn an_accept_for_the_first_of_two_switch_servers_never_sends_the_key_to_the_second() {
+    // The attacker sends two SwitchServers in one batch: a plausible partner host first, then itself in
+    // clear text. The application reads the first offer and accepts it.
+    let mut v = Victim::chatting(config().redirect(RedirectPolicy::AskApplication));
+    let before = v.issued();
+    v.poll(vec![
+        msg(
+            "SwitchServer",
+            json!({"newUrl": "https://chat.partner.example/chat"}),
+        ),
+        msg(
+            "SwitchServer",
+            json!({"newUrl": "http://attacker.example/chat"}),
+        ),
+    ]);
+    let offers: Vec<(SwitchOfferId, String)> = v
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::SwitchOffered {
+                offer, endpoint, ..
+            } => Some((*offer, endpoint.host().to_owned())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offers.len(), 2, "each SwitchServer is its own offer");
+    let (first, ref first_host) = offers[0];
+    let (second, ref second_host) = offers[1];
+    assert_eq!(first_host, "chat.partner.example");
+    assert_eq!(second_host, "attacker.example");
+    assert_ne!(first, second);
+
+    // The decision names the first offer: the second replaced it, so nothing is decided.
+    let now = v.now();
+    assert_eq!(
+        v.s().accept_switch(first, now),
+        Err(CommandError::SwitchOfferGone { offer: first })
+    );
+    v.drain();
+    assert_eq!(v.session().endpoint().host(), HOST);
+    assert_eq!(
+        v.issued(),
+        before,
+        "still waiting for a decision on the second"
+    );
+    assert!(
+        v.requests()
+            .iter()
+            .all(|r| host_of(r) != "attacker.example"),
+        "nothing reaches the attacker"
+    );
+    // The application refuses what it was actually offered last.
+    v.s().refuse_switch(second).expect("the pending offer");
+    v.drain();
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::RedirectRefused { target, .. }) if target.host() == "attacker.example"
+    ));
+    assert!(v.requests().iter().all(|r| host_of(r) == HOST));
+
+    // A switch inside the policy after an offer withdraws the offer: an accept naming it moves nothing.
+    let mut v = Victim::chatting(config().redirect(RedirectPolicy::AskApplication));
+    v.poll(vec![
+        msg(
+            "SwitchServer",
+            json!({"newUrl": "https://chat.partner.example/chat"}),
+        ),
+        msg(
+            "SwitchServer",
+            json!({"newUrl": "https://d.la2-c2-phx.salesforceliveagent.com/chat"}),
+        ),
+    ]);
+    let offer = v.offer();
+    assert_eq!(
+        v.accept_switch(),
+        Err(CommandError::SwitchOfferGone { offer })
+    );
+    v.drain();
+    assert_eq!(
+        v.session().endpoint().host(),
+        "d.la2-c2-phx.salesforceliveagent.com"
+    );
+    assert!(
+        v.requests()
+            .iter()
+            .all(|r| host_of(r) != "chat.partner.example")
+    );
+}
+
+#[test]
+fn an_accept_after_the_offer_lapsed_is_refused_even_before_the_timeout_fires() {
+    let mut v = Victim::chatting(config().redirect(RedirectPolicy::AskApplication));
+    let before = v.issued();
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://chat.partner.example/chat"}),
+    )]);
+    let offer = v.offer();
+    let decide_by = v
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::SwitchOffered { decide_by, .. } => Some(*decide_by),
+            _ => None,
+        })
+        .expect("offered");
+    // The application's clock is past the deadline; the session has not been told (no handle_timeout,
+    // no poll_output since): the accept itself carries the time.
+    let late = decide_by + Duration::from_millis(1);
+    assert_eq!(
+        v.s().accept_switch(offer, late),
+        Err(CommandError::SwitchOfferLapsed { offer })
+    );
+    v.set_now(late);
+    v.drain();
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::SwitchUndecided { .. })
+    ));
+    assert_eq!(v.issued(), before, "nothing went to the offered host");
+    assert!(v.requests().iter().all(|r| host_of(r) == HOST));
+
+    // Exactly at the deadline is too late as well; an earlier `now` than the session has seen counts as
+    // the latest it has seen.
+    let mut v = Victim::chatting(config().redirect(RedirectPolicy::AskApplication));
+    v.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://chat.partner.example/chat"}),
+    )]);
+    let offer = v.offer();
+    let decide_by = v.session().poll_timeout().expect("the offer's deadline");
+    let now = v.now();
+    v.s().handle_timeout(decide_by - Duration::from_millis(1));
+    assert_eq!(
+        v.s().accept_switch(offer, decide_by),
+        Err(CommandError::SwitchOfferLapsed { offer })
+    );
+    let mut v2 = Victim::chatting(config().redirect(RedirectPolicy::AskApplication));
+    v2.poll(vec![msg(
+        "SwitchServer",
+        json!({"newUrl": "https://chat.partner.example/chat"}),
+    )]);
+    let offer = v2.offer();
+    let decide_by = v2.session().poll_timeout().expect("the offer's deadline");
+    v2.s()
+        .handle_response(
+            liveagent::RequestId(u64::MAX),
+            http::Response::new(Vec::new()),
+            decide_by,
+        )
+        .expect_err("an id never issued; the time is still seen");
+    assert_eq!(
+        v2.s().accept_switch(offer, now),
+        Err(CommandError::SwitchOfferLapsed { offer })
+    );
 }
 
 #[test]

@@ -203,11 +203,11 @@ export class Session {
   end() {
     this.command({ type: "end" });
   }
-  acceptSwitch() {
-    this.command({ type: "acceptSwitch" });
+  acceptSwitch(offer, nowMs) {
+    this.command({ type: "acceptSwitch", offer, nowMs });
   }
-  refuseSwitch() {
-    this.command({ type: "refuseSwitch" });
+  refuseSwitch(offer) {
+    this.command({ type: "refuseSwitch", offer });
   }
 
   /** The upload POST for a FileTransfer message's payload: `{method, url, headers, body: Uint8Array}`. */

@@ -30,7 +30,9 @@ mod pair;
 #[cfg(feature = "sim")]
 pub use pair::JsonPair;
 
-use crate::session::{CommandError, Handled, InputError, ResumeError, Session, SessionSnapshot};
+use crate::session::{
+    CommandError, Handled, InputError, ResumeError, Session, SessionSnapshot, SwitchOfferId,
+};
 use crate::wire::{FileTransfer, RichAction, TriggeredRule};
 use crate::{Config, Output, RequestId, State, Timestamp};
 use input::Obj;
@@ -208,6 +210,8 @@ impl From<CommandError> for BoundaryError {
             CommandError::PayloadTooLarge { .. } => "payloadTooLarge",
             CommandError::TooManyItems { .. } => "tooManyItems",
             CommandError::NoSwitchOffered => "noSwitchOffered",
+            CommandError::SwitchOfferGone { .. } => "switchOfferGone",
+            CommandError::SwitchOfferLapsed { .. } => "switchOfferLapsed",
         };
         BoundaryError::new(ErrorCode::Command, e.to_string()).with_reason(reason)
     }
@@ -332,8 +336,8 @@ enum CommandJson {
     ReportSensitiveDataRules(Vec<TriggeredRule>),
     SendRichMessage(Vec<RichAction>),
     End,
-    AcceptSwitch,
-    RefuseSwitch,
+    AcceptSwitch(u64, Timestamp),
+    RefuseSwitch(u64),
 }
 
 fn parse_command(json: &str) -> Result<CommandJson, BoundaryError> {
@@ -349,8 +353,8 @@ fn parse_command(json: &str) -> Result<CommandJson, BoundaryError> {
         "reportSensitiveDataRules" => CommandJson::ReportSensitiveDataRules(o.req("rules")?),
         "sendRichMessage" => CommandJson::SendRichMessage(o.req("actions")?),
         "end" => CommandJson::End,
-        "acceptSwitch" => CommandJson::AcceptSwitch,
-        "refuseSwitch" => CommandJson::RefuseSwitch,
+        "acceptSwitch" => CommandJson::AcceptSwitch(o.req("offer")?, timestamp(o.req("nowMs")?)?),
+        "refuseSwitch" => CommandJson::RefuseSwitch(o.req("offer")?),
         other => {
             return Err(arg(format!(
                 "unknown command type {other:?} (sendMessage, setTyping, sneakPeek, sendCustomEvent, \
@@ -378,12 +382,12 @@ fn run_command(session: &mut Session, json: &str) -> Result<String, BoundaryErro
             session.end()?;
             None
         }
-        CommandJson::AcceptSwitch => {
-            session.accept_switch()?;
+        CommandJson::AcceptSwitch(offer, now) => {
+            session.accept_switch(SwitchOfferId(offer), now)?;
             None
         }
-        CommandJson::RefuseSwitch => {
-            session.refuse_switch()?;
+        CommandJson::RefuseSwitch(offer) => {
+            session.refuse_switch(SwitchOfferId(offer))?;
             None
         }
     };
@@ -601,14 +605,16 @@ impl JsonSession {
         Ok(self.session.end()?)
     }
 
-    /// Follows an offered server switch (see [`Session::accept_switch`]).
-    pub fn accept_switch(&mut self) -> Result<(), BoundaryError> {
-        Ok(self.session.accept_switch()?)
+    /// Follows the server switch `offer` (the `offer` of its `switchOffered` event), decided at `now_ms`
+    /// (see [`Session::accept_switch`]).
+    pub fn accept_switch(&mut self, offer: u64, now_ms: f64) -> Result<(), BoundaryError> {
+        let now = timestamp(now_ms)?;
+        Ok(self.session.accept_switch(SwitchOfferId(offer), now)?)
     }
 
-    /// Declines an offered server switch (see [`Session::refuse_switch`]).
-    pub fn refuse_switch(&mut self) -> Result<(), BoundaryError> {
-        Ok(self.session.refuse_switch()?)
+    /// Declines the server switch `offer` (see [`Session::refuse_switch`]).
+    pub fn refuse_switch(&mut self, offer: u64) -> Result<(), BoundaryError> {
+        Ok(self.session.refuse_switch(SwitchOfferId(offer))?)
     }
 
     /// The upload POST answering a FileTransfer `Requested` message (`transfer_json`: the `payload` of that

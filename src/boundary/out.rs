@@ -281,6 +281,7 @@ pub(crate) enum EventJson<'a> {
         endpoint: String,
     },
     SwitchOffered {
+        offer: u64,
         endpoint: String,
         reason: RefusalJson,
         decide_by_ms: u64,
@@ -351,10 +352,12 @@ impl<'a> EventJson<'a> {
                 endpoint: endpoint.to_string(),
             },
             Event::SwitchOffered {
+                offer,
                 endpoint,
                 reason,
                 decide_by,
             } => EventJson::SwitchOffered {
+                offer: offer.0,
                 endpoint: endpoint.to_string(),
                 reason: (*reason).into(),
                 decide_by_ms: ms(*decide_by),

@@ -27,6 +27,15 @@ impl fmt::Display for RequestId {
 )]
 pub struct CommandId(pub u64);
 
+/// Identifies one [`Event::SwitchOffered`]: the decision
+/// ([`accept_switch`](crate::Session::accept_switch), [`refuse_switch`](crate::Session::refuse_switch)) names
+/// the offer it decides, so it can never apply to another one. Unique within a session's life in one process
+/// (offers are not persisted).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct SwitchOfferId(pub u64);
+
 /// Which resource a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
@@ -426,10 +435,15 @@ pub enum Event {
     /// SwitchServer to an endpoint outside the redirect policy, under
     /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication): nothing new is sent until the
     /// application calls [`Session::accept_switch`](crate::Session::accept_switch) or
-    /// [`Session::refuse_switch`](crate::Session::refuse_switch). An offer still undecided at `decide_by`
-    /// (`Config::request_timeout` after it was made) is refused: the chat ends with
-    /// [`EndReason::SwitchUndecided`].
+    /// [`Session::refuse_switch`](crate::Session::refuse_switch) naming `offer`. An offer still undecided at
+    /// `decide_by` (`Config::request_timeout` after it was made) is refused: the chat ends with
+    /// [`EndReason::SwitchUndecided`]; an accept at or after `decide_by` is refused the same way. A later
+    /// SwitchServer replaces a pending offer (a new `SwitchOffered` with a new id, or a switch inside the
+    /// policy); a decision naming the replaced offer is refused with [`CommandError::SwitchOfferGone`] and
+    /// decides nothing.
     SwitchOffered {
+        /// The offer; a decision names it.
+        offer: SwitchOfferId,
         /// Where the server wants the session to go.
         endpoint: Endpoint,
         /// Why the default policy would refuse it.
@@ -553,6 +567,18 @@ pub enum CommandError {
     /// [`accept_switch`](crate::Session::accept_switch) or [`refuse_switch`](crate::Session::refuse_switch)
     /// without a pending [`Event::SwitchOffered`].
     NoSwitchOffered,
+    /// The decision names an offer that is no longer pending: a later SwitchServer replaced it, or it was
+    /// decided already. Nothing was decided; a pending offer, if any, came with its own event.
+    SwitchOfferGone {
+        /// The offer named.
+        offer: SwitchOfferId,
+    },
+    /// [`accept_switch`](crate::Session::accept_switch) at or after the offer's `decide_by`: too late, the
+    /// offer is refused as undecided ([`EndReason::SwitchUndecided`]).
+    SwitchOfferLapsed {
+        /// The offer named.
+        offer: SwitchOfferId,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -582,6 +608,16 @@ impl fmt::Display for CommandError {
             CommandError::NoSwitchOffered => {
                 f.write_str("no server switch is waiting for a decision")
             }
+            CommandError::SwitchOfferGone { offer } => write!(
+                f,
+                "server switch offer {} is no longer pending (replaced or decided)",
+                offer.0
+            ),
+            CommandError::SwitchOfferLapsed { offer } => write!(
+                f,
+                "server switch offer {} lapsed before it was accepted",
+                offer.0
+            ),
         }
     }
 }

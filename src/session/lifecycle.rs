@@ -47,6 +47,7 @@ impl Session {
             end_reason: None,
             idle_warned: false,
             switch: None,
+            switch_offers: 0,
         };
         // The old process may have sent the unacknowledged batch: the server may hold it already.
         s.outbound.resumed();

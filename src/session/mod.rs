@@ -130,6 +130,8 @@ pub struct Session {
     /// it decides, and an offer still undecided after `request_timeout` is refused
     /// ([`EndReason::SwitchUndecided`]).
     switch: Option<Box<PendingSwitch>>,
+    /// Switch offers made so far (the last one's id).
+    switch_offers: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -188,6 +190,7 @@ impl Session {
             end_reason: None,
             idle_warned: false,
             switch: None,
+            switch_offers: 0,
         }
     }
 
@@ -489,26 +492,32 @@ impl Session {
         }
     }
 
-    /// Follows the switch offered by [`Event::SwitchOffered`] (only under
+    /// Follows the switch offered by [`Event::SwitchOffered`] `offer` (only under
     /// [`RedirectPolicy::AskApplication`](crate::RedirectPolicy::AskApplication)): later requests, carrying the
     /// session key, go to that endpoint. Emits [`Event::ServerSwitched`].
-    pub fn accept_switch(&mut self) -> Result<(), CommandError> {
-        let offer = self.take_switch().ok_or(CommandError::NoSwitchOffered)?;
-        if self.is_ended() {
-            return Err(CommandError::Ended);
-        }
+    ///
+    /// The decision names the offer, so it never applies to another: an offer a later SwitchServer replaced
+    /// is refused with [`CommandError::SwitchOfferGone`] (nothing changes; the new offer has its own event).
+    /// `now` is the application's clock when it decided: an accept at or after the offer's `decide_by` is
+    /// too late whatever the order of calls (also when `handle_timeout` has not run yet), so it is refused
+    /// with [`CommandError::SwitchOfferLapsed`] and the offer lapses ([`EndReason::SwitchUndecided`]).
+    pub fn accept_switch(
+        &mut self,
+        offer: SwitchOfferId,
+        now: Timestamp,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        let offer = self.decide_switch(offer, Some(self.now))?;
         self.endpoint = offer.target.clone();
         self.events.push_back(Event::ServerSwitched(offer.target));
         Ok(())
     }
 
-    /// Declines the switch offered by [`Event::SwitchOffered`]: the chat ends with
-    /// [`EndReason::RedirectRefused`] and nothing is sent to the offered endpoint.
-    pub fn refuse_switch(&mut self) -> Result<(), CommandError> {
-        let offer = self.take_switch().ok_or(CommandError::NoSwitchOffered)?;
-        if self.is_ended() {
-            return Err(CommandError::Ended);
-        }
+    /// Declines the switch offered by [`Event::SwitchOffered`] `offer`: the chat ends with
+    /// [`EndReason::RedirectRefused`] and nothing is sent to the offered endpoint. A replaced offer is
+    /// refused with [`CommandError::SwitchOfferGone`] (the pending one, if any, is not touched).
+    pub fn refuse_switch(&mut self, offer: SwitchOfferId) -> Result<(), CommandError> {
+        let offer = self.decide_switch(offer, None)?;
         let target = offer.target;
         let reason = self.refusal_of(&target);
         self.finish(EndReason::RedirectRefused { target, reason });

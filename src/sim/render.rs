@@ -219,11 +219,13 @@ impl Render {
                 self.stamp(*at)
             ),
             Event::SwitchOffered {
+                offer,
                 endpoint,
                 reason,
                 decide_by,
             } => format!(
-                "SwitchOffered {{ endpoint: {endpoint}, reason: {reason:?}, decide_by: {} }}",
+                "SwitchOffered {{ offer: {}, endpoint: {endpoint}, reason: {reason:?}, decide_by: {} }}",
+                offer.0,
                 self.stamp(*decide_by)
             ),
             Event::Ended(reason) => format!("Ended({reason})"),

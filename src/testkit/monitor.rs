@@ -726,6 +726,7 @@ impl Monitor {
                             // Offered to the application (its decision is a command the monitor does not
                             // follow: a test that decides drives the session by hand).
                             Some(Event::SwitchOffered {
+                                offer: crate::SwitchOfferId(0),
                                 endpoint: e,
                                 reason: RedirectRefusal::ForeignHost,
                                 decide_by: Timestamp::ZERO,
@@ -1035,7 +1036,7 @@ impl Monitor {
         );
         if from_server(ev) {
             match self.expected.pop_front() {
-                // The offer's reason and deadline are the session's to compute: the target is what counts.
+                // The offer's id, reason and deadline are the session's to compute: the target is what counts.
                 Some(Event::SwitchOffered { endpoint, .. }) => ensure!(
                     matches!(ev, Event::SwitchOffered { endpoint: got, .. } if *got == endpoint),
                     "expected the switch to {endpoint} offered to the application, got {ev:?}"

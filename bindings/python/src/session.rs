@@ -311,12 +311,12 @@ impl Session {
         self.inner.end().or_raise(py)
     }
 
-    fn accept_switch(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.inner.accept_switch().or_raise(py)
+    fn accept_switch(&mut self, py: Python<'_>, offer: u64, now_ms: f64) -> PyResult<()> {
+        self.inner.accept_switch(offer, now_ms).or_raise(py)
     }
 
-    fn refuse_switch(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.inner.refuse_switch().or_raise(py)
+    fn refuse_switch(&mut self, py: Python<'_>, offer: u64) -> PyResult<()> {
+        self.inner.refuse_switch(offer).or_raise(py)
     }
 
     fn upload_request<'py>(

@@ -174,10 +174,11 @@ class Session:
         """A custom event; returns the command id."""
     def end(self) -> None:
         """Ends the chat; the session goes on until the server confirmed (then ``ended``)."""
-    def accept_switch(self) -> None:
-        """Follows an offered server switch (``switchOffered``)."""
-    def refuse_switch(self) -> None:
-        """Declines an offered server switch."""
+    def accept_switch(self, offer: int, now_ms: float) -> None:
+        """Follows the server switch ``offer`` (the ``offer`` of its ``switchOffered`` event), decided at
+        ``now_ms``; refused once the offer was replaced or its ``decideByMs`` passed."""
+    def refuse_switch(self, offer: int) -> None:
+        """Declines the server switch ``offer``."""
     def upload_request(
         self, transfer: JsonInput, filename: str, content_type: str, file: bytes
     ) -> UploadRequest:
