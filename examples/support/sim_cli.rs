@@ -1,6 +1,7 @@
-//! The conformance server behind `cargo run --example sim_server`: command line, scenario files, start,
-//! shutdown and the report. The example is a thin `main` over this module; tests compile it as a module
-//! (next to `sim_http.rs`, which it uses as `super::sim_http`) and drive it with the same flags a user types.
+//! The conformance server behind the `liveagent-sim-server` tool (`tools/sim-server`) and `cargo run --example
+//! sim_server`: command line, scenario files, start, shutdown and the report. Both are a one-line `main` over
+//! [`main_with`]; tests compile it as a module (next to `sim_http.rs`, which it uses as `super::sim_http`) and
+//! drive it with the same flags a user types.
 
 // Shared with tests; not every includer uses every item.
 #![allow(dead_code)]
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 /// `--help`.
 pub const USAGE: &str = "\
-usage: sim_server [OPTIONS]
+usage: liveagent-sim-server [OPTIONS]
 
 Serves the liveagent Chat REST API simulator over HTTP/1.1 until end of input on stdin, SIGINT or SIGTERM,
 then writes the transcript and the conformance report and exits 0. Point your client at the URL it prints
@@ -26,6 +27,8 @@ Listening:
   --listen ADDR              address to listen on (default 127.0.0.1:8080; port 0 picks a free port)
   --port-file FILE           write the bound port to FILE once listening (for scripts)
   --ignore-stdin             do not stop at end of input (stop with SIGINT/SIGTERM only)
+  --no-admin                 do not serve the admin API under /__sim/ (report, reset, sessions, scenario,
+                             agent actions; see the README)
 Server behaviour:
   --dialect NAME             how the server reads the protocol's open questions (default: the evidence-weighted one)
   --set SWITCH=VALUE         set one dialect switch on top of --dialect (repeatable)
@@ -50,6 +53,10 @@ Output:
   --report FILE              write the conformance report as JSON to FILE at exit (text goes to stdout)
   --verbose, -v              print the transcript to stderr as it happens
   --help                     this text
+  --version                  the version
+
+Exit status: 0 after a clean shutdown (or --help, --version, --list-dialects, --dump-scenario), 1 when it
+cannot listen or write its files, 2 for a bad command line.
 ";
 
 /// The flags that take a value.
@@ -82,6 +89,8 @@ pub enum Command {
     Run(Options),
     /// Print [`USAGE`].
     Help,
+    /// Print the version.
+    Version,
     /// Print this scenario JSON and exit.
     DumpScenario(String),
     /// Print the dialects and their switches and exit.
@@ -167,12 +176,18 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let mut fault_flags: Vec<Fault> = Vec::new();
     let mut expected_ids = ExpectedIds::default();
     let mut live_transcript = false;
+    let mut admin_api = true;
     let (mut errors, mut errors_at, mut error_status) = (None::<u32>, 3u64, 500u16);
 
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
+            "--version" | "-V" => return Ok(Command::Version),
+            "--no-admin" => {
+                admin_api = false;
+                continue;
+            }
             "--ignore-stdin" => {
                 watch_stdin = false;
                 continue;
@@ -296,6 +311,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         config.seed = s;
     }
     apply_dialect(&mut config, dialect.as_deref(), &sets)?;
+    config.admin_api = admin_api;
 
     if dump {
         return Ok(Command::DumpScenario(scenario_json(&config)));
@@ -519,4 +535,70 @@ pub fn wait_for_stop(watch_stdin: bool) -> std::io::Result<&'static str> {
         drop(unused_sender);
         stopped
     })
+}
+
+/// The whole program: parses `args`, serves until told to stop, prints the report; `name` prefixes messages
+/// and `version` answers `--version`. Exit status as [`USAGE`] says.
+pub fn main_with<I: IntoIterator<Item = String>>(
+    name: &str,
+    version: &str,
+    args: I,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let options = match parse(args) {
+        Ok(Command::Run(o)) => o,
+        Ok(Command::Help) => {
+            print!("{}", USAGE.replacen("liveagent-sim-server", name, 1));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("{name} {version}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::ListDialects) => {
+            print!("{}", dialects_text());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::DumpScenario(json)) => {
+            println!("{json}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let watch_stdin = options.watch_stdin;
+    let listen = options.listen;
+    let admin = options.config.admin_api;
+    let running = match start(options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: cannot listen on {listen} or write the port file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "{name}: listening on {} (SwitchServer alternate {}{}); stop with Ctrl-C, SIGTERM{}",
+        running.url(),
+        running.alternate_url(),
+        if admin {
+            ", admin API under /__sim/"
+        } else {
+            ""
+        },
+        if watch_stdin { " or end of input" } else { "" }
+    );
+    let why = wait_for_stop(watch_stdin).unwrap_or("an error waiting for signals");
+    eprintln!("{name}: stopping ({why})");
+    match running.shutdown() {
+        Ok(finished) => {
+            print!("{}", finished.report_text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -74,9 +74,20 @@
 //!   A valid upload gets `200 Success`, a [`VisitorEvent::FileUploaded`] record and a FileTransfer `Success`
 //!   message to the visitor; otherwise 405 (method), 400 (parameter or body), 403 (chat or token), 413
 //!   (size) or 415 (not multipart), and the token stays unused.
+//!
+//! # The admin API
+//!
+//! Under `/__sim/`, on the same listener as the Chat API (so every front end has it), unless
+//! [`SimConfig::admin_api`] is off: `GET report`, `POST reset`, `GET sessions`, `GET sessions/{id}`, `GET`/`PUT
+//! scenario` (dialect, agent script and fault plan for the next sessions), and the agent acting on a live
+//! session now: `POST sessions/{id}/accept`, `say` (`{"text"}`), `typing`, `not-typing`, `transfer`
+//! (`{"name"}`), `request-file`, `end`, `action` (any [`AgentAction`] in its serde form) and `handover` (a 503
+//! server handover). Answers are JSON; bad input gets a 4xx with `{"error": ...}` and changes nothing. Admin
+//! requests leave no finding and are not counted by fault triggers. [`Server::reset`] is the same reset.
 
 pub mod conformance;
 pub mod dialect;
+
 mod pair;
 pub(crate) mod render;
 mod rng;
@@ -145,6 +156,9 @@ pub struct SimConfig {
     pub wrap_visitor_answers: bool,
     /// Record the transcript (default true; turn off for huge load tests).
     pub record_transcript: bool,
+    /// Serve the admin API under `/__sim/` (default true): read the report and sessions, reset, put a
+    /// scenario, act as the agent. See the [module docs](self#the-admin-api).
+    pub admin_api: bool,
     /// Milliseconds since the Unix epoch that the `now` given to [`Server::new`] stands for (timestamps in
     /// transcripts and session keys). Default 1_700_000_000_000.
     pub epoch_ms: i64,
@@ -167,6 +181,7 @@ impl Default for SimConfig {
             available: true,
             wrap_visitor_answers: true,
             record_transcript: true,
+            admin_api: true,
             epoch_ms: 1_700_000_000_000,
         }
     }

@@ -2,6 +2,7 @@
 //! family has its own file (`session_id`, `chasitor`, `messages`, `reconnect`, `visitor`, `upload`), routing
 //! and encoding are apart, and the agent and the faults live in `agent` and `faults`.
 
+mod admin;
 pub(crate) mod agent;
 mod bodies;
 mod chasitor;
@@ -99,19 +100,7 @@ impl fmt::Debug for Server {
 impl Server {
     /// A server with no sessions; `now` is time zero of the transcript.
     pub fn new(config: SimConfig, now: Timestamp) -> Server {
-        let session_faults = config
-            .faults
-            .faults
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !matches!(f.at, Trigger::ServerRequest(_)))
-            .map(|(i, _)| i)
-            .collect();
-        let any_duplicate_fault = config
-            .faults
-            .faults
-            .iter()
-            .any(|f| f.kind == FaultKind::DuplicateBatch);
+        let (session_faults, any_duplicate_fault) = plan_summary(&config);
         Server {
             rng: rng::SplitMix64::new(config.seed),
             config,
@@ -153,6 +142,22 @@ impl Server {
         self.advance(now);
         let ticket = Ticket(self.next_ticket);
         self.next_ticket = self.next_ticket.saturating_add(1);
+        if self.config.admin_api && req.uri().path().starts_with(admin::PREFIX) {
+            let ctx = Ctx {
+                ticket,
+                now,
+                session: None,
+                fx: Effects::default(),
+                line: String::new(),
+                session_kinds: Vec::new(),
+                end_after: None,
+                planned: true,
+            };
+            let a = self.admin(req, &ctx);
+            self.send(ticket, None, a, Effects::default(), now, None);
+            self.flush(now);
+            return ticket;
+        }
         self.server_requests = self.server_requests.saturating_add(1);
         self.current_request = ticket.0;
         self.refusal_noted = false;
@@ -308,6 +313,13 @@ impl Server {
     /// Sessions not yet ended.
     pub fn live_sessions(&self) -> usize {
         self.live
+    }
+
+    /// The fault plan changed: sessions created from now on follow the new one.
+    fn plan_changed(&mut self) {
+        let (session_faults, any_duplicate) = plan_summary(&self.config);
+        self.session_faults = session_faults;
+        self.any_duplicate_fault = any_duplicate;
     }
 
     fn clock(&mut self, now: Timestamp) -> Timestamp {
@@ -636,6 +648,19 @@ impl Server {
             outside_dropped: self.outside.dropped,
         }
     }
+}
+
+/// The plan indices of faults that can apply to sessions, and whether any is a duplicate batch.
+fn plan_summary(config: &SimConfig) -> (Vec<usize>, bool) {
+    let faults = &config.faults.faults;
+    let session_faults = faults
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !matches!(f.at, Trigger::ServerRequest(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let any_duplicate = faults.iter().any(|f| f.kind == FaultKind::DuplicateBatch);
+    (session_faults, any_duplicate)
 }
 
 /// Whether a session completed, and how it ended or why it did not complete: the one meaning of `completed`
