@@ -234,7 +234,7 @@ impl Visitors {
     }
 }
 
-/// Which side of the loop a piece of work belongs to (see [`Pair::set_side_hook`]).
+/// Which side of the loop a piece of work belongs to (see [`SideHook`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// Inside a [`Server`] call (or its drop).
