@@ -2,7 +2,7 @@
 """Builds fuzz/seeds/<target>/ from tests/fixtures/peers/ and tests/fixtures/spec/ (run from anywhere).
 
 The seeds are committed; libFuzzer never writes into them (.ci/run and the README give a scratch corpus
-directory first). Each seed is framed the way its target reads its input (see fuzz/src/lib.rs):
+directory first). Each seed is framed the way its target reads its input (see src/testkit/fuzz/):
 * parse_session_id / parse_messages: a first byte below 0xE0 means status 200, then the body; 0xE0 and two
   big-endian bytes give another status. parse_messages also takes 0xC0, a type index and a bare payload.
 * parse_visitor: a selector byte (0 Settings, 1 Availability, 2 VisitorId, 3 ReconnectSession), then the body.
@@ -10,6 +10,7 @@ directory first). Each seed is framed the way its target reads its input (see fu
 * decode_noun: the index of the noun in NOUN_NAMES (bit 0x80: also POST it to the simulator, 0x40: as a
   MultiNoun), then the request body.
 * session_ops / sim_session: bytes for `arbitrary`; zeros mean "a cooperative server", the rest is entropy.
+  (hostile_server's seeds are random bytes, written once, not by this script.)
 """
 import json
 import os

@@ -1,4 +1,4 @@
-//! `cargo fuzz run decode_noun`: see `liveagent_fuzz::decode_noun` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run decode_noun`: input format and checks at `liveagent::testkit::fuzz::decode_noun`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::decode_noun(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::decode_noun(data));

@@ -1,4 +1,4 @@
-//! `cargo fuzz run hostile_server`: see `liveagent_fuzz::hostile_server` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run hostile_server`: input format and checks at `liveagent::testkit::fuzz::hostile_server`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::hostile_server(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::hostile_server(data));

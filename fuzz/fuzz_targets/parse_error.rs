@@ -1,4 +1,4 @@
-//! `cargo fuzz run parse_error`: see `liveagent_fuzz::parse_error` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run parse_error`: input format and checks at `liveagent::testkit::fuzz::parse_error`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::parse_error(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::parse_error(data));

@@ -1,4 +1,4 @@
-//! `cargo fuzz run parse_messages`: see `liveagent_fuzz::parse_messages` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run parse_messages`: input format and checks at `liveagent::testkit::fuzz::parse_messages`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::parse_messages(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::parse_messages(data));

@@ -1,4 +1,4 @@
-//! `cargo fuzz run parse_session_id`: see `liveagent_fuzz::parse_session_id` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run parse_session_id`: input format and checks at `liveagent::testkit::fuzz::parse_session_id`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::parse_session_id(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::parse_session_id(data));

@@ -1,4 +1,4 @@
-//! `cargo fuzz run parse_visitor`: see `liveagent_fuzz::parse_visitor` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run parse_visitor`: input format and checks at `liveagent::testkit::fuzz::parse_visitor`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::parse_visitor(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::parse_visitor(data));

@@ -1,4 +1,4 @@
-//! `cargo fuzz run session_ops`: see `liveagent_fuzz::session_ops` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run session_ops`: input format and checks at `liveagent::testkit::fuzz::session_ops`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::session_ops(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::session_ops(data));

@@ -1,4 +1,4 @@
-//! `cargo fuzz run sim_session`: see `liveagent_fuzz::sim_session` (fuzz/src/lib.rs) for the input format and the checks.
+//! `cargo fuzz run sim_session`: input format and checks at `liveagent::testkit::fuzz::sim_session`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent_fuzz::sim_session(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::sim_session(data));

@@ -1,6 +1,6 @@
 //! Test kit for the session state machine: a deterministic, sans-IO harness that applies scripted [`Op`]s to a
 //! [`Session`](crate::Session), drains every output, and checks the protocol invariants after each step with
-//! a [`Monitor`]. The property test (`tests/session_model.rs`) and the fuzz target share this code.
+//! a [`Monitor`]. The property test (`tests/session_model.rs`) and the fuzz targets ([`fuzz`]) share this code.
 //!
 //! Everything here is plain data and never panics: a fuzz target can build [`Op`]s from raw bytes.
 //!
@@ -25,6 +25,7 @@
 //!   snapshot.
 
 mod coverage;
+pub mod fuzz;
 mod harness;
 mod monitor;
 mod op;

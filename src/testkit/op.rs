@@ -1,23 +1,16 @@
 //! The inputs a test (or a fuzz target) feeds the harness: plain data, cheap to build from random bytes.
+//!
+//! `Arbitrary` is derived on all of them (the `session_ops` fuzz target draws them from its input); a few
+//! fields are shaped by `fuzz/shapes.rs`. The order of the variants is the order the fuzzer's bytes pick them
+//! in: the first variant of [`Op`] and of [`Reply`] is what zero bytes draw, a cooperative server, and
+//! reordering them changes what the committed fuzz inputs mean.
+
+use super::fuzz::shapes;
+use arbitrary::Arbitrary;
 
 /// One step of a run: a visitor command, an answer from the "network", or a move of the clock.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Arbitrary)]
 pub enum Op {
-    /// `Session::send_message`.
-    SendMessage(String),
-    /// `Session::set_typing`.
-    SetTyping(bool),
-    /// `Session::sneak_peek`.
-    SneakPeek(String),
-    /// `Session::send_custom_event`.
-    CustomEvent {
-        /// Event type (empty is refused).
-        kind: String,
-        /// Payload.
-        data: String,
-    },
-    /// `Session::end`.
-    End,
     /// Answer one of the requests the session has in flight (`pick` modulo their number); a no-op when none is.
     Respond {
         /// Which in-flight request.
@@ -25,6 +18,23 @@ pub enum Op {
         /// What to answer.
         reply: Reply,
     },
+    /// `Session::send_message`.
+    SendMessage(#[arbitrary(with = shapes::command_text)] String),
+    /// `Session::set_typing`.
+    SetTyping(bool),
+    /// `Session::sneak_peek`.
+    SneakPeek(#[arbitrary(with = shapes::command_text)] String),
+    /// `Session::send_custom_event`.
+    CustomEvent {
+        /// Event type (empty is refused).
+        #[arbitrary(with = shapes::command_text)]
+        kind: String,
+        /// Payload.
+        #[arbitrary(with = shapes::command_text)]
+        data: String,
+    },
+    /// `Session::end`.
+    End,
     /// Report a transport error for one of the requests in flight.
     TransportError {
         /// Which in-flight request.
@@ -62,7 +72,7 @@ pub enum Op {
 }
 
 /// A step of the clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
 pub enum TimeStep {
     /// Milliseconds.
     Millis(u16),
@@ -76,7 +86,7 @@ pub enum TimeStep {
 }
 
 /// An HTTP answer, described so that it can be applied to any kind of request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Arbitrary)]
 pub enum Reply {
     /// What a cooperative server would answer given the request and the chat's progress (the variant picks
     /// among plausible answers): drives runs deep into the chat.
@@ -107,17 +117,20 @@ pub enum Reply {
     SessionBody(SessionBodySpec),
     /// 200 with a ReconnectSession body, valid or broken.
     ReconnectBody(ReconnectSpec),
-    /// Any status (100..=999; others are sent as 500) with any bytes, as given (used by the fuzz target).
+    /// Any status (100..=999; others are sent as 500) with any bytes, as given. Drawn: any `u16` folded into
+    /// 100..=999, the body without the harness's secret mark.
     Raw {
         /// The HTTP status.
+        #[arbitrary(with = shapes::raw_status)]
         status: u16,
         /// The body.
+        #[arbitrary(with = shapes::raw_body)]
         body: Vec<u8>,
     },
 }
 
 /// Error statuses the harness can answer with (409 `Out of sync` is [`Reply::OutOfSync`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
 pub enum ErrorStatus {
     /// 400.
     BadRequest,
@@ -154,9 +167,10 @@ impl ErrorStatus {
 }
 
 /// A Messages batch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Arbitrary)]
 pub struct BatchSpec {
-    /// The messages, in order.
+    /// The messages, in order (drawn: at most eight).
+    #[arbitrary(with = shapes::batch_messages)]
     pub msgs: Vec<MsgSpec>,
     /// The batch `sequence`.
     pub seq: SeqSpec,
@@ -165,7 +179,7 @@ pub struct BatchSpec {
 }
 
 /// How the batch `sequence` relates to the `ack` the poll carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
 pub enum SeqSpec {
     /// `ack + n`: every message is new.
     Consistent,
@@ -179,8 +193,14 @@ pub enum SeqSpec {
 
 /// One message of a batch; together these cover every message type the session treats specially, plus the
 /// generic ones, an unknown type and a mistyped payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
 pub enum MsgSpec {
+    /// ChatMessage with this text.
+    ChatMessage(#[arbitrary(with = shapes::command_text)] String),
+    /// AgentTyping.
+    AgentTyping,
+    /// AgentNotTyping.
+    AgentNotTyping,
     /// ChatRequestSuccess.
     ChatRequestSuccess {
         /// Queue position.
@@ -196,12 +216,6 @@ pub enum MsgSpec {
         /// `chasitorIdleTimeout` warning and timeout, seconds.
         idle: Option<(u16, u16)>,
     },
-    /// ChatMessage with this text.
-    ChatMessage(String),
-    /// AgentTyping.
-    AgentTyping,
-    /// AgentNotTyping.
-    AgentNotTyping,
     /// AgentDisconnect.
     AgentDisconnect,
     /// ChatTransferred.
@@ -222,7 +236,9 @@ pub enum MsgSpec {
         /// Valid URL.
         valid: bool,
     },
-    /// SwitchServer to exactly this `newUrl` (issue #10: hostile targets, any scheme, host, port or junk).
+    /// SwitchServer to exactly this `newUrl` (hostile targets: any scheme, host, port or junk). Not drawn by
+    /// `Arbitrary`: the `hostile_server` fuzz target builds these from pieces of real and hostile URLs.
+    #[arbitrary(skip)]
     SwitchServerTo(String),
     /// CustomEvent.
     CustomEvent,

@@ -1,0 +1,45 @@
+//! The bodies of the cargo-fuzz targets (`fuzz/fuzz_targets/*.rs` are one-line calls of these functions).
+//!
+//! Each target takes the raw fuzzer input, never panics on its own account, and panics (with a message saying
+//! what broke) when the code under test violates an invariant. `tests/fuzz_regressions.rs` replays every seed
+//! and every crash found through [`TARGETS`], on the stable toolchain and through the same code path.
+//!
+//! The session and simulator targets draw the crate's own input types with `Arbitrary` (derived on
+//! [`Op`](crate::testkit::Op) and its parts, shaped by hand where sizes matter: see `shapes.rs`).
+//!
+//! | target | what it feeds | what it checks |
+//! |---|---|---|
+//! | [`parse_session_id`] | status + bytes to `parse_session_id` | no panic; errors never quote the body; a parsed body re-serialises and parses to the same value |
+//! | [`parse_messages`] | status + bytes to `parse_messages`/`parse_envelope`; kind + payload to `Message::decode` | no panic; both parsers agree; `MessagesBody` and every `Message` re-serialise and parse to the same value |
+//! | [`parse_visitor`] | status + bytes to the Settings/Availability/VisitorId/ReconnectSession parsers | no panic; the value re-serialises bare and wrapped and parses to the same value |
+//! | [`parse_error`] | any status + bytes to `ServerError::parse` | no panic; status kept; text trimmed and short; `OutOfSync` only for 409; round trip |
+//! | [`decode_noun`] | noun name + body to `Noun::decode`, and to the simulator as a Chasitor POST or MultiNoun | no panic; a decoded noun re-encodes (`Noun::body`) and decodes to the same value; the simulator answers |
+//! | [`session_ops`](fn@session_ops) | [`Op`](crate::testkit::Op)s drawn with `Arbitrary` | every invariant of the testkit `Monitor` after every step |
+//! | [`sim_session`](fn@sim_session) | a [`SimInput`]: fault plan, agent script, visitor script, dialect | a `Session` against the simulator, driven by `sim::Pair`: exactly-once, in-order delivery both ways, judged by `Pair::check_delivery` from the simulator's record |
+//! | [`hostile_server`](fn@hostile_server) | a chat, then answers a hostile server would send: any status, any body, SwitchServer to any URL, any `sequence`, oversized batches | the testkit `Monitor`: no request outside the redirect policy, every delivered agent message reaches the application, events per step under the caps |
+
+mod hostile_server;
+mod parsers;
+mod session_ops;
+pub(crate) mod shapes;
+mod sim_session;
+
+pub use hostile_server::{hostile_server, hostile_server_input};
+pub use parsers::{decode_noun, parse_error, parse_messages, parse_session_id, parse_visitor};
+pub use session_ops::{session_ops, session_ops_input};
+pub use sim_session::{SimInput, VisitorAct, VisitorStep, sim_session};
+
+/// A target's entry point: takes the fuzzer's bytes, panics on a violated invariant.
+pub type Target = fn(&[u8]);
+
+/// Every target, by name (the names of the cargo-fuzz binaries and of the `fuzz/seeds/` folders).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("parse_session_id", parse_session_id),
+    ("parse_messages", parse_messages),
+    ("parse_visitor", parse_visitor),
+    ("parse_error", parse_error),
+    ("decode_noun", decode_noun),
+    ("session_ops", session_ops),
+    ("sim_session", sim_session),
+    ("hostile_server", hostile_server),
+];
