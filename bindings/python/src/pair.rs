@@ -1,13 +1,12 @@
 //! `liveagent.sim.Pair`: a session against the simulated server on a virtual clock ([`JsonPair`]), for
 //! rehearsing whole chats with faults in milliseconds. Virtual times come back in seconds since the start.
 
-use crate::convert::{self, value_to_py};
+use crate::convert;
 use crate::errors::{OrRaise, raise};
 use crate::session::{json_arg, text};
 use liveagent::boundary::{BoundaryError, ErrorCode, JsonPair};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
-use serde_json::Value;
 
 /// A session and the simulator on virtual time. See the `.pyi` stub for the Python-side documentation.
 #[pyclass(module = "liveagent._native", name = "Pair", unsendable)]
@@ -15,23 +14,13 @@ pub struct Pair {
     inner: JsonPair,
 }
 
-fn parse(py: Python<'_>, json: &str) -> PyResult<Value> {
-    serde_json::from_str(json).map_err(|_| {
-        raise(
-            py,
-            BoundaryError::new(ErrorCode::Internal, "the core's output is not JSON"),
-        )
-    })
-}
-
 /// An event object (`{"type": ...}`) with its times in seconds, or `None`.
 fn event_to_py(py: Python<'_>, json: &str) -> PyResult<Py<PyAny>> {
-    match parse(py, json)? {
-        Value::Object(map) => Ok(convert::object_with_times(py, map, convert::EVENT_TIMES)?
-            .into_any()
-            .unbind()),
-        other => Ok(value_to_py(py, other)?.unbind()),
+    let value = convert::loads(py, json)?;
+    if let Ok(event) = value.cast::<PyDict>() {
+        convert::to_seconds(event, convert::EVENT_TIMES)?;
     }
+    Ok(value.unbind())
 }
 
 #[pymethods]
@@ -65,7 +54,7 @@ impl Pair {
         let py = command.py();
         let json = json_arg(command, "the command", ErrorCode::InvalidArgument)?;
         let out = self.inner.command(&json).or_raise(py)?;
-        value_to_py(py, parse(py, &out)?)
+        convert::loads(py, &out)
     }
 
     fn run(&mut self, py: Python<'_>) -> PyResult<()> {
@@ -100,22 +89,18 @@ impl Pair {
 
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let json = self.inner.events().or_raise(py)?;
-        let list = PyList::empty(py);
-        if let Value::Array(items) = parse(py, &json)? {
-            for item in items {
-                let Value::Object(mut timed) = item else {
-                    continue;
-                };
-                let entry = PyDict::new(py);
-                if let Some(Value::Object(event)) = timed.remove("event") {
-                    entry.set_item(
-                        "event",
-                        convert::object_with_times(py, event, convert::EVENT_TIMES)?,
-                    )?;
-                }
-                let at = timed.get("atMs").and_then(Value::as_u64).unwrap_or(0);
-                entry.set_item("at", convert::secs(at))?;
-                list.append(entry)?;
+        let list = convert::loads(py, &json)?
+            .cast_into::<PyList>()
+            .map_err(|_| {
+                raise(
+                    py,
+                    BoundaryError::new(ErrorCode::Internal, "the core's events are not an array"),
+                )
+            })?;
+        for timed in list.iter() {
+            if let Ok(timed) = timed.cast::<PyDict>() {
+                convert::to_seconds(timed, &[("atMs", "at")])?;
+                convert::event_times(timed)?;
             }
         }
         Ok(list)
@@ -123,7 +108,7 @@ impl Pair {
 
     fn agent_texts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let json = self.inner.agent_texts().or_raise(py)?;
-        value_to_py(py, parse(py, &json)?)
+        convert::loads(py, &json)
     }
 
     fn transcript(&self) -> String {
@@ -132,7 +117,7 @@ impl Pair {
 
     fn check_delivery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let json = self.inner.check_delivery().or_raise(py)?;
-        value_to_py(py, parse(py, &json)?)
+        convert::loads(py, &json)
     }
 
     fn snapshot(&self, py: Python<'_>) -> PyResult<String> {

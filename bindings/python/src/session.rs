@@ -1,12 +1,11 @@
 //! `liveagent.Session`: a [`JsonSession`] with Python's units and types.
 
-use crate::convert::{self, now_ms, output_to_py, secs};
+use crate::convert::{self, now_ms, secs};
 use crate::errors::{OrRaise, raise};
 use liveagent::boundary::{self, BoundaryError, ErrorCode, JsonSession};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
-use serde_json::{Map, Value};
 
 /// One visitor chat, sans-IO. See the `.pyi` stub for the Python-side documentation.
 #[pyclass(module = "liveagent._native", name = "Session")]
@@ -129,28 +128,8 @@ fn request_id(py: Python<'_>, id: i128) -> PyResult<u64> {
     })
 }
 
-/// The boundary's JSON object text as a dict with its times in seconds (`keys`).
-fn object_to_py<'py>(
-    py: Python<'py>,
-    json: &str,
-    keys: &[(&str, &str)],
-) -> PyResult<Bound<'py, PyDict>> {
-    match serde_json::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => convert::object_with_times(py, map, keys),
-        _ => Err(internal(py, "the core's output is not a JSON object")),
-    }
-}
-
 fn internal(py: Python<'_>, what: &str) -> PyErr {
     raise(py, BoundaryError::new(ErrorCode::Internal, what))
-}
-
-/// One output's JSON text as a dict.
-pub fn output_from_json<'py>(py: Python<'py>, json: &str) -> PyResult<Bound<'py, PyDict>> {
-    match serde_json::from_str::<Map<String, Value>>(json) {
-        Ok(map) => output_to_py(py, map),
-        Err(_) => Err(internal(py, "the core's output is not a JSON object")),
-    }
 }
 
 #[pymethods]
@@ -189,7 +168,7 @@ impl Session {
             .poll_output(now_arg(now)?)
             .map_err(|e| seconds_message(e, now))
             .or_raise(py)?;
-        output_from_json(py, &json)
+        convert::output(py, &json)
     }
 
     fn drain_outputs<'py>(&mut self, now: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
@@ -199,15 +178,14 @@ impl Session {
             .drain_outputs(now_arg(now)?)
             .map_err(|e| seconds_message(e, now))
             .or_raise(py)?;
-        let Ok(outputs) = serde_json::from_str::<Vec<Map<String, Value>>>(&json) else {
-            return Err(internal(
-                py,
-                "the core's outputs are not a JSON array of objects",
-            ));
-        };
-        let list = PyList::empty(py);
-        for output in outputs {
-            list.append(output_to_py(py, output)?)?;
+        let list = convert::loads(py, &json)?
+            .cast_into::<PyList>()
+            .map_err(|_| internal(py, "the core's outputs are not a JSON array"))?;
+        for output in list.iter() {
+            if let Ok(output) = output.cast::<PyDict>() {
+                convert::to_seconds(output, convert::OUTPUT_TIMES)?;
+                convert::event_times(output)?;
+            }
         }
         Ok(list)
     }
@@ -273,7 +251,7 @@ impl Session {
         let py = command.py();
         let json = json_arg(command, "the command", ErrorCode::InvalidArgument)?;
         let out = self.inner.command(&json).or_raise(py)?;
-        object_to_py(py, &out, &[])
+        convert::object(py, &out, &[])
     }
 
     fn send_message(&mut self, text: &Bound<'_, PyString>) -> PyResult<u64> {
@@ -334,12 +312,12 @@ impl Session {
             .inner
             .upload_request(&transfer, &filename, &content_type, file)
             .or_raise(py)?;
-        object_to_py(py, &out, &[])
+        convert::object(py, &out, &[])
     }
 
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = self.inner.status().or_raise(py)?;
-        object_to_py(py, &out, &[("pollTimeoutMs", "pollTimeout")])
+        convert::object(py, &out, &[("pollTimeoutMs", "pollTimeout")])
     }
 
     #[getter]
