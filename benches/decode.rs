@@ -1,6 +1,11 @@
 //! Decoding Messages bodies: our typed decode (`wire::parse_messages`) against `serde_json::Value` of the same
 //! bytes, for bodies of 1, 10 and 100 mixed messages (shapes from tests/fixtures/peers/) and for every captured
 //! Messages fixture. Prints the typed/Value ratios at the end (read back from criterion's estimates).
+//!
+//! `decode_hostile`: the cost a hostile server can impose with one ~1 MiB body within the caps. The same bytes
+//! three ways: known types whose payloads do not decode (each payload 64 fields of nested arrays, `text` a
+//! number: the decoder must say which field is wrong), the same with an unknown type name of equal length
+//! (kept whole as `Message::Unknown`), and a plain `serde_json::from_slice::<Value>`.
 
 mod support;
 
@@ -46,6 +51,60 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+/// A ~1 MiB Messages body of `type` messages whose payloads are 64 fields of nested arrays with a `text`
+/// that is a number: undecodable as a ChatMessage, and large enough that copying a payload costs.
+fn hostile_body(kind: &str) -> Vec<u8> {
+    let field = format!("[{}]", vec!["[1,2,3,4,5,6,7,8]"; 28].join(","));
+    let fields: Vec<String> = (0..63).map(|i| format!("\"f{i:02}\":{field}")).collect();
+    let payload = format!("{{\"text\":5,{}}}", fields.join(","));
+    let message = format!("{{\"type\":\"{kind}\",\"message\":{payload}}}");
+    let n = 1_000_000 / message.len();
+    format!(
+        "{{\"messages\":[{}],\"sequence\":{n}}}",
+        vec![message; n].join(",")
+    )
+    .into_bytes()
+}
+
+fn count(body: &[u8], limits: &Limits) -> (usize, usize) {
+    match wire::parse_messages(200, body, limits) {
+        Ok(MessagesAnswer::Batch(b)) => (
+            b.messages.len(),
+            b.messages
+                .iter()
+                .filter(|m| matches!(m, wire::Message::Invalid { .. }))
+                .count(),
+        ),
+        Ok(_) => (0, 0),
+        Err(e) => panic!("decode failed: {e}"),
+    }
+}
+
+fn bench_hostile(c: &mut Criterion) {
+    let limits = Limits::default();
+    let invalid = hostile_body("ChatMessage");
+    let unknown = hostile_body("ChatMessagX");
+    assert_eq!(invalid.len(), unknown.len());
+    assert!(invalid.len() <= limits.max_body_bytes, "{}", invalid.len());
+    let (n, bad) = count(&invalid, &limits);
+    assert!(n > 0 && bad == n, "{n} messages, {bad} invalid");
+    assert_eq!(count(&unknown, &limits), (n, 0));
+    let mut g = c.benchmark_group("decode_hostile");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Bytes(invalid.len() as u64));
+    g.bench_function("invalid_typed", |b| {
+        b.iter(|| count(black_box(&invalid), &limits))
+    });
+    g.bench_function("unknown", |b| {
+        b.iter(|| count(black_box(&unknown), &limits))
+    });
+    g.bench_function("value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&invalid)).is_ok())
+    });
+    g.finish();
 }
 
 fn bench_decode(c: &mut Criterion) {
@@ -113,6 +172,21 @@ fn print_ratios() {
             rows.push((name, t, v));
         }
     }
+    let hostile = |id: &str| mean_ns(&dir, &format!("decode_hostile/{id}"));
+    if let (Some(i), Some(u), Some(v)) = (
+        hostile("invalid_typed"),
+        hostile("unknown"),
+        hostile("value"),
+    ) {
+        println!(
+            "\n~1 MiB hostile body: invalid typed {:.1} ms, unknown {:.1} ms, Value {:.1} ms; invalid/unknown {:.2}, invalid/Value {:.2}",
+            i / 1e6,
+            u / 1e6,
+            v / 1e6,
+            i / u,
+            i / v
+        );
+    }
     if rows.is_empty() {
         return;
     }
@@ -135,6 +209,7 @@ fn main() {
         .sample_size(50)
         .configure_from_args();
     bench_decode(&mut c);
+    bench_hostile(&mut c);
     c.final_summary();
     print_ratios();
 }

@@ -28,7 +28,7 @@ mod support {
 
 use drivers::blocking::{BlockingDriver, Input, Wake};
 use liveagent::sim::{AgentAction, AgentScript, SimConfig};
-use liveagent::wire::{Endpoint, FileTransfer, Message, UploadAnswer, parse_upload_answer};
+use liveagent::wire::{Endpoint, FileTransfer, Limits, Message, UploadAnswer, parse_upload_answer};
 use liveagent::{Config, EndReason, Event, Session};
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -346,7 +346,7 @@ fn send_upload(req: http::Request<Vec<u8>>, tx: Sender<Wake<AppInput>>) {
                     .with_config()
                     .limit(64 * 1024)
                     .read_to_vec()?;
-                Ok(parse_upload_answer(status, &body))
+                Ok(parse_upload_answer(status, &body, &Limits::default()))
             })
             .map_err(|e| e.to_string());
         let _ = tx.send(Wake::App(AppInput::Uploaded(answer)));

@@ -71,6 +71,10 @@
 //!   empty array, only re-deliveries) is polled at most ten times a second (from the second such answer in a
 //!   row, the next poll waits until [`floors::MIN_BACKOFF`] after the previous one went out). Counters stop
 //!   at [`MAX_COUNTER`] with a protocol error instead of saturating into collisions.
+//!   Decoding costs what parsing costs: a known message whose payload does not decode is diagnosed from where
+//!   the parser stopped, in one scan of the payload (no copy per field), so no body within the cap costs more
+//!   than a small multiple of a plain parse of its bytes; [`wire::parse_upload_answer`] applies the same body
+//!   cap and keeps only its four verdict fields.
 //! * **Secrets and logs.** A session key or affinity token that is not 1 to
 //!   [`wire::MAX_SECRET_BYTES`] bytes of visible ASCII is refused (never sent, never quoted). `Debug` of every
 //!   type redacts them, including inside undecodable messages. `Display` of every error and end reason escapes

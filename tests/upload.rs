@@ -6,7 +6,7 @@ use liveagent::Timestamp;
 use liveagent::sim::{AgentAction, AgentScript, AgentStep, Pair, SimConfig};
 use liveagent::wire::Message;
 use liveagent::wire::{
-    Endpoint, FileTransfer, Upload, UploadAnswer, UploadError, parse_upload_answer,
+    Endpoint, FileTransfer, Limits, Upload, UploadAnswer, UploadError, parse_upload_answer,
 };
 use liveagent::{Config, Event, State};
 use liveagent::{RedirectPolicy, RedirectRefusal};
@@ -224,10 +224,16 @@ fn errors_are_typed_and_say_nothing_secret() {
 
 #[test]
 fn answers_are_decoded_leniently() {
-    assert_eq!(parse_upload_answer(200, b"Success"), UploadAnswer::Success);
-    assert_eq!(parse_upload_answer(200, b""), UploadAnswer::Accepted);
     assert_eq!(
-        parse_upload_answer(413, b"Request Entity Too Large"),
+        parse_upload_answer(200, b"Success", &Limits::default()),
+        UploadAnswer::Success
+    );
+    assert_eq!(
+        parse_upload_answer(200, b"", &Limits::default()),
+        UploadAnswer::Accepted
+    );
+    assert_eq!(
+        parse_upload_answer(413, b"Request Entity Too Large", &Limits::default()),
         UploadAnswer::Failed {
             status: 413,
             detail: "Request Entity Too Large".into()
@@ -389,7 +395,11 @@ mod against_the_simulator {
                 let resp = reply.response().expect("upload answered");
                 let status = resp.status().as_u16();
                 let label = labels.get(ticket).cloned().unwrap_or_default();
-                (label, status, parse_upload_answer(status, resp.body()))
+                (
+                    label,
+                    status,
+                    parse_upload_answer(status, resp.body(), &Limits::default()),
+                )
             })
             .collect();
         let events = pair

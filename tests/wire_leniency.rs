@@ -728,3 +728,72 @@ fn invalid_utf8() {
         }
     );
 }
+
+/// A payload built to be expensive to diagnose: hundreds of large fields, the bad one anywhere. The field is
+/// still named (found from where the parser stopped, in one scan: the decode bench `decode_hostile` keeps the
+/// cost of such a body within a small factor of parsing it), and a field with the same name inside a nested
+/// value is not mistaken for it.
+#[test]
+fn a_bad_field_among_hundreds_of_large_ones_is_named_without_trying_each() {
+    let big = format!("[{}]", vec!["[1,2,3,4]"; 50].join(","));
+    for bad_at in [0usize, 63, 64, 299] {
+        let mut fields: Vec<String> = (0..300)
+            .map(|i| format!(r#""f{i}":{{"text":"nested, fine","v":{big}}}"#))
+            .collect();
+        fields.insert(bad_at, r#""text":{"not":"a string"}"#.to_owned());
+        let m = one("ChatMessage", &format!("{{{}}}", fields.join(",\n  ")));
+        let Message::Invalid { error, .. } = &m else {
+            panic!("{m:?}")
+        };
+        assert!(error.starts_with("field `text`"), "{bad_at}: {error}");
+    }
+    // The error's position is mapped on multi-line payloads too, and a missing field is said as such.
+    let m = one(
+        "ChasitorIdleTimeoutWarningEvent",
+        "{\n\"x\": 1,\n\"idleTimeoutWarningEvent\": 7\n}",
+    );
+    let Message::Invalid { error, .. } = &m else {
+        panic!("{m:?}")
+    };
+    assert!(
+        error.starts_with("field `idleTimeoutWarningEvent`"),
+        "{error}"
+    );
+    let m = one("ChatRequestFail", r#"{"reason": 5}"#);
+    if let Message::Invalid { error, .. } = &m {
+        assert!(error.starts_with("field `reason`"), "{error}");
+    }
+}
+
+#[test]
+fn an_upload_answer_is_held_to_the_body_cap_and_read_without_building_a_tree() {
+    use liveagent::wire::{UploadAnswer, parse_upload_answer};
+    let limits = limits();
+    // Over the cap: not read at all, whatever it says.
+    let huge = format!(
+        r#"{{"success":true,"pad":"{}"}}"#,
+        "x".repeat(limits.max_body_bytes)
+    );
+    assert!(matches!(
+        parse_upload_answer(200, huge.as_bytes(), &limits),
+        UploadAnswer::Failed { status: 200, .. }
+    ));
+    // Under the cap: a verdict after deep and wide padding is still found; the last repeated key wins; values
+    // of the wrong type count as absent.
+    let nested = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let wide = vec!["{\"a\":[1,2,3]}"; 5000].join(",");
+    let body =
+        format!(r#"{{"pad":[{nested},{wide}],"type":"Failure","success":7,"result":"Success"}}"#);
+    assert!(matches!(
+        parse_upload_answer(200, body.as_bytes(), &limits),
+        UploadAnswer::Failed { .. }
+    ));
+    assert_eq!(
+        parse_upload_answer(200, br#"{"success":false,"success":true}"#, &limits),
+        UploadAnswer::Success
+    );
+    assert_eq!(
+        parse_upload_answer(200, br#"{"status":"Success","status":5}"#, &limits),
+        UploadAnswer::Accepted
+    );
+}

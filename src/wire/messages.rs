@@ -508,23 +508,31 @@ pub struct Breadcrumb {
     pub location: String,
 }
 
-/// Which top-level field of an object payload makes it fail to decode as `T`: serde_json names a field only when
-/// it is missing, not when its value has the wrong type. Found by decoding the payload without each field in turn
-/// (only on the error path, and only for payloads with few fields, so a hostile payload cannot make this costly).
-fn culprit_field<T: DeserializeOwned>(payload: &serde_json::Value) -> Option<String> {
-    const MAX_FIELDS: usize = 64;
-    let obj = payload.as_object().filter(|o| o.len() <= MAX_FIELDS)?;
-    obj.keys()
-        .find(|k| {
-            let mut rest = obj.clone();
-            rest.remove(k.as_str());
-            match serde_json::from_value::<T>(serde_json::Value::Object(rest)) {
-                Ok(_) => true,
-                // A required field with a bad value: without it, the error becomes "missing field".
-                Err(e) => e.to_string().starts_with(&format!("missing field `{k}`")),
-            }
+/// Which top-level field of an object payload made decoding it fail with `error`: serde_json names a field
+/// only when it is missing, not when its value has the wrong type, but it says where it stopped. The field is
+/// the first (in the text) whose value ends at or after that point. One scan of the payload's top level
+/// (values kept as borrowed raw text, nothing nested is built), so a hostile payload with many large fields
+/// costs no more than another parse of it.
+fn culprit_field(payload: &str, error: &serde_json::Error) -> Option<String> {
+    if error.line() == 0 || error.to_string().starts_with("missing field") {
+        return None;
+    }
+    let at =
+        super::error::offset_of(payload.as_bytes(), error.line(), error.column()).saturating_sub(1);
+    let fields = serde_json::from_str::<
+        std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue>,
+    >(payload)
+    .ok()?;
+    let base = payload.as_ptr() as usize;
+    fields
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let start = (value.get().as_ptr() as usize).checked_sub(base)?;
+            let end = start.checked_add(value.get().len())?;
+            (end >= at).then_some((start, name))
         })
-        .cloned()
+        .min_by_key(|(start, _)| *start)
+        .map(|(_, name)| name.into_owned())
 }
 
 /// The payload as a JSON value, for `Unknown` and `Invalid`. A payload that is valid JSON but that
@@ -665,7 +673,7 @@ macro_rules! message_enum {
                             if let Ok(v) = T::deserialize(&raw) {
                                 return f(v);
                             }
-                            let error = match culprit_field::<T>(&raw) {
+                            let error = match culprit_field(payload, &e) {
                                 Some(field) => format!("field `{field}`: {e}"),
                                 None => e.to_string(),
                             };

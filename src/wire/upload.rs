@@ -4,7 +4,7 @@
 
 use super::error::{LogSafe, truncate_str};
 use super::request::{encode_query_value, percent_decode};
-use super::{Endpoint, FileTransfer, SessionKey};
+use super::{Endpoint, FileTransfer, Limits, SessionKey};
 use super::{RedirectPolicy, RedirectRefusal};
 use http::header::{CONTENT_TYPE, HeaderValue, REFERER};
 use http::{Method, Request};
@@ -613,8 +613,21 @@ impl fmt::Display for UploadAnswer {
     }
 }
 
-/// Reads the upload servlet's answer: never fails, see [`UploadAnswer`].
-pub fn parse_upload_answer(status: u16, body: &[u8]) -> UploadAnswer {
+/// Reads the upload servlet's answer: never fails, see [`UploadAnswer`]. The body is held to the same cap as
+/// every other answer ([`Limits::max_body_bytes`]): a longer one is [`UploadAnswer::Failed`] unread. A JSON
+/// body is scanned for its four verdict fields only (nothing else is kept), so its cost stays that of one
+/// parse without building a tree.
+pub fn parse_upload_answer(status: u16, body: &[u8], limits: &Limits) -> UploadAnswer {
+    if body.len() > limits.max_body_bytes {
+        return UploadAnswer::Failed {
+            status,
+            detail: format!(
+                "answer of {} bytes exceeds the limit of {} (not read)",
+                body.len(),
+                limits.max_body_bytes
+            ),
+        };
+    }
     let head = body.get(..body.len().min(4096)).unwrap_or_default();
     let text = String::from_utf8_lossy(head);
     let text = text.trim();
@@ -625,34 +638,19 @@ pub fn parse_upload_answer(status: u16, body: &[u8]) -> UploadAnswer {
             detail: detail(),
         };
     }
-    let word = |w: &str| {
-        let w = w.trim().trim_matches('"').trim();
-        if w.eq_ignore_ascii_case("success") || w.eq_ignore_ascii_case("ok") {
-            Some(true)
-        } else if ["failure", "fail", "failed", "error"]
-            .iter()
-            .any(|f| w.get(..f.len()).is_some_and(|h| h.eq_ignore_ascii_case(f)))
-        {
-            Some(false)
-        } else {
-            None
-        }
-    };
     let verdict = if text.starts_with('{') {
-        serde_json::from_slice::<serde_json::Value>(body)
+        serde_json::from_slice::<VerdictFields>(body)
             .ok()
             .and_then(|v| {
-                v.get("success")
-                    .and_then(serde_json::Value::as_bool)
-                    .or_else(|| {
-                        ["type", "status", "result"]
-                            .iter()
-                            .filter_map(|k| v.get(k).and_then(serde_json::Value::as_str))
-                            .find_map(word)
-                    })
+                v.success.or_else(|| {
+                    [v.kind, v.status, v.result]
+                        .iter()
+                        .flatten()
+                        .find_map(|w| verdict_word(w))
+                })
             })
     } else {
-        word(text)
+        verdict_word(text)
     };
     match verdict {
         Some(true) => UploadAnswer::Success,
@@ -661,6 +659,126 @@ pub fn parse_upload_answer(status: u16, body: &[u8]) -> UploadAnswer {
             detail: detail(),
         },
         None => UploadAnswer::Accepted,
+    }
+}
+
+/// `Success`/`OK` (true), a word starting `Failure`/`Fail`/`Error` (false), or neither.
+fn verdict_word(w: &str) -> Option<bool> {
+    let w = w.trim().trim_matches('"').trim();
+    if w.eq_ignore_ascii_case("success") || w.eq_ignore_ascii_case("ok") {
+        Some(true)
+    } else if ["failure", "fail", "failed", "error"]
+        .iter()
+        .any(|f| w.get(..f.len()).is_some_and(|h| h.eq_ignore_ascii_case(f)))
+    {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The fields of a JSON upload answer that carry a verdict: a boolean `success`, or a string `type`,
+/// `status` or `result` (values of another type count as absent, every other field is skipped unread; the
+/// last of repeated keys wins, as with any JSON object).
+#[derive(Default)]
+struct VerdictFields {
+    success: Option<bool>,
+    kind: Option<String>,
+    status: Option<String>,
+    result: Option<String>,
+}
+
+/// A JSON value read for a verdict: a boolean, a string, or anything else (skipped without keeping it).
+enum Loose {
+    Bool(bool),
+    Str(String),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Loose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Loose;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
+                Ok(Loose::Bool(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Loose, E> {
+                Ok(Loose::Str(v.to_owned()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_none<E>(self) -> Result<Loose, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Loose::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VerdictFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = VerdictFields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<VerdictFields, A::Error> {
+                let mut v = VerdictFields::default();
+                while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "success" => {
+                            v.success = match a.next_value::<Loose>()? {
+                                Loose::Bool(b) => Some(b),
+                                _ => None,
+                            };
+                            continue;
+                        }
+                        "type" => &mut v.kind,
+                        "status" => &mut v.status,
+                        "result" => &mut v.result,
+                        _ => {
+                            a.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = match a.next_value::<Loose>()? {
+                        Loose::Str(s) => Some(s),
+                        _ => None,
+                    };
+                }
+                Ok(v)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -881,34 +999,47 @@ mod tests {
 
     #[test]
     fn answers_are_read_leniently() {
-        assert_eq!(parse_upload_answer(200, b"Success"), UploadAnswer::Success);
         assert_eq!(
-            parse_upload_answer(200, b" \"success\"\n"),
+            parse_upload_answer(200, b"Success", &Limits::default()),
             UploadAnswer::Success
         );
         assert_eq!(
-            parse_upload_answer(200, br#"{"success":true}"#),
+            parse_upload_answer(200, b" \"success\"\n", &Limits::default()),
             UploadAnswer::Success
         );
         assert_eq!(
-            parse_upload_answer(200, br#"{"type":"Success"}"#),
+            parse_upload_answer(200, br#"{"success":true}"#, &Limits::default()),
             UploadAnswer::Success
         );
-        assert_eq!(parse_upload_answer(200, b""), UploadAnswer::Accepted);
-        assert_eq!(parse_upload_answer(204, b""), UploadAnswer::Accepted);
         assert_eq!(
-            parse_upload_answer(200, b"<html>ok</html>"),
+            parse_upload_answer(200, br#"{"type":"Success"}"#, &Limits::default()),
+            UploadAnswer::Success
+        );
+        assert_eq!(
+            parse_upload_answer(200, b"", &Limits::default()),
+            UploadAnswer::Accepted
+        );
+        assert_eq!(
+            parse_upload_answer(204, b"", &Limits::default()),
+            UploadAnswer::Accepted
+        );
+        assert_eq!(
+            parse_upload_answer(200, b"<html>ok</html>", &Limits::default()),
             UploadAnswer::Accepted
         );
         assert!(matches!(
-            parse_upload_answer(200, b"Failure: too big"),
+            parse_upload_answer(200, b"Failure: too big", &Limits::default()),
             UploadAnswer::Failed { status: 200, .. }
         ));
         assert!(matches!(
-            parse_upload_answer(200, br#"{"success":false,"message":"no"}"#),
+            parse_upload_answer(
+                200,
+                br#"{"success":false,"message":"no"}"#,
+                &Limits::default()
+            ),
             UploadAnswer::Failed { .. }
         ));
-        let f = parse_upload_answer(400, b"bad\r\ntoken\x1b[31m");
+        let f = parse_upload_answer(400, b"bad\r\ntoken\x1b[31m", &Limits::default());
         assert!(!f.is_ok());
         let shown = f.to_string();
         assert!(
