@@ -840,3 +840,62 @@ fn a_snapshot_resumes_through_json_in_both_directions() {
         (ErrorCode::InvalidSnapshot, Some("malformed"))
     );
 }
+
+/// The chat the snapshot fixtures are taken from (the simulator's default agent, after its greeting).
+fn greeted_pair() -> JsonPair {
+    let mut pair = JsonPair::new(CONFIG, r#"{"agent": "default"}"#).expect("pair");
+    pair.run_until_event("agentMessage").expect("run");
+    pair
+}
+
+/// The configuration of a session on the simulator's endpoint.
+const SIM_CONFIG: &str = r#"{"endpoint": "https://d.la1-c1-sim.salesforceliveagent.test",
+    "organizationId": "00D000000000001", "deploymentId": "572000000000001", "buttonId": "573000000000001"}"#;
+
+/// Writes `text` to the fixture under `LIVEAGENT_UPDATE_FIXTURES=1`; otherwise checks it is unchanged.
+fn fixture(name: &str, text: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bindings/node/test/fixtures")
+        .join(name);
+    if std::env::var("LIVEAGENT_UPDATE_FIXTURES").as_deref() == Ok("1") {
+        std::fs::write(&path, format!("{text}\n")).expect("write fixture");
+    }
+    let committed = std::fs::read_to_string(&path).expect("fixture");
+    assert_eq!(
+        committed.trim_end(),
+        text,
+        "{name} is stale: rerun with LIVEAGENT_UPDATE_FIXTURES=1"
+    );
+}
+
+#[test]
+fn the_snapshot_fixture_javascript_resumes_is_written_by_rust() {
+    let pair = greeted_pair();
+    // Serde's own JSON of the Rust snapshot: what a Rust program would store.
+    let snapshot = serde_json::to_string(&pair.pair().session().snapshot()).expect("json");
+    fixture("rust_snapshot.json", &snapshot);
+}
+
+#[test]
+fn a_snapshot_written_by_javascript_resumes_in_rust() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bindings/node/test/fixtures/js_snapshot.json");
+    let text = std::fs::read_to_string(path).expect("fixture written by test/snapshot_interop.test.mjs");
+    let snapshot: liveagent::SessionSnapshot = serde_json::from_str(&text).expect("serde");
+    let config = boundary::config_from_json(SIM_CONFIG).expect("config");
+    let mut session =
+        liveagent::Session::resume(config, snapshot, Timestamp::ZERO).expect("resume in Rust");
+    assert_eq!(session.state(), liveagent::State::Chatting);
+    assert_eq!(session.pending_commands(), 1, "the text typed before the snapshot");
+    let mut posted = None;
+    loop {
+        match session.poll_output(Timestamp::ZERO) {
+            Output::Request(r) if r.kind == RequestKind::Chat => {
+                posted = Some(String::from_utf8_lossy(r.http.body()).into_owned());
+            }
+            Output::Wait(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(posted.as_deref(), Some(r#"{"text":"sent after the restart"}"#));
+}

@@ -369,7 +369,7 @@ export class FetchDriver {
     const controller = new AbortController();
     this.#controllers.add(controller);
     // A little past the session's deadline: the session itself counts the request failed at its deadline.
-    const timeout = Math.max(1, req.deadlineMs - this.now()) + 50;
+    const timeout = Math.ceil(Math.max(1, req.deadlineMs - this.now())) + 50;
     const signal = AbortSignal.any ? AbortSignal.any([controller.signal, AbortSignal.timeout(timeout)]) : controller.signal;
     const init = { method: req.method, headers: req.headers, redirect: "manual", signal };
     if (req.body !== null) init.body = req.body;
