@@ -880,13 +880,18 @@ fn the_snapshot_fixture_javascript_resumes_is_written_by_rust() {
 fn a_snapshot_written_by_javascript_resumes_in_rust() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("bindings/node/test/fixtures/js_snapshot.json");
-    let text = std::fs::read_to_string(path).expect("fixture written by test/snapshot_interop.test.mjs");
+    let text =
+        std::fs::read_to_string(path).expect("fixture written by test/snapshot_interop.test.mjs");
     let snapshot: liveagent::SessionSnapshot = serde_json::from_str(&text).expect("serde");
     let config = boundary::config_from_json(SIM_CONFIG).expect("config");
     let mut session =
         liveagent::Session::resume(config, snapshot, Timestamp::ZERO).expect("resume in Rust");
     assert_eq!(session.state(), liveagent::State::Chatting);
-    assert_eq!(session.pending_commands(), 1, "the text typed before the snapshot");
+    assert_eq!(
+        session.pending_commands(),
+        1,
+        "the text typed before the snapshot"
+    );
     let mut posted = None;
     loop {
         match session.poll_output(Timestamp::ZERO) {
@@ -897,5 +902,8 @@ fn a_snapshot_written_by_javascript_resumes_in_rust() {
             _ => {}
         }
     }
-    assert_eq!(posted.as_deref(), Some(r#"{"text":"sent after the restart"}"#));
+    assert_eq!(
+        posted.as_deref(),
+        Some(r#"{"text":"sent after the restart"}"#)
+    );
 }
