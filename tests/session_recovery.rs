@@ -8,6 +8,7 @@
 mod harness;
 
 use harness::{Harness, Reply, config, msg, secs};
+use liveagent::sim::FaultKind;
 use liveagent::{CommandId, EndReason, Event, RequestKind, State};
 use serde_json::{Value, json};
 
@@ -127,55 +128,63 @@ fn resync_after_handover_while_queued() {
 }
 
 /// A server that reads `Actual` as the NEXT number it expects (LINE's reading) and wants exactly it: M + 1 is
-/// refused with the same Actual, so the session sends M, which is taken.
+/// refused with the same Actual, so the session sends M, which is taken. On the simulator: its counter drifts
+/// to 6 when "two" arrives, under `out-of-sync-actual=next-expected` and `sequence-rule=consecutive`.
 #[test]
 fn out_of_sync_actual_is_next_expected() {
-    let mut h = Harness::new(config());
-    start_chat(&mut h);
-    h.server
-        .script(RequestKind::Chat, Reply::OutOfSyncNext { expected: 7 });
-    h.server
-        .script(RequestKind::Chat, Reply::OutOfSyncNext { expected: 7 });
-    let two = h
-        .act("send_message(\"two\")", |s| s.send_message("two"))
-        .expect("two");
-    h.run_until(5.0);
-    let three = h
-        .act("send_message(\"three\")", |s| s.send_message("three"))
-        .expect("three");
-    h.run_until(6.0);
+    let mut h = on_the_simulator::start_chat_with(
+        "out-of-sync-actual=next-expected sequence-rule=consecutive",
+        FaultKind::SequenceDrift(5),
+    );
+    let two = h.send_message("two").expect("two");
+    h.run_until_elapsed(on_the_simulator::secs(5.0))
+        .expect("runs");
+    let three = h.send_message("three").expect("three");
+    h.run_until_elapsed(on_the_simulator::secs(6.0))
+        .expect("runs");
     let transcript = h.transcript();
     insta::assert_snapshot!(transcript);
 
     // ChasitorInit 1; "two" as 2, then Actual+1 = 8 (refused, same Actual), then 7; "three" continues at 8.
-    assert_eq!(seqs(&h), [Some(1), Some(2), Some(8), Some(7), Some(8)]);
-    assert_eq!(accepted(&h, "two"), 1);
-    assert_eq!(accepted(&h, "three"), 1);
-    assert_eq!(delivered(&h), [two, three]);
-    assert_eq!(h.session.state(), State::Chatting);
+    assert_eq!(
+        on_the_simulator::seqs(&h),
+        [Some(1), Some(2), Some(8), Some(7), Some(8)]
+    );
+    assert_eq!(on_the_simulator::accepted(&h, "two"), 1);
+    assert_eq!(on_the_simulator::accepted(&h, "three"), 1);
+    assert_eq!(on_the_simulator::delivered(&h), [two, three]);
+    assert_eq!(h.session().state(), State::Chatting);
 }
 
 /// The 409 that would have told the session to renumber is lost; the re-send with the old number is answered
 /// 200 by a server that drops numbers at or below its counter. The session cannot tell this from "taken
-/// earlier": it reports the message as uncertain, never as delivered.
+/// earlier": it reports the message as uncertain, never as delivered. On the simulator: its counter drifts to
+/// 9 when "two" arrives (`Actual 9`), and the reply tap loses the 409.
 #[test]
 fn lost_409_answer_is_not_reported_delivered() {
-    let mut h = Harness::new(config());
-    start_chat(&mut h);
-    h.server
-        .script(RequestKind::Chat, Reply::OutOfSyncLost { actual: 9 });
-    let two = h
-        .act("send_message(\"two\")", |s| s.send_message("two"))
-        .expect("two");
-    h.run_until(40.0);
+    let mut h = on_the_simulator::start_chat_with("", FaultKind::SequenceDrift(8));
+    h.set_reply_tap(|info, reply| {
+        (info.kind != RequestKind::Chat || reply.status() != Some(409)).then_some(reply)
+    });
+    let two = h.send_message("two").expect("two");
+    h.run_until_elapsed(on_the_simulator::secs(40.0))
+        .expect("runs");
     let transcript = h.transcript();
     insta::assert_snapshot!(transcript);
 
-    assert_eq!(seqs(&h), [Some(1), Some(2), Some(2)], "retried unchanged");
-    assert_eq!(accepted(&h, "two"), 0, "the server never took it");
-    assert!(delivered(&h).is_empty());
-    assert_eq!(uncertain(&h), [two]);
-    assert_eq!(h.session.pending_commands(), 0);
+    assert_eq!(
+        on_the_simulator::seqs(&h),
+        [Some(1), Some(2), Some(2)],
+        "retried unchanged"
+    );
+    assert_eq!(
+        on_the_simulator::accepted(&h, "two"),
+        0,
+        "the server never took it"
+    );
+    assert!(on_the_simulator::delivered(&h).is_empty());
+    assert_eq!(on_the_simulator::uncertain(&h), [two]);
+    assert_eq!(h.session().pending_commands(), 0);
 }
 
 fn handover_with_reset(reset: Option<bool>) -> Harness {
@@ -400,25 +409,123 @@ fn poll_409_repolled_once_then_conflict() {
     ));
 }
 
-/// POST success may come as 200, 202 or 204: all count.
+/// POST success may come as 200, 202 or 204: all count. On the simulator: the reply tap answers the first two
+/// chat POSTs 202 and 204 (empty), the third as the simulator does (200).
 #[test]
 fn post_success_200_202_204() {
-    let mut h = Harness::new(config());
-    start_chat(&mut h);
-    h.server
-        .script(RequestKind::Chat, Reply::DefaultStatus(202));
-    h.server
-        .script(RequestKind::Chat, Reply::DefaultStatus(204));
+    let mut h = on_the_simulator::start_chat();
+    let mut statuses = [202u16, 204].into_iter();
+    h.set_reply_tap(move |info, reply| {
+        if info.kind != RequestKind::Chat || reply.status() != Some(200) {
+            return Some(reply);
+        }
+        let Some(status) = statuses.next() else {
+            return Some(reply);
+        };
+        let mut r = liveagent::http::Response::new(Vec::new());
+        *r.status_mut() = liveagent::http::StatusCode::from_u16(status).expect("status");
+        Some(liveagent::sim::Reply::Response(r))
+    });
     let mut ids = Vec::new();
     for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
-        ids.push(
-            h.act(&format!("send_message({text:?})"), |s| s.send_message(text))
-                .expect("sent"),
-        );
-        h.run_until(4.0 + i as f64);
+        ids.push(h.send_message(text).expect("sent"));
+        h.run_until_elapsed(on_the_simulator::secs(4.0 + i as f64))
+            .expect("runs");
     }
     let transcript = h.transcript();
     insta::assert_snapshot!(transcript);
-    assert_eq!(delivered(&h), ids);
-    assert_eq!(seqs(&h), [Some(1), Some(2), Some(3), Some(4)]);
+    assert_eq!(on_the_simulator::delivered(&h), ids);
+    assert_eq!(
+        on_the_simulator::seqs(&h),
+        [Some(1), Some(2), Some(3), Some(4)]
+    );
+}
+
+/// The same chat on the simulator: queued at once, established at 2 s (the agent accepts; no echo).
+mod on_the_simulator {
+    use liveagent::sim::{
+        AgentAction, AgentScript, AgentStep, Dialect, Fault, FaultKind, Pair, SimConfig, Trigger,
+    };
+    use liveagent::{CommandId, Config, Event, State, Timestamp};
+    use std::time::Duration;
+
+    pub fn secs(n: f64) -> Duration {
+        Duration::from_secs_f64(n)
+    }
+
+    pub fn start_chat() -> Pair {
+        start(SimConfig::default())
+    }
+
+    /// [`start_chat`] under a dialect (`name=value` switches), with `fault` firing on the session's second
+    /// POST (the first after ChasitorInit).
+    pub fn start_chat_with(dialect: &str, fault: FaultKind) -> Pair {
+        let dialect = Dialect::default()
+            .parse_assignments(dialect)
+            .expect("dialect");
+        let sim = SimConfig::default()
+            .with_dialect(dialect)
+            .with_fault(Fault::for_session(0, Trigger::Post(2), fault));
+        start(sim)
+    }
+
+    fn start(sim: SimConfig) -> Pair {
+        let mut agent = AgentScript::new(vec![AgentStep::new(secs(2.0), AgentAction::Accept)]);
+        agent.queue_position = 2;
+        let sim = sim.with_agent(agent);
+        let config = Config::new(
+            sim.endpoint().expect("endpoint"),
+            super::harness::ORG,
+            "572D000000000J6",
+            "573D000000000OC",
+        )
+        .visitor_name("Jon A.")
+        .seed(7);
+        let mut h = Pair::new(config, sim, Timestamp::ZERO);
+        h.run_until_elapsed(secs(3.0)).expect("runs");
+        assert_eq!(h.session().state(), State::Chatting);
+        h
+    }
+
+    /// The sequence numbers of every POST, in order.
+    pub fn seqs(h: &Pair) -> Vec<Option<u64>> {
+        h.sent()
+            .iter()
+            .filter(|s| s.method == "POST")
+            .map(|s| s.sequence)
+            .collect()
+    }
+
+    /// How often the simulator took a ChatMessage with this text.
+    pub fn accepted(h: &Pair, text: &str) -> usize {
+        let id = h.session().session_id().expect("a session");
+        h.server()
+            .visitor_messages(id)
+            .unwrap_or_default()
+            .iter()
+            .filter(|t| *t == text)
+            .count()
+    }
+
+    pub fn uncertain(h: &Pair) -> Vec<CommandId> {
+        h.events()
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::DeliveryUncertain(ids) => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    pub fn delivered(h: &Pair) -> Vec<CommandId> {
+        h.events()
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Delivered(ids) => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
 }

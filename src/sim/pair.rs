@@ -17,8 +17,8 @@ use crate::time::Timestamp;
 /// The default bound on the steps of one `run*` call (see [`Pair::set_max_steps`]).
 pub const MAX_STEPS: usize = 100_000;
 
-/// How many steps in a row may pass without the virtual clock moving before the pair calls it a livelock
-/// ([`PairError::Stalled`]).
+/// How many steps in a row, per session, may pass without the virtual clock moving before the pair calls it a
+/// livelock ([`PairError::Stalled`]).
 pub const MAX_STEPS_AT_ONE_INSTANT: usize = 10_000;
 
 /// What one [`Pair::step`] did.
@@ -112,7 +112,7 @@ impl fmt::Display for PairError {
             ),
             PairError::Stalled { at } => write!(
                 f,
-                "livelock: {MAX_STEPS_AT_ONE_INSTANT} steps without the clock moving at {}",
+                "livelock: {MAX_STEPS_AT_ONE_INSTANT} steps per session without the clock moving at {}",
                 Stamp(*at)
             ),
             PairError::Input(e) => write!(f, "the session refused a reply: {e}"),
@@ -140,6 +140,72 @@ pub struct TapInfo {
 /// `Some(reply)` (unchanged, altered, or [`Reply::Drop`] for a closed connection), or `None` to lose it
 /// (the session hears nothing and counts the request as failed at its deadline). For fault tests.
 pub type ReplyTap = Box<dyn FnMut(&TapInfo, Reply) -> Option<Reply>>;
+
+/// A request a session handed out, as the pair recorded it (with the transcript on): what a test asserts on.
+/// No secret is kept: the session key in a DELETE path is shown as `<key>`, and no header but the sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SentRequest {
+    /// Virtual time it went out (since the pair's start).
+    pub at: Duration,
+    /// Which session sent it.
+    pub session: usize,
+    /// The session's id for it.
+    pub id: RequestId,
+    /// What it is for.
+    pub kind: RequestKind,
+    /// `GET`, `POST` or `DELETE`.
+    pub method: String,
+    /// The host it went to.
+    pub host: String,
+    /// Path and query.
+    pub path: String,
+    /// `X-LIVEAGENT-SEQUENCE`, if sent.
+    pub sequence: Option<u64>,
+    /// The body, as text.
+    pub body: String,
+}
+
+impl SentRequest {
+    fn of(req: &crate::OutgoingRequest, at: Duration, session: usize) -> SentRequest {
+        let uri = req.http.uri();
+        let path = uri.path();
+        let path = if req.kind == RequestKind::DeleteSession {
+            let head = path.rfind('/').and_then(|i| path.get(..i)).unwrap_or(path);
+            format!("{head}/<key>")
+        } else {
+            match uri.query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path.to_owned(),
+            }
+        };
+        SentRequest {
+            at,
+            session,
+            id: req.id,
+            kind: req.kind,
+            method: req.http.method().as_str().to_owned(),
+            host: uri.host().unwrap_or_default().to_owned(),
+            path,
+            sequence: req
+                .http
+                .headers()
+                .get(crate::wire::header::SEQUENCE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+            body: String::from_utf8_lossy(req.http.body()).into_owned(),
+        }
+    }
+
+    /// A query parameter (e.g. a poll's `ack`), parsed.
+    pub fn query_param(&self, name: &str) -> Option<i64> {
+        let (_, q) = self.path.split_once('?')?;
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.parse().ok())
+    }
+}
 
 /// A request the server is working on.
 #[derive(Debug, Clone)]
@@ -325,6 +391,8 @@ pub struct Pair {
     /// Follow the visitor texts on the wire for [`Pair::check_delivery`].
     track_delivery: bool,
     transcript: Vec<String>,
+    /// Every request handed out (with the transcript on).
+    sent: Vec<SentRequest>,
     /// The transcript's renderer (it knows the secrets to scrub).
     render: Render,
     tap: Option<ReplyTap>,
@@ -440,6 +508,7 @@ impl Pair {
             keep_events: true,
             track_delivery: true,
             transcript: Vec::new(),
+            sent: Vec::new(),
             render,
             tap: None,
             hook,
@@ -585,6 +654,11 @@ impl Pair {
             out.push('\n');
         }
         out
+    }
+
+    /// Every request the sessions handed out, in order (recorded with the transcript).
+    pub fn sent(&self) -> &[SentRequest] {
+        &self.sent
     }
 
     /// Adds a free-form line (`# text`) to the transcript.
@@ -761,7 +835,8 @@ impl Pair {
     /// One step, not moving the clock past `limit`; `Ok(None)` when nothing is left to do before it.
     fn step_bounded(&mut self, limit: Option<Timestamp>) -> Result<Option<PairStep>, PairError> {
         self.steps = self.steps.saturating_add(1);
-        if self.still >= MAX_STEPS_AT_ONE_INSTANT {
+        // Each session may take its share of steps at one instant (a fleet starts all of them at once).
+        if self.still >= MAX_STEPS_AT_ONE_INSTANT.saturating_mul(self.active.max(1)) {
             return Err(PairError::Stalled { at: self.elapsed() });
         }
         let hook = self.hook;
@@ -896,6 +971,7 @@ impl Pair {
         if self.record {
             let line = self.render.request(&req);
             self.line(i, line);
+            self.sent.push(SentRequest::of(&req, self.elapsed(), i));
         }
         let hook = self.hook;
         let now = self.now;
