@@ -41,10 +41,6 @@ fn start_chat(h: &mut Harness) {
     assert_eq!(h.session.state(), State::Chatting);
 }
 
-fn seqs(h: &Harness) -> Vec<Option<u64>> {
-    h.posts().into_iter().map(|(_, s)| s).collect()
-}
-
 /// How often the server processed a ChatMessage with this text.
 fn accepted(h: &Harness, text: &str) -> usize {
     h.server
@@ -187,35 +183,40 @@ fn lost_409_answer_is_not_reported_delivered() {
     assert_eq!(h.session().pending_commands(), 0);
 }
 
-fn handover_with_reset(reset: Option<bool>) -> Harness {
-    let mut h = Harness::new(config());
-    h.server.reset_sequence = reset;
-    start_chat(&mut h);
-    h.act("send_message(\"A\")", |s| s.send_message("A"))
-        .expect("A");
-    h.run_until(4.0);
-    h.answer_held_poll_at(5.0, 503, "");
-    h.run_until(6.0);
-    h.act("send_message(\"B\")", |s| s.send_message("B"))
-        .expect("B");
-    h.run_until(7.0);
+/// "A" at 3 s, a handover at 5 s (the held poll answered 503), "B" at 6 s; on the simulator under
+/// `reset-sequence=<reset>`.
+fn handover_with_reset(reset: &str) -> liveagent::sim::Pair {
+    let mut h = on_the_simulator::start_chat_with_fault(
+        &format!("reset-sequence={reset}"),
+        liveagent::sim::Trigger::After(on_the_simulator::secs(5.0)),
+        FaultKind::Handover,
+    );
+    h.send_message("A").expect("A");
+    h.run_until_elapsed(on_the_simulator::secs(4.0))
+        .expect("runs");
+    h.run_until_elapsed(on_the_simulator::secs(6.0))
+        .expect("runs");
+    h.send_message("B").expect("B");
+    h.run_until_elapsed(on_the_simulator::secs(7.0))
+        .expect("runs");
     h
 }
 
 /// `resetSequence: false` keeps the numbering going (the server kept its counter); absent means true (SDK).
 #[test]
 fn reset_sequence_false_and_absent() {
-    let kept = handover_with_reset(Some(false));
+    use on_the_simulator::{accepted, delivered, sent_of, seqs, uncertain};
+    let kept = handover_with_reset("false");
     insta::assert_snapshot!("reset_sequence_false", kept.transcript());
     assert_eq!(seqs(&kept), [Some(1), Some(2), None, Some(3)]);
     assert_eq!(accepted(&kept, "B"), 1);
 
-    let absent = handover_with_reset(None);
+    let absent = handover_with_reset("absent");
     insta::assert_snapshot!("reset_sequence_absent", absent.transcript());
     assert_eq!(seqs(&absent), [Some(1), Some(2), None, Some(1)]);
     assert_eq!(accepted(&absent, "B"), 1);
     for h in [&kept, &absent] {
-        assert_eq!(h.sent_of(RequestKind::ResyncState).len(), 1);
+        assert_eq!(sent_of(h, RequestKind::ResyncState).len(), 1);
         assert_eq!(delivered(h).len(), 2);
         assert!(uncertain(h).is_empty());
     }
@@ -443,8 +444,10 @@ fn post_success_200_202_204() {
 
 /// The same chat on the simulator: queued at once, established at 2 s (the agent accepts; no echo).
 mod on_the_simulator {
+    use liveagent::RequestKind;
     use liveagent::sim::{
-        AgentAction, AgentScript, AgentStep, Dialect, Fault, FaultKind, Pair, SimConfig, Trigger,
+        AgentAction, AgentScript, AgentStep, Dialect, Fault, FaultKind, Pair, SentRequest,
+        SimConfig, Trigger,
     };
     use liveagent::{CommandId, Config, Event, State, Timestamp};
     use std::time::Duration;
@@ -460,13 +463,23 @@ mod on_the_simulator {
     /// [`start_chat`] under a dialect (`name=value` switches), with `fault` firing on the session's second
     /// POST (the first after ChasitorInit).
     pub fn start_chat_with(dialect: &str, fault: FaultKind) -> Pair {
+        start_chat_with_fault(dialect, Trigger::Post(2), fault)
+    }
+
+    /// [`start_chat`] under a dialect, with `fault` firing `at`.
+    pub fn start_chat_with_fault(dialect: &str, at: Trigger, fault: FaultKind) -> Pair {
         let dialect = Dialect::default()
             .parse_assignments(dialect)
             .expect("dialect");
         let sim = SimConfig::default()
             .with_dialect(dialect)
-            .with_fault(Fault::for_session(0, Trigger::Post(2), fault));
+            .with_fault(Fault::for_session(0, at, fault));
         start(sim)
+    }
+
+    /// The requests of one kind the session sent.
+    pub fn sent_of(h: &Pair, kind: RequestKind) -> Vec<&SentRequest> {
+        h.sent().iter().filter(|s| s.kind == kind).collect()
     }
 
     fn start(sim: SimConfig) -> Pair {
