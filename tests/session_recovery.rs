@@ -224,31 +224,39 @@ fn reset_sequence_false_and_absent() {
 
 /// A POST the server processed but whose answer never came, then a 503 on the poll: after the reconnect the
 /// ChasitorSessionData transcript shows the text, so the session does not re-send it (the numbering reset
-/// would make the server process it twice) and reports it delivered.
+/// would make the server process it twice) and reports it delivered. On the simulator: the reply tap loses
+/// the answer to "msg A", a Handover fault answers the held poll 503 at 4 s.
 #[test]
 fn lost_post_answer_then_handover_is_not_resent() {
-    let mut h = Harness::new(config());
-    h.server.session_data_transcript = true;
-    start_chat(&mut h);
-    h.server.script(RequestKind::Chat, Reply::Lose);
-    let a = h
-        .act("send_message(\"msg A\")", |s| s.send_message("msg A"))
-        .expect("A");
-    h.answer_held_poll_at(4.0, 503, "");
-    h.run_until(6.0);
-    let b = h
-        .act("send_message(\"msg B\")", |s| s.send_message("msg B"))
-        .expect("B");
-    h.run_until(7.0);
+    use on_the_simulator::{accepted, delivered, sent_of, uncertain};
+    let mut h = on_the_simulator::start_chat_with_fault(
+        "",
+        liveagent::sim::Trigger::After(on_the_simulator::secs(4.0)),
+        FaultKind::Handover,
+    );
+    let mut lost = false;
+    h.set_reply_tap(move |info, reply| {
+        if info.kind == RequestKind::Chat && !lost {
+            lost = true;
+            return None;
+        }
+        Some(reply)
+    });
+    let a = h.send_message("msg A").expect("A");
+    h.run_until_elapsed(on_the_simulator::secs(6.0))
+        .expect("runs");
+    let b = h.send_message("msg B").expect("B");
+    h.run_until_elapsed(on_the_simulator::secs(7.0))
+        .expect("runs");
     let transcript = h.transcript();
     insta::assert_snapshot!(transcript);
 
     assert_eq!(accepted(&h, "msg A"), 1, "processed exactly once");
     assert_eq!(accepted(&h, "msg B"), 1);
-    let chats = h.sent_of(RequestKind::Chat);
+    let chats = sent_of(&h, RequestKind::Chat);
     assert_eq!(chats.len(), 2, "msg A was not re-sent");
     // msg B takes the number the dropped re-send would have used.
-    assert_eq!(chats[1].seq, Some(1));
+    assert_eq!(chats[1].sequence, Some(1));
     assert_eq!(delivered(&h), [a, b]);
     assert!(uncertain(&h).is_empty());
 }
