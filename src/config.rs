@@ -181,6 +181,13 @@ pub struct LimitsConfig {
     pub max_command_bytes: usize,
     /// Most items in one list-valued command (rich-message actions, sensitive-data rules). Default 64.
     pub max_command_items: usize,
+    /// The ceiling on the session's request rate, sustained: a token bucket over every request it sends,
+    /// whatever answers it gets (a server answering each poll at once, or a 503 with an instant reconnect,
+    /// cannot raise it). Default 40 per second: twice the peak of a busy scripted chat (20 requests in its
+    /// busiest second, `tests/pair.rs`). Floor: [`floors::MIN_REQUESTS_PER_SECOND`] (1).
+    pub max_requests_per_second: u32,
+    /// How many requests may go at once above the sustained rate (the bucket's size). Default 40. Floor: [`floors::MIN_REQUEST_BURST`] (1).
+    pub request_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -191,6 +198,8 @@ impl Default for LimitsConfig {
             max_undrained_events: 1024,
             max_command_bytes: 64 * 1024,
             max_command_items: 64,
+            max_requests_per_second: 40,
+            request_burst: 40,
         }
     }
 }
@@ -217,6 +226,10 @@ pub mod floors {
     pub const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
     /// `max_attempts` below this is taken as this (one attempt, no retry).
     pub const MIN_ATTEMPTS: u32 = 1;
+    /// `LimitsConfig::max_requests_per_second` below this is taken as this (zero would stall the session).
+    pub const MIN_REQUESTS_PER_SECOND: u32 = 1;
+    /// `LimitsConfig::request_burst` below this is taken as this.
+    pub const MIN_REQUEST_BURST: u32 = 1;
 }
 
 impl Config {

@@ -977,6 +977,133 @@ fn a_server_answering_every_poll_at_once_with_nothing_is_paced() {
     }
 }
 
+/// Drives `v` for `secs` virtual seconds, answering every request 1 ms after it went out with `answer`
+/// (given the request and how many were sent before it) and draining events; returns how many requests
+/// went out and the events.
+fn flood(
+    v: &mut Victim,
+    secs: u64,
+    mut answer: impl FnMut(&OutgoingRequest, u64) -> (u16, Vec<u8>),
+) -> (u64, Vec<Event>) {
+    let end = v.now() + Duration::from_secs(secs);
+    let mut sent = 0u64;
+    let mut events = Vec::new();
+    let mut pending: Vec<OutgoingRequest> = Vec::new();
+    for kind in [
+        RequestKind::Messages,
+        RequestKind::Chat,
+        RequestKind::ResyncState,
+        RequestKind::ReconnectSession,
+    ] {
+        while let Some(r) = v.h.take(kind) {
+            pending.push(r);
+        }
+    }
+    while v.now() < end {
+        if let Some(r) = pending.pop() {
+            v.set_now(v.now() + Duration::from_millis(1));
+            let (status, body) = answer(&r, sent);
+            sent += 1;
+            let resp = http::Response::builder()
+                .status(status)
+                .body(body)
+                .expect("response");
+            v.handle_response(r.id, resp).expect("known id");
+            continue;
+        }
+        match v.poll_output() {
+            Output::Request(r) => pending.push(r),
+            Output::Event(e) => events.push(e),
+            Output::Wait(Some(t)) => {
+                let now = t.max(v.now());
+                v.set_now(now);
+                v.s().handle_timeout(now);
+            }
+            Output::Wait(None) => break,
+        }
+    }
+    (sent, events)
+}
+
+#[test]
+fn answers_that_look_new_every_time_cannot_raise_the_request_rate() {
+    // Each poll answered at once with one AgentTyping under a new index (nothing reaches the application:
+    // the agent is typing already), or the same text under sequence + 1, or a 10/9 see-saw of sequences.
+    // Each answer looks new, so the empty-poll pacing does not apply; unbounded this was 1000 polls a second.
+    let typing = || msg("AgentTyping", json!({}));
+    let same_text = || agent_says("again");
+    type Body = Box<dyn Fn(u64) -> Vec<u8>>;
+    let cases: [(&str, Body); 3] = [
+        (
+            "typing",
+            Box::new(move |n| batch(vec![typing()], 3 + n as i64)),
+        ),
+        (
+            "same text",
+            Box::new(move |n| batch(vec![same_text()], 3 + n as i64)),
+        ),
+        (
+            "see-saw",
+            Box::new(move |n| batch(vec![agent_says("saw")], 9 + (n % 2) as i64)),
+        ),
+    ];
+    let limits = liveagent::LimitsConfig::default();
+    let ceiling = 10 * u64::from(limits.max_requests_per_second) + u64::from(limits.request_burst);
+    for (name, body) in cases {
+        let mut v = Victim::chatting(config());
+        let (sent, _) = flood(&mut v, 10, |r, n| match r.kind {
+            RequestKind::Messages => (200, body(n)),
+            _ => (200, Vec::new()),
+        });
+        assert!(
+            sent <= ceiling,
+            "{name}: {sent} requests in 10 s, above the ceiling of {ceiling}"
+        );
+        assert!(sent >= 100, "{name}: the chat still runs ({sent} requests)");
+    }
+}
+
+#[test]
+fn repeated_503_handovers_back_off_and_give_up_like_other_failures() {
+    // Every poll answered 503, every ReconnectSession answered at once: unbounded this was 500
+    // poll+reconnect pairs a second for ever.
+    let mut v = Victim::chatting(config());
+    let (sent, events) = flood(&mut v, 120, |r, _| {
+        match r.kind {
+        RequestKind::ReconnectSession => (
+            200,
+            br#"{"messages":[{"type":"ReconnectSession","message":{"resetSequence":false,"affinityToken":"77aa77aa"}}]}"#
+                .to_vec(),
+        ),
+        RequestKind::Messages => (503, Vec::new()),
+        _ => (200, Vec::new()),
+    }
+    });
+    let retries = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Retrying {
+                    request: RequestKind::ReconnectSession,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(
+        retries >= 3,
+        "handovers in a row are backed off ({retries} retries)"
+    );
+    match v.end_reason() {
+        Some(EndReason::GaveUp { attempts, .. }) => {
+            assert_eq!(*attempts, RetryPolicy::default().max_attempts)
+        }
+        other => panic!("expected GaveUp after the retry budget, got {other:?}"),
+    }
+    assert!(sent <= 40, "{sent} requests before giving up");
+}
+
 #[test]
 fn no_new_poll_while_the_application_has_not_drained_its_events() {
     let mut cfg = config();

@@ -516,3 +516,103 @@ fn the_application_uploads_the_file_the_agent_asked_for() {
     );
     insta::assert_snapshot!(text);
 }
+
+/// Runs the busy chat of [`a_busy_chat_stays_far_below_the_request_rate_ceiling`] under `limits`; returns
+/// the time of every request sent (from the transcript's `→` lines) and the transcript.
+fn busy_chat(limits: liveagent::LimitsConfig) -> (Vec<f64>, String) {
+    let mut steps = vec![AgentStep::new(secs(1.0), AgentAction::Accept)];
+    steps.push(AgentStep::new(Duration::ZERO, AgentAction::EchoVisitor));
+    for i in 0..60 {
+        steps.push(AgentStep::new(secs(0.1), AgentAction::Typing));
+        steps.push(AgentStep::new(
+            secs(0.1),
+            AgentAction::Say {
+                text: format!("agent {i}"),
+            },
+        ));
+    }
+    steps.push(AgentStep::new(secs(1.0), AgentAction::End));
+    let sim = SimConfig::default().with_agent(AgentScript::new(steps));
+    let mut cfg = config(&sim);
+    cfg.limits = limits;
+    let mut p = Pair::new(cfg, sim, Timestamp::ZERO);
+    let mut sent = 0;
+    while let Some(ev) = p
+        .run_until_event(|e| matches!(e, Event::AgentMessage(m) if m.text.starts_with("agent")))
+        .expect("run")
+    {
+        let Event::AgentMessage(m) = ev else { break };
+        p.command("set_typing(true)", |s| s.set_typing(true).map(|_| ()))
+            .expect("typing");
+        p.command("sneak_peek", |s| s.sneak_peek("typing...").map(|_| ()))
+            .expect("sneak peek");
+        p.send_message(format!("visitor answers {}", m.text))
+            .expect("send");
+        sent += 1;
+    }
+    p.run().expect("run to the end");
+    assert_eq!(sent, 60, "the visitor answered every agent message");
+    assert!(matches!(
+        p.session().end_reason(),
+        Some(EndReason::AgentEnded { .. })
+    ));
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    let transcript = p.transcript();
+    let times = transcript
+        .lines()
+        .filter(|l| l.contains(" → ") && !l.contains('✎'))
+        .filter_map(|l| {
+            l.trim()
+                .split('s')
+                .next()?
+                .trim_start_matches('+')
+                .parse()
+                .ok()
+        })
+        .collect();
+    (times, transcript)
+}
+
+/// Most requests sent in any one-second window.
+fn peak_per_second(times: &[f64]) -> usize {
+    times
+        .iter()
+        .map(|&t| times.iter().filter(|&&u| u >= t && u < t + 1.0).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The request-rate ceiling (`LimitsConfig::max_requests_per_second`, `request_burst`) must never touch a
+/// real chat. A busy one: the agent types and answers every 200 ms and echoes every visitor text at once;
+/// the visitor answers every agent message with typing, a sneak peek and a message. Run without a ceiling,
+/// its peak (requests in any one-second window, counted from the transcript) is at most half the default
+/// sustained rate, and under the default ceiling it sends exactly the same requests.
+#[test]
+fn a_busy_chat_stays_far_below_the_request_rate_ceiling() {
+    let limits = liveagent::LimitsConfig::default();
+    let mut unlimited = limits;
+    unlimited.max_requests_per_second = u32::MAX;
+    unlimited.request_burst = u32::MAX;
+    let (free, free_transcript) = busy_chat(unlimited);
+    let (capped, capped_transcript) = busy_chat(limits);
+    let peak = peak_per_second(&free);
+    eprintln!(
+        "busy chat: {} requests over {:.1} s, peak {peak} in one second; ceiling {} per second, burst {}",
+        free.len(),
+        free.last().copied().unwrap_or(0.0),
+        limits.max_requests_per_second,
+        limits.request_burst
+    );
+    assert!(free.len() > 200, "a busy chat: {} requests", free.len());
+    assert!(
+        peak * 2 <= limits.max_requests_per_second as usize,
+        "the busy chat's peak ({peak}/s) is not far below the ceiling ({}/s)",
+        limits.max_requests_per_second
+    );
+    assert_eq!(
+        free_transcript, capped_transcript,
+        "the ceiling changed a real chat"
+    );
+    assert_eq!(free, capped);
+}

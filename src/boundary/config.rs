@@ -56,6 +56,11 @@ pub(crate) fn config_from_json(json: &str) -> Result<Config, BoundaryError> {
         l.set("maxUndrainedEvents", &mut c.limits.max_undrained_events)?;
         l.set("maxCommandBytes", &mut c.limits.max_command_bytes)?;
         l.set("maxCommandItems", &mut c.limits.max_command_items)?;
+        l.set(
+            "maxRequestsPerSecond",
+            &mut c.limits.max_requests_per_second,
+        )?;
+        l.set("requestBurst", &mut c.limits.request_burst)?;
         l.finish()?;
     }
     if let Some(v) = o.value("redirect") {

@@ -26,7 +26,7 @@ impl Session {
         self.reset_slot(Slot::of(kind));
     }
 
-    fn retry_budget(&self) -> u32 {
+    pub(crate) fn retry_budget(&self) -> u32 {
         self.config
             .retry
             .max_attempts
@@ -261,6 +261,7 @@ impl Session {
             RequestKind::Messages => match wire::parse_messages(status, body, &limits) {
                 Ok(answer) => {
                     self.on_success(kind);
+                    self.handovers = 0;
                     self.on_poll_answer(answer);
                 }
                 Err(e) => self.on_failure(kind, Failure::Decode(e)),
@@ -290,7 +291,7 @@ impl Session {
             }
             (403, RequestKind::DeleteSession) => self.finish(self.visitor_end_reason(None)),
             (_, RequestKind::DeleteSession) => self.delete_refused(),
-            (503, _) => self.start_handover(),
+            (503, _) => self.start_handover(kind, error),
             (_, RequestKind::ResyncState) => {
                 // Refused (500 while queued, 403, 405, ...): carry on without it; only a poll decides
                 // whether the session is still valid.

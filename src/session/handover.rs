@@ -6,10 +6,12 @@
 //!   once ChasitorInit was accepted (queued too); a refusal is skipped. If a poll completes after a reconnect
 //!   without ChasitorSessionData, the session proceeds as if it had arrived.
 
+use super::backoff;
+use super::event::{EndReason, Event, Failure, RequestKind};
 use super::requests::Slot;
 use super::timers::Timer;
-use super::{Session, State};
-use crate::wire::{AffinityToken, ReconnectSession};
+use super::{Session, State, later};
+use crate::wire::{AffinityToken, ReconnectSession, ServerError};
 use serde::{Deserialize, Serialize};
 
 /// Progress of a 503 handover.
@@ -25,14 +27,23 @@ pub(crate) enum Reconnect {
 }
 
 impl Session {
-    /// 503: the affinity token changed. Abandon everything in flight and reconnect.
-    pub(crate) fn start_handover(&mut self) {
+    /// 503: the affinity token changed. Abandon everything in flight and reconnect. Handovers in a row
+    /// (no poll answered 2xx in between) are backed off like failures and bounded by the retry budget: a
+    /// server answering 503 to everything and each ReconnectSession at once cannot make a loop of them.
+    pub(crate) fn start_handover(&mut self, kind: RequestKind, error: ServerError) {
+        self.handovers = self.handovers.saturating_add(1);
+        let attempt = self.handovers;
+        if attempt >= self.retry_budget() {
+            self.finish(EndReason::GaveUp {
+                request: kind,
+                attempts: attempt,
+                last: Failure::Server(error),
+            });
+            return;
+        }
         if self.busy(Slot::Post) {
             // An abandoned command POST may have reached the old server.
-            let chat_in_flight = self
-                .in_flight
-                .iter()
-                .any(|f| f.kind == super::RequestKind::Chat);
+            let chat_in_flight = self.in_flight.iter().any(|f| f.kind == RequestKind::Chat);
             self.outbound.answered(chat_in_flight);
         }
         self.in_flight.clear();
@@ -40,6 +51,17 @@ impl Session {
         self.timers.stop(Timer::Retry(Slot::Post));
         self.reset_slot(Slot::Control);
         self.reconnect = Reconnect::Needed;
+        if attempt > 1 {
+            let delay = backoff::delay(&self.config.retry, attempt - 1, &mut self.rng);
+            let at = later(self.now, delay);
+            self.timers.set(Timer::Retry(Slot::Control), Some(at));
+            self.events.push_back(Event::Retrying {
+                request: RequestKind::ReconnectSession,
+                attempt: attempt - 1,
+                at,
+                cause: Failure::Server(error),
+            });
+        }
     }
 
     /// ReconnectSession succeeded: the new affinity token, the numbering (`resetSequence: false` keeps it

@@ -48,6 +48,8 @@ impl Session {
             idle_warned: false,
             switch: None,
             switch_offers: 0,
+            budget: super::rate::RequestBudget::default(),
+            handovers: 0,
         };
         // The old process may have sent the unacknowledged batch: the server may hold it already.
         s.outbound.resumed();
@@ -259,6 +261,7 @@ impl Session {
             self.timers.take_fired(Timer::Retry(slot), now);
         }
         self.timers.take_fired(Timer::MessageSpacing, now);
+        self.timers.take_fired(Timer::RequestBudget, now);
         if self.timers.take_fired(Timer::IdleWarning, now) && !self.idle_warned {
             self.idle_warned = true;
             self.outbound

@@ -23,6 +23,7 @@ mod lifecycle;
 mod messages;
 mod outbound;
 mod poll;
+mod rate;
 mod recovery;
 mod requests;
 mod snapshot;
@@ -132,6 +133,10 @@ pub struct Session {
     switch: Option<Box<PendingSwitch>>,
     /// Switch offers made so far (the last one's id).
     switch_offers: u64,
+    /// The ceiling on the request rate.
+    budget: rate::RequestBudget,
+    /// 503 handovers since the last poll the server answered 2xx: backed off like failures.
+    handovers: u32,
 }
 
 impl std::fmt::Debug for Session {
@@ -191,6 +196,8 @@ impl Session {
             idle_warned: false,
             switch: None,
             switch_offers: 0,
+            budget: rate::RequestBudget::default(),
+            handovers: 0,
         }
     }
 

@@ -121,8 +121,15 @@ impl Session {
         }
         let now = self.now;
         let kind = self.next_kind(now)?;
+        if !self.budget.allows(now, &self.config.limits) {
+            // Over the ceiling: the request waits (it is chosen again then; nothing was sent).
+            let at = self.budget.next_allowed(&self.config.limits);
+            self.timers.set(Timer::RequestBudget, at);
+            return None;
+        }
         match self.build(kind) {
             Ok(http) => {
+                self.budget.spend(now, &self.config.limits);
                 let id = self.next_request_id;
                 self.next_request_id = self.next_request_id.saturating_add(1);
                 let deadline = later(now, self.timeout_for(kind));

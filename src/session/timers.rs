@@ -14,6 +14,8 @@ pub(crate) enum Timer {
     Retry(Slot),
     /// No command POST before this: the previous one carried a ChatMessage (`Config::message_spacing`).
     MessageSpacing,
+    /// The request-rate ceiling lets the next request go ([`RequestBudget`](super::rate::RequestBudget)).
+    RequestBudget,
     /// An undecided switch offer lapses ([`EndReason::SwitchUndecided`](crate::EndReason::SwitchUndecided)).
     SwitchDecision,
     /// The visitor is warned that the idle timeout is near.
@@ -22,7 +24,7 @@ pub(crate) enum Timer {
     IdleEnd,
 }
 
-const SLOTS: usize = 7;
+const SLOTS: usize = 8;
 
 impl Timer {
     fn index(self) -> usize {
@@ -34,6 +36,7 @@ impl Timer {
             Timer::SwitchDecision => 4,
             Timer::IdleWarning => 5,
             Timer::IdleEnd => 6,
+            Timer::RequestBudget => 7,
         }
     }
 }
@@ -94,6 +97,7 @@ impl TimerTable {
             Timer::SwitchDecision,
             Timer::IdleWarning,
             Timer::IdleEnd,
+            Timer::RequestBudget,
         ]
         .into_iter()
         .filter_map(|timer| self.get(timer).filter(|&at| counts(timer, at)))

@@ -145,6 +145,12 @@ impl Harness {
         let limits: Limits = config.limits.into();
         let mut monitor = Monitor::new(&config.endpoint, limits);
         monitor.set_policy(config.redirect.clone());
+        monitor.set_retry_budget(
+            config
+                .retry
+                .max_attempts
+                .max(crate::config::floors::MIN_ATTEMPTS),
+        );
         let render = Render::new(start, config.endpoint.authority());
         let session = make(config.clone(), start);
         let mut h = Harness {
@@ -562,6 +568,7 @@ impl Harness {
                 match Session::resume(self.config.clone(), back, self.now) {
                     Ok(resumed) => {
                         self.session = resumed;
+                        self.monitor.on_resume();
                         self.trace_line("  resumed".into());
                     }
                     // An ended session is not resumed: the old one carries on (it is ended and stays so).

@@ -254,6 +254,11 @@ pub struct Monitor {
     forced_seq: Option<u64>,
     last_seq: Option<u64>,
     handover: Handover,
+    /// 503 handovers since the last poll answered 2xx (documented: backed off, and the session gives up
+    /// after the retry budget).
+    handovers: u32,
+    /// The configured retry budget (`max_attempts`, at least one).
+    retry_budget: u32,
     // Lifecycle.
     state: State,
     ended_event: bool,
@@ -311,6 +316,8 @@ impl Monitor {
             forced_seq: Some(1),
             last_seq: None,
             handover: Handover::None,
+            handovers: 0,
+            retry_budget: crate::RetryPolicy::default().max_attempts,
             state: State::Connecting,
             ended_event: false,
             end_called: false,
@@ -325,6 +332,17 @@ impl Monitor {
     }
 
     /// The session's redirect policy (default: the trust class).
+    /// The session was resumed from its snapshot: what it does not persist starts afresh (the count of
+    /// handovers in a row).
+    pub(crate) fn on_resume(&mut self) {
+        self.handovers = 0;
+    }
+
+    /// The retry budget the session was configured with (handovers in a row are bounded by it).
+    pub(crate) fn set_retry_budget(&mut self, budget: u32) {
+        self.retry_budget = budget;
+    }
+
     pub(crate) fn set_policy(&mut self, policy: RedirectPolicy) {
         self.policy = policy;
     }
@@ -502,6 +520,7 @@ impl Monitor {
                 }
             }
             (RequestKind::Messages, StatusClass::Ok | StatusClass::NoContent) => {
+                self.handovers = 0;
                 // Documented: ChasitorResyncState after every reconnect once the chat was requested.
                 let in_chat = matches!(
                     before,
@@ -550,6 +569,16 @@ impl Monitor {
                 | RequestKind::ResyncState,
                 StatusClass::Unavailable503,
             ) if before != State::Deleting => {
+                self.handovers = self.handovers.saturating_add(1);
+                if self.handovers >= self.retry_budget {
+                    ensure!(
+                        matches!(session.end_reason(), Some(crate::EndReason::GaveUp { .. })),
+                        "{} handovers in a row: the session must give up, it is {:?}",
+                        self.handovers,
+                        session.state()
+                    );
+                    return Ok(());
+                }
                 self.handover = Handover::Needed;
                 let left: Vec<_> = session.in_flight().collect();
                 ensure!(
