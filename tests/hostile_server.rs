@@ -2244,3 +2244,35 @@ fn a_chat_request_fail_reason_echoing_the_key_is_redacted_in_the_end_reason() {
     );
     assert_eq!(surviving_run(&shown, KEY), None, "{shown}");
 }
+
+/// The fuzz target's shape, played once per spelling: after the chat is established, an error page echoes every
+/// key and token issued so far, re-spelled; the test kit's monitor (which reassembles the text its own way)
+/// finds no eight characters of either in any failure or end reason.
+#[test]
+fn error_pages_echoing_issued_secrets_in_every_spelling_pass_the_monitor() {
+    use liveagent::testkit::{ECHO_SECRETS, Op, Reply, Setup};
+    for how in 0..64u8 {
+        for status in [400u16, 403, 500] {
+            let ok = Op::Respond {
+                pick: 0,
+                reply: Reply::Natural(0),
+            };
+            let mut body = b"<html>denied for".to_vec();
+            body.extend_from_slice(ECHO_SECRETS);
+            body.push(how);
+            let echo = Op::Respond {
+                pick: 0,
+                reply: Reply::Raw { status, body },
+            };
+            let ops = [ok.clone(), ok.clone(), ok, echo];
+            let h = Harness::run(Setup::default(), Timestamp::ZERO, &ops)
+                .unwrap_or_else(|v| panic!("spelling {how}, status {status}: {v}"));
+            let ended = h.session().end_reason().map(|r| format!("{r}"));
+            let state = h.session().state();
+            assert!(
+                state != liveagent::State::Ended || ended.is_some_and(|r| r.contains("<redacted>")),
+                "{how}/{status}: {state:?}"
+            );
+        }
+    }
+}

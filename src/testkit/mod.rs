@@ -39,7 +39,7 @@ pub use monitor::{Monitor, Violation, classify};
 pub use op::{
     BatchSpec, ErrorStatus, MsgSpec, Op, ReconnectSpec, Reply, SeqSpec, SessionBodySpec, TimeStep,
 };
-pub use render::SECRET_MARK;
+pub use render::{ECHO_SECRETS, SECRET_MARK};
 
 /// Crate-private wire helpers that tests and the fuzz crate check against (not part of the public API).
 pub mod wire_internals {

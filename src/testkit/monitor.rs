@@ -412,6 +412,72 @@ impl Monitor {
             .map(String::as_str)
     }
 
+    /// Error text as a reader of a log reassembles it, written apart from the session's redaction: lowercase,
+    /// `%XX`, `\uXXXX` and `&#NN;` decoded (twice, for layers), line breaks (raw or escaped), spaces and
+    /// `<wbr>` removed.
+    fn as_read(text: &str) -> String {
+        fn decode(t: &str) -> String {
+            let b = t.as_bytes();
+            let mut out: Vec<u8> = Vec::with_capacity(b.len());
+            let mut i = 0usize;
+            while let Some(&c) = b.get(i) {
+                let hex = |r: std::ops::Range<usize>| {
+                    b.get(r)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                };
+                let (decoded, len) = match c {
+                    b'%' => (hex(i + 1..i + 3), 3),
+                    b'\\' if b.get(i + 1) == Some(&b'u') => (hex(i + 2..i + 6), 6),
+                    b'&' if b.get(i + 1) == Some(&b'#') => {
+                        let end = (i + 2..(i + 10).min(b.len())).find(|&j| b.get(j) == Some(&b';'));
+                        match end.and_then(|e| std::str::from_utf8(b.get(i + 2..e)?).ok()) {
+                            Some(n) => (n.parse::<u32>().ok(), n.len() + 3),
+                            None => (None, 1),
+                        }
+                    }
+                    _ => (None, 1),
+                };
+                match decoded.filter(|v| *v < 0x80) {
+                    Some(v) => {
+                        out.push(v as u8);
+                        i += len;
+                    }
+                    None => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        let mut t = text.to_ascii_lowercase();
+        for _ in 0..2 {
+            t = decode(&t).to_ascii_lowercase();
+            for gone in ["\r", "\n", "\\r", "\\n", " ", "<wbr>"] {
+                t = t.replace(gone, "");
+            }
+        }
+        t
+    }
+
+    /// Error text (a failure's or an end reason's, which quote the server) must not hold eight consecutive
+    /// characters of a secret, however the server spelled its echo.
+    pub(crate) fn check_no_secret_run(&self, what: &str, text: &str) -> Check {
+        let read = Monitor::as_read(text);
+        for s in &self.secrets {
+            let s: Vec<char> = s.to_ascii_lowercase().chars().collect();
+            if let Some(w) = s
+                .windows(8)
+                .map(|w| w.iter().collect::<String>())
+                .find(|w| read.contains(w.as_str()))
+            {
+                return Err(format!("{w:?} of a secret appears in {what}: {text}"));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_no_secret(&self, what: &str, text: &str) -> Check {
         if let Some(s) = self.leaks(text) {
             return Err(format!("secret {s:?} appears in Debug of {what}: {text}"));
@@ -797,6 +863,19 @@ impl Monitor {
     /// One output drained from the session.
     pub(crate) fn on_output(&mut self, out: &Output, session: &Session, now: Timestamp) -> Check {
         self.check_no_secret("an output", &format!("{out:?}"))?;
+        match out {
+            Output::Event(Event::Retrying { cause, .. }) => {
+                self.check_no_secret_run("a failure", &format!("{cause} {cause:?}"))?
+            }
+            Output::Event(Event::Ended(
+                r @ (EndReason::GaveUp { .. }
+                | EndReason::SessionInvalid { .. }
+                | EndReason::Conflict { .. }
+                | EndReason::Rejected { .. }
+                | EndReason::RequestFailed { .. }),
+            )) => self.check_no_secret_run("an end reason", &format!("{r} {r:?}"))?,
+            _ => {}
+        }
         match out {
             Output::Request(r) => self.on_request(r, session),
             Output::Event(ev) => {

@@ -12,6 +12,57 @@ use serde_json::json;
 /// Marker every secret the harness issues starts with; the monitor looks for the full values.
 pub const SECRET_MARK: &str = "SeCrEt";
 
+/// In a [`Reply::Raw`] body with an error status (400 and up), these bytes and the one after them (which picks the spelling) are replaced by
+/// every key and token issued so far, echoed the way a hostile error page might: case flipped, `%XX`,
+/// `\uXXXX` or `&#NN;` per character, split by line breaks or `<wbr>`. The session must redact them in
+/// every error text (the monitor checks runs of eight characters, not only whole values).
+pub const ECHO_SECRETS: &[u8] = b"\x00echo-secrets\x00";
+
+/// `secret` spelled as `how` picks (the low three bits: per-character encoding; the next two: separator).
+pub(crate) fn echo_secret(secret: &str, how: u8) -> String {
+    let sep = match (how >> 3) % 4 {
+        0 => "",
+        1 => "\r\n",
+        2 => "<wbr>",
+        _ => "\n",
+    };
+    secret
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let e = match (how.wrapping_add(i as u8 * ((how >> 5) & 1))) % 5 {
+                0 => c.to_string(),
+                1 if c.is_ascii_lowercase() => c.to_ascii_uppercase().to_string(),
+                1 => c.to_ascii_lowercase().to_string(),
+                2 => format!("%{:02X}", c as u32),
+                3 => format!("\\u{:04x}", c as u32),
+                _ => format!("&#{};", c as u32),
+            };
+            if i % 5 == 4 { format!("{e}{sep}") } else { e }
+        })
+        .collect()
+}
+
+/// `body` with every [`ECHO_SECRETS`] mark replaced by the echoed `secrets`.
+fn with_echoes(body: &[u8], secrets: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0usize;
+    while let Some(&b) = body.get(i) {
+        if body.get(i..i.saturating_add(ECHO_SECRETS.len())) == Some(ECHO_SECRETS) {
+            let how = body.get(i + ECHO_SECRETS.len()).copied().unwrap_or(0);
+            for s in secrets {
+                out.extend_from_slice(b" ");
+                out.extend_from_slice(echo_secret(s, how).as_bytes());
+            }
+            i += ECHO_SECRETS.len() + 1;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
 /// What the harness knows about the request being answered.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target {
@@ -371,14 +422,19 @@ impl Server {
             Reply::ReconnectBody(spec) => (200, self.reconnect_body(*spec)),
             // What `http::StatusCode` cannot hold is sent as 500: the monitor must see the status the session
             // got (found by the hostile_server fuzz target: 18386 classified as a 4xx, answered as 500).
-            Reply::Raw { status, body } => (
-                if (100..=999).contains(status) {
+            Reply::Raw { status, body } => {
+                let status = if (100..=999).contains(status) {
                     *status
                 } else {
                     500
-                },
-                body.clone(),
-            ),
+                };
+                // Echoes only in error answers: a success body that spells a secret is the server's content.
+                if status >= 400 {
+                    (status, with_echoes(body, &self.secrets))
+                } else {
+                    (status, body.clone())
+                }
+            }
         }
     }
 }

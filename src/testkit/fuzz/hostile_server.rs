@@ -7,7 +7,7 @@
 use super::session_ops::MAX_OPS;
 use super::shapes::without_mark;
 use crate::Timestamp;
-use crate::testkit::{BatchSpec, Harness, MsgSpec, Op, Reply, SeqSpec, Setup};
+use crate::testkit::{BatchSpec, ECHO_SECRETS, Harness, MsgSpec, Op, Reply, SeqSpec, Setup};
 use arbitrary::Unstructured;
 
 /// Pieces of `newUrl`s: what real migrations send, and what an attacker would.
@@ -27,6 +27,15 @@ const URL_HOSTS: &[&str] = &[
     "[::1]",
     "localhost",
     "user@d.la2.salesforceliveagent.com",
+    // Tenants of shared suffixes and other orgs' hosts: never in the trust class by themselves.
+    "rival.my.site.com",
+    "rival.secure.force.com",
+    "rival.herokuapp.com",
+    "rival.ltd.uk",
+    "rival.nsw.gov.au",
+    "rival.uk.com",
+    "rival.my.salesforce.com",
+    "webto.salesforce.com",
 ];
 const URL_PORTS: &[&str] = &["", ":443", ":8080", ":6379", ":0", ":99999", ":", ":443x"];
 const URL_PATHS: &[&str] = &["/chat", "", "/chat/rest/", "?x=/chat", "#/chat"];
@@ -134,11 +143,16 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
                     // An error body may echo the session's own key or token: the session must redact it in
                     // every error text (so the mark stays). A success body that spells it is the server's
                     // content (a chat text, a URL) delivered as written: defused.
-                    let body = if status < 400 {
+                    let mut body = if status < 400 {
                         without_mark(body)
                     } else {
                         body
                     };
+                    // An error page echoing the key and token re-spelled (case, %XX, \uXXXX, &#NN;, split).
+                    if status >= 400 && u.ratio(1u8, 3).unwrap_or(false) {
+                        body.extend_from_slice(ECHO_SECRETS);
+                        body.push(u.arbitrary().unwrap_or(0));
+                    }
                     Reply::Raw { status, body }
                 },
             },
