@@ -284,44 +284,76 @@ fn abandoned_post_absent_from_transcript_is_resent() {
     assert!(uncertain(&h).is_empty());
 }
 
-/// Ending while queued, DELETE SessionId refused: ChatEnd is tried, so `end()` always ends.
+/// Ending while queued, DELETE SessionId refused: ChatEnd is tried, so `end()` always ends. On the simulator:
+/// under `end-while-queued=chat-end-only` it refuses the DELETE (500, turned into the 405 of this scenario by
+/// the reply tap) and takes the ChatEnd; its agent never accepts and attaches no records.
 #[test]
 fn ending_while_queued_falls_back_to_chat_end() {
-    let mut h = Harness::new(config());
-    queued_at_1s(&mut h);
-    h.run_until(2.0);
-    let waiting = h
-        .act("send_message(\"hello?\")", |s| s.send_message("hello?"))
-        .expect("queued");
-    h.server.script(
-        RequestKind::DeleteSession,
-        Reply::Status(405, "Method Not Allowed"),
-    );
-    h.act("end()", |s| s.end()).expect("end");
-    h.run_to_end();
+    use liveagent::sim::{AgentScript, Pair, SimConfig, VisitorEvent};
+    use on_the_simulator::{accepted, secs, sent_of};
+    let mut agent = AgentScript::idle();
+    agent.attached_records = Value::Null;
+    let dialect = liveagent::sim::Dialect::default()
+        .parse_assignments("end-while-queued=chat-end-only")
+        .expect("dialect");
+    let sim = SimConfig::default().with_agent(agent).with_dialect(dialect);
+    let config = liveagent::Config::new(
+        sim.endpoint().expect("endpoint"),
+        harness::ORG,
+        "572D000000000J6",
+        "573D000000000OC",
+    )
+    .visitor_name("Jon A.")
+    .seed(7);
+    let mut h = Pair::new(config, sim, liveagent::Timestamp::ZERO);
+    h.set_reply_tap(|info, reply| {
+        if info.kind != RequestKind::DeleteSession || reply.status() != Some(500) {
+            return Some(reply);
+        }
+        let mut r = liveagent::http::Response::new(b"Method Not Allowed".to_vec());
+        *r.status_mut() = liveagent::http::StatusCode::METHOD_NOT_ALLOWED;
+        Some(liveagent::sim::Reply::Response(r))
+    });
+    h.run_until_elapsed(secs(2.0)).expect("runs");
+    let waiting = h.send_message("hello?").expect("queued");
+    h.end().expect("end");
+    h.run().expect("runs");
     let transcript = h.transcript();
     insta::assert_snapshot!(transcript);
 
     let kinds: Vec<RequestKind> = h
-        .sent
+        .sent()
         .iter()
         .filter(|s| s.at >= secs(2.0) && s.kind != RequestKind::Messages)
         .map(|s| s.kind)
         .collect();
     assert_eq!(kinds, [RequestKind::DeleteSession, RequestKind::Chat]);
-    let chat_end = h.sent_of(RequestKind::Chat)[0];
+    let chat_end = sent_of(&h, RequestKind::Chat)[0];
     assert!(chat_end.path.ends_with("/Chasitor/ChatEnd"));
     assert_eq!(chat_end.body, r#"{"reason":"client"}"#);
-    assert_eq!(chat_end.seq, Some(2));
-    assert!(h.server.accepted.iter().any(|a| a.contains("ChatEnd")));
+    assert_eq!(chat_end.sequence, Some(2));
+    let record = h
+        .server()
+        .session(h.session().session_id().expect("id"))
+        .expect("the simulator's record");
+    assert!(
+        record
+            .visitor_events
+            .iter()
+            .any(|e| matches!(e, VisitorEvent::ChatEnd { .. }))
+    );
     assert_eq!(
-        h.session.end_reason(),
+        h.session().end_reason(),
         Some(&EndReason::VisitorEnded {
             attached_records: None
         })
     );
     // The message queued while waiting never went out.
-    assert!(h.event_list().contains(&Event::Undelivered(vec![waiting])));
+    assert!(
+        h.events()
+            .iter()
+            .any(|(_, e)| *e == Event::Undelivered(vec![waiting]))
+    );
     assert_eq!(accepted(&h, "hello?"), 0);
 }
 
