@@ -52,6 +52,7 @@ Output:
   --transcript FILE          write the server's request-by-request transcript to FILE at exit
   --report FILE              write the conformance report as JSON to FILE at exit (text goes to stdout)
   --verbose, -v              print the transcript to stderr as it happens
+  --no-transcript            keep no transcript (for load tests: it grows with every request)
   --help                     this text
   --version                  the version
 
@@ -177,6 +178,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let mut expected_ids = ExpectedIds::default();
     let mut live_transcript = false;
     let mut admin_api = true;
+    let mut record_transcript = true;
     let (mut errors, mut errors_at, mut error_status) = (None::<u32>, 3u64, 500u16);
 
     let mut it = args.into_iter();
@@ -186,6 +188,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             "--version" | "-V" => return Ok(Command::Version),
             "--no-admin" => {
                 admin_api = false;
+                continue;
+            }
+            "--no-transcript" => {
+                record_transcript = false;
                 continue;
             }
             "--ignore-stdin" => {
@@ -312,6 +318,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     }
     apply_dialect(&mut config, dialect.as_deref(), &sets)?;
     config.admin_api = admin_api;
+    config.record_transcript = record_transcript;
 
     if dump {
         return Ok(Command::DumpScenario(scenario_json(&config)));
