@@ -16,17 +16,20 @@
 //! | [`decode_noun`] | noun name + body to `Noun::decode`, and to the simulator as a Chasitor POST or MultiNoun | no panic; a decoded noun re-encodes (`Noun::body`) and decodes to the same value; the simulator answers |
 //! | [`session_ops`](fn@session_ops) | [`Op`](crate::testkit::Op)s drawn with `Arbitrary` | every invariant of the testkit `Monitor` after every step |
 //! | [`sim_session`](fn@sim_session) | a [`SimInput`]: fault plan, agent script, visitor script, dialect | a `Session` against the simulator, driven by `sim::Pair`: exactly-once, in-order delivery both ways, judged by `Pair::check_delivery` from the simulator's record |
+//! | [`sim_request`] | a raw request (method, path, headers, body; placeholders for a live chat's key, token, id) under a dialect, admin API on or off, to `sim::Server::handle_request` | no panic; exactly one answer per request; the report and the transcript render |
 //! | [`hostile_server`](fn@hostile_server) | a chat, then answers a hostile server would send: any status, any body, SwitchServer to any URL, any `sequence`, oversized batches | the testkit `Monitor`: no request outside the redirect policy, every delivered agent message reaches the application, events per step under the caps |
 
 mod hostile_server;
 mod parsers;
 mod session_ops;
 pub(crate) mod shapes;
+mod sim_request;
 mod sim_session;
 
 pub use hostile_server::{hostile_server, hostile_server_input};
 pub use parsers::{decode_noun, parse_error, parse_messages, parse_session_id, parse_visitor};
 pub use session_ops::{session_ops, session_ops_input};
+pub use sim_request::sim_request;
 pub use sim_session::{SimInput, VisitorAct, VisitorStep, sim_session};
 
 /// A target's entry point: takes the fuzzer's bytes, panics on a violated invariant.
@@ -42,4 +45,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("session_ops", session_ops),
     ("sim_session", sim_session),
     ("hostile_server", hostile_server),
+    ("sim_request", sim_request),
 ];

@@ -1,0 +1,4 @@
+//! `cargo fuzz run sim_request`: input format and checks at `liveagent::testkit::fuzz::sim_request`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| liveagent::testkit::fuzz::sim_request(data));
