@@ -53,7 +53,11 @@
 //!   `*.my.site.com` is foreign; other hosts only as the application names them in
 //!   [`RedirectPolicy::AlsoAllow`], hosts or `*.suffix` patterns). Anything else ends the chat with
 //!   [`EndReason::RedirectRefused`] (or, with [`RedirectPolicy::AskApplication`], is offered as
-//!   [`Event::SwitchOffered`] and nothing new is sent until the application decides). [`Session::resume`]
+//!   [`Event::SwitchOffered`] and nothing new is sent until the application decides). A decision names the
+//!   offer it decides ([`SwitchOfferId`]): a later `SwitchServer` replaces a pending offer with a new event,
+//!   and a decision naming the replaced one decides nothing ([`CommandError::SwitchOfferGone`]); an accept
+//!   carries the application's clock and at or after the offer's `decide_by` is refused
+//!   ([`CommandError::SwitchOfferLapsed`]) whatever the order of calls. [`Session::resume`]
 //!   re-checks a snapshot's endpoint against the policy and the configuration. Events are yielded before
 //!   requests, so [`Event::ServerSwitched`] always precedes the first request to the new host. A FileTransfer
 //!   upload ([`Session::upload_request`]) goes only where a switch could, or to [`Config::upload_hosts`] (none
@@ -69,7 +73,11 @@
 //!   timing settings (every deadline at least 1 s, every retry delay at least 100 ms, at least one attempt)
 //!   so no configuration makes a busy loop. A server answering every poll at once with nothing new (204, an
 //!   empty array, only re-deliveries) is polled at most ten times a second (from the second such answer in a
-//!   row, the next poll waits until [`floors::MIN_BACKOFF`] after the previous one went out). Counters stop
+//!   row, the next poll waits until [`floors::MIN_BACKOFF`] after the previous one went out). Above every
+//!   per-answer pacing, one ceiling on the request rate no answer can lift: a token bucket over every request
+//!   ([`LimitsConfig::max_requests_per_second`] 40 sustained, [`LimitsConfig::request_burst`] 40; a busy
+//!   scripted chat peaks at 20 in its busiest second), and 503 handovers in a row back off like failures and
+//!   end with [`EndReason::GaveUp`] after the retry budget. Counters stop
 //!   at [`MAX_COUNTER`] with a protocol error instead of saturating into collisions.
 //!   Decoding costs what parsing costs: a known message whose payload does not decode is diagnosed from where
 //!   the parser stopped, in one scan of the payload (no copy per field), so no body within the cap costs more
@@ -87,6 +95,9 @@
 //!   markup such as `<wbr>` between the characters ignored.
 //! * **Snapshots.** [`Session::resume`] refuses a snapshot whose state contradicts its credentials, whose
 //!   counters are out of range, whose batch is empty or whose commands break the caps ([`ResumeError`]).
+//!   Credentials are checked by the one rule the SessionId answer was checked by, so every snapshot the
+//!   session writes resumes; a snapshot in `Ending` with no ChatEnd queued, in flight or accepted gets it
+//!   queued again, so every resumed session can end.
 //!
 //! What the driver must not do: log a request's URI or headers raw (`DELETE System/SessionId/{key}` carries
 //! the key in its path; the key and token headers are marked sensitive, the path cannot be; the `Debug` of

@@ -1551,6 +1551,66 @@ fn tampered(v: &Victim, edit: impl FnOnce(&mut Value)) -> Result<Session, Resume
 }
 
 #[test]
+fn a_session_id_accepted_live_always_resumes_and_one_refused_on_resume_is_refused_live() {
+    // The server hands out ids of every length; whatever the session accepts, its own snapshot resumes.
+    for len in [36, 1024, 1025, 2048] {
+        let mut v = Victim::new(config());
+        let sid = v.take(RequestKind::SessionId);
+        let id = "i".repeat(len);
+        let body = json!({"id": id, "key": KEY, "affinityToken": AFFINITY});
+        v.answer(&sid, 200, body.to_string().as_bytes());
+        let accepted = v.session().state() != State::Connecting;
+        let stored = serde_json::to_string(&v.session().snapshot()).expect("serialise");
+        let snap: SessionSnapshot = serde_json::from_str(&stored).expect("deserialise");
+        let resumed = Session::resume(config(), snap, v.now());
+        if accepted {
+            let s = resumed.unwrap_or_else(|e| {
+                panic!("id of {len} bytes accepted live, refused on resume: {e}")
+            });
+            assert_eq!(s.session_id(), Some(id.as_str()));
+        } else {
+            // Refused live: the session never used it, and its snapshot holds no credentials.
+            assert!(len > 1024, "an id of {len} bytes refused");
+            assert!(resumed.is_ok(), "a connecting session resumes");
+        }
+    }
+}
+
+#[test]
+fn a_stored_snapshot_in_ending_with_nothing_queued_resumes_and_ends() {
+    // Storage (an older release, or an edit) holds a chat in Ending with no ChatEnd queued, in flight or
+    // accepted: resumed, it must still end, not poll for ever.
+    let mut v = Victim::chatting(config());
+    v.s().end().expect("end");
+    v.drain();
+    let resumed = tampered(&v, |s| {
+        s["queue"] = json!([]);
+        s["unacked"] = Value::Null;
+        s["chat_end_accepted"] = Value::Bool(false);
+    })
+    .expect("resumes");
+    assert_eq!(resumed.state(), State::Ending);
+    let mut v = Victim::from(resumed, v.now());
+    assert_eq!(v.s().end(), Ok(()), "ending already: harmless");
+    v.drain();
+    let chat_end = v.take(RequestKind::Chat);
+    assert_eq!(chat_end.http.body(), br#"{"reason":"client"}"#);
+    v.answer(&chat_end, 200, b"");
+    // The server confirms with ChatEnded on whatever poll is still out.
+    for _ in 0..3 {
+        if let Some(poll) = v.h.take(RequestKind::Messages) {
+            v.answer(&poll, 200, &batch(vec![msg("ChatEnded", json!({}))], 9));
+        }
+        v.drain();
+    }
+    assert!(
+        matches!(v.end_reason(), Some(EndReason::VisitorEnded { .. })),
+        "{:?}",
+        v.end_reason()
+    );
+}
+
+#[test]
 fn hostile_snapshots_are_refused_with_a_typed_error() {
     let v = Victim::chatting(config());
     let err = |r: Result<Session, ResumeError>| r.expect_err("refused");

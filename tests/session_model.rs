@@ -14,6 +14,7 @@ use liveagent::testkit::{
 use liveagent::{RequestKind, State};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
+use proptest::test_runner::TestCaseError;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
 // ---------------------------------------------------------------------------------------------------------
@@ -415,6 +416,46 @@ proptest! {
         if let Err(v) = Harness::run(setup, liveagent::Timestamp::ZERO, &ops) {
             prop_assert!(false, "{}", v);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    /// Every snapshot the session writes resumes (from every state a run reaches), and the resumed session
+    /// is endable: `end()`, then a cooperative server, and the chat is over within a bounded number of
+    /// answers.
+    #[test]
+    fn every_snapshot_resumes_and_the_resumed_session_ends((setup, ops) in case()) {
+        let mut h = Harness::new(setup, liveagent::Timestamp::ZERO)
+            .map_err(|v| TestCaseError::fail(v.to_string()))?;
+        for op in &ops {
+            h.apply(op).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        }
+        if h.session().state() == State::Ended {
+            return Ok(());
+        }
+        // The harness fails the case if the session's own snapshot is refused.
+        h.apply(&Op::SnapshotResume).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        h.apply(&Op::End).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        for _ in 0..200 {
+            if h.session().state() == State::Ended {
+                break;
+            }
+            let op = if h.session().in_flight().next().is_some() {
+                Op::Respond { pick: 0, reply: Reply::Natural(0) }
+            } else {
+                Op::Sleep
+            };
+            h.apply(&op).map_err(|v| TestCaseError::fail(v.to_string()))?;
+        }
+        prop_assert_eq!(
+            h.session().state(),
+            State::Ended,
+            "resumed and ended, still {:?}: {:#?}",
+            h.session().state(),
+            h.trace()
+        );
     }
 }
 

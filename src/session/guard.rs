@@ -144,14 +144,9 @@ pub(crate) fn validate_snapshot(d: &SessionSnapshot, config: &Config) -> Result<
             });
         }
         (_, Some(c)) => {
-            let affinity = c.affinity.expose();
-            if !c.key.is_well_formed()
-                || !(affinity.is_empty() || c.affinity.is_well_formed())
-                || c.id.is_empty()
-                || c.id.len() > crate::wire::MAX_SECRET_BYTES
-            {
-                return Err(ResumeError::MalformedCredentials);
-            }
+            // The rule the SessionId answer was checked by: what the session accepted live resumes.
+            crate::wire::check_credentials(&c.id, &c.key, &c.affinity)
+                .map_err(|_| ResumeError::MalformedCredentials)?;
         }
     }
     if d.chat_end_accepted && !matches!(d.state, State::Ending | State::Ended) {

@@ -60,8 +60,33 @@ impl Session {
                 attached_records: None,
             });
         }
+        s.make_endable();
         // The idle timer is not restored: it restarts with the agent's next message.
         s
+    }
+
+    /// A resumed session in Ending must still be able to end: its ChatEnd queued or unacknowledged, or
+    /// accepted (then one more poll ends it). A stored snapshot with none of these (written by an older
+    /// release, or edited) gets its ChatEnd queued again; otherwise `end()` would do nothing while the session
+    /// polled for ever.
+    fn make_endable(&mut self) {
+        if self.state != State::Ending || self.ending.chat_end_accepted() {
+            return;
+        }
+        let queued = self
+            .outbound
+            .queue
+            .iter()
+            .chain(self.outbound.unacked.iter().flat_map(|b| b.commands.iter()))
+            .any(|c| matches!(c.command, Command::End(_)));
+        if !queued {
+            let reason = self
+                .ending
+                .reason()
+                .cloned()
+                .unwrap_or(ChatEndReason::Client);
+            self.begin_chat_end(reason);
+        }
     }
 
     pub(crate) fn is_ended(&self) -> bool {

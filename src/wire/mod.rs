@@ -37,6 +37,7 @@ pub(crate) use request::{NOUN_NAMES, percent_decode};
 // Only the test kit uses these two from here (a build without it, e.g. a binding's, would warn).
 #[cfg(feature = "__testkit")]
 pub(crate) use request::{encode_path_segment, encode_query_value};
+pub(crate) use response::check_credentials;
 pub use response::{
     Limits, MessagesAnswer, SessionIdBody, parse_availability, parse_envelope, parse_messages,
     parse_reconnect_session, parse_session_id, parse_settings, parse_visitor_id,

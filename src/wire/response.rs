@@ -159,26 +159,34 @@ pub fn parse_session_id(
     expect_200(WHAT, status, body, true)?;
     let parsed: SessionIdBody =
         serde_json::from_slice(body).map_err(|e| json_error(WHAT, status, body, &e, true))?;
-    if parsed.key.expose().is_empty() || parsed.id.is_empty() {
-        return Err(DecodeError::Invalid {
+    check_credentials(&parsed.id, &parsed.key, &parsed.affinity_token).map_err(|reason| {
+        DecodeError::Invalid {
             what: WHAT,
-            reason: "empty `id` or `key`".into(),
-        });
-    }
-    // Refused rather than sent: a secret that is not a clean header value (padding, control bytes, 900 KiB).
-    // The value itself is never quoted.
-    let affinity = parsed.affinity_token.expose();
-    if !parsed.key.is_well_formed()
-        || !(affinity.is_empty() || parsed.affinity_token.is_well_formed())
-    {
-        return Err(DecodeError::Invalid {
-            what: WHAT,
-            reason: format!(
-                "`key` or `affinityToken` is not 1-{MAX_SECRET_BYTES} bytes of visible ASCII"
-            ),
-        });
-    }
+            reason: reason.into(),
+        }
+    })?;
     Ok(parsed)
+}
+
+/// The one rule for a session's credentials, applied to the SessionId answer and to a resumed snapshot
+/// alike (so every snapshot the session writes resumes): an `id` and `key` of 1 to [`MAX_SECRET_BYTES`]
+/// bytes, the key (and the affinity token, unless empty) visible ASCII, so each is a clean header value
+/// (no padding, control bytes or 900 KiB). The error never quotes a value.
+pub(crate) fn check_credentials(
+    id: &str,
+    key: &SessionKey,
+    affinity: &AffinityToken,
+) -> Result<(), &'static str> {
+    if key.expose().is_empty() || id.is_empty() {
+        return Err("empty `id` or `key`");
+    }
+    if id.len() > MAX_SECRET_BYTES {
+        return Err("`id` is longer than 1024 bytes");
+    }
+    if !key.is_well_formed() || !(affinity.expose().is_empty() || affinity.is_well_formed()) {
+        return Err("`key` or `affinityToken` is not 1-1024 bytes of visible ASCII");
+    }
+    Ok(())
 }
 
 /// Parses a Messages answer: 204 (or an empty 200) is [`MessagesAnswer::NoContent`]; a 200 body is the envelope
