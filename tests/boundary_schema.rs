@@ -852,11 +852,25 @@ fn greeted_pair() -> JsonPair {
 const SIM_CONFIG: &str = r#"{"endpoint": "https://d.la1-c1-sim.salesforceliveagent.test",
     "organizationId": "00D000000000001", "deploymentId": "572000000000001", "buttonId": "573000000000001"}"#;
 
+/// The JavaScript package's snapshot fixtures, or `None` where they are absent: the published crate does not
+/// contain `bindings/` (a package of its own), and CI also tests the crate as published.
+fn fixtures_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bindings/node/test/fixtures");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "{} is absent (a packaged crate): the snapshot interop checks are skipped",
+            dir.display()
+        );
+        None
+    }
+}
+
 /// Writes `text` to the fixture under `LIVEAGENT_UPDATE_FIXTURES=1`; otherwise checks it is unchanged.
 fn fixture(name: &str, text: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("bindings/node/test/fixtures")
-        .join(name);
+    let Some(dir) = fixtures_dir() else { return };
+    let path = dir.join(name);
     if std::env::var("LIVEAGENT_UPDATE_FIXTURES").as_deref() == Ok("1") {
         std::fs::write(&path, format!("{text}\n")).expect("write fixture");
     }
@@ -878,8 +892,8 @@ fn the_snapshot_fixture_javascript_resumes_is_written_by_rust() {
 
 #[test]
 fn a_snapshot_written_by_javascript_resumes_in_rust() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("bindings/node/test/fixtures/js_snapshot.json");
+    let Some(dir) = fixtures_dir() else { return };
+    let path = dir.join("js_snapshot.json");
     let text =
         std::fs::read_to_string(path).expect("fixture written by test/snapshot_interop.test.mjs");
     let snapshot: liveagent::SessionSnapshot = serde_json::from_str(&text).expect("serde");
