@@ -1121,6 +1121,125 @@ fn fault_delay_reply() {
 }
 
 #[test]
+fn fault_unreachable_requests_are_never_processed_and_fail_after_their_delay() {
+    // The session's second POST and the request after it never reach the server.
+    let plan = FaultPlan::new().with(Fault::for_session(
+        0,
+        Trigger::Post(2),
+        FaultKind::Unreachable {
+            count: 2,
+            after: ms(300),
+        },
+    ));
+    let mut h = Harness::new(SimConfig::default().with_faults(plan));
+    let (mut v, _) = h.establish();
+    let start = h.elapsed();
+    let req = h
+        .api()
+        .chasitor(v.auth(), &msg("lost on the way"), 2)
+        .unwrap();
+    let t = h.send(&req);
+    assert!(h.ready(t).is_none());
+    h.at(start + ms(299));
+    assert!(h.ready(t).is_none());
+    h.at(start + ms(300));
+    assert!(matches!(h.ready(t), Some(Reply::Drop)));
+    assert!(h.server.visitor_messages(&v.id).unwrap().is_empty());
+    // The next request is lost the same way; the one after arrives.
+    let poll = h.poll_req(&mut v);
+    let t = h.send(&poll);
+    h.at(start + ms(600));
+    assert!(matches!(h.ready(t), Some(Reply::Drop)));
+    // The POST was never processed: its number is new to the server, not a retransmission.
+    assert_eq!(h.call(&req).0, 200);
+    assert_eq!(
+        h.server.visitor_messages(&v.id).unwrap(),
+        ["lost on the way"]
+    );
+    assert_eq!(h.server.session(&v.id).unwrap().retransmissions, 0);
+}
+
+#[test]
+fn fault_unreachable_by_time_breaks_the_held_poll_at_once() {
+    let plan = FaultPlan::new().with(Fault::for_session(
+        0,
+        Trigger::After(ms(5000)),
+        FaultKind::Unreachable {
+            count: 2,
+            after: ms(200),
+        },
+    ));
+    let mut h = Harness::new(SimConfig::default().with_faults(plan));
+    let (mut v, _) = h.establish();
+    let b = h.poll(&mut v);
+    assert_eq!(texts(&b.messages), ["Hello, how can I help you?"]);
+    let req = h.poll_req(&mut v);
+    let held = h.send(&req);
+    h.at(ms(4999));
+    assert!(h.ready(held).is_none());
+    // The held poll loses its connection when the fault fires (the first of the two).
+    h.at(ms(5000));
+    assert!(matches!(h.ready(held), Some(Reply::Drop)));
+    // The next request is lost after its delay; the one after is held as usual.
+    let req = h.poll_req(&mut v);
+    let lost = h.send(&req);
+    assert!(h.ready(lost).is_none());
+    h.at(ms(5200));
+    assert!(matches!(h.ready(lost), Some(Reply::Drop)));
+    let req = h.poll_req(&mut v);
+    let t = h.send(&req);
+    h.at(ms(6000));
+    assert!(h.ready(t).is_none(), "held: the server is reachable again");
+    assert!(state(&h, &v).is_live());
+}
+
+#[test]
+fn answer_latency_delays_every_answer_by_the_same_time() {
+    let mut h = Harness::new(SimConfig::default().with_answer_latency(ms(50)));
+    // Answered on arrival: ready 50 ms later, not before.
+    let req = h.api().session_id().unwrap();
+    let t = h.send(&req);
+    assert!(h.ready(t).is_none());
+    h.at(ms(49));
+    assert!(h.ready(t).is_none());
+    h.at(ms(50));
+    let (status, body) = resp(h.ready(t).expect("ready after the latency"));
+    assert_eq!(status, 200);
+    let s = wire::parse_session_id(status, &body, &Limits::default()).unwrap();
+    let mut v = Visitor {
+        id: s.id,
+        key: s.key,
+        token: Some(s.affinity_token),
+        seq: 0,
+        ack: -1,
+        pc: 0,
+        offset: None,
+    };
+    // ChasitorInit at 50 ms starts the default agent: its QueueUpdate comes 1 s later, at 1.05 s.
+    let req = h.api().chasitor(v.auth(), &init_noun(&v.id), 1).unwrap();
+    let t = h.send(&req);
+    h.at(ms(100));
+    assert_eq!(h.ready(t).and_then(|r| r.status()), Some(200));
+    let req = h.poll_req(&mut v);
+    let t = h.send(&req);
+    h.at(ms(150));
+    assert_eq!(h.ready(t).and_then(|r| r.status()), Some(200));
+    v.ack = 0;
+    // A held poll: answered when the message is emitted, received the latency later.
+    let req = h.poll_req(&mut v);
+    let t = h.send(&req);
+    h.at(ms(1099));
+    assert!(h.ready(t).is_none());
+    h.at(ms(1100));
+    let (status, body) = resp(h.ready(t).expect("ready 50 ms after the QueueUpdate"));
+    let MessagesAnswer::Batch(b) = wire::parse_messages(status, &body, &Limits::default()).unwrap()
+    else {
+        panic!("a batch")
+    };
+    assert_eq!(kinds(&b.messages), ["QueueUpdate"]);
+}
+
+#[test]
 fn fault_burst_of_server_errors() {
     let plan = FaultPlan::new().with(Fault::for_session(
         0,

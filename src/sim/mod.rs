@@ -133,6 +133,11 @@ pub struct SimConfig {
     pub alternate_host: String,
     /// How long an idle Messages poll is held before 204 (default 30 s, as observed).
     pub poll_hold: Duration,
+    /// How long every answer takes to reach the client (default zero: at once). A request answered when it
+    /// arrives is answered this much later; a held poll this much after the message (or the end of the hold)
+    /// that answers it. Adds to a [`FaultKind::DelayReply`]; a [`FaultKind::Unreachable`] request fails after
+    /// its own delay.
+    pub answer_latency: Duration,
     /// `clientPollTimeout` of the SessionId answer, in seconds (default 40, as in real captures).
     pub client_poll_timeout: i64,
     /// A session with no poll in progress for this long expires (default 60 s; the default dialect's
@@ -171,6 +176,7 @@ impl Default for SimConfig {
             host: "d.la1-c1-sim.salesforceliveagent.test".into(),
             alternate_host: "d.la2-c2-sim.salesforceliveagent.test".into(),
             poll_hold: Duration::from_secs(30),
+            answer_latency: Duration::ZERO,
             client_poll_timeout: 40,
             session_idle_timeout: Duration::from_secs(60),
             dialect: Dialect::default(),
@@ -205,6 +211,13 @@ impl SimConfig {
     /// Sets the dialect (builder style).
     pub fn with_dialect(mut self, dialect: Dialect) -> Self {
         self.dialect = dialect;
+        self
+    }
+
+    /// Sets the answer latency (builder style; see [`SimConfig::answer_latency`]).
+    #[must_use]
+    pub fn with_answer_latency(mut self, latency: Duration) -> Self {
+        self.answer_latency = latency;
         self
     }
 

@@ -176,6 +176,8 @@ pub(crate) struct Held {
 pub(crate) struct Effects {
     pub(crate) drop: bool,
     pub(crate) delay: Option<Duration>,
+    /// The request never reached the server: the transport fails this much later.
+    pub(crate) unreachable: Option<Duration>,
 }
 
 /// Faults armed by a time trigger, waiting for the next request.
@@ -187,6 +189,10 @@ pub(crate) struct Armed {
     pub(crate) burst_status: u16,
     pub(crate) duplicate: bool,
     pub(crate) sequence_drift: u64,
+    /// Requests still to be lost on the way ([`FaultKind::Unreachable`](super::FaultKind::Unreachable)).
+    pub(crate) unreachable_left: u32,
+    /// How long the transport takes to fail each of them.
+    pub(crate) unreachable_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -129,6 +129,17 @@ pub enum FaultKind {
     /// never sent): the next sequenced POST is answered 409 `Out of sync Ack. Expected N. Actual M` with the
     /// new counter M and not processed. A client that continues from M + 1 loses nothing.
     SequenceDrift(u64),
+    /// The server is out of reach: this request and the next `count - 1` requests of the session never arrive
+    /// (they are not processed, though they still count for request triggers), and the transport reports
+    /// each failure `after` later ([`Reply::Drop`](crate::sim::Reply::Drop): no answer; the answer latency
+    /// does not apply). Armed by a time trigger, the requests that follow are lost the same way, and a poll
+    /// the server holds loses its connection at once (one of the `count`).
+    Unreachable {
+        /// How many requests in a row.
+        count: u32,
+        /// How long the transport takes to give up on each.
+        after: Duration,
+    },
 }
 
 impl Server {
@@ -167,6 +178,15 @@ impl Server {
             }
             FaultKind::DuplicateBatch => s.armed.duplicate = true,
             FaultKind::SequenceDrift(k) => s.armed.sequence_drift = k,
+            FaultKind::Unreachable { count, after } => {
+                s.armed.unreachable_left = count;
+                s.armed.unreachable_after = after;
+                // Armed by time: the connection of a poll the server holds breaks now.
+                if ctx.is_none() && count > 0 && s.held.is_some() {
+                    s.armed.unreachable_left = count - 1;
+                    self.break_held(si, t);
+                }
+            }
             FaultKind::Expire => self.end_session(si, ServerEnd::Expired, t),
             FaultKind::Handover => {
                 // The session moved to another app server: the token the visitor holds is stale at once.

@@ -5,7 +5,7 @@ use super::routing::*;
 use super::{Server, Timer};
 use crate::sim::conformance::{Severity, codes};
 use crate::sim::dialect as d;
-use crate::sim::session::{ChatRecord, Held};
+use crate::sim::session::{ChatRecord, Effects, Held};
 use crate::sim::{ServerEnd, offset_for_index};
 use crate::time::Timestamp;
 use crate::wire::Message;
@@ -140,6 +140,23 @@ impl Server {
         self.timers.remove(&h.timer);
         self.held_by_ticket.remove(&h.ticket.0);
         self.send(h.ticket, Some(si), a, h.fx, t, None);
+        self.set_idle(si, t);
+    }
+
+    /// The connection of the held poll breaks: the client gets no answer ([`FaultKind::Unreachable`]).
+    ///
+    /// [`FaultKind::Unreachable`]: crate::sim::FaultKind::Unreachable
+    pub(super) fn break_held(&mut self, si: usize, t: Timestamp) {
+        let Some(h) = self.sessions.get_mut(si).and_then(|s| s.held.take()) else {
+            return;
+        };
+        self.timers.remove(&h.timer);
+        self.held_by_ticket.remove(&h.ticket.0);
+        let fx = Effects {
+            unreachable: Some(std::time::Duration::ZERO),
+            ..Effects::default()
+        };
+        self.send(h.ticket, Some(si), Answer::empty(0, ""), fx, t, None);
         self.set_idle(si, t);
     }
 

@@ -466,12 +466,29 @@ impl Server {
         t: Timestamp,
         prefix: Option<String>,
     ) {
+        let recording = self.config.record_transcript;
+        if let Some(after) = fx.unreachable {
+            // The request never reached the server: no answer, the transport fails `after` later.
+            if recording {
+                let head = prefix.map_or_else(String::new, |p| format!("{p} "));
+                let text = format!(
+                    "{head}-> never reached the server (the transport fails after {}.{:03}s)",
+                    after.as_secs(),
+                    after.subsec_millis()
+                );
+                self.log(t, Some(ticket), session, text);
+            }
+            let at = t.checked_add(after).unwrap_or(t);
+            self.ready
+                .insert((at, self.ready_seq), (ticket, Reply::Drop));
+            self.ready_seq = self.ready_seq.wrapping_add(1);
+            return;
+        }
         if a.status == 403
             && let Some(s) = session.and_then(|si| self.sessions.get_mut(si))
         {
             s.dx.told_403 = true;
         }
-        let recording = self.config.record_transcript;
         let mut text = match (recording, prefix) {
             (false, _) => String::new(),
             (true, Some(p)) => format!("{p} -> {}", a.describe()),
@@ -498,6 +515,8 @@ impl Server {
             (t, Reply::Response(build_response(a)))
         };
         self.log(t, Some(ticket), session, text);
+        // Every answer takes the configured latency to reach the client.
+        let at = at.checked_add(self.config.answer_latency).unwrap_or(at);
         self.ready.insert((at, self.ready_seq), (ticket, reply));
         self.ready_seq = self.ready_seq.wrapping_add(1);
     }

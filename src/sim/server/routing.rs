@@ -191,8 +191,18 @@ impl Server {
                     self.global.burst_left = count;
                     self.global.burst_status = status;
                 }
+                FaultKind::Unreachable { count, after } => {
+                    self.global.unreachable_left = count;
+                    self.global.unreachable_after = after;
+                }
                 other => ctx.session_kinds.push(other),
             }
+        }
+        if self.global.unreachable_left > 0 {
+            self.global.unreachable_left -= 1;
+            ctx.fx.unreachable = Some(self.global.unreachable_after);
+            ctx.planned = true;
+            return Outcome::Respond(Answer::empty(0, ""));
         }
         if self.global.burst_left > 0 {
             self.global.burst_left -= 1;
@@ -328,6 +338,12 @@ impl Server {
         }
         if let Some(d) = s.armed.delay.take() {
             ctx.fx.delay = Some(d);
+        }
+        if s.armed.unreachable_left > 0 {
+            s.armed.unreachable_left -= 1;
+            ctx.fx.unreachable = Some(s.armed.unreachable_after);
+            ctx.planned = true;
+            return Err(Answer::empty(0, ""));
         }
         if !s.rec.state.is_live() {
             return Err(Answer::text(403, SESSION_INVALID));
