@@ -8,7 +8,7 @@ use liveagent::sim::{
     AgentAction, AgentScript, AgentStep, Discrepancy, Fault, FaultKind, Pair, PairError, PairStep,
     Reply, SimConfig, Trigger,
 };
-use liveagent::{Config, EndReason, Event, RequestKind};
+use liveagent::{Config, EndReason, Event, Handled, RequestKind};
 use std::time::Duration;
 
 fn secs(n: f64) -> Duration {
@@ -235,6 +235,128 @@ fn run_until_elapsed_stops_the_clock_there() {
         .run_until(|p| p.session().in_flight().count() == 0 || p.elapsed() > secs(31.0))
         .expect("run");
     assert!(met);
+}
+
+#[test]
+fn step_until_never_moves_the_clock_past_its_bound() {
+    let mut p = pair(SimConfig::default().with_agent(AgentScript::echo(secs(1.0))));
+    let mut steps = 0;
+    while let Some(step) = p.step_until(secs(2.5)).expect("step") {
+        assert!(p.elapsed() <= secs(2.5), "{step:?} at {:?}", p.elapsed());
+        steps += 1;
+    }
+    assert!(steps > 5);
+    assert_eq!(p.elapsed(), secs(2.5));
+    assert_eq!(p.session().state(), liveagent::State::Chatting);
+    assert_eq!(p.step_until(secs(2.5)).expect("step"), None);
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the pair records
+// ------------------------------------------------------------------------------------------------
+
+/// Credentials are named by the answer that issued them: the first token, then the ReconnectSession's.
+#[test]
+fn sent_requests_name_their_credentials_and_deadlines() {
+    use liveagent::sim::Credential::{Absent, Issued, Null};
+    let sim = SimConfig::default()
+        .with_agent(chatty_agent())
+        .with_fault(Fault::for_session(0, Trigger::Post(3), FaultKind::Handover));
+    let mut p = pair(sim);
+    converse(&mut p, &[(2.5, "v1"), (3.0, "v2")]);
+    let sent = p.sent();
+    assert_eq!((sent[0].affinity, sent[0].session_key), (Null, Absent));
+    let reconnect = sent
+        .iter()
+        .position(|s| s.kind == RequestKind::ReconnectSession)
+        .expect("a reconnect");
+    assert_eq!(sent[reconnect].affinity, Null);
+    for s in &sent[1..reconnect] {
+        assert_eq!((s.affinity, s.session_key), (Issued(1), Issued(1)), "{s:?}");
+    }
+    for s in &sent[reconnect + 1..] {
+        assert_eq!((s.affinity, s.session_key), (Issued(2), Issued(1)), "{s:?}");
+    }
+    for s in sent {
+        assert!(s.deadline > s.at, "{s:?}");
+    }
+    // Each reply answers a request that was sent, at most once, in time order; the handover's 503 abandoned
+    // the POST in flight, so one request has none.
+    let replies = p.replies();
+    assert!(replies.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(replies.iter().all(|r| r.handled == Some(Handled::Accepted)));
+    let mut ids: Vec<_> = replies.iter().map(|r| r.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), replies.len());
+    assert_eq!(replies.len() + 1, sent.len());
+    assert!(ids.iter().all(|id| sent.iter().any(|s| s.id == *id)));
+}
+
+/// Asked to, the pair keeps the connection of a request the session abandoned: its late reply reaches the
+/// session, which ignores it. By default the connection is closed and nothing comes.
+#[test]
+fn replies_to_abandoned_requests_are_delivered_when_asked_and_stale() {
+    for deliver in [false, true] {
+        let mut p = pair(SimConfig::default().with_agent(AgentScript::idle()));
+        p.set_deliver_abandoned(deliver);
+        p.run_until_elapsed(secs(2.0)).expect("run");
+        p.end().expect("end while queued");
+        p.run().expect("run");
+        let stale: Vec<_> = p
+            .replies()
+            .iter()
+            .filter(|r| r.handled == Some(Handled::Stale))
+            .map(|r| (r.kind, r.status))
+            .collect();
+        if deliver {
+            // DELETE ended the chat: the held poll got 403 after the session had let it go.
+            assert_eq!(stale, [(RequestKind::Messages, Some(403))]);
+        } else {
+            assert!(stale.is_empty(), "{stale:?}");
+        }
+        assert!(matches!(
+            p.session().end_reason(),
+            Some(EndReason::VisitorEnded { .. })
+        ));
+    }
+}
+
+/// The process dies with a POST in flight and comes back from a snapshot: the new session re-sends under the
+/// same number, the server drops the retransmission, request ids go on, the chat goes on.
+#[test]
+fn a_restarted_process_resumes_its_chat_against_the_same_server() {
+    let sim = SimConfig::default().with_agent(AgentScript::echo(secs(1.0)));
+    let cfg = config(&sim);
+    let mut p = Pair::new(cfg.clone(), sim, Timestamp::ZERO);
+    p.set_reply_tap(|info, reply| (info.kind != RequestKind::Chat).then_some(reply));
+    p.run_until_elapsed(secs(2.0)).expect("run");
+    p.send_message("before").expect("send");
+    p.run_until_elapsed(secs(3.0)).expect("run");
+    p.clear_reply_tap();
+    let before = p.sent().len();
+    let snapshot = p.session().snapshot();
+    let resumed = liveagent::Session::resume(cfg, snapshot, p.now()).expect("resumes");
+    p.restart(resumed);
+    p.run_until_elapsed(secs(4.0)).expect("run");
+    p.send_message("after").expect("send");
+    p.run_until_elapsed(secs(5.0)).expect("run");
+    p.end().expect("end");
+    p.run().expect("run");
+    let again = &p.sent()[before..];
+    let last_id = p.sent()[before - 1].id;
+    assert!(again.iter().all(|s| s.id > last_id), "request ids go on");
+    let posts: Vec<&str> = again
+        .iter()
+        .filter(|s| s.kind == RequestKind::Chat)
+        .map(|s| s.body.as_str())
+        .collect();
+    assert_eq!(posts[0], r#"{"text":"before"}"#, "re-sent first");
+    let rec = p.server().session_by_index(0).expect("s0");
+    assert_eq!(rec.visitor_messages, ["before", "after"]);
+    assert_eq!(rec.retransmissions, 1);
+    assert_eq!(p.agent_texts(), ["echo: before", "echo: after"]);
+    assert!(p.transcript().contains("# process restarted"));
 }
 
 #[test]

@@ -99,8 +99,8 @@ mod transcript;
 pub use conformance::{ConformanceReport, Finding, SessionReport, Severity};
 pub use dialect::{Dialect, DialectError, SwitchInfo};
 pub use pair::{
-    DeliveryNote, DeliveryReport, Discrepancy, MAX_STEPS, MAX_STEPS_AT_ONE_INSTANT, Pair,
-    PairError, PairStep, ReplyTap, SentRequest, Side, SideHook, TapInfo,
+    Credential, DeliveryNote, DeliveryReport, Discrepancy, MAX_STEPS, MAX_STEPS_AT_ONE_INSTANT,
+    Pair, PairError, PairStep, ReplyRecord, ReplyTap, SentRequest, Side, SideHook, TapInfo,
 };
 pub use server::Server;
 pub use server::agent::{AgentAction, AgentProfile, AgentScript, AgentStep};

@@ -135,6 +135,15 @@ impl Render {
         format!("{:>9} {text}", self.stamp(at).to_string())
     }
 
+    /// Which of the values learned under `label` (`<key>` or `<affinity>`) `value` is: 1 for the first.
+    pub(crate) fn issued_index(&self, label: &str, value: &str) -> Option<usize> {
+        self.secrets
+            .iter()
+            .filter(|(_, l)| *l == label)
+            .position(|(v, _)| v == value)
+            .map(|i| i.saturating_add(1))
+    }
+
     /// Learns the key and token of a SessionId or ReconnectSession answer (to scrub them from later lines).
     pub(crate) fn learn_secrets(&mut self, kind: RequestKind, body: &[u8]) {
         if matches!(kind, RequestKind::SessionId | RequestKind::ReconnectSession)

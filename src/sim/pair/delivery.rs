@@ -404,3 +404,28 @@ impl fmt::Display for DeliveryNote {
         }
     }
 }
+
+/// The ChatMessage texts a POST carries (single noun or MultiNoun).
+pub(super) fn texts_of(path: &str, body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let text = |o: &serde_json::Value| o.get("text").and_then(|t| t.as_str()).map(str::to_owned);
+    if path.ends_with("/Chasitor/ChatMessage") {
+        return text(&v).into_iter().collect();
+    }
+    if path.ends_with("/System/MultiNoun") {
+        return v
+            .get("nouns")
+            .and_then(|n| n.as_array())
+            .map(|nouns| {
+                nouns
+                    .iter()
+                    .filter(|n| n.get("noun").and_then(|x| x.as_str()) == Some("ChatMessage"))
+                    .filter_map(|n| n.get("object").and_then(text))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    Vec::new()
+}

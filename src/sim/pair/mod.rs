@@ -13,8 +13,12 @@ use std::time::Duration;
 
 use crate::time::Timestamp;
 
+mod control;
 mod delivery;
+mod record;
+use delivery::texts_of;
 pub use delivery::{DeliveryNote, DeliveryReport, Discrepancy};
+pub use record::{Credential, ReplyRecord, SentRequest};
 
 /// The default bound on the steps of one `run*` call (see [`Pair::set_max_steps`]).
 pub const MAX_STEPS: usize = 100_000;
@@ -143,72 +147,6 @@ pub struct TapInfo {
 /// (the session hears nothing and counts the request as failed at its deadline). For fault tests.
 pub type ReplyTap = Box<dyn FnMut(&TapInfo, Reply) -> Option<Reply>>;
 
-/// A request a session handed out, as the pair recorded it (with the transcript on): what a test asserts on.
-/// No secret is kept: the session key in a DELETE path is shown as `<key>`, and no header but the sequence.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SentRequest {
-    /// Virtual time it went out (since the pair's start).
-    pub at: Duration,
-    /// Which session sent it.
-    pub session: usize,
-    /// The session's id for it.
-    pub id: RequestId,
-    /// What it is for.
-    pub kind: RequestKind,
-    /// `GET`, `POST` or `DELETE`.
-    pub method: String,
-    /// The host it went to.
-    pub host: String,
-    /// Path and query.
-    pub path: String,
-    /// `X-LIVEAGENT-SEQUENCE`, if sent.
-    pub sequence: Option<u64>,
-    /// The body, as text.
-    pub body: String,
-}
-
-impl SentRequest {
-    fn of(req: &crate::OutgoingRequest, at: Duration, session: usize) -> SentRequest {
-        let uri = req.http.uri();
-        let path = uri.path();
-        let path = if req.kind == RequestKind::DeleteSession {
-            let head = path.rfind('/').and_then(|i| path.get(..i)).unwrap_or(path);
-            format!("{head}/<key>")
-        } else {
-            match uri.query() {
-                Some(q) => format!("{path}?{q}"),
-                None => path.to_owned(),
-            }
-        };
-        SentRequest {
-            at,
-            session,
-            id: req.id,
-            kind: req.kind,
-            method: req.http.method().as_str().to_owned(),
-            host: uri.host().unwrap_or_default().to_owned(),
-            path,
-            sequence: req
-                .http
-                .headers()
-                .get(crate::wire::header::SEQUENCE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok()),
-            body: String::from_utf8_lossy(req.http.body()).into_owned(),
-        }
-    }
-
-    /// A query parameter (e.g. a poll's `ack`), parsed.
-    pub fn query_param(&self, name: &str) -> Option<i64> {
-        let (_, q) = self.path.split_once('?')?;
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse().ok())
-    }
-}
-
 /// A request the server is working on.
 #[derive(Debug, Clone)]
 struct Flight {
@@ -239,6 +177,8 @@ struct Visitor {
     heap_at: Option<Timestamp>,
     /// Its requests the server is working on (at most a few).
     flights: Vec<Flight>,
+    /// Requests it abandoned whose connections stay open ([`Pair::set_deliver_abandoned`]).
+    abandoned: Vec<Flight>,
     /// Every event handed out, with its virtual time (only the last one when events are not kept).
     events: Vec<(Duration, Event)>,
     /// Texts sent through [`Pair::send_message`], in order.
@@ -254,6 +194,7 @@ impl Visitor {
             wait: None,
             heap_at: None,
             flights: Vec::new(),
+            abandoned: Vec::new(),
             events: Vec::new(),
             texts: Vec::new(),
             wire_texts: HashMap::new(),
@@ -395,6 +336,10 @@ pub struct Pair {
     transcript: Vec<String>,
     /// Every request handed out (with the transcript on).
     sent: Vec<SentRequest>,
+    /// Every reply on its way to a session (with the transcript on).
+    replies: Vec<ReplyRecord>,
+    /// Keep the connections of abandoned requests open and deliver their replies.
+    deliver_abandoned: bool,
     /// The transcript's renderer (it knows the secrets to scrub).
     render: Render,
     tap: Option<ReplyTap>,
@@ -416,31 +361,6 @@ impl fmt::Debug for Pair {
             .field("server", &self.server)
             .finish_non_exhaustive()
     }
-}
-
-/// The ChatMessage texts a POST carries (single noun or MultiNoun).
-fn texts_of(path: &str, body: &[u8]) -> Vec<String> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    let text = |o: &serde_json::Value| o.get("text").and_then(|t| t.as_str()).map(str::to_owned);
-    if path.ends_with("/Chasitor/ChatMessage") {
-        return text(&v).into_iter().collect();
-    }
-    if path.ends_with("/System/MultiNoun") {
-        return v
-            .get("nouns")
-            .and_then(|n| n.as_array())
-            .map(|nouns| {
-                nouns
-                    .iter()
-                    .filter(|n| n.get("noun").and_then(|x| x.as_str()) == Some("ChatMessage"))
-                    .filter_map(|n| n.get("object").and_then(text))
-                    .collect()
-            })
-            .unwrap_or_default();
-    }
-    Vec::new()
 }
 
 impl Pair {
@@ -511,6 +431,8 @@ impl Pair {
             track_delivery: true,
             transcript: Vec::new(),
             sent: Vec::new(),
+            replies: Vec::new(),
+            deliver_abandoned: false,
             render,
             tap: None,
             hook,
@@ -536,6 +458,14 @@ impl Pair {
     /// (load tests: no POST body is parsed).
     pub fn set_delivery_tracking(&mut self, track: bool) {
         self.track_delivery = track;
+    }
+
+    /// Keeps the connections of requests a session abandoned (a 503 handover, ending) open and delivers their
+    /// replies when they come, as a transport that does not cancel would; the session must call them
+    /// [`Stale`](crate::Handled::Stale). Off by default: the pair closes them ([`Server::cancel`]). Replies
+    /// that come after the session ended are not delivered.
+    pub fn set_deliver_abandoned(&mut self, deliver: bool) {
+        self.deliver_abandoned = deliver;
     }
 
     /// Sets the bound on the steps of one `run*` call (default [`MAX_STEPS`]; at least 1).
@@ -661,6 +591,12 @@ impl Pair {
     /// Every request the sessions handed out, in order (recorded with the transcript).
     pub fn sent(&self) -> &[SentRequest] {
         &self.sent
+    }
+
+    /// Every reply on its way to the sessions, in order, with what each session did with it (recorded with
+    /// the transcript).
+    pub fn replies(&self) -> &[ReplyRecord] {
+        &self.replies
     }
 
     /// Adds a free-form line (`# text`) to the transcript.
@@ -887,8 +823,13 @@ impl Pair {
                 continue; // the session abandoned it
             };
             let flight = self.visitors.get_mut(i).and_then(|v| {
-                let pos = v.flights.iter().position(|f| f.ticket == ticket)?;
-                Some(v.flights.swap_remove(pos))
+                match v.flights.iter().position(|f| f.ticket == ticket) {
+                    Some(pos) => Some(v.flights.swap_remove(pos)),
+                    None => {
+                        let pos = v.abandoned.iter().position(|f| f.ticket == ticket)?;
+                        Some(v.abandoned.swap_remove(pos))
+                    }
+                }
             });
             let Some(flight) = flight else {
                 continue;
@@ -973,7 +914,8 @@ impl Pair {
         if self.record {
             let line = self.render.request(&req);
             self.line(i, line);
-            self.sent.push(SentRequest::of(&req, self.elapsed(), i));
+            let sent = SentRequest::of(&req, self.elapsed(), i, self.start, &self.render);
+            self.sent.push(sent);
         }
         let hook = self.hook;
         let now = self.now;
@@ -1047,6 +989,14 @@ impl Pair {
         self.touch(i);
         let Some(reply) = tapped else {
             if self.record {
+                self.replies.push(ReplyRecord {
+                    at: self.elapsed(),
+                    session: i,
+                    id: flight.id,
+                    kind: flight.kind,
+                    status: None,
+                    handled: None,
+                });
                 self.line(
                     i,
                     format!(
@@ -1087,8 +1037,18 @@ impl Pair {
         });
         server_side(hook, || drop(reply));
         let handled = result.map_err(PairError::Input)?;
-        if handled == crate::Handled::Stale && self.record {
-            self.line(i, format!("  (the session ignored [{}]: stale)", flight.id));
+        if self.record {
+            self.replies.push(ReplyRecord {
+                at: self.elapsed(),
+                session: i,
+                id: flight.id,
+                kind: flight.kind,
+                status,
+                handled: Some(handled),
+            });
+            if handled == crate::Handled::Stale {
+                self.line(i, format!("  (the session ignored [{}]: stale)", flight.id));
+            }
         }
         Ok(PairStep::Replied {
             id: flight.id,
@@ -1125,8 +1085,22 @@ impl Pair {
             }
             live
         });
-        for f in gone {
+        for mut f in gone {
             self.unsettle(i, &f.texts);
+            if self.deliver_abandoned {
+                if self.record {
+                    self.line(
+                        i,
+                        format!("  [{}] abandoned by the session (connection kept)", f.id),
+                    );
+                }
+                // Already counted as unsettled.
+                f.texts.clear();
+                if let Some(v) = self.visitors.get_mut(i) {
+                    v.abandoned.push(f);
+                }
+                continue;
+            }
             if self.record {
                 self.line(
                     i,
