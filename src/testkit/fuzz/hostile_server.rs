@@ -176,9 +176,10 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
 /// goes to the endpoint (scheme and authority) the default redirect policy allows from the configured one,
 /// that every agent message of an accepted batch reaches the application in order, and that no step yields
 /// more events than the batch cap allows.
-pub fn hostile_server(data: &[u8]) {
+pub fn hostile_server(data: &[u8]) -> Result<(), super::Finding> {
     let (setup, ops) = hostile_server_input(data);
-    if let Err(v) = Harness::run(setup, Timestamp::ZERO, &ops) {
-        panic!("{v}");
+    match Harness::run(setup, Timestamp::ZERO, &ops) {
+        Ok(_) => Ok(()),
+        Err(v) => fail!("{v}"),
     }
 }

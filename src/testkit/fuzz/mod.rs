@@ -1,8 +1,9 @@
 //! The bodies of the cargo-fuzz targets (`fuzz/fuzz_targets/*.rs` are one-line calls of these functions).
 //!
-//! Each target takes the raw fuzzer input, never panics on its own account, and panics (with a message saying
-//! what broke) when the code under test violates an invariant. `tests/fuzz_regressions.rs` replays every seed
-//! and every crash found through [`TARGETS`], on the stable toolchain and through the same code path.
+//! Each target takes the raw fuzzer input, never panics on its own account, and returns a [`Finding`] (a message
+//! saying which invariant broke) when the code under test violates one; only the one-line cargo-fuzz targets turn
+//! a finding into the panic libFuzzer records. `tests/fuzz_regressions.rs` replays every seed and every crash
+//! found through [`TARGETS`], on the stable toolchain and through the same code path, and asserts `Ok`.
 //!
 //! The session and simulator targets draw the crate's own input types with `Arbitrary` (derived on
 //! [`Op`](crate::testkit::Op) and its parts, shaped by hand where sizes matter: see `shapes.rs`).
@@ -19,6 +20,43 @@
 //! | [`sim_request`] | a raw request (method, path, headers, body; placeholders for a live chat's key, token, id) under a dialect, admin API on or off, to `sim::Server::handle_request` | no panic; exactly one answer per request; the report and the transcript render |
 //! | [`hostile_server`](fn@hostile_server) | a chat, then answers a hostile server would send: any status, any body, SwitchServer to any URL, any `sequence`, oversized batches | the testkit `Monitor`: no request outside the redirect policy, every delivered agent message reaches the application, events per step under the caps |
 
+/// `return Err(Finding)` with a `format!` message.
+macro_rules! fail {
+    ($($msg:tt)+) => {
+        return Err($crate::testkit::fuzz::Finding::new(format!($($msg)+)))
+    };
+}
+
+/// [`fail!`] unless the condition holds (the condition's text is the message when none is given).
+macro_rules! ensure {
+    ($cond:expr $(,)?) => {
+        if !$cond {
+            fail!("check failed: {}", stringify!($cond));
+        }
+    };
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            fail!($($msg)+);
+        }
+    };
+}
+
+/// [`fail!`] unless both values are equal; the message shows both.
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr $(,)?) => {
+        ensure_eq!($left, $right, "{} == {}", stringify!($left), stringify!($right))
+    };
+    ($left:expr, $right:expr, $($msg:tt)+) => {
+        match (&$left, &$right) {
+            (left, right) => {
+                if left != right {
+                    fail!("{}\n left:  {left:?}\n right: {right:?}", format_args!($($msg)+));
+                }
+            }
+        }
+    };
+}
+
 mod hostile_server;
 mod parsers;
 mod session_ops;
@@ -32,8 +70,37 @@ pub use session_ops::{session_ops, session_ops_input};
 pub use sim_request::sim_request;
 pub use sim_session::{SimInput, VisitorAct, VisitorStep, sim_session};
 
-/// A target's entry point: takes the fuzzer's bytes, panics on a violated invariant.
-pub type Target = fn(&[u8]);
+/// A target's entry point: takes the fuzzer's bytes, returns the invariant the code under test broke.
+pub type Target = fn(&[u8]) -> Result<(), Finding>;
+
+/// What a fuzz oracle found: which invariant the code under test broke, in words (the cargo-fuzz targets panic
+/// with it, the regression tests assert there is none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    message: String,
+}
+
+impl Finding {
+    /// A finding saying `message`.
+    pub fn new(message: impl Into<String>) -> Finding {
+        Finding {
+            message: message.into(),
+        }
+    }
+
+    /// What broke.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Finding {}
 
 /// Every target, by name (the names of the cargo-fuzz binaries and of the `fuzz/seeds/` folders).
 pub const TARGETS: &[(&str, Target)] = &[

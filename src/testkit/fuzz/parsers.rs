@@ -1,6 +1,7 @@
 //! The parser and codec targets: `parse_session_id`, `parse_messages`, `parse_visitor`, `parse_error` and
 //! `decode_noun`. Their inputs are framed bytes (a selector or a status, then a body), documented on each.
 
+use super::Finding;
 use crate::Timestamp;
 use crate::sim::{Reply as SimReply, Server, SimConfig};
 use crate::testkit::wire_internals::{self, SNIPPET_LEN};
@@ -52,14 +53,18 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 }
 
 /// `a == b`, or equal as JSON up to [`close`] floats.
-fn same<T: PartialEq + serde::Serialize + std::fmt::Debug>(what: &str, a: &T, b: &T) {
+fn same<T: PartialEq + serde::Serialize + std::fmt::Debug>(
+    what: &str,
+    a: &T,
+    b: &T,
+) -> Result<(), Finding> {
     if a == b {
-        return;
+        return Ok(());
     }
     let (ja, jb) = (serde_json::to_value(a), serde_json::to_value(b));
     match (ja, jb) {
-        (Ok(ja), Ok(jb)) if json_eq(&ja, &jb) => {}
-        _ => panic!("{what}: round trip changed the value\n before: {a:?}\n after:  {b:?}"),
+        (Ok(ja), Ok(jb)) if json_eq(&ja, &jb) => Ok(()),
+        _ => fail!("{what}: round trip changed the value\n before: {a:?}\n after:  {b:?}"),
     }
 }
 
@@ -81,57 +86,61 @@ fn class(m: &Message) -> Class {
 /// A message and its round trip must agree: same `type`, same variant, same payload (floats up to [`close`]).
 /// `Invalid::error` is not compared: it quotes serde_json's line and column, which move when the JSON is
 /// re-printed compactly.
-fn same_message(what: &str, a: &Message, b: &Message) {
+fn same_message(what: &str, a: &Message, b: &Message) -> Result<(), Finding> {
     if a == b {
-        return;
+        return Ok(());
     }
     let ok = a.kind() == b.kind()
         && class(a) == class(b)
         && json_eq(&a.payload_json(), &b.payload_json());
-    assert!(
+    ensure!(
         ok,
         "{what}: message changed in a round trip\n before: {a:?}\n after:  {b:?}"
     );
+    Ok(())
 }
 
-fn same_body(what: &str, a: &MessagesBody, b: &MessagesBody) {
-    assert!(
+fn same_body(what: &str, a: &MessagesBody, b: &MessagesBody) -> Result<(), Finding> {
+    ensure!(
         a.sequence == b.sequence && a.offset == b.offset && a.messages.len() == b.messages.len(),
         "{what}: envelope changed in a round trip\n before: {a:?}\n after:  {b:?}"
     );
     for (x, y) in a.messages.iter().zip(&b.messages) {
-        same_message(what, x, y);
+        same_message(what, x, y)?;
     }
+    Ok(())
 }
 
-fn to_json<T: serde::Serialize + std::fmt::Debug>(what: &str, v: &T) -> Vec<u8> {
+fn to_json<T: serde::Serialize + std::fmt::Debug>(what: &str, v: &T) -> Result<Vec<u8>, Finding> {
     match serde_json::to_vec(v) {
-        Ok(b) => b,
-        Err(e) => panic!("{what}: {v:?} does not serialise: {e}"),
+        Ok(b) => Ok(b),
+        Err(e) => fail!("{what}: {v:?} does not serialise: {e}"),
     }
 }
 
 /// Errors of parsers whose body holds secrets must not quote it.
-fn no_snippet(what: &str, e: &DecodeError) {
+fn no_snippet(what: &str, e: &DecodeError) -> Result<(), Finding> {
     match e {
         DecodeError::Json { snippet, .. } | DecodeError::UnexpectedStatus { snippet, .. } => {
-            assert!(snippet.is_empty(), "{what}: error quotes the body: {e:?}");
+            ensure!(snippet.is_empty(), "{what}: error quotes the body: {e:?}");
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// Every error renders, and its snippet stays short.
-fn error_renders(e: &DecodeError) {
+fn error_renders(e: &DecodeError) -> Result<(), Finding> {
     let _ = e.to_string();
     if let DecodeError::Json { snippet, .. } | DecodeError::UnexpectedStatus { snippet, .. } = e {
         // Lossy UTF-8 of at most SNIPPET_LEN bytes: each byte becomes at most U+FFFD (3 bytes).
-        assert!(
+        ensure!(
             snippet.len() <= 3 * SNIPPET_LEN,
             "snippet of {} bytes: {e:?}",
             snippet.len()
         );
     }
+    Ok(())
 }
 
 fn limits_for(sel: u8) -> Limits {
@@ -153,24 +162,25 @@ fn limits_for(sel: u8) -> Limits {
 ///
 /// Checks: no panic; errors never quote the body (it holds the key); an accepted body has a non-empty `id` and
 /// `key`, and re-serialises and parses to the same value.
-pub fn parse_session_id(data: &[u8]) {
+pub fn parse_session_id(data: &[u8]) -> Result<(), Finding> {
     let (status, body) = split_status(data);
     let limits = limits_for(data.first().copied().unwrap_or(0));
     match wire::parse_session_id(status, body, &limits) {
         Ok(v) => {
-            assert_eq!(status, 200, "SessionId accepted with status {status}");
-            assert!(!v.id.is_empty() && !v.key.expose().is_empty());
-            let bytes = to_json("SessionIdBody", &v);
+            ensure_eq!(status, 200, "SessionId accepted with status {status}");
+            ensure!(!v.id.is_empty() && !v.key.expose().is_empty());
+            let bytes = to_json("SessionIdBody", &v)?;
             match wire::parse_session_id(200, &bytes, &Limits::default()) {
-                Ok(again) => assert_eq!(v, again, "SessionIdBody round trip"),
-                Err(e) => panic!("SessionIdBody {v:?} re-serialised does not parse: {e}"),
+                Ok(again) => ensure_eq!(v, again, "SessionIdBody round trip"),
+                Err(e) => fail!("SessionIdBody {v:?} re-serialised does not parse: {e}"),
             }
         }
         Err(e) => {
-            error_renders(&e);
-            no_snippet("SessionId", &e);
+            error_renders(&e)?;
+            no_snippet("SessionId", &e)?;
         }
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -187,7 +197,7 @@ pub fn parse_session_id(data: &[u8]) {
 /// Checks: no panic; `parse_messages(200, b)` and `parse_envelope(b)` agree; the decoded `MessagesBody`
 /// serialised and parsed again is the same (see `same_message` for how `Invalid`/`Unknown` and floats are
 /// compared); each `Message` serialised alone and deserialised is the same; serialising is then stable.
-pub fn parse_messages(data: &[u8]) {
+pub fn parse_messages(data: &[u8]) -> Result<(), Finding> {
     let sel = data.first().copied().unwrap_or(0);
     if (0xC0..0xE0).contains(&sel) {
         return decode_one(data.get(1..).unwrap_or_default());
@@ -198,29 +208,30 @@ pub fn parse_messages(data: &[u8]) {
     let envelope = wire::parse_envelope(body, &limits);
     match &answer {
         Ok(MessagesAnswer::Batch(b)) => {
-            assert_eq!(status, 200, "a batch from status {status}");
+            ensure_eq!(status, 200, "a batch from status {status}");
             match &envelope {
-                Ok(e) => assert_eq!(b, e, "parse_messages and parse_envelope disagree"),
-                Err(e) => panic!("parse_messages accepted what parse_envelope refused: {e}"),
+                Ok(e) => ensure_eq!(b, e, "parse_messages and parse_envelope disagree"),
+                Err(e) => fail!("parse_messages accepted what parse_envelope refused: {e}"),
             }
-            check_body(b);
+            check_body(b)?;
         }
         Ok(_) => {
             // NoContent: 204, or a 200 of whitespace.
-            assert!(
+            ensure!(
                 status == 204 || (status == 200 && body.iter().all(u8::is_ascii_whitespace)),
                 "NoContent for status {status} and a non-blank body"
             );
         }
-        Err(e) => error_renders(e),
+        Err(e) => error_renders(e)?,
     }
     if let Ok(e) = &envelope {
-        check_body(e);
+        check_body(e)?;
     }
+    Ok(())
 }
 
-fn check_body(b: &MessagesBody) {
-    let bytes = to_json("MessagesBody", b);
+fn check_body(b: &MessagesBody) -> Result<(), Finding> {
+    let bytes = to_json("MessagesBody", b)?;
     let again = match wire::parse_messages(
         200,
         &bytes,
@@ -230,15 +241,15 @@ fn check_body(b: &MessagesBody) {
         },
     ) {
         Ok(MessagesAnswer::Batch(again)) => again,
-        other => panic!(
+        other => fail!(
             "MessagesBody re-serialised does not parse as a batch: {other:?}\n {}",
             String::from_utf8_lossy(&bytes)
         ),
     };
-    same_body("MessagesBody", b, &again);
+    same_body("MessagesBody", b, &again)?;
     // Printing is stable after one round trip (the first may drop unknown fields and normalise aliases, and
     // turns a duplicate-key `Invalid` typed).
-    let bytes2 = to_json("MessagesBody", &again);
+    let bytes2 = to_json("MessagesBody", &again)?;
     let third = match wire::parse_messages(
         200,
         &bytes2,
@@ -248,36 +259,37 @@ fn check_body(b: &MessagesBody) {
         },
     ) {
         Ok(MessagesAnswer::Batch(third)) => third,
-        other => panic!("MessagesBody re-serialised twice does not parse as a batch: {other:?}"),
+        other => fail!("MessagesBody re-serialised twice does not parse as a batch: {other:?}"),
     };
-    let bytes3 = to_json("MessagesBody", &third);
+    let bytes3 = to_json("MessagesBody", &third)?;
     if bytes2 != bytes3 {
         let (a, c) = (
             serde_json::from_slice::<Value>(&bytes2),
             serde_json::from_slice::<Value>(&bytes3),
         );
-        assert!(
+        ensure!(
             matches!((&a, &c), (Ok(a), Ok(c)) if json_eq(a, c)),
             "MessagesBody prints differently after a round trip"
         );
     }
     for m in &b.messages {
-        check_message(m);
+        check_message(m)?;
     }
+    Ok(())
 }
 
-fn check_message(m: &Message) {
-    let bytes = to_json("Message", m);
+fn check_message(m: &Message) -> Result<(), Finding> {
+    let bytes = to_json("Message", m)?;
     match serde_json::from_slice::<Message>(&bytes) {
         Ok(again) => same_message("Message", m, &again),
-        Err(e) => panic!(
+        Err(e) => fail!(
             "Message {m:?} re-serialised does not deserialise: {e}\n {}",
             String::from_utf8_lossy(&bytes)
         ),
     }
 }
 
-fn decode_one(data: &[u8]) {
+fn decode_one(data: &[u8]) -> Result<(), Finding> {
     let (kind, payload) = match data.split_first() {
         Some((k, rest)) => (
             wire::KNOWN_MESSAGE_TYPES
@@ -290,12 +302,13 @@ fn decode_one(data: &[u8]) {
     };
     let payload = String::from_utf8_lossy(payload);
     let m = Message::decode(kind, &payload);
-    assert_eq!(m.kind(), kind, "Message::decode changed the type");
+    ensure_eq!(m.kind(), kind, "Message::decode changed the type");
     let _ = format!("{m:?}");
     // Only payloads that are JSON can be re-serialised meaningfully.
     if serde_json::from_str::<Value>(&payload).is_ok() {
-        check_message(&m);
+        check_message(&m)?;
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -307,9 +320,9 @@ fn decode_one(data: &[u8]) {
 ///
 /// Checks: no panic; a parsed value re-serialised bare, and wrapped in a Messages envelope, parses to the same
 /// value; ReconnectSession errors never quote the body and an accepted one has a token.
-pub fn parse_visitor(data: &[u8]) {
+pub fn parse_visitor(data: &[u8]) -> Result<(), Finding> {
     let Some((&sel, rest)) = data.split_first() else {
-        return;
+        return Ok(());
     };
     let (status, body) = match rest {
         [hi, lo, body @ ..] if sel & 0x80 != 0 => (u16::from_be_bytes([*hi, *lo]), body),
@@ -328,11 +341,11 @@ pub fn parse_visitor(data: &[u8]) {
         2 => visitor_round_trip("VisitorId", status, body, &limits, wire::parse_visitor_id),
         _ => {
             match wire::parse_reconnect_session(status, body, &limits) {
-                Ok(r) => assert!(
+                Ok(r) => ensure!(
                     !r.affinity_token.is_empty(),
                     "ReconnectSession without a token"
                 ),
-                Err(e) => no_snippet("ReconnectSession", &e),
+                Err(e) => no_snippet("ReconnectSession", &e)?,
             }
             visitor_round_trip(
                 "ReconnectSession",
@@ -351,39 +364,41 @@ fn visitor_round_trip<T>(
     body: &[u8],
     limits: &Limits,
     parse: fn(u16, &[u8], &Limits) -> Result<T, DecodeError>,
-) where
+) -> Result<(), Finding>
+where
     T: PartialEq + serde::Serialize + std::fmt::Debug,
 {
     let v = match parse(status, body, limits) {
         Ok(v) => v,
         Err(e) => {
-            error_renders(&e);
-            return;
+            error_renders(&e)?;
+            return Ok(());
         }
     };
-    assert_eq!(status, 200, "{noun} accepted with status {status}");
-    let bare = to_json(noun, &v);
+    ensure_eq!(status, 200, "{noun} accepted with status {status}");
+    let bare = to_json(noun, &v)?;
     let big = Limits {
         max_body_bytes: usize::MAX,
         max_messages: usize::MAX,
     };
     match parse(200, &bare, &big) {
-        Ok(again) => same(noun, &v, &again),
-        Err(e) => panic!(
+        Ok(again) => same(noun, &v, &again)?,
+        Err(e) => fail!(
             "{noun} re-serialised bare does not parse: {e}\n {}",
             String::from_utf8_lossy(&bare)
         ),
     }
     let payload = serde_json::to_value(&v).unwrap_or(Value::Null);
     let wrapped = serde_json::json!({"messages": [{"type": noun, "message": payload}]});
-    let wrapped = to_json(noun, &wrapped);
+    let wrapped = to_json(noun, &wrapped)?;
     match parse(200, &wrapped, &big) {
-        Ok(again) => same(noun, &v, &again),
-        Err(e) => panic!(
+        Ok(again) => same(noun, &v, &again)?,
+        Err(e) => fail!(
             "{noun} re-serialised wrapped does not parse: {e}\n {}",
             String::from_utf8_lossy(&wrapped)
         ),
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -395,37 +410,38 @@ fn visitor_round_trip<T>(
 /// Checks: no panic; `status()` is the status given; `OutOfSync` only for 409 with "out of sync" in the text,
 /// and it re-renders to the peer's text and parses back to the same numbers; otherwise the text is trimmed, at
 /// most `SNIPPET_LEN` bytes, and parsing it again gives the same error (when it cannot turn into the 409 case).
-pub fn parse_error(data: &[u8]) {
+pub fn parse_error(data: &[u8]) -> Result<(), Finding> {
     let (status, body) = match data {
         [hi, lo, body @ ..] => (u16::from_be_bytes([*hi, *lo]), body),
         _ => (409, data),
     };
     let e = ServerError::parse(status, body);
     let _ = e.to_string();
-    assert_eq!(e.status(), status, "status changed: {e:?}");
+    ensure_eq!(e.status(), status, "status changed: {e:?}");
     match &e {
         ServerError::OutOfSync { expected, actual } => {
-            assert_eq!(status, 409, "OutOfSync for status {status}");
+            ensure_eq!(status, 409, "OutOfSync for status {status}");
             let lower = String::from_utf8_lossy(body).to_ascii_lowercase();
-            assert!(lower.contains("out of sync"), "OutOfSync without the words");
+            ensure!(lower.contains("out of sync"), "OutOfSync without the words");
             let text = format!("Out of sync Ack. Expected {expected}. Actual {actual}");
-            assert_eq!(
+            ensure_eq!(
                 ServerError::parse(409, text.as_bytes()),
                 e,
                 "OutOfSync round trip"
             );
         }
         ServerError::Status { text, .. } => {
-            assert!(text.len() <= SNIPPET_LEN, "text of {} bytes", text.len());
-            assert_eq!(text.trim(), text, "text not trimmed");
+            ensure!(text.len() <= SNIPPET_LEN, "text of {} bytes", text.len());
+            ensure_eq!(text.trim(), text, "text not trimmed");
             let again = ServerError::parse(status, text.as_bytes());
             if status != 409 {
-                assert_eq!(again, e, "Status round trip");
+                ensure_eq!(again, e, "Status round trip");
             }
         }
         #[allow(unreachable_patterns)]
         _ => {}
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -439,9 +455,9 @@ pub fn parse_error(data: &[u8]) {
 /// Checks: no panic (in the codec or in the simulator); a decoded noun has the name asked for, its `body()`
 /// builds, decodes to the same noun, and a request built with `Api::chasitor` carries that body; the simulator
 /// answers every request.
-pub fn decode_noun(data: &[u8]) {
+pub fn decode_noun(data: &[u8]) -> Result<(), Finding> {
     let Some((&sel, rest)) = data.split_first() else {
-        return;
+        return Ok(());
     };
     let names = wire_internals::NOUN_NAMES;
     let pick = usize::from(sel & 0x3f) % (names.len() + 1);
@@ -456,14 +472,14 @@ pub fn decode_noun(data: &[u8]) {
         }
     };
     if let Ok(noun) = Noun::decode(&name, body) {
-        assert_eq!(noun.name(), name, "decoded under another name");
+        ensure_eq!(noun.name(), name, "decoded under another name");
         let encoded = match noun.body() {
             Ok(b) => b,
-            Err(e) => panic!("{noun:?}: body() failed: {e}"),
+            Err(e) => fail!("{noun:?}: body() failed: {e}"),
         };
         match Noun::decode(&name, &encoded) {
-            Ok(again) => assert_eq!(noun, again, "Noun round trip"),
-            Err(e) => panic!(
+            Ok(again) => ensure_eq!(noun, again, "Noun round trip"),
+            Err(e) => fail!(
                 "{noun:?} encoded as {} does not decode: {e}",
                 String::from_utf8_lossy(&encoded)
             ),
@@ -471,7 +487,7 @@ pub fn decode_noun(data: &[u8]) {
         let endpoint = match wire::Endpoint::parse("https://d.la1-c1-fuzz.salesforceliveagent.com")
         {
             Ok(e) => e,
-            Err(e) => panic!("endpoint: {e}"),
+            Err(e) => fail!("endpoint: {e}"),
         };
         let key = wire::SessionKey::new("k");
         let token = wire::AffinityToken::new("t");
@@ -480,35 +496,36 @@ pub fn decode_noun(data: &[u8]) {
             affinity: Some(&token),
         };
         match Api::new(&endpoint, 59).chasitor(auth, &noun, 1) {
-            Ok(req) => assert_eq!(req.body(), &encoded, "request body differs from body()"),
-            Err(e) => panic!("{noun:?}: chasitor request failed: {e}"),
+            Ok(req) => ensure_eq!(req.body(), &encoded, "request body differs from body()"),
+            Err(e) => fail!("{noun:?}: chasitor request failed: {e}"),
         }
     }
     if sel & 0xC0 != 0 {
-        sim_post(&name, body, sel & 0x40 != 0);
+        sim_post(&name, body, sel & 0x40 != 0)?;
     }
+    Ok(())
 }
 
 /// Opens a session on a fresh simulator and sends `body` as a POST of noun `name` (or inside a MultiNoun).
-fn sim_post(name: &str, body: &[u8], multi: bool) {
+fn sim_post(name: &str, body: &[u8], multi: bool) -> Result<(), Finding> {
     let now = Timestamp::ZERO;
     let config = SimConfig::default();
     let Ok(endpoint) = config.endpoint() else {
-        return;
+        return Ok(());
     };
     let mut server = Server::new(config, now);
     let api = Api::new(&endpoint, 59);
     let Ok(req) = api.session_id() else {
-        return;
+        return Ok(());
     };
     let t = server.handle_request(&req, now);
     let Some((t2, SimReply::Response(resp))) = server.poll_reply(now) else {
-        panic!("the simulator did not answer SessionId");
+        fail!("the simulator did not answer SessionId");
     };
-    assert_eq!(t, t2);
+    ensure_eq!(t, t2);
     let Ok(s) = wire::parse_session_id(resp.status().as_u16(), resp.body(), &Limits::default())
     else {
-        panic!("the simulator's SessionId answer does not parse");
+        fail!("the simulator's SessionId answer does not parse");
     };
     let (path, body) = if multi {
         let object = serde_json::from_slice::<Value>(body)
@@ -520,7 +537,7 @@ fn sim_post(name: &str, body: &[u8], multi: bool) {
         };
         (
             "/chat/rest/System/MultiNoun".to_owned(),
-            to_json("MultiNoun", &serde_json::json!({"nouns": [entry]})),
+            to_json("MultiNoun", &serde_json::json!({"nouns": [entry]}))?,
         )
     } else {
         let mut p = "/chat/rest/Chasitor/".to_owned();
@@ -537,12 +554,13 @@ fn sim_post(name: &str, body: &[u8], multi: bool) {
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(body);
     let Ok(req) = req else {
-        return;
+        return Ok(());
     };
     let t = server.handle_request(&req, now);
     match server.poll_reply(now) {
-        Some((t2, _)) => assert_eq!(t, t2, "the simulator answered another ticket"),
-        None => panic!("the simulator did not answer a POST at once"),
+        Some((t2, _)) => ensure_eq!(t, t2, "the simulator answered another ticket"),
+        None => fail!("the simulator did not answer a POST at once"),
     }
     let _ = server.transcript_text();
+    Ok(())
 }

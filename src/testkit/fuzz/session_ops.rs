@@ -47,9 +47,10 @@ pub fn session_ops_input(data: &[u8]) -> (Setup, Vec<Op>) {
 ///
 /// Checks: everything [`Monitor`](crate::testkit::Monitor) checks, after every step (the same code as the
 /// property test `tests/session_model.rs`).
-pub fn session_ops(data: &[u8]) {
+pub fn session_ops(data: &[u8]) -> Result<(), super::Finding> {
     let (setup, ops) = session_ops_input(data);
-    if let Err(v) = Harness::run(setup, Timestamp::ZERO, &ops) {
-        panic!("{v}");
+    match Harness::run(setup, Timestamp::ZERO, &ops) {
+        Ok(_) => Ok(()),
+        Err(v) => fail!("{v}"),
     }
 }

@@ -1,5 +1,6 @@
 //! `sim_request`: any raw request into the simulator's request decoding (`sim::Server::handle_request`).
 
+use super::Finding;
 use crate::Timestamp;
 use crate::sim::{Dialect, Reply, Server, SimConfig};
 use crate::wire::{self, Api, Limits};
@@ -12,9 +13,9 @@ use std::time::Duration;
 ///
 /// Checks: no panic; a request the `http` crate accepts gets exactly one answer (at once, or after the poll
 /// hold for a held poll); the conformance report and the transcript render.
-pub fn sim_request(data: &[u8]) {
+pub fn sim_request(data: &[u8]) -> Result<(), Finding> {
     let (Some(&d), Some(&flags), Some(rest)) = (data.first(), data.get(1), data.get(2..)) else {
-        return;
+        return Ok(());
     };
     let names = Dialect::NAMES;
     let dialect = names
@@ -28,7 +29,7 @@ pub fn sim_request(data: &[u8]) {
     let now = Timestamp::ZERO;
     let mut server = Server::new(config, now);
     let Some((key, token, id)) = open_chat(&mut server, now) else {
-        return;
+        return Ok(());
     };
     let text = String::from_utf8_lossy(rest);
     let (head, body) = match text.split_once("\n\n") {
@@ -50,7 +51,7 @@ pub fn sim_request(data: &[u8]) {
         }
     }
     let Ok(req) = b.body(body) else {
-        return;
+        return Ok(());
     };
     let ticket = server.handle_request(&req, now);
     let mut answers = 0;
@@ -62,7 +63,7 @@ pub fn sim_request(data: &[u8]) {
             }
         }
     }
-    assert_eq!(
+    ensure_eq!(
         answers,
         1,
         "{} {} answered {answers} times",
@@ -73,6 +74,7 @@ pub fn sim_request(data: &[u8]) {
     let _ = report.to_text();
     let _ = serde_json::to_string(&report);
     let _ = server.transcript_text();
+    Ok(())
 }
 
 /// SessionId and ChasitorInit through the simulator: the chat's key, token and id.

@@ -134,9 +134,9 @@ impl SimInput {
 ///   duplicate, no reordering, no gap; when the session ended through the server's final message
 ///   (`AgentEnded`, `RequestFailed`, or `VisitorEnded` carrying the ChatEnded's `attachedRecords`, which the
 ///   simulator always sends), it received **every** agent text the server emitted.
-pub fn sim_session(data: &[u8]) {
+pub fn sim_session(data: &[u8]) -> Result<(), super::Finding> {
     let Some(input) = SimInput::from_bytes(data) else {
-        return;
+        return Ok(());
     };
     if let Err(failure) = run_sim(&input, false) {
         // Deterministic: the same run again, recording what both sides saw.
@@ -146,8 +146,9 @@ pub fn sim_session(data: &[u8]) {
                 format!("{failure}\n(the run with transcripts passed: a nondeterministic run?)")
             }
         };
-        panic!("sim_session: {traced}");
+        fail!("sim_session: {traced}");
     }
+    Ok(())
 }
 
 /// Runs the chat; the failure message says what broke (with both transcripts when `trace`).
