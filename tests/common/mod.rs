@@ -91,3 +91,6 @@ impl PingPong {
         );
     }
 }
+
+pub mod scenario;
+pub mod scripted;
