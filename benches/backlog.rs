@@ -62,27 +62,27 @@ fn shapes() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         (
-            "Unknown type, [0,0,...] (Value tree)",
+            "Unknown type, [0,0,...]",
             body("Hostile", |n| array_of("0", n)),
         ),
         (
-            "Unknown type, [{},{},...] (Value tree)",
+            "Unknown type, [{},{},...]",
             body("Hostile", |n| array_of("{}", n)),
         ),
         (
-            "Unknown type, [[],[],...] (Value tree)",
+            "Unknown type, [[],[],...]",
             body("Hostile", |n| array_of("[]", n)),
         ),
         (
-            "Unknown type, [{\"\":0},...] (Value tree, one-key maps)",
+            "Unknown type, [{\"\":0},...] (one-key maps)",
             body("Hostile", |n| array_of(r#"{"":0}"#, n)),
         ),
         (
-            "Unknown type, [[0],[0],...] (Value tree)",
+            "Unknown type, [[0],[0],...]",
             body("Hostile", |n| array_of("[0]", n)),
         ),
         (
-            "Invalid ChatMessage (text: 0), x: [{},...] (Value tree)",
+            "Invalid ChatMessage (text: 0), x: [{},...]",
             body("ChatMessage", |n| field_of(r#""text":0,"x":"#, "{}", n)),
         ),
         (

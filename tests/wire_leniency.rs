@@ -331,7 +331,7 @@ fn unknown_message_type_is_kept_raw() {
         b.messages[0],
         Message::Unknown {
             kind: "ChatConnecting".into(),
-            raw: json!({"a":[1,{"b":null}],"c":"d"})
+            raw: json!({"a":[1,{"b":null}],"c":"d"}).into()
         }
     );
     assert_eq!(b.messages[0].kind(), "ChatConnecting");
@@ -369,7 +369,7 @@ fn null_or_missing_message_is_an_empty_payload() {
         b.messages[4],
         Message::Unknown {
             kind: "SomethingNew".into(),
-            raw: json!({})
+            raw: json!({}).into()
         }
     );
     // The established/session-data types decode to their defaults too.
@@ -667,7 +667,7 @@ fn mistyped_payload_field_is_invalid_and_names_the_field() {
         );
         assert!(error.contains(value), "message {i}: {error}");
         // The payload is kept as sent.
-        assert!(raw.is_object(), "{raw}");
+        assert!(raw.get().starts_with('{'), "{raw:?}");
     }
     assert_eq!(b.messages[1].kind(), "ChatEstablished");
     assert_eq!(

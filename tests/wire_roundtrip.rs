@@ -636,7 +636,7 @@ fn unknown_message() -> BoxedStrategy<Message> {
         })
         .prop_map(|(kind, raw)| Message::Unknown {
             kind,
-            raw: Value::Object(raw),
+            raw: Value::Object(raw).into(),
         })
         .boxed()
 }

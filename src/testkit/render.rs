@@ -244,22 +244,22 @@ impl Server {
             }),
             MsgSpec::Unknown => Message::Unknown {
                 kind: "SomethingNew".into(),
-                raw: json!({"a": 1}),
+                raw: json!({"a": 1}).into(),
             },
             MsgSpec::Mistyped(v) => match v % 3 {
                 0 => Message::Invalid {
                     kind: "ChatMessage".into(),
-                    raw: json!({"text": {"nested": true}}),
+                    raw: json!({"text": {"nested": true}}).into(),
                     error: String::new(),
                 },
                 1 => Message::Invalid {
                     kind: "ChatEstablished".into(),
-                    raw: json!({"name": "Andy", "chasitorIdleTimeout": "soon"}),
+                    raw: json!({"name": "Andy", "chasitorIdleTimeout": "soon"}).into(),
                     error: String::new(),
                 },
                 _ => Message::Invalid {
                     kind: "ChatEnded".into(),
-                    raw: json!([1, 2]),
+                    raw: json!([1, 2]).into(),
                     error: String::new(),
                 },
             },

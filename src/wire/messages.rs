@@ -535,12 +535,78 @@ fn culprit_field(payload: &str, error: &serde_json::Error) -> Option<String> {
         .map(|(_, name)| name.into_owned())
 }
 
-/// The payload as a JSON value, for `Unknown` and `Invalid`. A payload that is valid JSON but that
-/// `serde_json::Value` cannot hold (a number out of `f64` range such as `1e400`, nesting deeper than serde_json's
-/// limit) is kept as its JSON text in a string, rather than as `null`, which would re-serialise as a different
-/// message (`"message": null` reads as `{}`; found by fuzzing).
-fn raw_payload(payload: &str) -> serde_json::Value {
-    serde_json::from_str(payload).unwrap_or_else(|_| serde_json::Value::String(payload.to_owned()))
+/// The payload of a [`Message::Unknown`] or [`Message::Invalid`], kept as the JSON text the server sent.
+///
+/// Text rather than a `serde_json::Value` tree: a tree takes up to 97 times its text's length in memory (32
+/// bytes per element, a 632-byte B-tree node per one-key object; `benches/backlog.rs`), so a hostile batch of
+/// such payloads within the body cap pinned 100 MiB until the application drained it. The text is also the
+/// more faithful record (key order, duplicate keys, numbers out of `f64` range survive).
+///
+/// Two payloads are equal when their texts are, or when both parse to the same `serde_json::Value`.
+/// `Debug` redacts secret-bearing fields (`affinityToken`, `key`, `sessionKey`, at any depth): an undecodable
+/// ReconnectSession still holds its token. `Serialize` writes the text as it is.
+#[derive(Clone)]
+pub struct RawPayload(Box<RawValue>);
+
+impl RawPayload {
+    /// `text` if it is JSON (surrounding whitespace dropped), otherwise `text` as a JSON string: nothing the
+    /// server sent is lost.
+    pub fn new(text: &str) -> RawPayload {
+        match serde_json::from_str::<Box<RawValue>>(text) {
+            Ok(raw) => RawPayload(raw),
+            Err(_) => RawPayload::from_value(&serde_json::Value::String(text.to_owned())),
+        }
+    }
+
+    /// A copy of JSON text already checked by the parser.
+    pub(crate) fn from_raw(raw: &RawValue) -> RawPayload {
+        RawPayload(raw.to_owned())
+    }
+
+    /// The JSON text of `value` (compact).
+    pub fn from_value(value: &serde_json::Value) -> RawPayload {
+        // A `Value` always serialises (its keys are strings); `null` only if that ever changed.
+        RawPayload(
+            serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned()),
+        )
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The payload as a `serde_json::Value`, parsed on each call. Text that `Value` cannot hold (a number out
+    /// of `f64` range such as `1e400`, nesting deeper than serde_json's limit) comes back as a string holding
+    /// the text rather than as `null`, which would read as a different message.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.get())
+            .unwrap_or_else(|_| serde_json::Value::String(self.get().to_owned()))
+    }
+}
+
+impl From<serde_json::Value> for RawPayload {
+    fn from(value: serde_json::Value) -> RawPayload {
+        RawPayload::from_value(&value)
+    }
+}
+
+impl PartialEq for RawPayload {
+    fn eq(&self, other: &RawPayload) -> bool {
+        self.get() == other.get() || self.to_value() == other.to_value()
+    }
+}
+
+impl std::fmt::Debug for RawPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&redacted(&self.to_value()), f)
+    }
+}
+
+impl Serialize for RawPayload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 /// The four whitespace characters JSON allows between tokens (RFC 8259 §2).
@@ -609,17 +675,15 @@ macro_rules! message_enum {
             Unknown {
                 /// The `type` string.
                 kind: String,
-                /// The `message` payload as sent (as its JSON text in a string if `serde_json::Value` cannot
-                /// hold it, e.g. a number out of range).
-                raw: serde_json::Value,
+                /// The `message` payload as sent, as JSON text.
+                raw: RawPayload,
             },
             /// A known `type` whose payload did not decode; the reason says which field and why.
             Invalid {
                 /// The `type` string.
                 kind: String,
-                /// The `message` payload as sent (as its JSON text in a string if `serde_json::Value` cannot
-                /// hold it, e.g. a number out of range).
-                raw: serde_json::Value,
+                /// The `message` payload as sent, as JSON text.
+                raw: RawPayload,
                 /// What was wrong.
                 error: String,
             },
@@ -632,12 +696,12 @@ macro_rules! message_enum {
                     Message::Unknown { kind, raw } => f
                         .debug_struct("Unknown")
                         .field("kind", kind)
-                        .field("raw", &redacted(raw))
+                        .field("raw", raw)
                         .finish(),
                     Message::Invalid { kind, raw, error } => f
                         .debug_struct("Invalid")
                         .field("kind", kind)
-                        .field("raw", &redacted(raw))
+                        .field("raw", raw)
                         .field("error", error)
                         .finish(),
                 }
@@ -656,23 +720,43 @@ macro_rules! message_enum {
                 }
             }
 
-            /// Decodes one payload by its type. Unknown types and undecodable payloads are kept, not refused.
+            /// Decodes one payload by its type. Unknown types and undecodable payloads are kept, not refused
+            /// (a payload that is not JSON at all is kept as a JSON string holding it).
             pub fn decode(kind: &str, payload: &str) -> Message {
+                Message::decode_checked(kind, payload, None)
+            }
+
+            /// [`Message::decode`] of a payload the parser has already checked (`raw`, whose text is
+            /// `payload`): kept as it is, without checking it again.
+            fn decode_checked(kind: &str, payload: &str, raw: Option<&RawValue>) -> Message {
                 // `null` (with any JSON whitespace around it) means no payload, read like `{}`, as the
                 // envelope reads `"message": null`; otherwise a typed payload that is `null` would decode
                 // Invalid, re-serialise as `"message": null` and decode typed the second time (found by
                 // fuzzing).
-                let payload = if payload.trim_matches(JSON_WHITESPACE) == "null" { "{}" } else { payload };
-                fn typed<T: DeserializeOwned>(kind: &str, payload: &str, f: fn(T) -> Message) -> Message {
+                let (payload, raw) = if payload.trim_matches(JSON_WHITESPACE) == "null" {
+                    ("{}", None)
+                } else {
+                    (payload, raw)
+                };
+                let keep = || raw.map_or_else(|| RawPayload::new(payload), RawPayload::from_raw);
+                fn typed<T: DeserializeOwned>(
+                    kind: &str,
+                    payload: &str,
+                    keep: impl FnOnce() -> RawPayload,
+                    f: fn(T) -> Message,
+                ) -> Message {
                     match serde_json::from_str::<T>(payload) {
                         Ok(v) => f(v),
                         Err(e) => {
-                            let raw = raw_payload(payload);
                             // Duplicate keys are refused by the typed decoder but legal JSON: read them as
                             // every JSON parser does (the last one wins) rather than call the payload invalid.
-                            if let Ok(v) = T::deserialize(&raw) {
+                            // (A transient tree: what is kept is the text.)
+                            if let Ok(value) = serde_json::from_str::<serde_json::Value>(payload)
+                                && let Ok(v) = T::deserialize(&value)
+                            {
                                 return f(v);
                             }
+                            let raw = keep();
                             let error = match culprit_field(payload, &e) {
                                 Some(field) => format!("field `{field}`: {e}"),
                                 None => e.to_string(),
@@ -685,10 +769,10 @@ macro_rules! message_enum {
                     }
                 }
                 match kind {
-                    $( $name => typed::<$payload>(kind, payload, Message::$variant), )*
+                    $( $name => typed::<$payload>(kind, payload, keep, Message::$variant), )*
                     _ => Message::Unknown {
                         kind: kind.to_owned(),
-                        raw: raw_payload(payload),
+                        raw: keep(),
                     },
                 }
             }
@@ -720,7 +804,7 @@ macro_rules! message_enum {
             pub fn payload_json(&self) -> serde_json::Value {
                 match self {
                     $( Message::$variant(p) => serde_json::to_value(p).unwrap_or(serde_json::Value::Null), )*
-                    Message::Unknown { raw, .. } | Message::Invalid { raw, .. } => raw.clone(),
+                    Message::Unknown { raw, .. } | Message::Invalid { raw, .. } => raw.to_value(),
                 }
             }
         }
@@ -826,7 +910,10 @@ impl RawMessage<'_> {
 
     /// An absent `message` is read like `{}`, and so is `null` (by [`Message::decode`]).
     fn decode_parts(kind: &str, message: Option<&RawValue>) -> Message {
-        Message::decode(kind, message.map(RawValue::get).unwrap_or("{}"))
+        match message {
+            Some(raw) => Message::decode_checked(kind, raw.get(), Some(raw)),
+            None => Message::decode_checked(kind, "{}", None),
+        }
     }
 }
 

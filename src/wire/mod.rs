@@ -25,8 +25,8 @@ pub use messages::{
     AgentInfo, AgentMessage, AgentRef, AsyncResult, Availability, Breadcrumb, ChasitorSessionData,
     ChatEnded, ChatRequestFail, ChatRequestSuccess, ChatResumedAfterTransfer, CustomEvent,
     FileTransfer, FooterMenuItem, IdleTimeoutWarningEvent, IdleWarning, KNOWN_MESSAGE_TYPES,
-    Message, MessagesBody, QueueUpdate, ReconnectSession, RichItem, RichMessage, Schedule,
-    SensitiveDataRules, Settings, SwitchServer, VisitorId,
+    Message, MessagesBody, QueueUpdate, RawPayload, ReconnectSession, RichItem, RichMessage,
+    Schedule, SensitiveDataRules, Settings, SwitchServer, VisitorId,
 };
 pub(crate) use redact::redact_secrets;
 pub use redirect::{RedirectPolicy, RedirectRefusal, SALESFORCE_LIVE_AGENT_DOMAIN};
