@@ -2310,19 +2310,19 @@ fn a_chat_request_fail_reason_echoing_the_key_is_redacted_in_the_end_reason() {
 /// finds no eight characters of either in any failure or end reason.
 #[test]
 fn error_pages_echoing_issued_secrets_in_every_spelling_pass_the_monitor() {
-    use liveagent::testkit::{ECHO_SECRETS, Op, Reply, Setup};
+    use liveagent::testkit::{ECHO_SECRETS, Op, ScriptedAnswer, Setup};
     for how in 0..64u8 {
         for status in [400u16, 403, 500] {
             let ok = Op::Respond {
                 pick: 0,
-                reply: Reply::Natural(0),
+                reply: ScriptedAnswer::Natural(0),
             };
             let mut body = b"<html>denied for".to_vec();
             body.extend_from_slice(ECHO_SECRETS);
             body.push(how);
             let echo = Op::Respond {
                 pick: 0,
-                reply: Reply::Raw { status, body },
+                reply: ScriptedAnswer::Raw { status, body },
             };
             let ops = [ok.clone(), ok.clone(), ok, echo];
             let h = Harness::run(Setup::default(), Timestamp::ZERO, &ops)

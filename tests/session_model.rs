@@ -9,7 +9,7 @@
 
 use liveagent::testkit::{
     BatchSpec, CommandKind, Coverage, ErrorStatus, Harness, InputKind, MsgSpec, Op, ReconnectSpec,
-    Reply, SeqSpec, SessionBodySpec, Setup, StatusClass, TimeStep,
+    ScriptedAnswer, SeqSpec, SessionBodySpec, Setup, StatusClass, TimeStep,
 };
 use liveagent::{RequestKind, State};
 use proptest::prelude::*;
@@ -129,18 +129,18 @@ fn error_status() -> impl Strategy<Value = ErrorStatus> {
 }
 
 /// Mostly what a cooperative server answers (so runs get deep into the chat), then every kind of trouble.
-fn reply() -> impl Strategy<Value = Reply> {
+fn reply() -> impl Strategy<Value = ScriptedAnswer> {
     prop_oneof![
-        50 => any::<u8>().prop_map(Reply::Natural),
-        3 => Just(Reply::Ok),
-        1 => Just(Reply::Accepted202),
-        2 => Just(Reply::NoContent204),
-        20 => error_status().prop_map(Reply::Status),
+        50 => any::<u8>().prop_map(ScriptedAnswer::Natural),
+        3 => Just(ScriptedAnswer::Ok),
+        1 => Just(ScriptedAnswer::Accepted202),
+        2 => Just(ScriptedAnswer::NoContent204),
+        20 => error_status().prop_map(ScriptedAnswer::Status),
         3 => (prop_oneof![-3i32..3, Just(-100), Just(1000), Just(i32::MIN)], any::<bool>())
-            .prop_map(|(actual, relative)| Reply::OutOfSync { actual, relative }),
-        2 => any::<u8>().prop_map(Reply::Garbage),
-        1 => Just(Reply::Empty),
-        8 => batch_spec().prop_map(Reply::Batch),
+            .prop_map(|(actual, relative)| ScriptedAnswer::OutOfSync { actual, relative }),
+        2 => any::<u8>().prop_map(ScriptedAnswer::Garbage),
+        1 => Just(ScriptedAnswer::Empty),
+        8 => batch_spec().prop_map(ScriptedAnswer::Batch),
         1 => prop_oneof![
             3 => Just(SessionBodySpec::Valid),
             1 => Just(SessionBodySpec::MissingKey),
@@ -148,14 +148,14 @@ fn reply() -> impl Strategy<Value = Reply> {
             1 => Just(SessionBodySpec::BadTokenChars),
             1 => Just(SessionBodySpec::NotJson),
         ]
-        .prop_map(Reply::SessionBody),
+        .prop_map(ScriptedAnswer::SessionBody),
         2 => prop_oneof![
             2 => prop::option::of(any::<bool>()).prop_map(|reset| ReconnectSpec::Valid { reset }),
             1 => prop::option::of(any::<bool>()).prop_map(|reset| ReconnectSpec::Wrapped { reset }),
             1 => Just(ReconnectSpec::MissingToken),
             1 => Just(ReconnectSpec::NotJson),
         ]
-        .prop_map(Reply::ReconnectBody),
+        .prop_map(ScriptedAnswer::ReconnectBody),
     ]
 }
 
@@ -207,11 +207,11 @@ fn setup() -> impl Strategy<Value = Setup> {
 fn prefixes() -> Vec<(&'static str, Vec<Op>, State, bool)> {
     let ok = |v: u8| Op::Respond {
         pick: 0,
-        reply: Reply::Natural(v),
+        reply: ScriptedAnswer::Natural(v),
     };
     let fail503 = Op::Respond {
         pick: 0,
-        reply: Reply::Status(ErrorStatus::Unavailable),
+        reply: ScriptedAnswer::Status(ErrorStatus::Unavailable),
     };
     // SessionId, ChasitorInit, then a poll answered with ChatRequestSuccess + ChatEstablished.
     let chatting = vec![ok(0), ok(0), ok(0)];
@@ -318,7 +318,7 @@ fn prefixes() -> Vec<(&'static str, Vec<Op>, State, bool)> {
                 Op::End,
                 Op::Respond {
                     pick: 0,
-                    reply: Reply::Status(ErrorStatus::BadRequest),
+                    reply: ScriptedAnswer::Status(ErrorStatus::BadRequest),
                 },
             ],
             State::Deleting,
@@ -336,22 +336,22 @@ fn prefixes() -> Vec<(&'static str, Vec<Op>, State, bool)> {
 /// Every way of answering, with equal weight. Right after an opening, one op is often an answer drawn from
 /// here (or a command): so the request the opening left in flight (often a ReconnectSession or ResyncState)
 /// gets each kind of answer in that state.
-fn any_reply_uniform() -> impl Strategy<Value = Reply> {
+fn any_reply_uniform() -> impl Strategy<Value = ScriptedAnswer> {
     prop_oneof![
-        any::<u8>().prop_map(Reply::Natural),
-        Just(Reply::Ok),
-        Just(Reply::NoContent204),
-        Just(Reply::Status(ErrorStatus::BadRequest)),
-        Just(Reply::Status(ErrorStatus::Forbidden)),
-        Just(Reply::Status(ErrorStatus::Conflict)),
-        Just(Reply::Status(ErrorStatus::Internal)),
-        Just(Reply::Status(ErrorStatus::Unavailable)),
-        (-2i32..2).prop_map(|actual| Reply::OutOfSync {
+        any::<u8>().prop_map(ScriptedAnswer::Natural),
+        Just(ScriptedAnswer::Ok),
+        Just(ScriptedAnswer::NoContent204),
+        Just(ScriptedAnswer::Status(ErrorStatus::BadRequest)),
+        Just(ScriptedAnswer::Status(ErrorStatus::Forbidden)),
+        Just(ScriptedAnswer::Status(ErrorStatus::Conflict)),
+        Just(ScriptedAnswer::Status(ErrorStatus::Internal)),
+        Just(ScriptedAnswer::Status(ErrorStatus::Unavailable)),
+        (-2i32..2).prop_map(|actual| ScriptedAnswer::OutOfSync {
             actual,
             relative: true
         }),
-        any::<u8>().prop_map(Reply::Garbage),
-        batch_spec().prop_map(Reply::Batch),
+        any::<u8>().prop_map(ScriptedAnswer::Garbage),
+        batch_spec().prop_map(ScriptedAnswer::Batch),
     ]
 }
 
@@ -443,7 +443,7 @@ proptest! {
                 break;
             }
             let op = if h.session().in_flight().next().is_some() {
-                Op::Respond { pick: 0, reply: Reply::Natural(0) }
+                Op::Respond { pick: 0, reply: ScriptedAnswer::Natural(0) }
             } else {
                 Op::Sleep
             };
@@ -669,7 +669,7 @@ fn transition_coverage() {
 fn clock_at_the_end_of_time() {
     let ok = |v: u8| Op::Respond {
         pick: 0,
-        reply: Reply::Natural(v),
+        reply: ScriptedAnswer::Natural(v),
     };
     for opening in [vec![], vec![ok(0), ok(0), ok(0)]] {
         let mut ops = opening;

@@ -3,7 +3,7 @@
 
 use super::coverage::{CommandKind, Coverage, InputKind};
 use super::monitor::{Check, Monitor, Violation, classify};
-use super::op::{Op, Reply, TimeStep};
+use super::op::{Op, ScriptedAnswer, TimeStep};
 use super::render::{Server, Target};
 use crate::sim::render::Render;
 use crate::wire::{Endpoint, Limits};
@@ -272,7 +272,7 @@ impl Harness {
     pub fn answer(&mut self, id: RequestId, status: u16, body: &[u8]) -> Result<(), Violation> {
         self.step = self.step.saturating_add(1);
         self.op_text = format!("answer {id} with {status}");
-        let reply = Reply::Raw {
+        let reply = ScriptedAnswer::Raw {
             status,
             body: body.to_vec(),
         };
@@ -640,7 +640,7 @@ impl Harness {
         Ok(())
     }
 
-    fn respond(&mut self, id: RequestId, reply: &Reply) -> Result<(), Violation> {
+    fn respond(&mut self, id: RequestId, reply: &ScriptedAnswer) -> Result<(), Violation> {
         let Some(issued) = self.monitor.issued(id.0).cloned() else {
             return Ok(());
         };

@@ -37,7 +37,8 @@ pub use coverage::{CommandKind, Coverage, InputKind, StatusClass};
 pub use harness::{Harness, Out, Setup};
 pub use monitor::{Monitor, Violation, classify};
 pub use op::{
-    BatchSpec, ErrorStatus, MsgSpec, Op, ReconnectSpec, Reply, SeqSpec, SessionBodySpec, TimeStep,
+    BatchSpec, ErrorStatus, MsgSpec, Op, ReconnectSpec, ScriptedAnswer, SeqSpec, SessionBodySpec,
+    TimeStep,
 };
 pub use render::{ECHO_SECRETS, SECRET_MARK};
 

@@ -2,7 +2,7 @@
 //!
 //! `Arbitrary` is derived on all of them (the `session_ops` fuzz target draws them from its input); a few
 //! fields are shaped by `fuzz/shapes.rs`. The order of the variants is the order the fuzzer's bytes pick them
-//! in: the first variant of [`Op`] and of [`Reply`] is what zero bytes draw, a cooperative server, and
+//! in: the first variant of [`Op`] and of [`ScriptedAnswer`] is what zero bytes draw, a cooperative server, and
 //! reordering them changes what the committed fuzz inputs mean.
 
 use super::fuzz::shapes;
@@ -16,7 +16,7 @@ pub enum Op {
         /// Which in-flight request.
         pick: u8,
         /// What to answer.
-        reply: Reply,
+        reply: ScriptedAnswer,
     },
     /// `Session::send_message`.
     SendMessage(#[arbitrary(with = shapes::command_text)] String),
@@ -45,7 +45,7 @@ pub enum Op {
         /// Which of those requests.
         pick: u8,
         /// What to answer.
-        reply: Reply,
+        reply: ScriptedAnswer,
     },
     /// Answer an id the session never issued (`0`, or `ahead` past the last one): must be refused.
     RespondUnknown {
@@ -85,9 +85,10 @@ pub enum TimeStep {
     Huge,
 }
 
-/// An HTTP answer, described so that it can be applied to any kind of request.
+/// An HTTP answer the test scripts, described so that it can be applied to any kind of request (the
+/// simulator's own answers are [`sim::Reply`](crate::sim::Reply)).
 #[derive(Debug, Clone, PartialEq, Arbitrary)]
-pub enum Reply {
+pub enum ScriptedAnswer {
     /// What a cooperative server would answer given the request and the chat's progress (the variant picks
     /// among plausible answers): drives runs deep into the chat.
     Natural(u8),
@@ -129,7 +130,7 @@ pub enum Reply {
     },
 }
 
-/// Error statuses the harness can answer with (409 `Out of sync` is [`Reply::OutOfSync`]).
+/// Error statuses the harness can answer with (409 `Out of sync` is [`ScriptedAnswer::OutOfSync`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
 pub enum ErrorStatus {
     /// 400.

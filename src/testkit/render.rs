@@ -1,6 +1,6 @@
-//! Turns [`Reply`] descriptions into HTTP status + body bytes, issuing recognisable secrets.
+//! Turns [`ScriptedAnswer`] descriptions into HTTP status + body bytes, issuing recognisable secrets.
 
-use super::op::{BatchSpec, MsgSpec, ReconnectSpec, Reply, SeqSpec, SessionBodySpec};
+use super::op::{BatchSpec, MsgSpec, ReconnectSpec, ScriptedAnswer, SeqSpec, SessionBodySpec};
 use crate::wire::{
     AgentInfo, AgentMessage, AgentRef, ChasitorSessionData, ChatEnded, ChatRequestFail,
     ChatRequestSuccess, CustomEvent, FileTransfer, IdleTimeoutSettings, Message, MessagesBody,
@@ -12,7 +12,7 @@ use serde_json::json;
 /// Marker every secret the harness issues starts with; the monitor looks for the full values.
 pub const SECRET_MARK: &str = "SeCrEt";
 
-/// In a [`Reply::Raw`] body with an error status (400 and up), these bytes and the one after them (which picks the spelling) are replaced by
+/// In a [`ScriptedAnswer::Raw`] body with an error status (400 and up), these bytes and the one after them (which picks the spelling) are replaced by
 /// every key and token issued so far, echoed the way a hostile error page might: case flipped, `%XX`,
 /// `\uXXXX` or `&#NN;` per character, split by line breaks or `<wbr>`. The session must redact them in
 /// every error text (the monitor checks runs of eight characters, not only whole values).
@@ -370,10 +370,10 @@ impl Server {
     }
 
     /// The status and body for `reply` to the request `t`.
-    pub(crate) fn render(&mut self, reply: &Reply, t: &Target) -> (u16, Vec<u8>) {
+    pub(crate) fn render(&mut self, reply: &ScriptedAnswer, t: &Target) -> (u16, Vec<u8>) {
         match reply {
-            Reply::Natural(v) => self.natural(*v, t),
-            Reply::Ok => match t.kind {
+            ScriptedAnswer::Natural(v) => self.natural(*v, t),
+            ScriptedAnswer::Ok => match t.kind {
                 RequestKind::SessionId => (200, self.session_body(SessionBodySpec::Valid)),
                 RequestKind::ReconnectSession => (
                     200,
@@ -381,9 +381,9 @@ impl Server {
                 ),
                 _ => (200, Vec::new()),
             },
-            Reply::Accepted202 => (202, Vec::new()),
-            Reply::NoContent204 => (204, Vec::new()),
-            Reply::Status(e) => {
+            ScriptedAnswer::Accepted202 => (202, Vec::new()),
+            ScriptedAnswer::NoContent204 => (204, Vec::new()),
+            ScriptedAnswer::Status(e) => {
                 let text: &[u8] = match e.code() {
                     400 => b"Bad Request: malformed JSON",
                     403 => b"Session is not valid",
@@ -393,7 +393,7 @@ impl Server {
                 };
                 (e.code(), text.to_vec())
             }
-            Reply::OutOfSync { actual, relative } => {
+            ScriptedAnswer::OutOfSync { actual, relative } => {
                 let sent = i64::try_from(t.seq.unwrap_or(0)).unwrap_or(i64::MAX);
                 let m = if *relative {
                     sent.saturating_add(i64::from(*actual))
@@ -405,7 +405,7 @@ impl Server {
                     format!("Out of sync Ack. Expected {sent}. Actual {m}").into_bytes(),
                 )
             }
-            Reply::Garbage(v) => {
+            ScriptedAnswer::Garbage(v) => {
                 let junk: &[u8] = match v % 6 {
                     0 => b"\xff\xfe{not json",
                     1 => b"<html><body>oops</body></html>",
@@ -416,13 +416,13 @@ impl Server {
                 };
                 (200, junk.to_vec())
             }
-            Reply::Empty => (200, Vec::new()),
-            Reply::Batch(spec) => (200, self.batch(spec, t.ack.unwrap_or(-1))),
-            Reply::SessionBody(spec) => (200, self.session_body(*spec)),
-            Reply::ReconnectBody(spec) => (200, self.reconnect_body(*spec)),
+            ScriptedAnswer::Empty => (200, Vec::new()),
+            ScriptedAnswer::Batch(spec) => (200, self.batch(spec, t.ack.unwrap_or(-1))),
+            ScriptedAnswer::SessionBody(spec) => (200, self.session_body(*spec)),
+            ScriptedAnswer::ReconnectBody(spec) => (200, self.reconnect_body(*spec)),
             // What `http::StatusCode` cannot hold is sent as 500: the monitor must see the status the session
             // got (found by the hostile_server fuzz target: 18386 classified as a 4xx, answered as 500).
-            Reply::Raw { status, body } => {
+            ScriptedAnswer::Raw { status, body } => {
                 let status = if (100..=999).contains(status) {
                     *status
                 } else {

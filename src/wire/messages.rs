@@ -1234,6 +1234,6 @@ impl<'de> serde::de::Visitor<'de> for Element<'_> {
         Ok(())
     }
 }
+
 #[cfg(test)]
-#[path = "messages_tests.rs"]
 mod tests;

@@ -7,7 +7,9 @@
 use super::session_ops::MAX_OPS;
 use super::shapes::without_mark;
 use crate::Timestamp;
-use crate::testkit::{BatchSpec, ECHO_SECRETS, Harness, MsgSpec, Op, Reply, SeqSpec, Setup};
+use crate::testkit::{
+    BatchSpec, ECHO_SECRETS, Harness, MsgSpec, Op, ScriptedAnswer, SeqSpec, Setup,
+};
 use arbitrary::Unstructured;
 
 /// Pieces of `newUrl`s: what real migrations send, and what an attacker would.
@@ -112,7 +114,7 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
     let mut u = Unstructured::new(data);
     let ok = |v: u8| Op::Respond {
         pick: 0,
-        reply: Reply::Natural(v),
+        reply: ScriptedAnswer::Natural(v),
     };
     let mut ops = vec![ok(0), ok(0), ok(0)];
     let mut texts = 0u64;
@@ -121,14 +123,14 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
         let op = match u.int_in_range(0..=11u8).unwrap_or(0) {
             0..=3 => Op::Respond {
                 pick: pick_id,
-                reply: Reply::Raw {
+                reply: ScriptedAnswer::Raw {
                     status: *u.choose(STATUSES).unwrap_or(&200),
                     body: hostile_batch_body(&mut u, &mut texts),
                 },
             },
             4 => Op::Respond {
                 pick: pick_id,
-                reply: Reply::Batch(BatchSpec {
+                reply: ScriptedAnswer::Batch(BatchSpec {
                     msgs: vec![MsgSpec::SwitchServerTo(hostile_url(&mut u))],
                     seq: SeqSpec::Consistent,
                     offset: Some(1),
@@ -153,12 +155,12 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
                         body.extend_from_slice(ECHO_SECRETS);
                         body.push(u.arbitrary().unwrap_or(0));
                     }
-                    Reply::Raw { status, body }
+                    ScriptedAnswer::Raw { status, body }
                 },
             },
             6 | 7 => Op::Respond {
                 pick: pick_id,
-                reply: Reply::Natural(u.arbitrary().unwrap_or(0)),
+                reply: ScriptedAnswer::Natural(u.arbitrary().unwrap_or(0)),
             },
             8 => Op::SendMessage(format!("v{}", ops.len())),
             9 => Op::Sleep,

@@ -43,7 +43,7 @@ pub fn session_ops_input(data: &[u8]) -> (Setup, Vec<Op>) {
 /// arbitrary `sequence`, SessionId/ReconnectSession bodies valid or broken, and any status with any bytes),
 /// transport errors, answers to stale, duplicated and never-issued request ids, time steps forwards (up to the
 /// end of `Timestamp`) and backwards, spurious timeouts, snapshot/resume. Zero bytes draw
-/// `Op::Respond { reply: Reply::Natural(0), .. }`: a cooperative server.
+/// `Op::Respond { reply: ScriptedAnswer::Natural(0), .. }`: a cooperative server.
 ///
 /// Checks: everything [`Monitor`](crate::testkit::Monitor) checks, after every step (the same code as the
 /// property test `tests/session_model.rs`).

@@ -156,49 +156,49 @@ const CAPTURED_BATCHES: &[(&str, &[u8])] = &[
     (
         "fbmessenger-liveagent__messages-200-chatrequestsuccess-sensitivedatarules.json",
         include_bytes!(
-            "../../tests/fixtures/peers/fbmessenger-liveagent__messages-200-chatrequestsuccess-sensitivedatarules.json"
+            "../../../tests/fixtures/peers/fbmessenger-liveagent__messages-200-chatrequestsuccess-sensitivedatarules.json"
         ),
     ),
     (
         "genutility__messages-200-requestsuccess-chatmessage-notyping.json",
         include_bytes!(
-            "../../tests/fixtures/peers/genutility__messages-200-requestsuccess-chatmessage-notyping.json"
+            "../../../tests/fixtures/peers/genutility__messages-200-requestsuccess-chatmessage-notyping.json"
         ),
     ),
     (
         "ptbr-chat-doc__messages-200-chatended-agent.json",
         include_bytes!(
-            "../../tests/fixtures/peers/ptbr-chat-doc__messages-200-chatended-agent.json"
+            "../../../tests/fixtures/peers/ptbr-chat-doc__messages-200-chatended-agent.json"
         ),
     ),
     (
         "ptbr-chat-doc__messages-200-chatrequestfail-unavailable.json",
         include_bytes!(
-            "../../tests/fixtures/peers/ptbr-chat-doc__messages-200-chatrequestfail-unavailable.json"
+            "../../../tests/fixtures/peers/ptbr-chat-doc__messages-200-chatrequestfail-unavailable.json"
         ),
     ),
     (
         "stackexchange-121187__messages-200-agentdisconnect.json",
         include_bytes!(
-            "../../tests/fixtures/peers/stackexchange-121187__messages-200-agentdisconnect.json"
+            "../../../tests/fixtures/peers/stackexchange-121187__messages-200-agentdisconnect.json"
         ),
     ),
     (
         "stackexchange-121187__messages-200-chatestablished.json",
         include_bytes!(
-            "../../tests/fixtures/peers/stackexchange-121187__messages-200-chatestablished.json"
+            "../../../tests/fixtures/peers/stackexchange-121187__messages-200-chatestablished.json"
         ),
     ),
     (
         "yalutec-sales-force__messages-200-established-chatmessage-rfc.json",
         include_bytes!(
-            "../../tests/fixtures/peers/yalutec-sales-force__messages-200-established-chatmessage-rfc.json"
+            "../../../tests/fixtures/peers/yalutec-sales-force__messages-200-established-chatmessage-rfc.json"
         ),
     ),
     (
         "yalutec-sales-force__messages-200-queue-established-typing-chat.json",
         include_bytes!(
-            "../../tests/fixtures/peers/yalutec-sales-force__messages-200-queue-established-typing-chat.json"
+            "../../../tests/fixtures/peers/yalutec-sales-force__messages-200-queue-established-typing-chat.json"
         ),
     ),
 ];
