@@ -7,7 +7,7 @@
 
 mod support;
 
-use liveagent::Timestamp;
+use liveagent::{Config, Timestamp};
 use std::sync::Arc;
 use support::alloc::{self, Counting};
 use support::{established, response};
@@ -126,37 +126,74 @@ fn shapes() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn main() {
+/// One answer handled by a fresh established session: bytes held once handled (above what the session held
+/// before), the peak while handling, the session's own estimate of its queued events, and how many events.
+fn handle(config: &Arc<Config>, body: &[u8]) -> (usize, usize, usize, usize) {
     let now = Timestamp::ZERO;
-    let config = Arc::new(support::config());
+    let (mut s, poll) = established(Arc::clone(config), now);
+    let live0 = alloc::live();
+    alloc::reset_peak();
+    let _ = s.handle_response(poll, response(200, body), now);
+    let held = alloc::live().saturating_sub(live0);
+    let peak = alloc::peak().saturating_sub(live0);
+    let estimate = s.queued_event_bytes();
+    let mut events = 0;
+    while let liveagent::Output::Event(_) = s.poll_output(now) {
+        events += 1;
+    }
+    (held, peak, estimate, events)
+}
+
+fn main() {
+    let lifted = {
+        let mut c = support::config();
+        c.limits.max_undrained_event_bytes = usize::MAX;
+        Arc::new(c)
+    };
+    let default = Arc::new(support::config());
+    let cap = default.limits.max_undrained_event_bytes;
     println!(
         "one hostile Messages answer ({MESSAGES} messages, at most {BODY_CAP} B) handled by an established session"
     );
     println!(
-        "{:<64} {:>9} {:>11} {:>7} {:>11} {:>7} {:>7}",
-        "body", "body B", "held B", "held/B", "peak B", "peak/B", "events"
+        "held: bytes the session holds once it is handled; estimate: the session's own estimate of its queued events"
+    );
+    println!(
+        "\n{:<64} {:>9} | {:>35} | {:>32}",
+        "", "", "byte cap lifted", "default byte cap"
+    );
+    println!(
+        "{:<64} {:>9} | {:>11} {:>7} {:>7} {:>7} | {:>11} {:>7} {:>4} {:>7}",
+        "body",
+        "body B",
+        "held B",
+        "held/B",
+        "est/held",
+        "peak/B",
+        "held B",
+        "held/B",
+        "evs",
+        "peak/B"
     );
     for (name, b) in shapes() {
-        let (mut s, poll) = established(Arc::clone(&config), now);
-        let live0 = alloc::live();
-        alloc::reset_peak();
-        let _ = s.handle_response(poll, response(200, &b), now);
-        let held = alloc::live().saturating_sub(live0);
-        let peak = alloc::peak().saturating_sub(live0);
-        // The events queued for the application: drain them and count.
-        let mut events = 0;
-        while let liveagent::Output::Event(_) = s.poll_output(now) {
-            events += 1;
-        }
+        let (held, peak, estimate, _) = handle(&lifted, &b);
+        let (held_d, peak_d, _, events_d) = handle(&default, &b);
+        let len = b.len() as f64;
         println!(
-            "{:<64} {:>9} {:>11} {:>7.1} {:>11} {:>7.1} {:>7}",
+            "{:<64} {:>9} | {:>11} {:>7.1} {:>7.2} {:>7.1} | {:>11} {:>7.2} {:>4} {:>7.1}",
             name,
             b.len(),
             held,
-            held as f64 / b.len() as f64,
-            peak,
-            peak as f64 / b.len() as f64,
-            events
+            held as f64 / len,
+            estimate as f64 / held as f64,
+            peak as f64 / len,
+            held_d,
+            held_d as f64 / len,
+            events_d,
+            peak_d as f64 / len,
         );
     }
+    println!(
+        "\ndefault cap: {cap} B (max_undrained_event_bytes); evs: events queued by the answer"
+    );
 }

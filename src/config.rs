@@ -176,6 +176,18 @@ pub struct LimitsConfig {
     /// Backpressure: while this many events wait undrained, no new long poll is issued. `poll_output` yields
     /// events before requests, so a driver that drains never hits it. Default 1024.
     pub max_undrained_events: usize,
+    /// The memory the events waiting for the application may hold, in bytes, estimated: each event's size and
+    /// the heap it owns (strings at their length, lists at the capacity pushing leaves, maps at their B-tree
+    /// nodes). A Messages answer whose events, with those not drained yet, would hold more is refused whole
+    /// and not acknowledged ([`DecodeError::EventsTooLarge`](crate::wire::DecodeError::EventsTooLarge); the
+    /// server still holds the batch), retried with backoff like any undecodable answer, and the session
+    /// gives up ([`EndReason::GaveUp`](crate::EndReason::GaveUp)) if it never fits: nothing is acknowledged
+    /// unseen and nothing is muted silently. A poll is handed out only once every event is drained, so the
+    /// queue holds at most this much. One body within `max_body_bytes` can decode to far more than its
+    /// length (a list of 1 MiB of empty objects is 50 MiB of typed structs); real answers hold about their
+    /// length. Default 4 MiB (four times the body cap: raise both together). Floor:
+    /// [`floors::MIN_UNDRAINED_EVENT_BYTES`] (64 KiB).
+    pub max_undrained_event_bytes: usize,
     /// Largest payload of one non-text command (custom event type + data, rich-message actions,
     /// sensitive-data rules), in bytes of its text fields. Default 64 KiB.
     pub max_command_bytes: usize,
@@ -196,6 +208,7 @@ impl Default for LimitsConfig {
             max_body_bytes: Limits::default().max_body_bytes,
             max_messages_per_batch: Limits::default().max_messages,
             max_undrained_events: 1024,
+            max_undrained_event_bytes: 4 << 20,
             max_command_bytes: 64 * 1024,
             max_command_items: 64,
             max_requests_per_second: 40,
@@ -230,6 +243,9 @@ pub mod floors {
     pub const MIN_REQUESTS_PER_SECOND: u32 = 1;
     /// `LimitsConfig::request_burst` below this is taken as this.
     pub const MIN_REQUEST_BURST: u32 = 1;
+    /// `LimitsConfig::max_undrained_event_bytes` below this is taken as this: zero would refuse every answer
+    /// that carries an event and end the chat (the largest real batch seen is a few KiB).
+    pub const MIN_UNDRAINED_EVENT_BYTES: usize = 64 * 1024;
 }
 
 impl Config {

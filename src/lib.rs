@@ -68,8 +68,13 @@
 //!   more than [`MAX_SEQUENCE_JUMP`] ends the chat with [`EndReason::Protocol`] after delivering the batch's
 //!   texts. No message is dropped without an event saying so (re-delivered indices aside, see below).
 //! * **Exhaustion.** [`LimitsConfig`] caps the body size (1 MiB), messages per batch (500; a larger batch is
-//!   refused unacknowledged, so the server keeps it), undrained events before the next poll (1024), and the
-//!   payload of every command (texts 32 KiB, other payloads 64 KiB, 64 list items). [`floors`] bound the
+//!   refused unacknowledged, so the server keeps it), undrained events before the next poll (1024), the
+//!   memory the undrained events hold ([`LimitsConfig::max_undrained_event_bytes`], 4 MiB, estimated per event:
+//!   a batch whose events would exceed it is refused whole and unacknowledged like an oversized one, retried,
+//!   and ends the chat with [`EndReason::GaveUp`] if it never fits, so nothing is muted or acknowledged
+//!   unseen; a megabyte of `{}` in typed lists decoded to 61 MB of events), and the payload of every command
+//!   (texts 32 KiB, other payloads 64 KiB, 64 list items). Unknown and undecodable messages keep their
+//!   payload as its JSON text ([`wire::RawPayload`]), about its length in memory. [`floors`] bound the
 //!   timing settings (every deadline at least 1 s, every retry delay at least 100 ms, at least one attempt)
 //!   so no configuration makes a busy loop. A server answering every poll at once with nothing new (204, an
 //!   empty array, only re-deliveries) is polled at most ten times a second (from the second such answer in a

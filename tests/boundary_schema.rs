@@ -73,6 +73,14 @@ fn every_failure() -> Vec<(&'static str, Failure)> {
             }),
         ),
         (
+            "decode eventsTooLarge",
+            Failure::Decode(DecodeError::EventsTooLarge {
+                what: "Messages",
+                bytes: 61_504_000,
+                limit: 4_194_304,
+            }),
+        ),
+        (
             "decode unexpectedStatus",
             Failure::Decode(DecodeError::UnexpectedStatus {
                 what: "Messages",
@@ -568,7 +576,7 @@ fn configuration_defaults_and_every_field() {
         "messageSpacingMs": 0, "maxBatch": 4, "maxQueuedCommands": 10, "maxTextBytes": 100,
         "enforceIdleTimeout": false,
         "limits": {"maxBodyBytes": 1000, "maxMessagesPerBatch": 5, "maxUndrainedEvents": 6, "maxCommandBytes": 7,
-                   "maxCommandItems": 8},
+                   "maxCommandItems": 8, "maxUndrainedEventBytes": 9},
         "redirect": {"alsoAllow": ["example.net"]}, "uploadHosts": ["acme.my.salesforce.com"], "seed": 42}"#;
     let c = boundary::config_from_json(full).expect("config");
     insta::assert_debug_snapshot!("config_every_field", c);

@@ -1132,6 +1132,236 @@ fn no_new_poll_while_the_application_has_not_drained_its_events() {
     );
 }
 
+/// A Messages body of `count` messages of `kind`, each `{"<field>": [{}, {}, ...]}` (or the bare list when
+/// `field` is empty), the lists as long as fits a body of just under `bytes` in all.
+fn lists_of_empty_objects(
+    kind: &str,
+    field: &str,
+    count: usize,
+    bytes: usize,
+    seq: i64,
+) -> Vec<u8> {
+    let (head, tail) = if field.is_empty() {
+        (String::new(), "")
+    } else {
+        (format!(r#"{{"{field}":"#), "}")
+    };
+    let envelope = 64 + count * (kind.len() + head.len() + 32);
+    let per = (bytes.saturating_sub(envelope) / count / 3).max(1);
+    let list = format!("[{}]", vec!["{}"; per].join(","));
+    let one = format!(r#"{{"type":"{kind}","message":{head}{list}{tail}}}"#);
+    let body = format!(
+        r#"{{"messages":[{}],"sequence":{seq},"offset":7}}"#,
+        vec![one; count].join(",")
+    );
+    assert!(body.len() <= bytes, "{} bytes", body.len());
+    body.into_bytes()
+}
+
+/// The Retrying and GaveUp causes that say a batch's events would hold too much.
+fn events_too_large(e: &Event) -> Option<(usize, usize)> {
+    let cause = match e {
+        Event::Retrying { cause, .. } => cause,
+        Event::Ended(EndReason::GaveUp { last, .. }) => last,
+        _ => return None,
+    };
+    match cause {
+        liveagent::Failure::Decode(liveagent::wire::DecodeError::EventsTooLarge {
+            bytes,
+            limit,
+            ..
+        }) => Some((*bytes, *limit)),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_megabyte_of_empty_objects_in_typed_lists_cannot_pin_more_than_the_event_byte_cap() {
+    // 500 SensitiveDataRules messages, each a list of `{}`: within the body cap (1 MiB) and the batch cap
+    // (500), but each 3-byte `{},` decodes to a 120-byte rule: 61 MB of events held until the application
+    // drained them. Served again on every poll, as a server that keeps the unacknowledged batch does.
+    let body = lists_of_empty_objects(
+        "SensitiveDataRules",
+        "sensitiveDataRules",
+        500,
+        1 << 20,
+        502,
+    );
+    let cap = liveagent::LimitsConfig::default().max_undrained_event_bytes;
+    let mut v = Victim::chatting(config());
+    let mut answered = 0;
+    while v.session().state() != State::Ended {
+        let poll = v.take(RequestKind::Messages);
+        v.set_now(v.now() + Duration::from_millis(50));
+        let resp = http::Response::builder()
+            .status(200)
+            .body(body.clone())
+            .expect("resp");
+        v.handle_response(poll.id, resp).expect("id");
+        answered += 1;
+        // Before the application takes anything: what waits is a Retrying (or the end), nothing more.
+        let held = v.session().queued_event_bytes();
+        assert!(
+            held <= 4096,
+            "answer {answered}: {held} bytes of events wait"
+        );
+        // Never acknowledged: the server still holds the batch.
+        assert_eq!(v.session().ack(), 2, "answer {answered}");
+        v.drain();
+        if let Some(at) = v.session().poll_timeout() {
+            v.set_now(at);
+            v.timeout();
+        }
+        assert!(answered <= 20, "still polling after {answered} refusals");
+    }
+    // Refused on each of the retry budget's attempts (a Retrying each, the last a GaveUp), saying why: the
+    // chat is not muted silently.
+    assert_eq!(answered, RetryPolicy::default().max_attempts as usize);
+    let refusals: Vec<(usize, usize)> = v
+        .events()
+        .into_iter()
+        .filter_map(events_too_large)
+        .collect();
+    assert_eq!(refusals.len(), answered, "{refusals:?}");
+    for (bytes, limit) in refusals {
+        assert_eq!(limit, cap);
+        assert!(bytes > 40 * body.len(), "estimated {bytes} bytes");
+    }
+    assert!(matches!(
+        v.end_reason(),
+        Some(EndReason::GaveUp {
+            request: RequestKind::Messages,
+            ..
+        })
+    ));
+    assert!(
+        !v.events().iter().any(|e| matches!(
+            e,
+            Event::Message(liveagent::wire::Message::SensitiveDataRules(_))
+        )),
+        "no event of the refused batch reached the application"
+    );
+
+    // The same batch reaches an application that allows more: refused for the memory, not unreadable.
+    let mut cfg = config();
+    cfg.limits.max_undrained_event_bytes = 128 << 20;
+    let mut v = Victim::chatting(cfg);
+    let poll = v.take(RequestKind::Messages);
+    v.answer(&poll, 200, &body);
+    let rules = v
+        .events()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Message(liveagent::wire::Message::SensitiveDataRules(_))
+            )
+        })
+        .count();
+    assert_eq!(rules, 500);
+    assert_eq!(v.session().ack(), 502);
+}
+
+#[test]
+fn a_megabyte_of_unknown_messages_of_nested_objects_is_held_at_about_its_own_size() {
+    // 500 messages of a type the crate does not know, each a list of `{"":0}`: as `serde_json::Value` trees
+    // (a 632-byte B-tree leaf per 7-byte object) they held 101 MB; kept as their text, about the body.
+    let mut v = Victim::chatting(config());
+    let per = 2_000 / 7;
+    let one = json!({"type": "HostileNested", "message": vec![json!({"": 0}); per]});
+    let body = batch(vec![one; 500], 502);
+    assert!(body.len() <= 1 << 20, "{} bytes", body.len());
+    let poll = v.take(RequestKind::Messages);
+    v.set_now(v.now() + Duration::from_millis(50));
+    let resp = http::Response::builder()
+        .status(200)
+        .body(body.clone())
+        .expect("resp");
+    v.handle_response(poll.id, resp).expect("id");
+    let held = v.session().queued_event_bytes();
+    assert!(
+        held < body.len() * 3 / 2,
+        "{held} bytes of events for a {}-byte body",
+        body.len()
+    );
+    v.drain();
+    let kept: Vec<String> = v
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(liveagent::wire::Message::Unknown { kind, raw }) => {
+                assert_eq!(kind, "HostileNested");
+                Some(raw.get().to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kept.len(), 500, "every message delivered");
+    let sent = serde_json::to_string(&vec![json!({"": 0}); per]).expect("json");
+    assert!(kept.iter().all(|k| *k == sent), "each payload kept as sent");
+    assert_eq!(v.session().ack(), 502);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Whatever a batch holds and whatever the cap: the events waiting never exceed the cap; a batch is
+    /// either delivered whole and acknowledged, or refused whole (nothing delivered, not acknowledged, a
+    /// Retrying that says why); and raising the cap never turns a delivery into a refusal.
+    #[test]
+    fn a_batch_is_delivered_whole_or_refused_whole_and_the_queue_stays_under_the_cap(
+        shapes in proptest::collection::vec((0u8..6, 0usize..3_000), 1..40),
+        cap_kib in 64usize..2_048,
+    ) {
+        let messages: Vec<Value> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, (shape, k))| {
+                let empties = vec![json!({}); *k];
+                match shape {
+                    0 => agent_says(&format!("m{i} {}", "x".repeat(*k))),
+                    1 => msg("SensitiveDataRules", json!({"sensitiveDataRules": empties})),
+                    2 => msg("RichMessage", json!({"type": "ChatWindowMenu", "items": empties})),
+                    3 => msg("TransferToButtonInitiated", json!({"a": empties})),
+                    4 => msg("HostileNested", json!(vec![json!({"": 0}); *k])),
+                    _ => msg("CustomEvent", json!({"type": "t", "data": "d".repeat(*k)})),
+                }
+            })
+            .collect();
+        let n = i64::try_from(messages.len()).expect("len");
+        let body = batch(messages, 2 + n);
+        let outcome = |cap: usize| {
+            let mut cfg = config();
+            cfg.limits.max_undrained_event_bytes = cap;
+            let mut v = Victim::chatting(cfg);
+            let poll = v.take(RequestKind::Messages);
+            let resp = http::Response::builder().status(200).body(body.clone()).expect("resp");
+            v.handle_response(poll.id, resp).expect("id");
+            let held = v.session().queued_event_bytes();
+            assert!(held <= cap.max(64 << 10), "{held} bytes held, cap {cap}");
+            v.drain();
+            let delivered = v
+                .events()
+                .iter()
+                .filter(|e| matches!(e, Event::AgentMessage(_) | Event::Message(_)))
+                .count();
+            let refused = v.events().into_iter().filter_map(events_too_large).count();
+            if refused > 0 {
+                assert_eq!(delivered, 0, "a refused batch delivered {delivered} events");
+                assert_eq!(v.session().ack(), 2, "a refused batch was acknowledged");
+            } else {
+                assert_eq!(delivered, shapes.len(), "an accepted batch lost messages");
+                assert_eq!(v.session().ack(), 2 + n);
+            }
+            refused == 0
+        };
+        let cap = cap_kib << 10;
+        if outcome(cap) {
+            proptest::prop_assert!(outcome(cap * 2), "accepted under {cap} but refused under twice that");
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------------------------
 // 4. Low: sizes the application can send are unchecked
 // ------------------------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ export interface Config {
     maxBodyBytes?: number;
     maxMessagesPerBatch?: number;
     maxUndrainedEvents?: number;
+    maxUndrainedEventBytes?: number;
     maxCommandBytes?: number;
     maxCommandItems?: number;
   };
@@ -114,6 +115,7 @@ export type ServerError =
 export type DecodeError =
   | { type: "tooLarge"; what: string; len: number; limit: number }
   | { type: "tooManyMessages"; what: string; len: number; limit: number }
+  | { type: "eventsTooLarge"; what: string; bytes: number; limit: number }
   | { type: "unexpectedStatus"; what: string; status: number; snippet: string }
   | { type: "json"; what: string; status: number; line: number; column: number; reason: string; snippet: string }
   | { type: "invalid"; what: string; reason: string };

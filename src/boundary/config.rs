@@ -54,6 +54,10 @@ pub(crate) fn config_from_json(json: &str) -> Result<Config, BoundaryError> {
         l.set("maxBodyBytes", &mut c.limits.max_body_bytes)?;
         l.set("maxMessagesPerBatch", &mut c.limits.max_messages_per_batch)?;
         l.set("maxUndrainedEvents", &mut c.limits.max_undrained_events)?;
+        l.set(
+            "maxUndrainedEventBytes",
+            &mut c.limits.max_undrained_event_bytes,
+        )?;
         l.set("maxCommandBytes", &mut c.limits.max_command_bytes)?;
         l.set("maxCommandItems", &mut c.limits.max_command_items)?;
         l.set(

@@ -509,6 +509,11 @@ pub(crate) enum DecodeErrorJson<'a> {
         len: usize,
         limit: usize,
     },
+    EventsTooLarge {
+        what: &'a str,
+        bytes: usize,
+        limit: usize,
+    },
     UnexpectedStatus {
         what: &'a str,
         status: u16,
@@ -539,6 +544,11 @@ impl<'a> DecodeErrorJson<'a> {
             DecodeError::TooManyMessages { what, len, limit } => DecodeErrorJson::TooManyMessages {
                 what,
                 len: *len,
+                limit: *limit,
+            },
+            DecodeError::EventsTooLarge { what, bytes, limit } => DecodeErrorJson::EventsTooLarge {
+                what,
+                bytes: *bytes,
                 limit: *limit,
             },
             DecodeError::UnexpectedStatus {

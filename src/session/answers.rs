@@ -258,7 +258,9 @@ impl Session {
                     Err(e) => self.on_failure(kind, Failure::Decode(e)),
                 }
             }
-            RequestKind::Messages => match wire::parse_messages(status, body, &limits) {
+            RequestKind::Messages => match wire::parse_messages(status, body, &limits)
+                .and_then(|answer| self.check_backlog(answer))
+            {
                 Ok(answer) => {
                     self.on_success(kind);
                     self.handovers = 0;
@@ -267,6 +269,18 @@ impl Session {
                 Err(e) => self.on_failure(kind, Failure::Decode(e)),
             },
         }
+    }
+
+    /// A batch whose events would pin more memory than the application may leave undrained is refused whole
+    /// before anything in it counts: not acknowledged (the server keeps it), retried like an undecodable answer.
+    fn check_backlog(
+        &self,
+        answer: wire::MessagesAnswer,
+    ) -> Result<wire::MessagesAnswer, wire::DecodeError> {
+        if let wire::MessagesAnswer::Batch(batch) = &answer {
+            super::guard::check_event_bytes(&batch.messages, &self.events, &self.config.limits)?;
+        }
+        Ok(answer)
     }
 
     fn on_error_status(&mut self, kind: RequestKind, status: u16, body: &[u8]) {

@@ -496,6 +496,62 @@ pub enum Event {
     Ended(EndReason),
 }
 
+/// What the text of a failure or a server error holds at most (each of its strings is cut to
+/// [`LOG_SAFE_MAX`](crate::wire::LOG_SAFE_MAX) or less; two of them at most).
+const FAILURE_TEXT_BYTES: usize = 2 * crate::wire::LOG_SAFE_MAX;
+
+/// What an endpoint owns: its host and a little more (scheme, port).
+fn endpoint_bytes(e: &Endpoint) -> usize {
+    e.host().len().saturating_add(32)
+}
+
+impl EndReason {
+    /// The heap memory this reason owns, estimated (see [`Event::heap_bytes`]).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            EndReason::VisitorEnded { attached_records }
+            | EndReason::AgentEnded {
+                attached_records, ..
+            } => attached_records.as_ref().map_or(0, crate::wire::heap_bytes),
+            EndReason::RequestFailed { reason } => reason.as_ref().map_or(0, String::len),
+            EndReason::RedirectRefused { target, .. }
+            | EndReason::SwitchUndecided { target, .. } => endpoint_bytes(target),
+            EndReason::SessionInvalid { .. }
+            | EndReason::Conflict { .. }
+            | EndReason::Rejected { .. }
+            | EndReason::GaveUp { .. } => FAILURE_TEXT_BYTES,
+            _ => 0,
+        }
+    }
+}
+
+impl Event {
+    /// The heap memory this event owns (its own size excluded), estimated from what it carries: strings at
+    /// their length, lists at the capacity pushing leaves, maps at their B-tree nodes, failure texts at their
+    /// cap. What the application's backlog of undrained events is measured by
+    /// ([`LimitsConfig::max_undrained_event_bytes`](crate::LimitsConfig::max_undrained_event_bytes)).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Event::ChatEstablished(agent) | Event::ChatTransferred(agent) => {
+                crate::wire::heap_bytes(agent)
+            }
+            Event::AgentMessage(m) => crate::wire::heap_bytes(m),
+            Event::SessionRestored(data) => std::mem::size_of::<ChasitorSessionData>()
+                .saturating_add(crate::wire::heap_bytes(data)),
+            Event::ServerSwitched(e) | Event::SwitchOffered { endpoint: e, .. } => {
+                endpoint_bytes(e)
+            }
+            Event::Delivered(ids) | Event::DeliveryUncertain(ids) | Event::Undelivered(ids) => ids
+                .capacity()
+                .saturating_mul(std::mem::size_of::<CommandId>()),
+            Event::Retrying { .. } => FAILURE_TEXT_BYTES,
+            Event::Message(m) => m.heap_bytes(),
+            Event::Ended(reason) => reason.heap_bytes(),
+            _ => 0,
+        }
+    }
+}
+
 /// What [`handle_response`](crate::Session::handle_response) and friends did with an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

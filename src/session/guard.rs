@@ -1,10 +1,14 @@
 //! Defences against a hostile or broken peer that do not belong to one protocol step: batch sequence anomalies,
-//! command payload caps, counter ranges, and the invariants a resumed snapshot must hold.
+//! the memory a batch's events may pin, command payload caps, counter ranges, and the invariants a resumed
+//! snapshot must hold.
 
+use super::event::Event;
 use super::outbound::Command;
 use super::snapshot::SessionSnapshot;
 use super::{CommandError, ResumeError, State};
 use crate::config::{Config, LimitsConfig};
+use crate::wire::{DecodeError, Message};
+use std::collections::VecDeque;
 
 /// The largest value any counter of the session (request ids, command ids, `X-LIVEAGENT-SEQUENCE`, `pc`) and any
 /// batch `sequence` from the server may take: 2^53, the largest integer every JSON peer reads exactly. A real
@@ -14,6 +18,52 @@ pub const MAX_COUNTER: u64 = 1 << 53;
 /// A batch whose first message index lies more than this beyond the last one seen is not a plausible
 /// continuation of the chat (a batch numbered `i64::MAX` once muted every later one).
 pub const MAX_SEQUENCE_JUMP: i64 = 1 << 20;
+
+/// The memory `events` hold while they wait for the application: each one's size and the heap it owns.
+pub(crate) fn queued_event_bytes(events: &VecDeque<Event>) -> usize {
+    events.iter().fold(0, |sum, e| {
+        sum.saturating_add(std::mem::size_of::<Event>())
+            .saturating_add(e.heap_bytes())
+    })
+}
+
+/// The memory the events a batch of `messages` becomes would hold once queued: an event's size and the
+/// message's heap for each (a message that yields no event counts too), twice the payload the session also
+/// keeps (the agent of ChatEstablished and ChatTransferred, the `attachedRecords` of ChatEnded in the end
+/// reason).
+pub(crate) fn batch_event_bytes(messages: &[Message]) -> usize {
+    messages.iter().fold(0, |sum, m| {
+        let kept = match m {
+            Message::ChatEstablished(_) | Message::ChatTransferred(_) | Message::ChatEnded(_) => {
+                m.heap_bytes()
+            }
+            _ => 0,
+        };
+        sum.saturating_add(std::mem::size_of::<Event>())
+            .saturating_add(m.heap_bytes())
+            .saturating_add(kept)
+    })
+}
+
+/// Refuses a batch whose events, with the `queued` ones, would hold more than the configured bytes.
+pub(crate) fn check_event_bytes(
+    messages: &[Message],
+    queued: &VecDeque<Event>,
+    limits: &LimitsConfig,
+) -> Result<(), DecodeError> {
+    let limit = limits
+        .max_undrained_event_bytes
+        .max(crate::config::floors::MIN_UNDRAINED_EVENT_BYTES);
+    let bytes = batch_event_bytes(messages).saturating_add(queued_event_bytes(queued));
+    if bytes > limit {
+        return Err(DecodeError::EventsTooLarge {
+            what: "Messages",
+            bytes,
+            limit,
+        });
+    }
+    Ok(())
+}
 
 /// How a batch's `sequence` relates to what was seen before (since the last reconnect).
 #[derive(Debug, Clone, PartialEq, Eq)]

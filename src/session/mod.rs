@@ -31,6 +31,8 @@ mod switch;
 mod timers;
 
 pub use event::*;
+#[cfg(feature = "__testkit")]
+pub(crate) use guard::batch_event_bytes;
 pub use guard::{MAX_COUNTER, MAX_SEQUENCE_JUMP};
 pub use snapshot::{SNAPSHOT_VERSION, SessionSnapshot};
 
@@ -281,6 +283,16 @@ impl Session {
     #[doc(hidden)]
     pub fn next_sequence(&self) -> u64 {
         self.outbound.next_sequence
+    }
+
+    /// The memory the undrained events hold, as [`LimitsConfig::max_undrained_event_bytes`] estimates it.
+    /// Test kit only: not part of the API.
+    ///
+    /// [`LimitsConfig::max_undrained_event_bytes`]: crate::LimitsConfig::max_undrained_event_bytes
+    #[cfg(feature = "__testkit")]
+    #[doc(hidden)]
+    pub fn queued_event_bytes(&self) -> usize {
+        guard::queued_event_bytes(&self.events)
     }
 
     /// The last reconnect offset received. Test kit only: not part of the API.

@@ -145,6 +145,7 @@ impl Harness {
         let limits: Limits = config.limits.into();
         let mut monitor = Monitor::new(&config.endpoint, limits);
         monitor.set_policy(config.redirect.clone());
+        monitor.set_event_byte_cap(config.limits.max_undrained_event_bytes);
         monitor.set_retry_budget(
             config
                 .retry
@@ -655,7 +656,13 @@ impl Harness {
         let (status, body) = self.server.render(reply, &target);
         self.monitor.set_secrets(&self.server.secrets);
         let live_before = self.live_ids();
-        let class = classify(issued.kind, status, &body, &self.monitor.limits);
+        let class = classify(
+            issued.kind,
+            status,
+            &body,
+            &self.monitor.limits,
+            self.monitor.event_byte_cap,
+        );
         if live_before.contains(&id.0) {
             self.coverage
                 .record(state, InputKind::Response(issued.kind, class));

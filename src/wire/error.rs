@@ -84,6 +84,18 @@ pub enum DecodeError {
         /// The configured limit.
         limit: usize,
     },
+    /// A Messages answer whose events, with those the application has not drained yet, would hold more memory
+    /// than [`LimitsConfig::max_undrained_event_bytes`](crate::LimitsConfig::max_undrained_event_bytes)
+    /// (estimated: each event's size and the heap it owns). Decoded, then refused whole and not acknowledged,
+    /// like [`DecodeError::TooManyMessages`]: the server still holds the batch.
+    EventsTooLarge {
+        /// What was being decoded.
+        what: &'static str,
+        /// The estimate, in bytes: this answer's events and those still queued.
+        bytes: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     /// The status is not one this resource answers with on success; see [`ServerError`] for error bodies.
     UnexpectedStatus {
         /// What was being decoded.
@@ -129,6 +141,10 @@ impl fmt::Display for DecodeError {
             DecodeError::TooManyMessages { what, len, limit } => {
                 write!(f, "{what}: {len} messages exceed the limit of {limit}")
             }
+            DecodeError::EventsTooLarge { what, bytes, limit } => write!(
+                f,
+                "{what}: its events would hold about {bytes} bytes undrained, over the limit of {limit}"
+            ),
             DecodeError::UnexpectedStatus {
                 what,
                 status,
@@ -387,7 +403,9 @@ impl DecodeError {
                 redact_secrets(snippet, secrets);
             }
             DecodeError::Invalid { reason, .. } => redact_secrets(reason, secrets),
-            DecodeError::TooLarge { .. } | DecodeError::TooManyMessages { .. } => {}
+            DecodeError::TooLarge { .. }
+            | DecodeError::TooManyMessages { .. }
+            | DecodeError::EventsTooLarge { .. } => {}
         }
     }
 }

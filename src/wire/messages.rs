@@ -887,6 +887,29 @@ message_enum! {
     IdleTimeoutWarning(IdleTimeoutWarningEvent) = "ChasitorIdleTimeoutWarningEvent",
 }
 
+impl Message {
+    /// The heap memory this message owns, estimated from its `Serialize` form (`footprint`): what it pins
+    /// while it waits in the session's event queue.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        // `Serialize` writes `type` too: the kind's own text for the two fallbacks, a constant for the rest.
+        let counted = super::footprint::heap_bytes(self);
+        match self {
+            Message::Unknown { .. } => counted,
+            Message::Invalid { error, .. } => counted.saturating_add(error.len()),
+            typed => {
+                let boxed = match typed {
+                    Message::ChasitorSessionData(_) => std::mem::size_of::<ChasitorSessionData>(),
+                    Message::ChatRequestSuccess(_) => std::mem::size_of::<ChatRequestSuccess>(),
+                    _ => 0,
+                };
+                counted
+                    .saturating_sub(typed.kind().len())
+                    .saturating_add(boxed)
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawMessage::deserialize(d)?;

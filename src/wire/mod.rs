@@ -6,6 +6,7 @@
 
 mod endpoint;
 mod error;
+mod footprint;
 mod lenient;
 mod messages;
 mod redact;
@@ -20,6 +21,7 @@ pub use endpoint::Endpoint;
 #[cfg(feature = "__testkit")]
 pub(crate) use error::SNIPPET_LEN;
 pub use error::{BuildError, DecodeError, LOG_SAFE_MAX, LogSafe, ServerError};
+pub(crate) use footprint::heap_bytes;
 pub(crate) use messages::redacted_payload;
 pub use messages::{
     AgentInfo, AgentMessage, AgentRef, AsyncResult, Availability, Breadcrumb, ChasitorSessionData,

@@ -79,6 +79,28 @@ fn hostile_sequence(u: &mut Unstructured<'_>) -> Option<i64> {
     }
 }
 
+/// Empty objects a body's lists of them may hold in all: about 1.2 MB of `{},` (the body cap is 1 MiB).
+const EMPTY_OBJECTS_PER_BODY: usize = 400_000;
+
+/// A message holding a list of `k` empty objects, under a type that decodes each into a struct (or a
+/// `serde_json::Value`): a few bytes of the body, up to 120 bytes of events each.
+fn list_of_empty_objects(u: &mut Unstructured<'_>, k: usize) -> serde_json::Value {
+    let empties = vec![serde_json::json!({}); k];
+    match u.int_in_range(0..=4u8).unwrap_or(0) {
+        0 => {
+            serde_json::json!({"type": "SensitiveDataRules", "message": {"sensitiveDataRules": empties}})
+        }
+        1 => {
+            serde_json::json!({"type": "RichMessage", "message": {"type": "ChatWindowMenu", "items": empties}})
+        }
+        2 => {
+            serde_json::json!({"type": "ChatEstablished", "message": {"name": "A", "items": empties}})
+        }
+        3 => serde_json::json!({"type": "TransferToButtonInitiated", "message": {"a": empties}}),
+        _ => serde_json::json!({"type": "HostileNested", "message": empties}),
+    }
+}
+
 /// A Messages body built from hostile pieces (valid JSON, so it gets past the parser and into the session).
 fn hostile_batch_body(u: &mut Unstructured<'_>, texts: &mut u64) -> Vec<u8> {
     let n = match u.int_in_range(0..=9u8).unwrap_or(0) {
@@ -86,8 +108,9 @@ fn hostile_batch_body(u: &mut Unstructured<'_>, texts: &mut u64) -> Vec<u8> {
         _ => u.int_in_range(0..=4usize).unwrap_or(0),
     };
     let mut msgs = Vec::with_capacity(n);
+    let mut empties_left = EMPTY_OBJECTS_PER_BODY;
     for _ in 0..n {
-        let m = match u.int_in_range(0..=5u8).unwrap_or(0) {
+        let m = match u.int_in_range(0..=6u8).unwrap_or(0) {
             0 | 1 => {
                 *texts += 1;
                 serde_json::json!({"type": "ChatMessage", "message": {"name": "A", "text": format!("t{texts}")}})
@@ -97,7 +120,15 @@ fn hostile_batch_body(u: &mut Unstructured<'_>, texts: &mut u64) -> Vec<u8> {
                 serde_json::json!({"type": "ReconnectSession", "message": {"affinityToken": "SECRET-fuzz-tok", "resetSequence": "x"}})
             }
             4 => serde_json::json!({"type": "AgentTyping"}),
-            _ => serde_json::json!({"type": "ChatEstablished", "message": {"name": "A"}}),
+            5 => serde_json::json!({"type": "ChatEstablished", "message": {"name": "A"}}),
+            _ => {
+                let k = u
+                    .int_in_range(0..=60_000usize)
+                    .unwrap_or(0)
+                    .min(empties_left);
+                empties_left -= k;
+                list_of_empty_objects(u, k)
+            }
         };
         msgs.push(m);
     }
@@ -176,8 +207,9 @@ pub fn hostile_server_input(data: &[u8]) -> (Setup, Vec<Op>) {
 ///
 /// Checks: everything `liveagent::testkit::Monitor` checks after every step, in particular that every request
 /// goes to the endpoint (scheme and authority) the default redirect policy allows from the configured one,
-/// that every agent message of an accepted batch reaches the application in order, and that no step yields
-/// more events than the batch cap allows.
+/// that every agent message of an accepted batch reaches the application in order, that no step yields
+/// more events than the batch cap allows, and that no answer leaves more event memory waiting than
+/// `LimitsConfig::max_undrained_event_bytes` (lists of up to 60,000 empty objects in typed payloads).
 pub fn hostile_server(data: &[u8]) -> Result<(), super::Finding> {
     let (setup, ops) = hostile_server_input(data);
     match Harness::run(setup, Timestamp::ZERO, &ops) {

@@ -157,8 +157,16 @@ fn query_param(uri: &http::Uri, name: &str) -> Option<i64> {
     })
 }
 
-/// How the session will read an answer (uses the stateless wire parsers, which have their own tests).
-pub fn classify(kind: RequestKind, status: u16, body: &[u8], limits: &Limits) -> StatusClass {
+/// How the session will read an answer (uses the stateless wire parsers, which have their own tests, and the
+/// session's stateless estimate of a batch's event memory, which `benches/backlog.rs` checks against an
+/// allocator): `event_byte_cap` is the configured `LimitsConfig::max_undrained_event_bytes` after its floor.
+pub fn classify(
+    kind: RequestKind,
+    status: u16,
+    body: &[u8],
+    limits: &Limits,
+    event_byte_cap: usize,
+) -> StatusClass {
     match status {
         200..=299 => match kind {
             RequestKind::SessionId => match wire::parse_session_id(status, body, limits) {
@@ -173,6 +181,13 @@ pub fn classify(kind: RequestKind, status: u16, body: &[u8], limits: &Limits) ->
             }
             RequestKind::Messages => match wire::parse_messages(status, body, limits) {
                 Ok(MessagesAnswer::NoContent) => StatusClass::NoContent,
+                // Decoded, but its events would pin more memory than allowed (the harness drains after every
+                // step, so nothing else waits): refused and not acknowledged, like a bad body.
+                Ok(MessagesAnswer::Batch(b))
+                    if crate::session::batch_event_bytes(&b.messages) > event_byte_cap =>
+                {
+                    StatusClass::BadBody
+                }
                 Ok(_) => StatusClass::Ok,
                 Err(_) => StatusClass::BadBody,
             },
@@ -213,6 +228,8 @@ fn from_server(ev: &Event) -> bool {
 #[derive(Debug)]
 pub struct Monitor {
     pub(crate) limits: Limits,
+    /// `LimitsConfig::max_undrained_event_bytes` after its floor.
+    pub(crate) event_byte_cap: usize,
     secrets: Vec<String>,
     // Requests.
     issued: BTreeMap<u64, Issued>,
@@ -293,6 +310,7 @@ impl Monitor {
     pub(crate) fn new(endpoint: &Endpoint, limits: Limits) -> Monitor {
         Monitor {
             limits,
+            event_byte_cap: crate::LimitsConfig::default().max_undrained_event_bytes,
             secrets: Vec::new(),
             issued: BTreeMap::new(),
             last_id: 0,
@@ -342,6 +360,10 @@ impl Monitor {
     }
 
     /// The retry budget the session was configured with (handovers in a row are bounded by it).
+    pub(crate) fn set_event_byte_cap(&mut self, cap: usize) {
+        self.event_byte_cap = cap.max(crate::config::floors::MIN_UNDRAINED_EVENT_BYTES);
+    }
+
     pub(crate) fn set_retry_budget(&mut self, budget: u32) {
         self.retry_budget = budget;
     }
@@ -562,7 +584,7 @@ impl Monitor {
         before: State,
         session: &Session,
     ) -> Check {
-        let class = classify(kind, status, body, &self.limits);
+        let class = classify(kind, status, body, &self.limits, self.event_byte_cap);
         match (kind, class) {
             (RequestKind::SessionId, StatusClass::Ok) => {
                 if let Ok(s) = wire::parse_session_id(status, body, &self.limits) {
@@ -666,6 +688,12 @@ impl Monitor {
             _ => {}
         }
         if kind == RequestKind::Messages {
+            ensure!(
+                session.queued_event_bytes() <= self.event_byte_cap,
+                "an answer left {} bytes of events waiting, over the cap of {}",
+                session.queued_event_bytes(),
+                self.event_byte_cap
+            );
             let conflict = matches!(class, StatusClass::Conflict409 | StatusClass::OutOfSync409);
             if conflict && !self.poll_conflict {
                 ensure!(
