@@ -28,7 +28,7 @@ mod support {
 
 use drivers::blocking::{BlockingDriver, Input, Wake};
 use liveagent::sim::{AgentAction, AgentScript, SimConfig};
-use liveagent::wire::{Endpoint, FileTransfer, Limits, Message, UploadAnswer, parse_upload_answer};
+use liveagent::wire::{Endpoint, FileTransfer, Message};
 use liveagent::{Config, EndReason, Event, Session};
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -123,8 +123,8 @@ enum AppInput {
     Tick,
     /// SIGINT or SIGTERM arrived (the first one; a second quits at once).
     Signal(Signal),
-    /// The upload's answer, or why it could not be sent.
-    Uploaded(Result<UploadAnswer, String>),
+    /// The upload's answer (status and body, read by the session), or why it could not be sent.
+    Uploaded(Result<(u16, Vec<u8>), String>),
 }
 
 #[derive(Clone, Copy)]
@@ -346,7 +346,7 @@ fn send_upload(req: http::Request<Vec<u8>>, tx: Sender<Wake<AppInput>>) {
                     .with_config()
                     .limit(64 * 1024)
                     .read_to_vec()?;
-                Ok(parse_upload_answer(status, &body, &Limits::default()))
+                Ok((status, body))
             })
             .map_err(|e| e.to_string());
         let _ = tx.send(Wake::App(AppInput::Uploaded(answer)));
@@ -469,7 +469,11 @@ fn chat(
             let _ = session.end();
         }
         Input::App(AppInput::Uploaded(answer)) => match answer {
-            Ok(a) => println!("{} upload servlet answered: {a}", stamp()),
+            Ok((status, body)) => println!(
+                "{} upload servlet answered: {}",
+                stamp(),
+                session.upload_answer(status, &body)
+            ),
             Err(e) => println!("{} upload not sent: {e}", stamp()),
         },
         Input::App(AppInput::Line(line)) => {

@@ -86,7 +86,7 @@
 //!   at [`MAX_COUNTER`] with a protocol error instead of saturating into collisions.
 //!   Decoding costs what parsing costs: a known message whose payload does not decode is diagnosed from where
 //!   the parser stopped, in one scan of the payload (no copy per field), so no body within the cap costs more
-//!   than a small multiple of a plain parse of its bytes; [`wire::parse_upload_answer`] applies the same body
+//!   than a small multiple of a plain parse of its bytes; [`Session::upload_answer`] applies the same body
 //!   cap and keeps only its four verdict fields.
 //! * **Secrets and logs.** A session key or affinity token that is not 1 to
 //!   [`wire::MAX_SECRET_BYTES`] bytes of visible ASCII is refused (never sent, never quoted). `Debug` of every
@@ -95,7 +95,8 @@
 //!   Error text quotes what the server answered, so the session's own key and token are replaced by
 //!   `<redacted>` in it (an error page may echo them), pieces of them cut off by a snippet's bounds too. The
 //!   rule cannot be dodged by re-spelling: no run of 8 or more consecutive characters of the key or token
-//!   survives in an error, an end reason (a ChatRequestFail reason included) or their JSON, compared
+//!   survives in an error, an end reason (a ChatRequestFail reason included), an upload failure's detail
+//!   (read only through [`Session::upload_answer`], which knows them) or their JSON, compared
 //!   case-insensitively after percent-, JSON- and HTML-unescaping and with line breaks, whitespace and
 //!   markup such as `<wbr>` between the characters ignored.
 //! * **Snapshots.** [`Session::resume`] refuses a snapshot whose state contradicts its credentials, whose

@@ -2483,7 +2483,10 @@ proptest::proptest! {
             v.take(RequestKind::Messages)
         };
         v.answer(&req, status, body.as_bytes());
-        let shown = secrets_shown(&v);
+        let mut shown = secrets_shown(&v);
+        // The same page from the upload servlet: its failure detail is a log line too.
+        let upload = v.session().upload_answer(if status == 200 { 500 } else { status }, body.as_bytes());
+        shown.push_str(&format!("\n{upload}\n{upload:?}"));
         for secret in [&key, &token] {
             proptest::prop_assert!(
                 surviving_run(&shown, secret).is_none(),
@@ -2491,6 +2494,57 @@ proptest::proptest! {
                 surviving_run(&shown, secret)
             );
         }
+    }
+}
+
+#[test]
+fn an_upload_servlet_echoing_the_key_and_token_gets_neither_into_the_failure_detail() {
+    let mut v = Victim::chatting(config());
+    let poll = v.take(RequestKind::Messages);
+    let transfer = json!({"type": "Requested", "uploadServletUrl": format!("https://{HOST}/content/upload"),
+        "fileToken": "ft-1"});
+    v.answer(&poll, 200, &batch(vec![msg("FileTransfer", transfer)], 3));
+    let t = delivered_transfer(&v);
+    let req = v
+        .session()
+        .upload_request(&t, "receipt.txt", "text/plain", b"paid")
+        .expect("upload built");
+    assert!(
+        !format!("{req:?}").contains(KEY),
+        "the request never carries the key"
+    );
+    for (status, body) in [
+        (
+            500,
+            format!("Upload refused for session {KEY} affinity {AFFINITY}"),
+        ),
+        (403, format!("Invalid session {}", KEY.to_lowercase())),
+        (
+            400,
+            format!(
+                "bad chatKey; session {}",
+                KEY.replace('!', "%21").replace('=', "%3D")
+            ),
+        ),
+        (
+            200,
+            format!("Failure: {{\"key\": \"{}\"}}", KEY.replace('!', "\\u0021")),
+        ),
+        (
+            200,
+            format!("Error <p>{}<wbr>{}</p>", &KEY[..12], &KEY[12..]),
+        ),
+        (502, format!("{AFFINITY}\n{}\n{}", &KEY[..20], &KEY[20..])),
+    ] {
+        let answer = v.session().upload_answer(status, body.as_bytes());
+        let liveagent::wire::UploadAnswer::Failed { detail, .. } = &answer else {
+            panic!("{status} {body:?}: {answer:?}")
+        };
+        let shown = format!("{detail}\n{answer}\n{answer:?}");
+        for secret in [KEY, AFFINITY] {
+            assert_eq!(surviving_run(&shown, secret), None, "{body:?}: {shown}");
+        }
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }
 

@@ -5,10 +5,8 @@ use http::Request;
 use liveagent::Timestamp;
 use liveagent::sim::{AgentAction, AgentScript, AgentStep, Pair, SimConfig};
 use liveagent::wire::Message;
-use liveagent::wire::{
-    Endpoint, FileTransfer, Limits, Upload, UploadAnswer, UploadError, parse_upload_answer,
-};
-use liveagent::{Config, Event, State};
+use liveagent::wire::{Endpoint, FileTransfer, Upload, UploadAnswer, UploadError};
+use liveagent::{Config, Event, Session, State};
 use liveagent::{RedirectPolicy, RedirectRefusal};
 use std::time::Duration;
 
@@ -224,16 +222,17 @@ fn errors_are_typed_and_say_nothing_secret() {
 
 #[test]
 fn answers_are_decoded_leniently() {
+    let session = Session::new(
+        Config::new(configured(), ORG, "572000000000001", "573000000000001"),
+        Timestamp::ZERO,
+    );
     assert_eq!(
-        parse_upload_answer(200, b"Success", &Limits::default()),
+        session.upload_answer(200, b"Success"),
         UploadAnswer::Success
     );
+    assert_eq!(session.upload_answer(200, b""), UploadAnswer::Accepted);
     assert_eq!(
-        parse_upload_answer(200, b"", &Limits::default()),
-        UploadAnswer::Accepted
-    );
-    assert_eq!(
-        parse_upload_answer(413, b"Request Entity Too Large", &Limits::default()),
+        session.upload_answer(413, b"Request Entity Too Large"),
         UploadAnswer::Failed {
             status: 413,
             detail: "Request Entity Too Large".into()
@@ -398,7 +397,7 @@ mod against_the_simulator {
                 (
                     label,
                     status,
-                    parse_upload_answer(status, resp.body(), &Limits::default()),
+                    pair.session().upload_answer(status, resp.body()),
                 )
             })
             .collect();

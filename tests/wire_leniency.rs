@@ -767,8 +767,17 @@ fn a_bad_field_among_hundreds_of_large_ones_is_named_without_trying_each() {
 
 #[test]
 fn an_upload_answer_is_held_to_the_body_cap_and_read_without_building_a_tree() {
-    use liveagent::wire::{UploadAnswer, parse_upload_answer};
+    use liveagent::wire::{Endpoint, UploadAnswer};
     let limits = limits();
+    let mut config = liveagent::Config::new(
+        Endpoint::parse("https://d.la1-c1-phx.salesforceliveagent.com").expect("endpoint"),
+        "00DD0000000JVXs",
+        "572D000000000J6",
+        "573D000000000OC",
+    );
+    config.limits.max_body_bytes = limits.max_body_bytes;
+    let session = liveagent::Session::new(config, liveagent::Timestamp::ZERO);
+    let parse_upload_answer = |status, body: &[u8], _: &Limits| session.upload_answer(status, body);
     // Over the cap: not read at all, whatever it says.
     let huge = format!(
         r#"{{"success":true,"pad":"{}"}}"#,

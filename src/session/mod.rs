@@ -445,7 +445,7 @@ impl Session {
     /// configured endpoint, [`Config::redirect`] and [`Config::upload_hosts`].
     ///
     /// The session neither sends nor tracks it: the application sends it with its HTTP client (it is not a
-    /// Chat REST request and needs no sequence number), reads the answer with [`wire::parse_upload_answer`],
+    /// Chat REST request and needs no sequence number), reads the answer with [`Session::upload_answer`],
     /// and the outcome also arrives as a FileTransfer `Success`/`Failure` message on the poll. The chat key
     /// goes only into the returned request's query; the session key itself never leaves the session.
     ///
@@ -475,6 +475,23 @@ impl Session {
         .content_type(content_type)
         .upload_hosts(&self.config.upload_hosts)
         .build(&self.config.redirect, &self.config.endpoint)
+    }
+
+    /// Reads the upload servlet's answer to an [`upload_request`](Session::upload_request) (its format is
+    /// undocumented; read leniently, see [`wire::UploadAnswer`]). The body is held to
+    /// [`LimitsConfig::max_body_bytes`](crate::LimitsConfig::max_body_bytes) like every answer. A failure's
+    /// `detail` quotes the servlet's answer, escaped and bounded, with this session's key and affinity token
+    /// redacted by the rule every error text follows (no run of 8 of their characters survives, however
+    /// re-spelled): an error page may echo them. The only reader of the answer, so the detail cannot carry
+    /// them. Reads the session without changing it; works after the chat ended too.
+    pub fn upload_answer(&self, status: u16, body: &[u8]) -> wire::UploadAnswer {
+        let mut answer = wire::parse_upload_answer(status, body, &self.config.limits.into());
+        if let (wire::UploadAnswer::Failed { detail, .. }, Some(c)) =
+            (&mut answer, &self.credentials)
+        {
+            wire::redact_secrets(detail, &[c.key.expose(), c.affinity.expose()]);
+        }
+        answer
     }
 
     /// Ends the chat. Established: queued commands go first, then ChatEnd, then one more poll for ChatEnded.

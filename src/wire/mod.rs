@@ -52,8 +52,10 @@ pub use types::{
 };
 pub use upload::{
     DEFAULT_CONTENT_TYPE, MAX_FILENAME_BYTES, MAX_UPLOAD_BYTES, Upload, UploadAnswer, UploadError,
-    chat_key, parse_upload_answer, sanitize_filename,
+    chat_key, sanitize_filename,
 };
+// Read through `Session::upload_answer`, which redacts the session's secrets in a failure's detail.
+pub(crate) use upload::parse_upload_answer;
 
 /// Header names (spec §1.3).
 pub mod header {

@@ -164,7 +164,8 @@ pub fn chat_key(key: &SessionKey) -> Option<&str> {
 ///
 /// Its format is an open question (spec §12). Inbenta treats the body `Success` as success and anything else
 /// as failure; the definitive outcome reaches the visitor later as a FileTransfer `Success` or `Failure`
-/// message on the Messages poll. [`parse_upload_answer`] is lenient: see [`UploadAnswer`].
+/// message on the Messages poll. [`Session::upload_answer`](crate::Session::upload_answer) reads it
+/// leniently: see [`UploadAnswer`].
 ///
 /// `Debug` shows neither the chat key nor the file token.
 ///
@@ -586,7 +587,8 @@ pub enum UploadAnswer {
     Failed {
         /// The HTTP status.
         status: u16,
-        /// The start of the body, escaped for logs and bounded.
+        /// The start of the body, escaped for logs and bounded, the session's key and affinity token
+        /// redacted ([`Session::upload_answer`](crate::Session::upload_answer)).
         detail: String,
     },
 }
@@ -616,8 +618,10 @@ impl fmt::Display for UploadAnswer {
 /// Reads the upload servlet's answer: never fails, see [`UploadAnswer`]. The body is held to the same cap as
 /// every other answer ([`Limits::max_body_bytes`]): a longer one is [`UploadAnswer::Failed`] unread. A JSON
 /// body is scanned for its four verdict fields only (nothing else is kept), so its cost stays that of one
-/// parse without building a tree.
-pub fn parse_upload_answer(status: u16, body: &[u8], limits: &Limits) -> UploadAnswer {
+/// parse without building a tree. Crate-private: applications read the answer with
+/// [`Session::upload_answer`](crate::Session::upload_answer), which redacts the session's key and token in
+/// the detail (this function does not know them).
+pub(crate) fn parse_upload_answer(status: u16, body: &[u8], limits: &Limits) -> UploadAnswer {
     if body.len() > limits.max_body_bytes {
         return UploadAnswer::Failed {
             status,
