@@ -133,6 +133,19 @@ struct Visitor {
 }
 
 impl Visitor {
+    /// The key and token as they are now (a request sent before the visitor learns something).
+    fn clone_auth(&self) -> Visitor {
+        Visitor {
+            id: self.id.clone(),
+            key: SessionKey::new(self.key.expose()),
+            token: self.token.as_ref().map(|t| AffinityToken::new(t.expose())),
+            seq: self.seq,
+            ack: self.ack,
+            pc: self.pc,
+            offset: self.offset,
+        }
+    }
+
     fn auth(&self) -> SessionAuth<'_> {
         SessionAuth {
             key: &self.key,
@@ -1028,6 +1041,152 @@ fn handover_on_held_poll_and_stale_token() {
     assert_eq!(h.call(&req).0, 405);
 }
 
+/// A ReconnectSession whose answer the visitor never got (a transport that dropped it) is asked again: the
+/// server answers it as it answered the first, same token, and re-queues nothing a second time. Once the
+/// visitor used the token, a further ReconnectSession without a 503 is refused again.
+#[test]
+fn a_reconnect_whose_answer_was_lost_is_answered_again_with_the_same_token() {
+    let mut h = Harness::new(SimConfig::default());
+    let (mut v, _) = h.establish();
+    assert!(h.server.inject_fault(&v.id, FaultKind::Handover, h.now));
+    assert_eq!(h.post(&mut v, &msg("x")).0, 503);
+    let req = h.api().reconnect_session(&v.key, v.offset).unwrap();
+    let (s, first) = h.call(&req);
+    assert_eq!(s, 200);
+    // Lost on the way: the visitor asks again with what it had.
+    let (s, again) = h.call(&req);
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&again));
+    assert_eq!(again, first, "the same answer, the same token");
+    let r = wire::parse_reconnect_session(s, &again, &Limits::default()).unwrap();
+    v.token = Some(AffinityToken::new(r.affinity_token));
+    v.seq = 0;
+    let b = h.poll(&mut v);
+    assert_eq!(kinds(&b.messages), ["ChasitorSessionData"], "queued once");
+    let rec = h.server.session(&v.id).unwrap();
+    assert_eq!((rec.handovers, rec.reconnects), (1, 1));
+    let report = h.server.conformance_report();
+    assert_eq!(report.violations(), 0, "{}", report.to_text());
+    // The visitor has the token now: another ReconnectSession needs another 503.
+    assert_eq!(h.call(&req).0, 405);
+}
+
+/// A request the visitor sent with its old token before it read the handover's 503 (its POST, while the poll
+/// got the 503) can arrive after the ReconnectSession: refused 503 without a finding. A second one of the same
+/// kind used a token the visitor knew was retired.
+#[test]
+fn a_request_in_flight_when_the_503_was_read_is_no_stale_affinity_finding() {
+    let mut h = Harness::new(SimConfig::default());
+    let (mut v, _) = h.establish();
+    let old = v.clone_auth();
+    assert!(h.server.inject_fault(&v.id, FaultKind::Handover, h.now));
+    let req = h.poll_req(&mut v);
+    assert_eq!(h.call(&req).0, 503);
+    let req = h.api().reconnect_session(&v.key, v.offset).unwrap();
+    let (s, body) = h.call(&req);
+    assert_eq!(s, 200);
+    let r = wire::parse_reconnect_session(s, &body, &Limits::default()).unwrap();
+    v.token = Some(AffinityToken::new(r.affinity_token));
+    // The POST sent before the 503 was read, with the old token.
+    let in_flight = h.api().chasitor(old.auth(), &msg("before"), 2).unwrap();
+    assert_eq!(h.call(&in_flight).0, 503);
+    let report = h.server.conformance_report();
+    assert_eq!(report.violations(), 0, "{}", report.to_text());
+    let again = h.api().chasitor(old.auth(), &msg("after"), 2).unwrap();
+    assert_eq!(h.call(&again).0, 503);
+    let report = h.server.conformance_report();
+    assert_eq!(report.codes(Severity::Violation), ["stale-affinity"]);
+    assert!(h.server.visitor_messages(&v.id).unwrap().is_empty());
+}
+
+/// The answer carrying ChatEnded is lost on the way: the visitor never saw the end, so it polls again with the
+/// same `ack` and gets ChatEnded then; the session ends once the final message was delivered.
+#[test]
+fn a_lost_answer_carrying_the_final_message_is_delivered_again() {
+    let mut h = Harness::new(SimConfig::default());
+    let (mut v, _) = h.establish();
+    let end = Noun::ChatEnd {
+        reason: "client".into(),
+    };
+    assert_eq!(h.post(&mut v, &end).0, 200);
+    assert!(h.server.inject_fault(&v.id, FaultKind::DropReply, h.now));
+    let req = h.poll_req(&mut v);
+    let t = h.send(&req);
+    assert!(matches!(h.wait(t, Duration::from_secs(1)), Reply::Drop));
+    assert!(state(&h, &v).is_live(), "{:?}", state(&h, &v));
+    let b = h.poll(&mut v);
+    assert!(
+        matches!(b.messages.last(), Some(Message::ChatEnded(_))),
+        "{b:?}"
+    );
+    assert!(!state(&h, &v).is_live());
+    let report = h.server.conformance_report();
+    assert_eq!(
+        report.violations() + report.warnings(),
+        0,
+        "{}",
+        report.to_text()
+    );
+    assert!(report.sessions[0].completed);
+}
+
+/// The visitor's POST in flight when it read ChatEnded (a ChatEnd retried after a lost answer) reaches a
+/// session that is over: refused 403 without a finding. A request after that 403 is one.
+#[test]
+fn a_post_in_flight_when_the_final_message_was_read_is_refused_without_a_finding() {
+    let mut h = Harness::new(SimConfig::default());
+    let (mut v, _) = h.establish();
+    let end = Noun::ChatEnd {
+        reason: "client".into(),
+    };
+    let req = h.api().chasitor(v.auth(), &end, v.seq + 1).unwrap();
+    assert_eq!(h.call(&req).0, 200);
+    let b = h.poll(&mut v);
+    assert!(
+        matches!(b.messages.last(), Some(Message::ChatEnded(_))),
+        "{b:?}"
+    );
+    assert_eq!(h.call(&req).0, 403, "the retry in flight");
+    let report = h.server.conformance_report();
+    assert_eq!(report.violations(), 0, "{}", report.to_text());
+    let req = h.poll_req(&mut v);
+    assert_eq!(h.call(&req).0, 403);
+    let report = h.server.conformance_report();
+    assert_eq!(report.codes(Severity::Violation), ["request-after-403"]);
+}
+
+/// A handover before ChasitorInit was accepted: the visitor reconnects and sends ChasitorInit again. There is
+/// no chat to resync, so the server expects no ChasitorResyncState (nor holds anything back for one).
+#[test]
+fn a_reconnect_before_chasitor_init_expects_no_resync() {
+    let mut h = Harness::new(SimConfig::default().with_agent(AgentScript::echo(ms(100))));
+    let mut v = h.open();
+    assert!(h.server.inject_fault(&v.id, FaultKind::Handover, h.now));
+    assert_eq!(h.init(&mut v).0, 503);
+    let req = h.api().reconnect_session(&v.key, None).unwrap();
+    let (s, body) = h.call(&req);
+    assert_eq!(s, 200);
+    let r = wire::parse_reconnect_session(s, &body, &Limits::default()).unwrap();
+    v.token = Some(AffinityToken::new(r.affinity_token));
+    v.seq = 0;
+    assert!(!h.server.session(&v.id).unwrap().awaiting_resync);
+    assert_eq!(h.init(&mut v).0, 200);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|m| matches!(m, Message::ChatEstablished(_)))
+    {
+        seen.extend(h.poll(&mut v).messages);
+    }
+    assert_eq!(h.post(&mut v, &msg("hello")).0, 200);
+    let report = h.server.conformance_report();
+    assert_eq!(
+        report.violations() + report.warnings(),
+        0,
+        "{}",
+        report.to_text()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // SwitchServer
 
@@ -1075,6 +1234,51 @@ fn switch_server_moves_the_session() {
     };
     assert_eq!(texts(&b.messages), ["echo: new host"]);
     assert_eq!(h.server.visitor_messages(&v.id).unwrap(), ["new host"]);
+}
+
+/// The visitor's one POST in flight when it read the SwitchServer can reach the old host after the poll that
+/// acknowledged the switch at the new host: the old host serves it, without a finding. Only that one: the next
+/// request at the old host is refused, and none is served there once a POST arrived at the new host.
+#[test]
+fn the_post_in_flight_when_the_switch_was_read_is_served_at_the_old_host_once() {
+    for post_at_new_host_first in [false, true] {
+        let plan = FaultPlan::new().with(Fault::for_session(
+            0,
+            Trigger::Poll(5),
+            FaultKind::SwitchServer,
+        ));
+        let cfg = SimConfig::default().with_faults(plan);
+        let alt = cfg.alternate_endpoint().unwrap();
+        let mut h = Harness::new(cfg);
+        let (mut v, _) = h.establish();
+        while !h
+            .poll(&mut v)
+            .messages
+            .iter()
+            .any(|m| matches!(m, Message::SwitchServer(_)))
+        {}
+        // The poll acknowledging the switch, at the new host (held).
+        let new_host = Api::new(&alt, V);
+        let req = new_host.messages(v.auth(), v.ack, Some(99)).unwrap();
+        h.send(&req);
+        if post_at_new_host_first {
+            let req = new_host
+                .chasitor(v.auth(), &msg("new host"), v.seq + 1)
+                .unwrap();
+            assert_eq!(h.call(&req).0, 200);
+            v.seq += 1;
+            assert_eq!(h.post(&mut v, &msg("old host")).0, 400);
+            assert_eq!(h.server.visitor_messages(&v.id).unwrap(), ["new host"]);
+        } else {
+            assert_eq!(h.post(&mut v, &msg("in flight")).0, 200);
+            let report = h.server.conformance_report();
+            assert_eq!(report.violations(), 0, "{}", report.to_text());
+            assert_eq!(h.post(&mut v, &msg("old host")).0, 400);
+            assert_eq!(h.server.visitor_messages(&v.id).unwrap(), ["in flight"]);
+        }
+        let report = h.server.conformance_report();
+        assert_eq!(report.codes(Severity::Violation), ["wrong-host"]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -206,8 +206,9 @@ fn project_drivers_complete_with_a_clean_report_in_every_named_dialect() {
             })
             .collect();
         for (name, run) in runs {
-            let (report, text, _) = run.join().unwrap_or_else(|_| panic!("dialect {name}"));
-            assert_clean(&report, &format!("dialect {name}\n{text}"), 2);
+            let (report, text, transcript) =
+                run.join().unwrap_or_else(|_| panic!("dialect {name}"));
+            assert_clean(&report, &format!("dialect {name}\n{text}\n{transcript}"), 2);
         }
     });
 }
@@ -239,7 +240,7 @@ fn project_drivers_complete_through_fault_flags_with_a_clean_report_in_every_nam
         for (name, run) in runs {
             let (report, text, transcript) =
                 run.join().unwrap_or_else(|_| panic!("dialect {name}"));
-            assert_clean(&report, &format!("dialect {name}\n{text}"), 2);
+            assert_clean(&report, &format!("dialect {name}\n{text}\n{transcript}"), 2);
             // Every kind of fault fired, in both sessions.
             for kind in ["fault Handover", "fault DropReply", "fault ServerErrors"] {
                 for session in ["s0", "s1"] {

@@ -15,8 +15,10 @@
 //!   absent (`session-id-affinity`), and no session key may be sent (400 otherwise). Session-scoped requests need the `X-LIVEAGENT-SESSION-KEY` of a live session (403
 //!   `Session required but was invalid or not found`) and the current affinity token: any other token (a
 //!   stale one after a handover, a made-up one, `null`) gets **503**, which — like every 503 — allows one
-//!   ReconnectSession.
-//! * `System/ReconnectSession`: only after the server answered 503 for the session (else 405), with affinity
+//!   ReconnectSession. After a ReconnectSession, the first poll and the first POST with the token held before
+//!   the 503 were in flight when the visitor read it: 503 without a finding; any other is `stale-affinity`.
+//! * `System/ReconnectSession`: only after the server answered 503 for the session (else 405), or again before
+//!   any request carried the token it gave (the answer was lost: the same answer again, nothing re-queued twice), with affinity
 //!   `null` or (by default, with a warning) the token held before the 503 (else 400; [`Dialect`]'s
 //!   `reconnect-affinity`). Answers by default the wrapped form `{"messages":[{"type":"ReconnectSession",
 //!   "message":{"resetSequence":true,"affinityToken":...}}]}` (`reconnect-body`, `reset-sequence`). The
@@ -27,7 +29,8 @@
 //!   means "nothing received"; an offset that was never issued is 400. By default the sequence restarts: the
 //!   next sequenced POST must carry 1. Chat POSTs are accepted again at once; whether ChasitorResyncState
 //!   arrived is recorded (`resync=required`: until it arrives chat POSTs answer 500, nothing after
-//!   ChasitorSessionData is delivered and the agent script waits).
+//!   ChasitorSessionData is delivered and the agent script waits). A reconnect before ChasitorInit expects
+//!   no ChasitorResyncState (there is no chat yet).
 //! * `X-LIVEAGENT-SEQUENCE` on every sequenced POST (all Chasitor nouns but ChasitorResyncState, and
 //!   MultiNoun with one number for the batch): how a missing header, a gap, a reused number are read is the
 //!   [`Dialect`]'s (default: missing tolerated, gaps tolerated, a reused number dropped as a retransmission;
@@ -54,14 +57,16 @@
 //!   by default the chat goes on ("Duplicate Long Polling", a warning), `poll-conflict=ends-chat` ends it
 //!   (spec §8). An idle poll ends in 204, or `{"messages":[]}` under `empty-poll=empty-batch`. `pc` is
 //!   only recorded.
-//! * The poll that delivers the final message (ChatEnded, ChatRequestFail) ends the session: later requests
-//!   get 403. A session with no poll in progress for 45 s (`poll-gap=limited`, the default) or
+//! * The poll that delivers the final message (ChatEnded, ChatRequestFail) ends the session (unless its answer
+//!   is lost: a [`FaultKind::DropReply`] keeps it open for the next poll): later requests get 403, the first
+//!   POST without a finding (it may have been in flight when the visitor read the final message). A session with no poll in progress for 45 s (`poll-gap=limited`, the default) or
 //!   [`SimConfig::session_idle_timeout`], whichever is shorter, expires (403).
 //! * `DELETE System/SessionId/{key}` (affinity checked; a session-key header, if sent, must match the path)
 //!   ends the session at once; a held poll gets 403.
 //! * SwitchServer: after the visitor acknowledged the message, requests of that session that arrive at the
 //!   other host are refused — polls with 200 and the SwitchServer envelope again (what the guide says a wrong
-//!   instance answers), everything else with 400. Requests whose URI has no authority and no `Host` header are
+//!   instance answers), everything else with 400 — except the one POST the visitor may have had in flight
+//!   when it read the switch (served at the old host, before any non-poll request at the new one). Requests whose URI has no authority and no `Host` header are
 //!   not checked; hosts other than the alternate count as the primary.
 //! * Visitor resources (`Settings`, `Availability`, `VisitorId`, `Breadcrumb`) need only the version header;
 //!   the GETs need `org_id` and `deployment_id` (400). A Breadcrumb sent with a valid session's headers is

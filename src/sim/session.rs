@@ -151,11 +151,12 @@ pub struct SessionRecord {
     pub retransmissions: u32,
     /// 503 handovers started by faults.
     pub handovers: u32,
-    /// ReconnectSession requests answered 200.
+    /// ReconnectSession requests answered 200 (a repeat of one whose answer was lost is not counted again).
     pub reconnects: u32,
     /// ChasitorResyncState requests received.
     pub resyncs: u32,
-    /// A ReconnectSession was answered and no ChasitorResyncState has arrived since.
+    /// A ReconnectSession was answered for a requested chat and no ChasitorResyncState has arrived since (a
+    /// reconnect before ChasitorInit leaves nothing to resync: the visitor sends ChasitorInit again).
     pub awaiting_resync: bool,
     /// `newUrl` of the last SwitchServer emitted.
     pub switched_to: Option<String>,
@@ -203,6 +204,11 @@ pub(crate) struct Switch {
     pub(crate) acked: bool,
     /// Requests must go to the alternate host (else back to the primary).
     pub(crate) to_alternate: bool,
+    /// After the acknowledgement the old host serves one request other than a poll, the one the visitor may
+    /// have had in flight when it read the SwitchServer (one POST at a time). Closed once it was served, once
+    /// a request other than a poll arrived at the new host (nothing sent before the switch is still in
+    /// flight then), or once the visitor polled the old host after the acknowledgement (it did not move).
+    pub(crate) old_host_closed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -263,7 +269,10 @@ pub(crate) struct DialectState {
     /// The server answered 403 for this session.
     pub(crate) told_403: bool,
     /// The kinds of request (bits: 1 poll, 2 POST, 4 other) answered 503 for the visitor's stale token since
-    /// the last ReconnectSession: a second request of the same kind with it ignored the 503.
+    /// it went stale (a handover, or the last ReconnectSession when no handover was pending). Before the
+    /// ReconnectSession a second request of a kind with it ignored the 503; after it, the first of a kind that
+    /// got no 503 was in flight when the visitor read the 503 (one poll and one POST at a time), and any other
+    /// used a retired token.
     pub(crate) answered_503: u8,
     /// The poll that delivered the final message (ChatEnded, ChatRequestFail) was answered.
     pub(crate) final_delivered: bool,
@@ -281,6 +290,9 @@ pub(crate) struct DialectState {
     pub(crate) last_chat_message: Option<Timestamp>,
     /// A handover invalidated the token the visitor holds; it has not reconnected yet.
     pub(crate) handover_pending: bool,
+    /// A ReconnectSession was answered and no request has carried the token it gave yet: the answer may have
+    /// been lost on the way, so a repeated ReconnectSession gets the same answer again.
+    pub(crate) reconnect_unconfirmed: bool,
     /// The `Actual` of the last 409 `Out of sync` answered (cleared by ReconnectSession).
     pub(crate) last_out_of_sync: Option<u64>,
 }

@@ -68,12 +68,13 @@ impl PingPong {
         }
     }
 
-    /// Ended by the visitor; exactly once, in order, both ways.
+    /// Ended by the visitor; exactly once, in order, both ways. A failure shows the server's transcript.
     pub fn check(&self, server: &liveagent::sim::Server) {
         assert!(
             matches!(self.end, Some(EndReason::VisitorEnded { .. })),
-            "ended with {:?}",
-            self.end
+            "ended with {:?}\n{}",
+            self.end,
+            server.transcript_text()
         );
         let id = self.session_id.as_deref().expect("session id");
         let at_server = server

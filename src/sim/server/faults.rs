@@ -200,10 +200,12 @@ impl Server {
                     // The token the visitor holds (and may send on ReconnectSession, as CARBON does).
                     s.prev_token = Some(old.into_boxed_str());
                     s.dx.handover_pending = true;
+                    s.dx.answered_503 = 0;
                 }
                 s.rec.handovers = s.rec.handovers.saturating_add(1);
                 if s.held.is_some() {
                     s.reconnect_allowed = true;
+                    s.dx.answered_503 |= 1;
                     self.answer_held(si, Answer::text(503, "Service Unavailable"), t);
                 }
             }
@@ -220,6 +222,7 @@ impl Server {
                     index,
                     acked: false,
                     to_alternate,
+                    old_host_closed: false,
                 });
                 s.rec.switched_to = Some(url.clone());
                 self.emit(

@@ -64,13 +64,35 @@ impl Server {
             };
             s.dirty = false;
             if s.held.is_some() && deliverable(s) {
+                let lost = s.held.as_ref().is_some_and(|h| h.fx.drop);
                 let (a, ends) = self.batch(si);
                 self.answer_held(si, a, t);
                 if let Some(reason) = ends {
-                    self.end_session(si, reason, t);
+                    self.final_batch_sent(si, reason, lost, t);
                 }
             }
         }
+    }
+
+    /// The batch with the final message went out: the session ends, unless the answer was lost on the way (a
+    /// dropped reply), in which case the visitor never saw the final message and polls for it again with the
+    /// same `ack`: the session stays open to deliver it then.
+    pub(super) fn final_batch_sent(
+        &mut self,
+        si: usize,
+        reason: ServerEnd,
+        lost: bool,
+        t: Timestamp,
+    ) {
+        if !lost {
+            self.end_session(si, reason, t);
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(si) {
+            s.dx.final_delivered = false;
+        }
+        let line = "the final message's answer was lost: delivered again to the next poll";
+        self.log(t, None, Some(si), line.into());
     }
 
     /// A 200 batch of every retained message, and the end reason if it carries the final message (the caller
@@ -293,6 +315,10 @@ impl Server {
             &self.config.alternate_host,
             self.config.dialect.numbers,
         ) {
+            if let Some(w) = s.switch.as_mut() {
+                // It did not move: nothing it sends to the old host is excused as sent before the switch.
+                w.old_host_closed = true;
+            }
             let what = "a poll at the other host after the visitor acknowledged SwitchServer (answered with SwitchServer again)";
             self.note(
                 si,

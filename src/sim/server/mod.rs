@@ -186,9 +186,10 @@ impl Server {
                     self.note_refusal(req, &ctx, &a);
                 }
                 let line = ctx.line.clone();
+                let lost = ctx.fx.drop;
                 self.send(ticket, ctx.session, a, ctx.fx, now, Some(line));
                 if let (Some(si), Some(reason)) = (ctx.session, ctx.end_after) {
-                    self.end_session(si, reason, now);
+                    self.final_batch_sent(si, reason, lost, now);
                 }
             }
             Outcome::Held => {

@@ -25,7 +25,10 @@ impl Server {
         let Some(s) = self.sessions.get_mut(si) else {
             return Answer::text(403, SESSION_INVALID);
         };
-        if !s.reconnect_allowed {
+        // The visitor never used the token the last ReconnectSession gave and asks again: that answer was lost
+        // (a transport that dropped it, a timeout), so the same answer goes out again and nothing is re-queued.
+        let repeat = s.dx.reconnect_unconfirmed && !s.dx.handover_pending;
+        if !s.reconnect_allowed && !repeat {
             let what = "ReconnectSession without a 503 before it (refused 405)";
             self.note(
                 si,
@@ -41,8 +44,9 @@ impl Server {
                 "Method Not Allowed: ReconnectSession is only allowed after a 503",
             );
         }
-        // The token the visitor held when it got the 503: the one before a handover, else the current one.
-        let held = if s.dx.handover_pending {
+        // The token the visitor held when it got the 503: the one before a handover (or before the answer it
+        // did not get), else the current one.
+        let held = if s.dx.handover_pending || repeat {
             s.prev_token.as_deref().unwrap_or_default().to_owned()
         } else {
             s.token.clone()
@@ -130,6 +134,20 @@ impl Server {
                 return Answer::text(400, answer);
             }
         };
+        if repeat {
+            self.log(
+                t,
+                Some(ctx.ticket),
+                Some(si),
+                format!("reconnect from offset {raw_offset} again (the visitor never used the token of the last one): the same answer"),
+            );
+            let token = self
+                .sessions
+                .get(si)
+                .map(|s| s.token.clone())
+                .unwrap_or_default();
+            return reconnect_answer(&dialect, token);
+        }
         let Some(s) = self.sessions.get_mut(si) else {
             return Answer::text(403, SESSION_INVALID);
         };
@@ -140,8 +158,13 @@ impl Server {
         }
         s.token = token.clone();
         s.prev_token = Some(held.into_boxed_str());
+        if !s.dx.handover_pending {
+            // The token the visitor held goes stale now; after a handover it went stale then, and what was
+            // answered 503 for it since still counts.
+            s.dx.answered_503 = 0;
+        }
         s.dx.handover_pending = false;
-        s.dx.answered_503 = 0;
+        s.dx.reconnect_unconfirmed = true;
         s.dx.max_ack = -1;
         // `resetSequence` false: the counter goes on from the last accepted number.
         if dialect.reset_sequence != d::ResetSequence::False {
@@ -150,7 +173,8 @@ impl Server {
         s.dx.last_out_of_sync = None;
         s.reconnect_allowed = false;
         s.rec.reconnects = s.rec.reconnects.saturating_add(1);
-        s.rec.awaiting_resync = true;
+        // Before ChasitorInit there is no chat to resync (as for the barrier below).
+        s.rec.awaiting_resync = s.rec.state != SessionState::Created;
         s.last_batch = None;
         s.armed.duplicate = false;
         // Re-queue what the visitor did not get, behind ChasitorSessionData.
@@ -210,28 +234,34 @@ impl Server {
         if self.sessions.get(si).is_some_and(|s| s.held.is_some()) {
             if let Some(s) = self.sessions.get_mut(si) {
                 s.reconnect_allowed = true;
+                s.dx.answered_503 |= 1;
             }
             self.answer_held(si, Answer::text(503, "Service Unavailable"), t);
         }
-        let payload = ReconnectSession {
-            reset_sequence: match dialect.reset_sequence {
-                d::ResetSequence::True => Some(true),
-                d::ResetSequence::False => Some(false),
-                d::ResetSequence::Absent => None,
-            },
-            affinity_token: token,
-        };
-        let note = "ReconnectSession (new affinity token)".to_owned();
-        match dialect.reconnect_body {
-            d::ReconnectBody::Wrapped => {
-                let body = MessagesBody {
-                    messages: vec![Message::ReconnectSession(payload)],
-                    sequence: None,
-                    offset: None,
-                };
-                Answer::json_of(&body, note, dialect.numbers, 0)
-            }
-            d::ReconnectBody::Bare => Answer::json_of(&payload, note, dialect.numbers, 0),
+        reconnect_answer(&dialect, token)
+    }
+}
+
+/// The ReconnectSession answer giving `token`, in the dialect's shape.
+fn reconnect_answer(dialect: &d::Dialect, token: String) -> Answer {
+    let payload = ReconnectSession {
+        reset_sequence: match dialect.reset_sequence {
+            d::ResetSequence::True => Some(true),
+            d::ResetSequence::False => Some(false),
+            d::ResetSequence::Absent => None,
+        },
+        affinity_token: token,
+    };
+    let note = "ReconnectSession (new affinity token)".to_owned();
+    match dialect.reconnect_body {
+        d::ReconnectBody::Wrapped => {
+            let body = MessagesBody {
+                messages: vec![Message::ReconnectSession(payload)],
+                sequence: None,
+                offset: None,
+            };
+            Answer::json_of(&body, note, dialect.numbers, 0)
         }
+        d::ReconnectBody::Bare => Answer::json_of(&payload, note, dialect.numbers, 0),
     }
 }

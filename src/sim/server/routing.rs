@@ -5,7 +5,7 @@ use super::Server;
 use super::encoding::*;
 use crate::sim::conformance::{Severity, codes};
 use crate::sim::dialect as d;
-use crate::sim::session::{ChatRecord, Effects};
+use crate::sim::session::{ChatRecord, Effects, Switch};
 use crate::sim::{FaultKind, ServerEnd, SessionState, Ticket, Trigger};
 use crate::time::Timestamp;
 use crate::wire::{self, Message, MessagesBody, header};
@@ -282,6 +282,12 @@ impl Server {
             return Err(Answer::text(403, SESSION_INVALID));
         };
         if !s.rec.state.is_live() {
+            if kind == Kind::Post && s.dx.final_delivered && !s.dx.told_403 {
+                // The visitor's one POST in flight when it read the final message (a retry whose timer fired
+                // while that answer was on its way): over, without a finding; a second request is one.
+                ctx.planned = true;
+                return Err(Answer::text(403, SESSION_INVALID));
+            }
             let (code, what) = if s.dx.told_403 {
                 (
                     codes::REQUEST_AFTER_403,
@@ -361,17 +367,38 @@ impl Server {
         if kind != Kind::Poll
             && let Some(a) = wrong_host(s, req, kind, &alt, numbers)
         {
-            let what = "a request at the other host after the visitor acknowledged SwitchServer (refused 400)";
-            self.note(
-                si,
-                req,
-                Severity::Violation,
-                codes::WRONG_HOST,
-                "§6.6",
-                what.into(),
-                t,
-            );
-            return Err(a);
+            // Sent before the visitor read the SwitchServer (its one POST in flight while the poll that brought
+            // the switch was answered) and overtaken by the poll acknowledging it: served where it was sent, once.
+            let in_flight = s
+                .switch
+                .as_mut()
+                .filter(|w| !w.old_host_closed)
+                .map(|w| w.old_host_closed = true)
+                .is_some();
+            if !in_flight {
+                let what = "a request at the other host after the visitor acknowledged SwitchServer (refused 400)";
+                self.note(
+                    si,
+                    req,
+                    Severity::Violation,
+                    codes::WRONG_HOST,
+                    "§6.6",
+                    what.into(),
+                    t,
+                );
+                return Err(a);
+            }
+            let line = "sent to the old host before the SwitchServer was read: served there";
+            self.log(t, Some(ctx.ticket), Some(si), line.into());
+        }
+        let Some(s) = self.sessions.get_mut(si) else {
+            return Err(Answer::text(403, SESSION_INVALID));
+        };
+        if kind != Kind::Poll
+            && let Some(w) = s.switch.as_mut()
+            && at_new_host(w, req, &alt)
+        {
+            w.old_host_closed = true;
         }
         if affinity == Affinity::Token {
             let sent = header_str(req, header::AFFINITY_NAME).unwrap_or_default();
@@ -393,6 +420,11 @@ impl Server {
                         "§4.6",
                         "a request with the token the server already answered 503 for, instead of ReconnectSession (refused 503)",
                     ))
+                } else if previous && s.dx.answered_503 & bit == 0 {
+                    // After the ReconnectSession, the first request of a kind that got no 503 for this token:
+                    // sent before the visitor read the 503 (one poll and one POST in flight at a time).
+                    s.dx.answered_503 |= bit;
+                    None
                 } else if previous {
                     Some((
                         codes::STALE_AFFINITY,
@@ -414,6 +446,8 @@ impl Server {
                 }
                 return Err(Answer::text(503, "Service Unavailable"));
             }
+            // The visitor has the token the last ReconnectSession gave.
+            s.dx.reconnect_unconfirmed = false;
         }
         Ok(si)
     }
@@ -425,6 +459,11 @@ fn completion_reason(s: &ChatRecord) -> String {
         SessionState::Ended(r) | SessionState::Ending(r) => format!("it ended ({r:?})"),
         _ => "it is not live".to_owned(),
     }
+}
+
+/// The request arrived at the host the switch moves the session to.
+fn at_new_host<B>(w: &Switch, req: &Request<B>, alternate: &str) -> bool {
+    authority_of(req).is_some_and(|a| a.eq_ignore_ascii_case(alternate) == w.to_alternate)
 }
 
 /// After the visitor acknowledged a SwitchServer, a request at the other host is refused: a poll with the
