@@ -6,7 +6,7 @@
 
 use liveagent::boundary::{
     self, BoundaryError, ErrorCode, JsonPair, JsonSession, SCHEMA_VERSION, end_reason_json,
-    event_json, output_json,
+    event_json, output_json, output_value,
 };
 use liveagent::wire::{
     AgentInfo, AgentMessage, BuildError, ChasitorSessionData, ChatEndReason, DecodeError, Endpoint,
@@ -927,5 +927,140 @@ fn a_snapshot_written_by_javascript_resumes_in_rust() {
     assert_eq!(
         posted.as_deref(),
         Some(r#"{"text":"sent after the restart"}"#)
+    );
+}
+
+/// The value API (`output_value`, `status_value`, `from_config_value`, `command_value`,
+/// `handle_response_pairs`) is the text API without the text: the same JSON, the same checks and messages.
+#[test]
+fn the_value_api_writes_and_reads_exactly_what_the_text_api_does() {
+    // Every output and event variant: the value serialised by serde_json is the text, byte for byte.
+    let mut outputs: Vec<Output> = every_event()
+        .into_iter()
+        .map(|(_, e)| Output::Event(e))
+        .collect();
+    outputs.push(Output::Request(request(
+        RequestKind::Chat,
+        "POST",
+        "https://d.la1-c1-phx.salesforceliveagent.com/chat/rest/Chasitor/ChatMessage",
+        vec![0xff, 0xfe, 0x00],
+    )));
+    outputs.push(Output::Wait(Some(Timestamp::from_millis(5))));
+    outputs.push(Output::Wait(None));
+    for o in &outputs {
+        let text = output_json(o).expect("json");
+        let value = serde_json::to_string(&output_value(o)).expect("value");
+        assert_eq!(value, text);
+    }
+
+    // Two sessions driven the same way, one through text and one through values, stay identical.
+    let config: serde_json::Value = serde_json::from_str(CONFIG).expect("config");
+    let mut by_text = JsonSession::new(CONFIG, 0.0).expect("session");
+    let mut by_value = JsonSession::from_config_value(config, 0.0).expect("session");
+    let step = |t: &mut JsonSession, v: &mut JsonSession, now: f64| {
+        let mut outs = Vec::new();
+        loop {
+            let text = t.poll_output(now).expect("output");
+            let value = v.next_output(now).expect("output");
+            assert_eq!(
+                serde_json::to_string(&output_value(&value)).expect("json"),
+                text
+            );
+            outs.push(text);
+            if matches!(value, Output::Wait(_)) {
+                return outs;
+            }
+        }
+    };
+    step(&mut by_text, &mut by_value, 0.0);
+    let body = br#"{"id":"sid","key":"KEY!1","affinityToken":"AFF1","clientPollTimeout":40}"#;
+    assert_eq!(
+        by_text
+            .handle_response(
+                1,
+                200,
+                r#"[["content-type","application/json"]]"#,
+                body,
+                10.0
+            )
+            .expect("answer"),
+        by_value
+            .handle_response_pairs(1, 200, [("content-type", "application/json")], body, 10.0)
+            .expect("answer"),
+    );
+    step(&mut by_text, &mut by_value, 10.0);
+    let command = r#"{"type":"sendMessage","text":"hi"}"#;
+    assert_eq!(
+        by_text.command(command).expect("command"),
+        r#"{"commandId":1}"#
+    );
+    assert_eq!(
+        by_value
+            .command_value(serde_json::from_str(command).expect("json"))
+            .expect("command"),
+        Some(1)
+    );
+    assert_eq!(
+        by_value
+            .command_value(serde_json::json!({"type": "setTyping", "typing": true}))
+            .expect("command"),
+        Some(2)
+    );
+    by_text.set_typing(true).expect("typing");
+    assert_eq!(
+        by_value
+            .command_value(serde_json::json!({"type": "end"}))
+            .expect("end"),
+        None
+    );
+    by_text.end().expect("end");
+    assert_eq!(
+        serde_json::to_string(&by_value.status_value()).expect("json"),
+        by_text.status().expect("status")
+    );
+    let state = format!(r#""state":"{}""#, by_value.state());
+    assert!(
+        by_text.status().expect("status").contains(&state),
+        "{state}"
+    );
+    step(&mut by_text, &mut by_value, 20.0);
+
+    // Refusals: the same codes and messages.
+    for bad in [
+        r#"{"type":"dance"}"#,
+        r#"{"type":"sendMessage"}"#,
+        r#"{"type":"end","x":1}"#,
+        "[]",
+    ] {
+        let value = serde_json::from_str(bad).expect("json");
+        assert_eq!(
+            code(by_value.command_value(value)),
+            code(by_text.command(bad)),
+            "{bad}"
+        );
+    }
+    for bad in [
+        "[]",
+        r#"{"organizationId":"a","deploymentId":"b","buttonId":"c"}"#,
+        r#"{"endpoint":"https://x.example","organizationId":"a","deploymentId":"b","buttonId":"c","retry":{"maxAttemps":3}}"#,
+    ] {
+        let value: serde_json::Value = serde_json::from_str(bad).expect("json");
+        assert_eq!(
+            code(boundary::config_from_value(value)),
+            code(boundary::config_from_json(bad)),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        code(by_value.handle_response_pairs(9, 200, [("bad name", "x")], b"", 30.0)).code,
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        code(by_value.handle_response_pairs(9, 42, [], b"", 30.0)).code,
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        code(by_value.next_output(f64::NAN)).code,
+        ErrorCode::InvalidTime
     );
 }

@@ -9,7 +9,24 @@ use serde_json::Value;
 
 /// Reads a [`Config`] from its JSON form (see `docs/boundary.md`, "Config").
 pub(crate) fn config_from_json(json: &str) -> Result<Config, BoundaryError> {
-    let mut o = Obj::parse(json, ErrorCode::InvalidConfig, "the configuration")?;
+    config_from_obj(Obj::parse(
+        json,
+        ErrorCode::InvalidConfig,
+        "the configuration",
+    )?)
+}
+
+/// Reads a [`Config`] from its JSON form already parsed (a binding that converts its language's values
+/// instead of writing JSON text): the same checks and messages as [`config_from_json`].
+pub(crate) fn config_from_value(value: Value) -> Result<Config, BoundaryError> {
+    config_from_obj(Obj::top(
+        value,
+        ErrorCode::InvalidConfig,
+        "the configuration",
+    )?)
+}
+
+fn config_from_obj(mut o: Obj) -> Result<Config, BoundaryError> {
     check_version(&mut o)?;
     let endpoint: String = o.req("endpoint")?;
     let endpoint = Endpoint::parse(&endpoint).map_err(|e| o.invalid("endpoint", e))?;

@@ -19,6 +19,11 @@ impl Obj {
     pub(crate) fn parse(json: &str, code: ErrorCode, what: &str) -> Result<Obj, BoundaryError> {
         let value: Value = serde_json::from_str(json)
             .map_err(|e| BoundaryError::new(code, format!("{what} is not valid JSON: {e}")))?;
+        Obj::top(value, code, what)
+    }
+
+    /// The top-level object `value` (already parsed JSON).
+    pub(crate) fn top(value: Value, code: ErrorCode, what: &str) -> Result<Obj, BoundaryError> {
         Obj::from_value(value, code, String::new(), what)
     }
 

@@ -26,9 +26,11 @@ mod input;
 mod out;
 #[cfg(feature = "sim")]
 mod pair;
+mod values;
 
 #[cfg(feature = "sim")]
 pub use pair::JsonPair;
+pub use values::{OutputValue, StatusValue, config_from_value, output_value};
 
 use crate::session::{
     CommandError, Handled, InputError, ResumeError, Session, SessionSnapshot, SwitchOfferId,
@@ -281,13 +283,7 @@ fn response<'b>(
     headers_json: &str,
     body: &'b [u8],
 ) -> Result<http::Response<&'b [u8]>, BoundaryError> {
-    let status = http::StatusCode::from_u16(status).map_err(|_| {
-        arg(format!(
-            "status {status} is not an HTTP status (100 to 999)"
-        ))
-    })?;
-    let mut resp = http::Response::new(body);
-    *resp.status_mut() = status;
+    let mut resp = bare_response(status, body)?;
     let trimmed = headers_json.trim();
     if trimmed.is_empty() || trimmed == "null" || trimmed == "{}" || trimmed == "[]" {
         return Ok(resp);
@@ -317,14 +313,38 @@ fn response<'b>(
             )));
         }
     };
+    append_headers(
+        &mut resp,
+        pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+    )?;
+    Ok(resp)
+}
+
+/// A response of `status` with `body`: the status checked (100 to 999), no headers yet.
+fn bare_response(status: u16, body: &[u8]) -> Result<http::Response<&[u8]>, BoundaryError> {
+    let status = http::StatusCode::from_u16(status).map_err(|_| {
+        arg(format!(
+            "status {status} is not an HTTP status (100 to 999)"
+        ))
+    })?;
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+/// Adds `(name, value)` pairs to the response's headers, each checked.
+fn append_headers<'h>(
+    resp: &mut http::Response<&[u8]>,
+    pairs: impl IntoIterator<Item = (&'h str, &'h str)>,
+) -> Result<(), BoundaryError> {
     for (name, value) in pairs {
         let n = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| arg(format!("header name {name:?} is not valid")))?;
-        let v = http::HeaderValue::from_str(&value)
+        let v = http::HeaderValue::from_str(value)
             .map_err(|_| arg(format!("the value of header {name:?} is not valid")))?;
         resp.headers_mut().append(n, v);
     }
-    Ok(resp)
+    Ok(())
 }
 
 /// A visitor command read from JSON, every argument checked before the session sees it.
@@ -341,7 +361,10 @@ enum CommandJson {
 }
 
 fn parse_command(json: &str) -> Result<CommandJson, BoundaryError> {
-    let mut o = Obj::parse(json, ErrorCode::InvalidArgument, "the command")?;
+    command_from_obj(Obj::parse(json, ErrorCode::InvalidArgument, "the command")?)
+}
+
+fn command_from_obj(mut o: Obj) -> Result<CommandJson, BoundaryError> {
     let kind: String = o.req("type")?;
     let command = match kind.as_str() {
         "sendMessage" => CommandJson::SendMessage(o.req("text")?),
@@ -369,7 +392,15 @@ fn parse_command(json: &str) -> Result<CommandJson, BoundaryError> {
 /// Runs a visitor command given as JSON (`{"type": "sendMessage", "text": "hi"}`, see
 /// [`JsonSession::command`]); a malformed one changes nothing.
 fn run_command(session: &mut Session, json: &str) -> Result<String, BoundaryError> {
-    let id = match parse_command(json)? {
+    Ok(match run_parsed(session, parse_command(json)?)? {
+        Some(id) => format!("{{\"commandId\":{id}}}"),
+        None => "{}".to_owned(),
+    })
+}
+
+/// Runs a checked command: the id of what it queued, `None` for the commands that queue nothing.
+fn run_parsed(session: &mut Session, command: CommandJson) -> Result<Option<u64>, BoundaryError> {
+    let id = match command {
         CommandJson::SendMessage(text) => Some(session.send_message(text)?),
         CommandJson::SetTyping(typing) => Some(session.set_typing(typing)?),
         CommandJson::SneakPeek(text) => Some(session.sneak_peek(text)?),
@@ -391,10 +422,7 @@ fn run_command(session: &mut Session, json: &str) -> Result<String, BoundaryErro
             None
         }
     };
-    Ok(match id {
-        Some(id) => format!("{{\"commandId\":{}}}", id.0),
-        None => "{}".to_owned(),
-    })
+    Ok(id.map(|id| id.0))
 }
 
 fn state_name(s: State) -> &'static str {
@@ -645,8 +673,12 @@ impl JsonSession {
     /// `agentTyping`, `agent`, `sessionId` (not a secret), `endpoint`, `pendingCommands`, `pollTimeoutMs`,
     /// `endReason`.
     pub fn status(&self) -> Result<String, BoundaryError> {
+        to_json(&self.status_json())
+    }
+
+    fn status_json(&self) -> StatusJson<'_> {
         let s = &self.session;
-        to_json(&StatusJson {
+        StatusJson {
             state: state_name(s.state()),
             reconnecting: s.is_reconnecting(),
             agent_typing: s.agent_typing(),
@@ -656,7 +688,7 @@ impl JsonSession {
             pending_commands: s.pending_commands(),
             poll_timeout_ms: self.poll_timeout(),
             end_reason: s.end_reason().map(EndReasonJson::new),
-        })
+        }
     }
 
     /// The durable state as JSON (the serde form of [`SessionSnapshot`], versioned by its own `version`).

@@ -9,7 +9,7 @@ use crate::wire::{
 };
 use crate::{RedirectRefusal, TransportError};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 /// `Option<Timestamp>` as whole milliseconds, rounded up (so a driver sleeping until it never wakes early).
 fn ms(t: crate::Timestamp) -> u64 {
@@ -55,9 +55,9 @@ pub(crate) struct RequestJson<'a> {
     kind: RequestKindJson,
     method: &'a str,
     url: String,
-    headers: BTreeMap<&'a str, String>,
+    headers: Headers<'a>,
     /// The body as text; `null` when there is none (a GET).
-    body: Option<String>,
+    body: Option<&'a str>,
     /// Only for a body that is not UTF-8 (never for the session's own requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     body_base64: Option<String>,
@@ -80,30 +80,55 @@ impl<'a> RequestJson<'a> {
     }
 }
 
+/// Headers as an object of lower-case names to values, sorted by name, a repeated name's values joined
+/// with `, ` (as `fetch` does). Values that are text (all the session's) are borrowed.
+pub(crate) struct Headers<'a>(Vec<(&'a str, Cow<'a, str>)>);
+
+impl<'a> Headers<'a> {
+    fn new(map: &'a http::HeaderMap) -> Headers<'a> {
+        let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(map.len());
+        for (name, value) in map {
+            let value = match value.to_str() {
+                Ok(v) => Cow::Borrowed(v),
+                Err(_) => String::from_utf8_lossy(value.as_bytes()),
+            };
+            pairs.push((name.as_str(), value));
+        }
+        // Stable: a repeated name's values stay in the order they were added.
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                let v = kept.1.to_mut();
+                v.push_str(", ");
+                v.push_str(&later.1);
+                true
+            } else {
+                false
+            }
+        });
+        Headers(pairs)
+    }
+}
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v.as_ref())))
+    }
+}
+
 struct Head<'a> {
     method: &'a str,
     url: String,
-    headers: BTreeMap<&'a str, String>,
+    headers: Headers<'a>,
 }
 
-struct Body {
-    text: Option<String>,
+struct Body<'a> {
+    text: Option<&'a str>,
     base64: Option<String>,
 }
 
-/// Method, URL and headers (repeated names joined with `, `, as `fetch` does).
-fn http_parts(req: &http::Request<Vec<u8>>) -> (Head<'_>, Body) {
-    let mut headers: BTreeMap<&str, String> = BTreeMap::new();
-    for (name, value) in req.headers() {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        headers
-            .entry(name.as_str())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
-    }
+/// Method, URL, headers and the body as text (or base64 when it is not UTF-8).
+fn http_parts(req: &http::Request<Vec<u8>>) -> (Head<'_>, Body<'_>) {
     let bytes = req.body();
     let body = if bytes.is_empty() {
         Body {
@@ -113,7 +138,7 @@ fn http_parts(req: &http::Request<Vec<u8>>) -> (Head<'_>, Body) {
     } else {
         match std::str::from_utf8(bytes) {
             Ok(t) => Body {
-                text: Some(t.to_owned()),
+                text: Some(t),
                 base64: None,
             },
             Err(_) => Body {
@@ -126,7 +151,7 @@ fn http_parts(req: &http::Request<Vec<u8>>) -> (Head<'_>, Body) {
         Head {
             method: req.method().as_str(),
             url: req.uri().to_string(),
-            headers,
+            headers: Headers::new(req.headers()),
         },
         body,
     )
@@ -139,7 +164,7 @@ fn http_parts(req: &http::Request<Vec<u8>>) -> (Head<'_>, Body) {
 pub(crate) struct UploadJson<'a> {
     method: &'a str,
     url: String,
-    headers: BTreeMap<&'a str, String>,
+    headers: Headers<'a>,
     body_base64: String,
 }
 

@@ -1,26 +1,17 @@
 //! `liveagent.sim.Pair`: a session against the simulated server on a virtual clock ([`JsonPair`]), for
 //! rehearsing whole chats with faults in milliseconds. Virtual times come back in seconds since the start.
 
-use crate::convert;
+use crate::convert::{self, Level};
 use crate::errors::{OrRaise, raise};
-use crate::session::{json_arg, text};
+use crate::session::{from_json, json_arg, text};
 use liveagent::boundary::{BoundaryError, ErrorCode, JsonPair};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyList, PyString};
 
 /// A session and the simulator on virtual time. See the `.pyi` stub for the Python-side documentation.
 #[pyclass(module = "liveagent._native", name = "Pair", unsendable)]
 pub struct Pair {
     inner: JsonPair,
-}
-
-/// An event object (`{"type": ...}`) with its times in seconds, or `None`.
-fn event_to_py(py: Python<'_>, json: &str) -> PyResult<Py<PyAny>> {
-    let value = convert::loads(py, json)?;
-    if let Ok(event) = value.cast::<PyDict>() {
-        convert::to_seconds(event, convert::EVENT_TIMES)?;
-    }
-    Ok(value.unbind())
 }
 
 #[pymethods]
@@ -54,7 +45,7 @@ impl Pair {
         let py = command.py();
         let json = json_arg(command, "the command", ErrorCode::InvalidArgument)?;
         let out = self.inner.command(&json).or_raise(py)?;
-        convert::loads(py, &out)
+        from_json(py, &out, Level::Plain)
     }
 
     fn run(&mut self, py: Python<'_>) -> PyResult<()> {
@@ -65,7 +56,7 @@ impl Pair {
         let py = event_type.py();
         let name = text(event_type, "the event type")?;
         let json = self.inner.run_until_event(&name).or_raise(py)?;
-        event_to_py(py, &json)
+        Ok(from_json(py, &json, Level::Event)?.unbind())
     }
 
     fn run_until_elapsed(&mut self, elapsed: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -89,26 +80,26 @@ impl Pair {
 
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let json = self.inner.events().or_raise(py)?;
-        let list = convert::loads(py, &json)?
-            .cast_into::<PyList>()
-            .map_err(|_| {
-                raise(
-                    py,
-                    BoundaryError::new(ErrorCode::Internal, "the core's events are not an array"),
-                )
-            })?;
-        for timed in list.iter() {
-            if let Ok(timed) = timed.cast::<PyDict>() {
-                convert::to_seconds(timed, &[("atMs", "at")])?;
-                convert::event_times(timed)?;
-            }
-        }
-        Ok(list)
+        let events: Vec<serde_json::Value> = serde_json::from_str(&json).map_err(|e| {
+            raise(
+                py,
+                BoundaryError::new(
+                    ErrorCode::Internal,
+                    format!("the core's events are not an array: {e}"),
+                ),
+            )
+        })?;
+        let strings = std::cell::RefCell::default();
+        let events = events
+            .iter()
+            .map(|timed| convert::to_py(py, timed, Level::Timed, &strings))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, events)
     }
 
     fn agent_texts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let json = self.inner.agent_texts().or_raise(py)?;
-        convert::loads(py, &json)
+        from_json(py, &json, Level::Plain)
     }
 
     fn transcript(&self) -> String {
@@ -117,7 +108,7 @@ impl Pair {
 
     fn check_delivery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let json = self.inner.check_delivery().or_raise(py)?;
-        convert::loads(py, &json)
+        from_json(py, &json, Level::Plain)
     }
 
     fn snapshot(&self, py: Python<'_>) -> PyResult<String> {

@@ -1,16 +1,20 @@
 //! `liveagent.Session`: a [`JsonSession`] with Python's units and types.
 
-use crate::convert::{self, now_ms, secs};
+use crate::convert::{self, Level, now_ms, secs};
 use crate::errors::{OrRaise, raise};
-use liveagent::boundary::{self, BoundaryError, ErrorCode, JsonSession};
+use liveagent::Output;
+use liveagent::boundary::{self, BoundaryError, ErrorCode, JsonSession, output_value};
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use std::cell::RefCell;
 
 /// One visitor chat, sans-IO. See the `.pyi` stub for the Python-side documentation.
 #[pyclass(module = "liveagent._native", name = "Session")]
 pub struct Session {
     inner: JsonSession,
+    /// The Python strings its outputs repeat (see [`convert::Strings`]).
+    strings: convert::Strings,
 }
 
 /// `now` in seconds as the boundary's milliseconds. An integer too large for a float is a time too large
@@ -55,40 +59,52 @@ pub fn text<'a>(s: &'a Bound<'_, PyString>, what: &str) -> PyResult<std::borrow:
     }
 }
 
-/// A JSON document given as `str` (used as is) or as a Python value (`json.dumps`). `code` is the error
-/// code for a value that has no JSON form.
-pub fn json_arg(obj: &Bound<'_, PyAny>, what: &str, code: ErrorCode) -> PyResult<String> {
-    let py = obj.py();
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(text(s, what)?.into_owned());
-    }
-    let dumped = py
-        .import("json")?
-        .call_method1("dumps", (obj,))
-        .map_err(|e| {
-            raise(
-                py,
-                BoundaryError::new(code, format!("{what} has no JSON form: {e}")),
-            )
-        })?;
-    Ok(dumped.cast_into::<PyString>()?.to_cow()?.into_owned())
+/// A JSON argument: text (a `str`, read by the boundary as is) or a Python value already in JSON's shape.
+pub enum JsonArg {
+    /// A `str`: JSON text.
+    Text(String),
+    /// Any other value, converted without `json.dumps`.
+    Value(serde_json::Value),
 }
 
-/// Response headers (`None`, a mapping, or `(name, value)` pairs as `http.client` gives them) as the
-/// boundary's JSON array of pairs.
-fn headers_json(headers: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
+/// A JSON document given as `str` (JSON text) or as a Python value (dicts, lists, ...). `code` is the
+/// error code for a value that has no JSON form.
+pub fn json_input(obj: &Bound<'_, PyAny>, what: &str, code: ErrorCode) -> PyResult<JsonArg> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(JsonArg::Text(text(s, what)?.into_owned()));
+    }
+    convert::to_value(obj, what, code).map(JsonArg::Value)
+}
+
+/// A JSON document as text, for the calls that take only text (the simulator, resuming).
+pub fn json_arg(obj: &Bound<'_, PyAny>, what: &str, code: ErrorCode) -> PyResult<String> {
+    match json_input(obj, what, code)? {
+        JsonArg::Text(t) => Ok(t),
+        JsonArg::Value(v) => serde_json::to_string(&v).map_err(|e| {
+            raise(
+                obj.py(),
+                BoundaryError::new(code, format!("{what} has no JSON form: {e}")),
+            )
+        }),
+    }
+}
+
+/// Response headers (`None`, a mapping, or `(name, value)` pairs as `http.client` gives them) as pairs.
+fn header_pairs(headers: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
     let Some(headers) = headers else {
-        return Ok(String::new());
+        return Ok(pairs);
     };
     if headers.is_none() {
-        return Ok(String::new());
+        return Ok(pairs);
     }
-    let items = if headers.hasattr("items")? {
+    let items = if let Ok(d) = headers.cast::<PyDict>() {
+        d.items().into_any()
+    } else if headers.hasattr("items")? {
         headers.call_method0("items")?
     } else {
         headers.clone()
     };
-    let mut pairs: Vec<(String, String)> = Vec::new();
     let not_pairs = |e: PyErr| {
         raise(
             headers.py(),
@@ -106,12 +122,14 @@ fn headers_json(headers: Option<&Bound<'_, PyAny>>) -> PyResult<String> {
             text(&value, "a header value")?.into_owned(),
         ));
     }
-    serde_json::to_string(&pairs).map_err(|e| {
-        raise(
-            headers.py(),
-            BoundaryError::new(ErrorCode::Internal, e.to_string()),
-        )
-    })
+    Ok(pairs)
+}
+
+/// JSON text the core wrote, as Python values (for the calls whose result is rare enough to stay text).
+pub fn from_json<'py>(py: Python<'py>, json: &str, level: Level) -> PyResult<Bound<'py, PyAny>> {
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| internal(py, &format!("the core's output is not JSON: {e}")))?;
+    convert::to_py(py, &value, level, &RefCell::default())
 }
 
 /// A request id from Python: any integer; one outside the ids a session hands out (0 to 2^64 - 1) was
@@ -137,12 +155,18 @@ impl Session {
     #[new]
     fn new(config: &Bound<'_, PyAny>, now: &Bound<'_, PyAny>) -> PyResult<Session> {
         let py = config.py();
-        let config = json_arg(config, "the configuration", ErrorCode::InvalidConfig)?;
+        let config = json_input(config, "the configuration", ErrorCode::InvalidConfig)?;
         let ms = now_arg(now)?;
-        JsonSession::new(&config, ms)
-            .map_err(|e| seconds_message(e, now))
-            .or_raise(py)
-            .map(|inner| Session { inner })
+        match config {
+            JsonArg::Text(config) => JsonSession::new(&config, ms),
+            JsonArg::Value(config) => JsonSession::from_config_value(config, ms),
+        }
+        .map_err(|e| seconds_message(e, now))
+        .or_raise(py)
+        .map(|inner| Session {
+            inner,
+            strings: convert::Strings::default(),
+        })
     }
 
     #[staticmethod]
@@ -158,36 +182,54 @@ impl Session {
         JsonSession::resume(&config, &snapshot, ms)
             .map_err(|e| seconds_message(e, now))
             .or_raise(py)
-            .map(|inner| Session { inner })
+            .map(|inner| Session {
+                inner,
+                strings: convert::Strings::default(),
+            })
     }
 
     fn poll_output<'py>(&mut self, now: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         let py = now.py();
-        let json = self
+        let output = self
             .inner
-            .poll_output(now_arg(now)?)
+            .next_output(now_arg(now)?)
             .map_err(|e| seconds_message(e, now))
             .or_raise(py)?;
-        convert::output(py, &json)
+        let strings = RefCell::new(std::mem::take(&mut self.strings));
+        let out = convert::to_dict(py, &output_value(&output), Level::Output, &strings);
+        self.strings = strings.into_inner();
+        out
     }
 
     fn drain_outputs<'py>(&mut self, now: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let py = now.py();
-        let json = self
-            .inner
-            .drain_outputs(now_arg(now)?)
-            .map_err(|e| seconds_message(e, now))
-            .or_raise(py)?;
-        let list = convert::loads(py, &json)?
-            .cast_into::<PyList>()
-            .map_err(|_| internal(py, "the core's outputs are not a JSON array"))?;
-        for output in list.iter() {
-            if let Ok(output) = output.cast::<PyDict>() {
-                convert::to_seconds(output, convert::OUTPUT_TIMES)?;
-                convert::event_times(output)?;
+        let ms = now_arg(now)?;
+        let mut outputs = Vec::with_capacity(2);
+        let strings = RefCell::new(std::mem::take(&mut self.strings));
+        // The session reaches `Wait` after finitely many outputs; the bound only keeps a bug from hanging
+        // the caller.
+        let drained = (|| {
+            for _ in 0..100_000 {
+                let output = self
+                    .inner
+                    .next_output(ms)
+                    .map_err(|e| seconds_message(e, now))
+                    .or_raise(py)?;
+                outputs.push(convert::to_py(
+                    py,
+                    &output_value(&output),
+                    Level::Output,
+                    &strings,
+                )?);
+                if matches!(output, Output::Wait(_)) {
+                    break;
+                }
             }
-        }
-        Ok(list)
+            Ok::<_, PyErr>(())
+        })();
+        self.strings = strings.into_inner();
+        drained?;
+        PyList::new(py, outputs)
     }
 
     fn poll_timeout(&self) -> Option<f64> {
@@ -214,10 +256,16 @@ impl Session {
                 ),
             ));
         };
-        let headers = headers_json(headers)?;
+        let headers = header_pairs(headers)?;
         let ms = now_arg(now)?;
         self.inner
-            .handle_response(id, status, &headers, body, ms)
+            .handle_response_pairs(
+                id,
+                status,
+                headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                body,
+                ms,
+            )
             .map_err(|e| seconds_message(e, now))
             .or_raise(py)
     }
@@ -249,9 +297,22 @@ impl Session {
 
     fn command<'py>(&mut self, command: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         let py = command.py();
-        let json = json_arg(command, "the command", ErrorCode::InvalidArgument)?;
-        let out = self.inner.command(&json).or_raise(py)?;
-        convert::object(py, &out, &[])
+        match json_input(command, "the command", ErrorCode::InvalidArgument)? {
+            JsonArg::Text(json) => {
+                let out = self.inner.command(&json).or_raise(py)?;
+                from_json(py, &out, Level::Plain)?
+                    .cast_into::<PyDict>()
+                    .map_err(|_| internal(py, "the core's command result is not an object"))
+            }
+            JsonArg::Value(command) => {
+                let id = self.inner.command_value(command).or_raise(py)?;
+                let out = PyDict::new(py);
+                if let Some(id) = id {
+                    out.set_item(pyo3::intern!(py, "commandId"), id)?;
+                }
+                Ok(out)
+            }
+        }
     }
 
     fn send_message(&mut self, text: &Bound<'_, PyString>) -> PyResult<u64> {
@@ -312,21 +373,23 @@ impl Session {
             .inner
             .upload_request(&transfer, &filename, &content_type, file)
             .or_raise(py)?;
-        convert::object(py, &out, &[])
+        from_json(py, &out, Level::Plain)?
+            .cast_into::<PyDict>()
+            .map_err(|_| internal(py, "the core's upload request is not an object"))
     }
 
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let out = self.inner.status().or_raise(py)?;
-        convert::object(py, &out, &[("pollTimeoutMs", "pollTimeout")])
+        convert::to_dict(
+            py,
+            &self.inner.status_value(),
+            Level::Status,
+            &RefCell::default(),
+        )
     }
 
     #[getter]
-    fn state(&self, py: Python<'_>) -> PyResult<String> {
-        let status = self.status(py)?;
-        match status.get_item("state")? {
-            Some(s) => s.extract(),
-            None => Err(internal(py, "the core's status has no state")),
-        }
+    fn state(&self) -> &'static str {
+        self.inner.state()
     }
 
     #[getter]
@@ -338,7 +401,7 @@ impl Session {
         self.inner.snapshot().or_raise(py)
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("<liveagent.Session state={}>", self.state(py)?))
+    fn __repr__(&self) -> PyResult<String> {
+        Ok(format!("<liveagent.Session state={}>", self.state()))
     }
 }

@@ -18,7 +18,8 @@ else:  # pragma: no cover
 SCHEMA_VERSION: int
 CORE_VERSION: str
 
-#: A JSON document as text, or a Python value ``json.dumps`` accepts.
+#: A JSON document as text, or the Python value itself: dicts with str keys, lists, tuples, str, int, finite
+#: float, bool and None (read directly, without ``json.dumps``).
 JsonInput = Union[str, Mapping[str, Any]]
 #: Response headers: a mapping, ``(name, value)`` pairs (as ``http.client`` gives them) or ``None``.
 Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
