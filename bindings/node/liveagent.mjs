@@ -58,66 +58,100 @@ export function schemaVersion() {
 }
 
 // ---- moving bytes ------------------------------------------------------------------------------------
+//
+// A call's arguments are written one after the other into the module's scratch buffer (reused from call to
+// call: no allocation per argument; strings are encoded straight into it), and its result is read from the
+// module's result buffer: JSON text, `length >= 0`, or an error's JSON, `-length`.
 
-/** Copies text or bytes into wasm memory: [ptr, len]. */
-function put(value) {
+let memory = null;
+
+/** The module's memory as bytes (a fresh view after the memory grew: the old one is detached then). */
+function bytes() {
+  if (memory === null || memory.byteLength === 0) memory = new Uint8Array(wasm.memory.buffer);
+  return memory;
+}
+
+/** Where the arguments of the call being prepared are: pointer, length, pointer, length, ... */
+const spans = [0, 0, 0, 0, 0, 0, 0, 0];
+
+/** The bytes of `value` for a call (a `Uint8Array` or text), or null for none. */
+function asBytes(value) {
+  if (typeof value === "string" || value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value === undefined || value === null) return "";
+  throw new TypeError(`expected a string or bytes, got ${typeof value}`);
+}
+
+/** Writes up to four arguments (text or bytes; null or undefined for none) into the scratch buffer, one
+ * after the other: their spans are in `spans`. */
+function stage(...values) {
   const w = exports();
-  let bytes;
-  if (typeof value === "string") bytes = encoder.encode(value);
-  else if (value instanceof Uint8Array) bytes = value;
-  else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
-  else if (ArrayBuffer.isView(value)) bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  else if (value === undefined || value === null) bytes = new Uint8Array(0);
-  else throw new TypeError(`expected a string or bytes, got ${typeof value}`);
-  const len = bytes.length;
-  if (len === 0) return [0, 0];
-  const ptr = w.la_alloc(len);
-  new Uint8Array(w.memory.buffer, ptr, len).set(bytes);
-  return [ptr, len];
-}
-
-function free(args) {
-  const w = wasm;
-  for (let i = 0; i < args.length; i += 2) if (args[i + 1]) w.la_free(args[i], args[i + 1]);
-}
-
-/** Reads the result the last call left (its length is what the call returned) as `{ok}` or throws. */
-function result(len) {
-  const w = wasm;
-  const text = decoder.decode(new Uint8Array(w.memory.buffer, w.la_result_ptr(), len));
-  const r = JSON.parse(text);
-  if (r.error) throw new LiveAgentError(r.error);
-  return r.ok;
-}
-
-/** Calls `fn` with (ptr, len) pairs for each of `values` inserted at the `$` placeholders of `args`. */
-function call(fn, args, values) {
-  const w = exports();
-  const mem = [];
-  const full = [];
-  let v = 0;
-  try {
-    for (const a of args) {
-      if (a === put) {
-        const [p, l] = put(values[v++]);
-        mem.push(p, l);
-        full.push(p, l);
-      } else full.push(a);
-    }
-    return result(w[fn](...full));
-  } finally {
-    free(mem);
+  let room = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = (values[i] = asBytes(values[i]));
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    room += typeof v === "string" ? v.length * 3 : v.length;
   }
+  const base = w.la_scratch(Math.max(room, 1));
+  if (base === 0) throw new LiveAgentError({ code: "internal", message: `no memory for ${room} bytes of arguments` });
+  const mem = bytes();
+  let at = base;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    let len;
+    if (typeof v === "string") len = v.length === 0 ? 0 : encoder.encodeInto(v, mem.subarray(at, base + room)).written;
+    else {
+      mem.set(v, at);
+      len = v.length;
+    }
+    spans[2 * i] = at;
+    spans[2 * i + 1] = len;
+    at += len;
+  }
+}
+
+/** The text of the last result (`len` bytes). */
+function resultText(len) {
+  const at = wasm.la_result_ptr();
+  return decoder.decode(bytes().subarray(at, at + len));
+}
+
+/** The error the last call stored (it returned `r < 0`). */
+function failure(r) {
+  if (r === -2147483648) return new LiveAgentError({ code: "internal", message: "the call failed re-entrantly" });
+  return new LiveAgentError(JSON.parse(resultText(-r)));
+}
+
+/** The value a call returned (`r`: its result length), or throws its error. */
+function result(r) {
+  if (r < 0) throw failure(r);
+  return JSON.parse(resultText(r));
+}
+
+/** A verdict a call returned as a number: "accepted" (0) or "stale" (1), or throws its error. */
+function verdict(r) {
+  if (r < 0) throw failure(r);
+  return r === 0 ? "accepted" : "stale";
 }
 
 const json = (value) => (typeof value === "string" ? value : JSON.stringify(value));
 
-/** Response headers as `[name, value]` pairs (a `Headers`, an object, pairs, or nothing). */
-function headersJson(headers) {
-  if (headers === undefined || headers === null) return "";
-  if (typeof headers === "string") return headers;
-  if (typeof headers.entries === "function" && !Array.isArray(headers)) return JSON.stringify([...headers.entries()]);
-  return JSON.stringify(headers);
+/** Response headers as the module takes them: `[text, 0]` for `name NUL value NUL ...` (string pairs, as
+ * fetch's `Headers` hold them: never a NUL in them, so no JSON to write or parse), `[json, 1]` for the
+ * boundary's JSON (a string given as JSON, or anything else: the boundary says what is wrong with it). */
+function headerArgs(headers) {
+  if (headers === undefined || headers === null) return ["", 0];
+  if (typeof headers === "string") return [headers, 1];
+  const isObject = typeof headers.entries !== "function" && !Array.isArray(headers);
+  const pairs = isObject ? Object.entries(headers) : Array.isArray(headers) ? headers : [...headers.entries()];
+  let text = "";
+  for (const pair of pairs) {
+    const plain = Array.isArray(pair) && pair.length === 2 && typeof pair[0] === "string" && typeof pair[1] === "string";
+    if (!plain || pair[0].includes("\0") || pair[1].includes("\0")) return [JSON.stringify(isObject ? headers : pairs), 1];
+    text += pair[0] + "\0" + pair[1] + "\0";
+  }
+  return [text, 0];
 }
 
 const registry = new FinalizationRegistry(({ free, handle }) => wasm && wasm[free](handle));
@@ -131,58 +165,61 @@ export class Session {
 
   /** `config`: an object or its JSON (docs/boundary.md, "Config"). */
   constructor(config, nowMs, _handle) {
-    this.#h = _handle ?? call("la_session_new", [put, nowMs], [json(config)]);
+    if (_handle === undefined) stage(json(config));
+    this.#h = _handle ?? result(exports().la_session_new(spans[0], spans[1], nowMs));
     registry.register(this, { free: "la_session_free", handle: this.#h }, this);
   }
 
   /** Resumes a chat from a snapshot (from `snapshot()` here, or a Rust `Session::snapshot` in serde JSON). */
   static resume(config, snapshot, nowMs) {
-    return new Session(null, null, call("la_session_resume", [put, put, nowMs], [json(config), json(snapshot)]));
-  }
-
-  #call(fn, args = [], values = []) {
-    return call(fn, [this.#h, ...args], values);
+    stage(json(config), json(snapshot));
+    return new Session(null, null, result(exports().la_session_resume(spans[0], spans[1], spans[2], spans[3], nowMs)));
   }
 
   /** The next output: `{type: "request" | "event" | "wait", ...}`. */
   pollOutput(nowMs) {
-    return this.#call("la_session_poll_output", [nowMs]);
+    return result(exports().la_session_poll_output(this.#h, nowMs));
   }
 
   /** Every output up to and including the next `wait` (one call across the boundary). */
   drainOutputs(nowMs) {
-    return this.#call("la_session_drain_outputs", [nowMs]);
+    return result(exports().la_session_drain_outputs(this.#h, nowMs));
   }
 
   /** When `handleTimeout` is next due (ms), or null once ended. */
   pollTimeout() {
-    return this.#call("la_session_poll_timeout");
+    return result(exports().la_session_poll_timeout(this.#h));
   }
 
   /** The answer to request `id`: `"accepted"` or `"stale"`. `body`: bytes or text. */
   handleResponse(id, status, headers, body, nowMs) {
-    return this.#call("la_session_handle_response", [id, status, put, put, nowMs], [headersJson(headers), body]);
+    const [text, isJson] = headerArgs(headers);
+    stage(text, body);
+    return verdict(exports().la_session_handle_response(this.#h, id, status, spans[0], spans[1], isJson, spans[2], spans[3], nowMs));
   }
 
   /** Request `id` failed: `kind` is `timeout`, `connectRefused`, `reset` or `other`. */
   handleTransportError(id, kind, nowMs) {
-    return this.#call("la_session_handle_transport_error", [id, put, nowMs], [kind]);
+    stage(kind);
+    return verdict(exports().la_session_handle_transport_error(this.#h, id, spans[0], spans[1], nowMs));
   }
 
   /** Tells the session the time. */
   handleTimeout(nowMs) {
-    this.#call("la_session_handle_timeout", [nowMs]);
+    result(exports().la_session_handle_timeout(this.#h, nowMs));
   }
 
   /** Any command as an object: `{type: "sendMessage", text}`, ... Returns `{commandId}` or `{}`. */
   command(command) {
-    return this.#call("la_session_command", [put], [json(command)]);
+    stage(json(command));
+    return result(exports().la_session_command(this.#h, spans[0], spans[1]));
   }
 
   /** Sends a text to the agent; returns its command id. `text` may also be UTF-8 bytes (bytes that are not
    * UTF-8 are refused with code `invalidUtf8`). */
   sendMessage(text) {
-    return this.#call("la_session_send_message", [put], [text]);
+    stage(text);
+    return result(exports().la_session_send_message(this.#h, spans[0], spans[1]));
   }
 
   setTyping(typing) {
@@ -212,7 +249,8 @@ export class Session {
 
   /** The upload POST for a FileTransfer message's payload: `{method, url, headers, body: Uint8Array}`. */
   uploadRequest(transfer, filename, contentType, file) {
-    const r = this.#call("la_session_upload_request", [put, put, put, put], [json(transfer), filename, contentType, file]);
+    stage(json(transfer), filename, contentType, file);
+    const r = result(exports().la_session_upload_request(this.#h, ...spans));
     const bin = atob(r.bodyBase64);
     const body = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) body[i] = bin.charCodeAt(i);
@@ -221,12 +259,12 @@ export class Session {
 
   /** `{state, reconnecting, agentTyping, agent, sessionId, endpoint, pendingCommands, pollTimeoutMs, endReason}`. */
   status() {
-    return this.#call("la_session_status");
+    return result(exports().la_session_status(this.#h));
   }
 
   /** The durable state as JSON text. Holds the session key and affinity token: store it like a password. */
   snapshot() {
-    return this.#call("la_session_snapshot");
+    return result(exports().la_session_snapshot(this.#h));
   }
 
   /** Frees the session now (otherwise when it is garbage-collected). */
@@ -248,23 +286,26 @@ export class Pair {
   /** `sessionConfig` as for `Session` (its endpoint is replaced by the simulator's); `simConfig` as in
    * docs/boundary.md ("Simulator"), e.g. `{agent: "default", faults: [...]}`. */
   constructor(sessionConfig, simConfig = {}) {
-    this.#h = call("la_pair_new", [put, put], [json(sessionConfig), json(simConfig)]);
+    stage(json(sessionConfig), json(simConfig));
+    this.#h = result(exports().la_pair_new(spans[0], spans[1], spans[2], spans[3]));
     registry.register(this, { free: "la_pair_free", handle: this.#h }, this);
   }
 
-  #call(fn, args = [], values = []) {
-    return call(fn, [this.#h, ...args], values);
+  #call(fn, ...args) {
+    return result(exports()[fn](this.#h, ...args));
   }
 
   /** Sends a visitor text (judged by `checkDelivery`); returns its command id. */
   sendMessage(text) {
-    return this.#call("la_pair_send_message", [put], [text]);
+    stage(text);
+    return this.#call("la_pair_send_message", spans[0], spans[1]);
   }
   end() {
     this.#call("la_pair_end");
   }
   command(command) {
-    return this.#call("la_pair_command", [put], [json(command)]);
+    stage(json(command));
+    return this.#call("la_pair_command", spans[0], spans[1]);
   }
   /** Runs until the chat is over. */
   run() {
@@ -272,11 +313,12 @@ export class Pair {
   }
   /** Runs until an event of this type (e.g. `"agentMessage"`); returns it, or null if the chat ended first. */
   runUntilEvent(type) {
-    return this.#call("la_pair_run_until_event", [put], [type]);
+    stage(type);
+    return this.#call("la_pair_run_until_event", spans[0], spans[1]);
   }
   /** Runs until this much virtual time (ms) has passed since the start. */
   runUntilElapsed(ms) {
-    this.#call("la_pair_run_until_elapsed", [ms]);
+    this.#call("la_pair_run_until_elapsed", ms);
   }
   /** Virtual ms since the start. */
   elapsedMs() {

@@ -5,6 +5,7 @@
 // client does). A benchmark, not a test:
 //
 //   bindings/node/build.sh && node bindings/node/bench/poll_cycle.mjs          # --no-rust: skip cargo bench
+//   node bindings/node/bench/poll_cycle.mjs --module=/elsewhere/liveagent.mjs   # another build (before/after)
 //
 // Cycles, as in benches/poll_cycle.rs (canned answers, no server, no I/O):
 //   poll_204:              a 204 handled, the next poll request produced, outputs drained to the wait;
@@ -15,11 +16,15 @@
 // Each cycle twice: `pollOutput` until a wait (one call and one object per output), and `drainOutputs` (one
 // call for all), as FetchDriver does.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { init, Session } from "../liveagent.mjs";
+import { pathToFileURL } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const moduleArg = process.argv.find((a) => a.startsWith("--module="));
+const MODULE = moduleArg ? pathToFileURL(moduleArg.slice("--module=".length)).href : new URL("../liveagent.mjs", import.meta.url).href;
+const { init, Session } = await import(MODULE);
 await init();
 
 const CONFIG = {
@@ -59,6 +64,8 @@ const EIGHTEEN = JSON.parse(
 if (EIGHTEEN.length !== 18) throw new Error("the 18-message body changed");
 
 const encoder = new TextEncoder();
+/** Iterations before a callgrind measurement: V8 has compiled the hot code by then. */
+const WARM_UP = 20000;
 
 function drainByOne(s, now) {
   const outs = [];
@@ -155,9 +162,59 @@ function rustCycles() {
   return found;
 }
 
-const rust = process.argv.includes("--no-rust") ? {} : rustCycles();
 const one = sequenced([CHAT_MESSAGE])(2);
 const eighteen = sequenced(EIGHTEEN)(19);
+/** Every workload by name: a factory (the setup) of a function running N iterations. */
+const WORKLOADS = {
+  poll_204: () => cycle204(false),
+  poll_204_drain: () => cycle204(true),
+  poll_200_chat_message: () => cycle200([CHAT_MESSAGE], false),
+  poll_200_chat_message_drain: () => cycle200([CHAT_MESSAGE], true),
+  poll_200_18_messages: () => cycle200(EIGHTEEN, false),
+  poll_200_18_messages_drain: () => cycle200(EIGHTEEN, true),
+  json_parse_chat_message: () => parse(one),
+  json_parse_18_messages: () => parse(eighteen),
+};
+
+const oneArg = process.argv.find((a) => a.startsWith("--one="));
+if (oneArg) {
+  // One workload for callgrind: setup, a warm-up long enough for V8 to compile the hot code, then N.
+  const [name, n] = oneArg.slice("--one=".length).split(":");
+  const run = WORKLOADS[name]();
+  run(name.includes("18") ? WARM_UP / 5 : WARM_UP);
+  run(Number(n));
+  process.exit(0);
+}
+
+/** The instruction total of one callgrind run of this script with `args`. */
+function callgrindIr(args) {
+  const out = `${tmpdir()}/liveagent-node-cg.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  execFileSync(
+    "valgrind",
+    ["--tool=callgrind", `--callgrind-out-file=${out}`, process.execPath, "--single-threaded", fileURLToPath(import.meta.url), ...args],
+    { stdio: "ignore" },
+  );
+  const text = readFileSync(out, "utf8");
+  unlinkSync(out);
+  const m = text.match(/^(?:summary|totals):\s*(\d+)/m);
+  if (!m) throw new Error("no callgrind total");
+  return Number(m[1]);
+}
+
+if (process.argv.includes("--callgrind")) {
+  // Instructions per iteration, (Ir(warm-up + N) - Ir(warm-up)) / N: setup, start-up, compilation of the hot
+  // code and the warm-up excluded; repeatable on a loaded machine, unlike time.
+  const mod = moduleArg ? [moduleArg] : [];
+  console.log(`instructions per iteration (callgrind, node --single-threaded, ${MODULE})`);
+  for (const name of Object.keys(WORKLOADS)) {
+    const n = name.includes("18") ? 2000 : 10000;
+    const ir = (callgrindIr([...mod, `--one=${name}:${n}`]) - callgrindIr([...mod, `--one=${name}:0`])) / n;
+    console.log(`${name.padEnd(30)} ${Math.round(ir).toLocaleString("en-US").padStart(10)}`);
+  }
+  process.exit(0);
+}
+
+const rust = process.argv.includes("--no-rust") ? {} : rustCycles();
 const N = 5000;
 const rows = [
   ["poll_204", measure(cycle204(false), N), measure(cycle204(true), N), rust["poll_cycle/poll_204"], null],
@@ -178,7 +235,7 @@ const rows = [
 ];
 const us = (ns) => (ns === undefined || ns === null ? "–" : `${(ns / 1000).toFixed(2)} µs`);
 const x = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : "–");
-console.log(`node ${process.version}; fastest of 9 runs; body sizes ${one.length} and ${eighteen.length} bytes`);
+console.log(`node ${process.version}; ${MODULE}; fastest of 9 runs; body sizes ${one.length} and ${eighteen.length} bytes`);
 console.log("| cycle | pollOutput until wait | drainOutputs | Rust | × Rust (drain) | JSON.parse of the body | × JSON.parse (drain) |");
 console.log("|---|---|---|---|---|---|---|");
 for (const [name, byOne, drain, r, p] of rows) {

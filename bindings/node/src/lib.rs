@@ -1,25 +1,30 @@
 //! The liveagent session and simulator as a WebAssembly module with a plain C ABI, for `liveagent.mjs`.
 //!
-//! No wasm-bindgen: the JavaScript side allocates input buffers with [`la_alloc`], writes UTF-8 text or
-//! bytes into them, calls an export with `(pointer, length)` pairs and frees them with [`la_free`]. Every
-//! export that can fail returns the length of a JSON result `{"ok": value}` or `{"error": {"code",
-//! "message"}}` left in a buffer owned here ([`la_result_ptr`]), valid until the next call. Sessions and
-//! pairs live in tables here; JavaScript holds their handles (numbers) and frees them.
+//! No wasm-bindgen: the JavaScript side writes a call's text and byte arguments one after the other into
+//! the module's scratch buffer ([`la_scratch`]: grown when needed, reused by every call), calls an export
+//! with `(pointer, length)` pairs into it, and reads the result the export left in a buffer owned here
+//! ([`la_result_ptr`], valid until the next call). An export that can fail returns the result's length
+//! (`>= 0`), the JSON of the value itself, or, when it failed, `-length` of an error `{"code", "message"}`;
+//! the ones with a small answer (`accepted`/`stale`) return it as a number instead. Sessions and pairs live
+//! in tables here; JavaScript holds their handles (numbers) and frees them. The outputs are serialised
+//! straight into the result buffer from the core's serde values (no intermediate strings).
 //!
 //! All validation is `liveagent::boundary`'s (the Python package wraps the same code). This crate only moves
 //! bytes, and must never panic: `wasm32-unknown-unknown` aborts on a panic (a trap in JavaScript), so every
 //! bad input becomes an error result instead (no `unwrap`, no indexing, `try_borrow_mut`).
 //!
-//! The `unsafe` is confined to [`la_alloc`], [`la_free`] and [`input`]: turning the `(pointer, length)` pairs
-//! the module's own JavaScript wrapper passes into slices.
+//! The `unsafe` is confined to [`input`]: turning the `(pointer, length)` pairs the module's own JavaScript
+//! wrapper passes (into the scratch buffer) into slices.
 
-use liveagent::boundary::{self, BoundaryError, ErrorCode, JsonPair, JsonSession};
-use std::alloc::Layout;
+use liveagent::Output;
+use liveagent::boundary::{self, BoundaryError, ErrorCode, JsonPair, JsonSession, output_value};
 use std::cell::RefCell;
 
 thread_local! {
     /// The result of the last call; JavaScript reads it before making the next one.
     static RESULT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Where JavaScript writes a call's arguments (see [`la_scratch`]).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static SESSIONS: RefCell<Table<JsonSession>> = const { RefCell::new(Table::new()) };
     static PAIRS: RefCell<Table<JsonPair>> = const { RefCell::new(Table::new()) };
 }
@@ -70,27 +75,81 @@ fn error(code: ErrorCode, message: impl Into<String>) -> BoundaryError {
     BoundaryError::new(code, message)
 }
 
-/// Stores `{"ok": <json>}` or `{"error": {...}}` as the result; returns its length.
-fn finish(result: Result<String, BoundaryError>) -> u32 {
-    let text = match result {
-        Ok(json) => {
-            let mut s = String::with_capacity(json.len() + 7);
-            s.push_str("{\"ok\":");
-            s.push_str(&json);
-            s.push('}');
-            s
-        }
-        Err(e) => format!("{{\"error\":{}}}", e.to_json()),
-    };
-    let len = u32::try_from(text.len()).unwrap_or(0);
-    RESULT.with(|r| match r.try_borrow_mut() {
+/// The length JavaScript gets for a result of `len` bytes: `len`, or `-len` for an error.
+fn signed(len: usize, error: bool) -> i32 {
+    match i32::try_from(len) {
+        Ok(n) if error => -n,
+        Ok(n) => n,
+        // Never 2 GiB of output; if it were, an error JavaScript can read.
+        Err(_) => store_error(&error_too_large()),
+    }
+}
+
+fn error_too_large() -> BoundaryError {
+    error(ErrorCode::Internal, "a result over 2 GiB")
+}
+
+/// Stores an error's JSON as the result; returns `-length`.
+fn store_error(e: &BoundaryError) -> i32 {
+    let json = e.to_json();
+    let stored = RESULT.with(|r| match r.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            buf.extend_from_slice(text.as_bytes());
-            len
+            buf.extend_from_slice(json.as_bytes());
+            true
         }
-        Err(_) => 0,
-    })
+        Err(_) => false,
+    });
+    match i32::try_from(json.len()) {
+        Ok(n) if stored => -n,
+        // The result buffer is in use (a re-entrant call) or the error is absurdly long: still an error.
+        _ => i32::MIN,
+    }
+}
+
+/// Runs `write`, which serialises a value into the (cleared) result buffer; returns its length, or stores
+/// the error.
+fn finish_with(write: impl FnOnce(&mut Vec<u8>) -> Result<(), BoundaryError>) -> i32 {
+    let outcome = RESULT.with(|r| match r.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            write(&mut buf).map(|()| buf.len())
+        }
+        Err(_) => Err(error(ErrorCode::Internal, "re-entrant call")),
+    });
+    match outcome {
+        Ok(len) => signed(len, false),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// Stores a JSON result text, or the error; returns the length (`-length` for the error).
+fn finish(result: Result<String, BoundaryError>) -> i32 {
+    match result {
+        Ok(json) => finish_with(|buf| {
+            buf.extend_from_slice(json.as_bytes());
+            Ok(())
+        }),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// A verdict (`accepted` 0, `stale` 1) as the return value, or the error stored.
+fn verdict(result: Result<&'static str, BoundaryError>) -> i32 {
+    match result {
+        Ok("accepted") => 0,
+        Ok(_) => 1,
+        Err(e) => store_error(&e),
+    }
+}
+
+/// Serialises `value` as JSON into `buf`.
+fn write_json<T: serde::Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), BoundaryError> {
+    serde_json::to_writer(buf, value)
+        .map_err(|e| error(ErrorCode::Internal, format!("output not serialisable: {e}")))
 }
 
 fn json_string(s: &str) -> Result<String, BoundaryError> {
@@ -101,14 +160,15 @@ fn unit(r: Result<(), BoundaryError>) -> Result<String, BoundaryError> {
     r.map(|()| "null".to_owned())
 }
 
-/// The bytes at `(ptr, len)`, written there by JavaScript into a buffer from [`la_alloc`].
+/// The bytes at `(ptr, len)`, written there by JavaScript into the buffer from [`la_scratch`].
 fn input<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     if ptr.is_null() || len == 0 {
         return &[];
     }
-    // SAFETY: the only caller is liveagent.mjs, which passes a pointer `la_alloc` returned for at least `len`
-    // bytes, fills it, and frees it only after this call returns (the slice does not outlive the call: every
-    // export copies what it keeps). Wasm is single-threaded: nothing else touches the buffer meanwhile.
+    // SAFETY: the only caller is liveagent.mjs, which passes a range inside the buffer `la_scratch` returned
+    // (at least as long as every argument it wrote into it) and fills it before the call. The slice does not
+    // outlive the call (every export copies what it keeps), and nothing moves or writes the scratch buffer
+    // during a call (only `la_scratch` does, between calls). Wasm is single-threaded.
     unsafe { std::slice::from_raw_parts(ptr, len) }
 }
 
@@ -141,11 +201,12 @@ fn status(status: f64) -> Result<u16, BoundaryError> {
     }
 }
 
-fn with_session(
+/// Runs `f` on the session `handle`.
+fn on_session<R>(
     handle: u32,
-    f: impl FnOnce(&mut JsonSession) -> Result<String, BoundaryError>,
-) -> u32 {
-    let r = SESSIONS.with(|t| match t.try_borrow_mut() {
+    f: impl FnOnce(&mut JsonSession) -> Result<R, BoundaryError>,
+) -> Result<R, BoundaryError> {
+    SESSIONS.with(|t| match t.try_borrow_mut() {
         Ok(mut t) => match t.get(handle) {
             Some(s) => f(s),
             None => Err(error(
@@ -154,11 +215,17 @@ fn with_session(
             )),
         },
         Err(_) => Err(error(ErrorCode::Internal, "re-entrant call")),
-    });
-    finish(r)
+    })
 }
 
-fn with_pair(handle: u32, f: impl FnOnce(&mut JsonPair) -> Result<String, BoundaryError>) -> u32 {
+fn with_session(
+    handle: u32,
+    f: impl FnOnce(&mut JsonSession) -> Result<String, BoundaryError>,
+) -> i32 {
+    finish(on_session(handle, f))
+}
+
+fn with_pair(handle: u32, f: impl FnOnce(&mut JsonPair) -> Result<String, BoundaryError>) -> i32 {
     let r = PAIRS.with(|t| match t.try_borrow_mut() {
         Ok(mut t) => match t.get(handle) {
             Some(p) => f(p),
@@ -175,7 +242,7 @@ fn with_pair(handle: u32, f: impl FnOnce(&mut JsonPair) -> Result<String, Bounda
 fn insert<T>(
     table: &'static std::thread::LocalKey<RefCell<Table<T>>>,
     value: Result<T, BoundaryError>,
-) -> u32 {
+) -> i32 {
     let r = value.and_then(|v| {
         table.with(|t| match t.try_borrow_mut() {
             Ok(mut t) => match t.insert(v) {
@@ -192,38 +259,30 @@ fn insert<T>(
 // Memory
 // ------------------------------------------------------------------------------------------------
 
-/// A buffer of `len` bytes for JavaScript to write an argument into (null if `len` is 0 or too large).
-#[unsafe(no_mangle)]
-pub extern "C" fn la_alloc(len: usize) -> *mut u8 {
-    match Layout::array::<u8>(len) {
-        Ok(layout) if len > 0 => {
-            // SAFETY: the layout has a non-zero size.
-            unsafe { std::alloc::alloc(layout) }
-        }
-        _ => std::ptr::null_mut(),
-    }
-}
-
-/// Frees a buffer from [`la_alloc`] (with the same length).
-///
-/// # Safety
-/// `ptr` must come from `la_alloc(len)` and not have been freed yet (liveagent.mjs frees each buffer once).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn la_free(ptr: *mut u8, len: usize) {
-    if ptr.is_null() || len == 0 {
-        return;
-    }
-    if let Ok(layout) = Layout::array::<u8>(len) {
-        // SAFETY: liveagent.mjs frees each pointer `la_alloc(len)` returned exactly once, with that `len`,
-        // so the layout is the one it was allocated with.
-        unsafe { std::alloc::dealloc(ptr, layout) }
-    }
-}
-
 /// Where the last result is (its length is what the call returned).
 #[unsafe(no_mangle)]
 pub extern "C" fn la_result_ptr() -> *const u8 {
     RESULT.with(|r| r.try_borrow().map_or(std::ptr::null(), |b| b.as_ptr()))
+}
+
+/// A buffer of at least `len` bytes for JavaScript to write the next call's arguments into, one after the
+/// other; it is reused (and grown when needed) from call to call, so a call's arguments cost no allocation.
+/// Valid until the next `la_scratch` (which may move it). Null if `len` cannot be had.
+#[unsafe(no_mangle)]
+pub extern "C" fn la_scratch(len: usize) -> *mut u8 {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                let more = len - buf.len();
+                if buf.try_reserve(more).is_err() {
+                    return std::ptr::null_mut();
+                }
+                buf.resize(len, 0);
+            }
+            buf.as_mut_ptr()
+        }
+        Err(_) => std::ptr::null_mut(),
+    })
 }
 
 /// [`boundary::SCHEMA_VERSION`].
@@ -238,7 +297,7 @@ pub extern "C" fn la_schema_version() -> u32 {
 
 /// A new session: the result is its handle.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_new(config: *const u8, config_len: usize, now_ms: f64) -> u32 {
+pub extern "C" fn la_session_new(config: *const u8, config_len: usize, now_ms: f64) -> i32 {
     let s = text(config, config_len, "the configuration").and_then(|c| JsonSession::new(c, now_ms));
     insert(&SESSIONS, s)
 }
@@ -251,7 +310,7 @@ pub extern "C" fn la_session_resume(
     snapshot: *const u8,
     snapshot_len: usize,
     now_ms: f64,
-) -> u32 {
+) -> i32 {
     let s = text(config, config_len, "the configuration").and_then(|c| {
         text(snapshot, snapshot_len, "the snapshot")
             .and_then(|snap| JsonSession::resume(c, snap, now_ms))
@@ -271,26 +330,51 @@ pub extern "C" fn la_session_free(handle: u32) {
 
 /// The next output.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_poll_output(handle: u32, now_ms: f64) -> u32 {
-    with_session(handle, |s| s.poll_output(now_ms))
+pub extern "C" fn la_session_poll_output(handle: u32, now_ms: f64) -> i32 {
+    finish_with(|buf| {
+        on_session(handle, |s| {
+            let output = s.next_output(now_ms)?;
+            write_json(buf, &output_value(&output))
+        })
+    })
 }
 
 /// Every output up to the next `wait`, as an array.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_drain_outputs(handle: u32, now_ms: f64) -> u32 {
-    with_session(handle, |s| s.drain_outputs(now_ms))
+pub extern "C" fn la_session_drain_outputs(handle: u32, now_ms: f64) -> i32 {
+    finish_with(|buf| {
+        on_session(handle, |s| {
+            buf.push(b'[');
+            // The session reaches `Wait` after finitely many outputs; the bound only keeps a bug from
+            // hanging the caller.
+            for i in 0..100_000 {
+                let output = s.next_output(now_ms)?;
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_json(buf, &output_value(&output))?;
+                if matches!(output, Output::Wait(_)) {
+                    break;
+                }
+            }
+            buf.push(b']');
+            Ok(())
+        })
+    })
 }
 
 /// When `handleTimeout` is next due (ms) or `null`.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_poll_timeout(handle: u32) -> u32 {
+pub extern "C" fn la_session_poll_timeout(handle: u32) -> i32 {
     with_session(handle, |s| {
         Ok(s.poll_timeout()
             .map_or_else(|| "null".to_owned(), |t| t.to_string()))
     })
 }
 
-/// An answer: `"accepted"` or `"stale"`.
+/// An answer: 0 (accepted) or 1 (stale). The headers are `name NUL value NUL ...` pairs
+/// (`headers_json` 0: what fetch's `Headers` hold can never contain NUL) or the boundary's JSON headers
+/// (`headers_json` 1: an object or `[name, value]` pairs, for anything else).
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn la_session_handle_response(
@@ -299,20 +383,38 @@ pub extern "C" fn la_session_handle_response(
     http_status: f64,
     headers: *const u8,
     headers_len: usize,
+    headers_json: u32,
     body: *const u8,
     body_len: usize,
     now_ms: f64,
-) -> u32 {
-    with_session(handle, |s| {
+) -> i32 {
+    verdict(on_session(handle, |s| {
         let id = request_id(id)?;
         let status = status(http_status)?;
         let headers = text(headers, headers_len, "the headers")?;
-        let h = s.handle_response(id, status, headers, input(body, body_len), now_ms)?;
-        json_string(h)
-    })
+        let body = input(body, body_len);
+        if headers_json != 0 {
+            return s.handle_response(id, status, headers, body, now_ms);
+        }
+        let mut fields = headers.split('\0');
+        let mut pairs = Vec::new();
+        while let Some(name) = fields.next() {
+            if name.is_empty() && fields.clone().next().is_none() {
+                break; // the NUL after the last value
+            }
+            let value = fields.next().ok_or_else(|| {
+                error(
+                    ErrorCode::InvalidArgument,
+                    "headers: a name without a value",
+                )
+            })?;
+            pairs.push((name, value));
+        }
+        s.handle_response_pairs(id, status, pairs, body, now_ms)
+    }))
 }
 
-/// A transport failure: `"accepted"` or `"stale"`.
+/// A transport failure: 0 (accepted) or 1 (stale).
 #[unsafe(no_mangle)]
 pub extern "C" fn la_session_handle_transport_error(
     handle: u32,
@@ -320,23 +422,23 @@ pub extern "C" fn la_session_handle_transport_error(
     kind: *const u8,
     kind_len: usize,
     now_ms: f64,
-) -> u32 {
-    with_session(handle, |s| {
+) -> i32 {
+    verdict(on_session(handle, |s| {
         let id = request_id(id)?;
         let kind = text(kind, kind_len, "the transport error")?;
-        json_string(s.handle_transport_error(id, kind, now_ms)?)
-    })
+        s.handle_transport_error(id, kind, now_ms)
+    }))
 }
 
 /// The time.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_handle_timeout(handle: u32, now_ms: f64) -> u32 {
+pub extern "C" fn la_session_handle_timeout(handle: u32, now_ms: f64) -> i32 {
     with_session(handle, |s| unit(s.handle_timeout(now_ms)))
 }
 
 /// A command as JSON: `{"commandId": n}` or `{}`.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_command(handle: u32, command: *const u8, command_len: usize) -> u32 {
+pub extern "C" fn la_session_command(handle: u32, command: *const u8, command_len: usize) -> i32 {
     with_session(handle, |s| {
         s.command(text(command, command_len, "the command")?)
     })
@@ -344,7 +446,7 @@ pub extern "C" fn la_session_command(handle: u32, command: *const u8, command_le
 
 /// A visitor text (UTF-8 bytes): its command id.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_send_message(handle: u32, msg: *const u8, msg_len: usize) -> u32 {
+pub extern "C" fn la_session_send_message(handle: u32, msg: *const u8, msg_len: usize) -> i32 {
     with_session(handle, |s| {
         Ok(s.send_message(text(msg, msg_len, "the text")?)?.to_string())
     })
@@ -363,7 +465,7 @@ pub extern "C" fn la_session_upload_request(
     content_type_len: usize,
     file: *const u8,
     file_len: usize,
-) -> u32 {
+) -> i32 {
     with_session(handle, |s| {
         s.upload_request(
             text(transfer, transfer_len, "the file transfer")?,
@@ -376,13 +478,13 @@ pub extern "C" fn la_session_upload_request(
 
 /// The observable state.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_status(handle: u32) -> u32 {
+pub extern "C" fn la_session_status(handle: u32) -> i32 {
     with_session(handle, |s| s.status())
 }
 
 /// The snapshot, as a JSON string (it holds the session key).
 #[unsafe(no_mangle)]
-pub extern "C" fn la_session_snapshot(handle: u32) -> u32 {
+pub extern "C" fn la_session_snapshot(handle: u32) -> i32 {
     with_session(handle, |s| json_string(&s.snapshot()?))
 }
 
@@ -397,7 +499,7 @@ pub extern "C" fn la_pair_new(
     config_len: usize,
     sim: *const u8,
     sim_len: usize,
-) -> u32 {
+) -> i32 {
     let p = text(config, config_len, "the configuration").and_then(|c| {
         text(sim, sim_len, "the simulator configuration").and_then(|s| JsonPair::new(c, s))
     });
@@ -416,7 +518,7 @@ pub extern "C" fn la_pair_free(handle: u32) {
 
 /// A visitor text: its command id.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_send_message(handle: u32, msg: *const u8, msg_len: usize) -> u32 {
+pub extern "C" fn la_pair_send_message(handle: u32, msg: *const u8, msg_len: usize) -> i32 {
     with_pair(handle, |p| {
         Ok(p.send_message(text(msg, msg_len, "the text")?)?.to_string())
     })
@@ -424,13 +526,13 @@ pub extern "C" fn la_pair_send_message(handle: u32, msg: *const u8, msg_len: usi
 
 /// Ends the chat.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_end(handle: u32) -> u32 {
+pub extern "C" fn la_pair_end(handle: u32) -> i32 {
     with_pair(handle, |p| unit(p.end()))
 }
 
 /// Any command as JSON.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_command(handle: u32, command: *const u8, command_len: usize) -> u32 {
+pub extern "C" fn la_pair_command(handle: u32, command: *const u8, command_len: usize) -> i32 {
     with_pair(handle, |p| {
         p.command(text(command, command_len, "the command")?)
     })
@@ -438,13 +540,13 @@ pub extern "C" fn la_pair_command(handle: u32, command: *const u8, command_len: 
 
 /// Runs the chat to its end.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_run(handle: u32) -> u32 {
+pub extern "C" fn la_pair_run(handle: u32) -> i32 {
     with_pair(handle, |p| unit(p.run()))
 }
 
 /// Runs until an event of this type: the event or `null`.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_run_until_event(handle: u32, kind: *const u8, kind_len: usize) -> u32 {
+pub extern "C" fn la_pair_run_until_event(handle: u32, kind: *const u8, kind_len: usize) -> i32 {
     with_pair(handle, |p| {
         p.run_until_event(text(kind, kind_len, "the event type")?)
     })
@@ -452,13 +554,13 @@ pub extern "C" fn la_pair_run_until_event(handle: u32, kind: *const u8, kind_len
 
 /// Runs until this much virtual time has passed since the start.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_run_until_elapsed(handle: u32, elapsed_ms: f64) -> u32 {
+pub extern "C" fn la_pair_run_until_elapsed(handle: u32, elapsed_ms: f64) -> i32 {
     with_pair(handle, |p| unit(p.run_until_elapsed(elapsed_ms)))
 }
 
 /// Virtual milliseconds since the start.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_elapsed(handle: u32) -> u32 {
+pub extern "C" fn la_pair_elapsed(handle: u32) -> i32 {
     with_pair(handle, |p| {
         serde_json::to_string(&p.elapsed_ms())
             .map_err(|e| error(ErrorCode::Internal, e.to_string()))
@@ -467,30 +569,30 @@ pub extern "C" fn la_pair_elapsed(handle: u32) -> u32 {
 
 /// Every event with its virtual time.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_events(handle: u32) -> u32 {
+pub extern "C" fn la_pair_events(handle: u32) -> i32 {
     with_pair(handle, |p| p.events())
 }
 
 /// The agent texts the application got.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_agent_texts(handle: u32) -> u32 {
+pub extern "C" fn la_pair_agent_texts(handle: u32) -> i32 {
     with_pair(handle, |p| p.agent_texts())
 }
 
 /// The transcript, as a JSON string.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_transcript(handle: u32) -> u32 {
+pub extern "C" fn la_pair_transcript(handle: u32) -> i32 {
     with_pair(handle, |p| json_string(&p.transcript()))
 }
 
 /// The delivery report.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_check_delivery(handle: u32) -> u32 {
+pub extern "C" fn la_pair_check_delivery(handle: u32) -> i32 {
     with_pair(handle, |p| p.check_delivery())
 }
 
 /// The session's snapshot, as a JSON string.
 #[unsafe(no_mangle)]
-pub extern "C" fn la_pair_snapshot(handle: u32) -> u32 {
+pub extern "C" fn la_pair_snapshot(handle: u32) -> i32 {
     with_pair(handle, |p| json_string(&p.snapshot()?))
 }
