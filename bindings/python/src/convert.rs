@@ -316,6 +316,9 @@ impl<'py, 'c> ToPy<'py, 'c> {
 /// A dict being filled: a struct's or a map's.
 pub struct DictBuilder<'py, 'c> {
     to: ToPy<'py, 'c>,
+    /// A `serde_json::value::RawValue` (JSON text kept as text) serialises as a struct of this one
+    /// field: its value, parsed, is the result instead of a dict.
+    raw: Option<Bound<'py, PyAny>>,
     dict: Bound<'py, PyDict>,
     /// A map's key waiting for its value.
     pending: Option<Bound<'py, PyAny>>,
@@ -340,6 +343,7 @@ impl<'py, 'c> ToPy<'py, 'c> {
     fn dict(self) -> DictBuilder<'py, 'c> {
         DictBuilder {
             to: self,
+            raw: None,
             dict: PyDict::new(self.py),
             pending: None,
             pending_level: Level::Plain,
@@ -575,12 +579,27 @@ impl<'py, 'c> DictBuilder<'py, 'c> {
         name: &'static str,
         value: &T,
     ) -> Result<(), ConvError> {
+        if name == RAW_VALUE_TOKEN {
+            let serde_json::Value::String(text) =
+                serde_json::to_value(value).map_err(|e| ConvError::Form(e.to_string()))?
+            else {
+                return Err(ConvError::Form("raw JSON that is not text".to_owned()));
+            };
+            let parsed: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| ConvError::Form(e.to_string()))?;
+            self.raw = Some(parsed.serialize(self.to.plain())?);
+            return Ok(());
+        }
         let (name, level) = self.to.level.field(name);
         let value = value.serialize(self.to.at(level))?;
         self.dict.set_item(key(self.to.py, name), value)?;
         Ok(())
     }
 }
+
+/// The name serde_json gives the one field of a `RawValue` (serde_json's `raw_value` feature; the core
+/// keeps some server payloads as their text).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// A map key as serde_json writes it: a string (numbers and booleans as their text).
 fn map_key<'py>(py: Python<'py>, k: Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>, ConvError> {
@@ -674,7 +693,7 @@ impl<'py, 'c> ser::SerializeStruct for DictBuilder<'py, 'c> {
         self.field(name, value)
     }
     fn end(self) -> Result<Self::Ok, ConvError> {
-        Ok(self.dict.into_any())
+        Ok(self.raw.unwrap_or_else(|| self.dict.into_any()))
     }
 }
 
