@@ -10,6 +10,7 @@ directory first). Each seed is framed the way its target reads its input (see sr
 * decode_noun: the index of the noun in NOUN_NAMES (bit 0x80: also POST it to the simulator, 0x40: as a
   MultiNoun), then the request body.
 * session_ops / sim_session: bytes for `arbitrary`; zeros mean "a cooperative server", the rest is entropy.
+  The sim_session seeds named for a latency or an unreachable server are written field by field (SimInput).
   (hostile_server's seeds are random bytes, written once, not by this script.)
 """
 import json
@@ -55,9 +56,14 @@ def write(target, name, data):
         f.write(data)
 
 
+# The targets whose seeds this script writes (hostile_server's and sim_request's are written by hand: kept).
+OWN_TARGETS = ("parse_session_id", "parse_messages", "parse_visitor", "parse_error", "decode_noun",
+               "session_ops", "sim_session")
+
+
 def main():
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    for target in OWN_TARGETS:
+        shutil.rmtree(os.path.join(OUT, target), ignore_errors=True)
     for d, name, body in fixtures():
         seed = f"{d}__{name}"
         lower = name.lower()
@@ -125,6 +131,52 @@ def main():
             write(target, f"random-{i}", bytes(rng.randrange(256) for _ in range(64 << (i % 4))))
     # Cooperative answers interleaved with sends: op 0 (Respond, Natural) is all zeros.
     write("session_ops", "odd-setup-zeros", b"\x01" + bytes(300))
+    sim_session_seeds()
+
+
+# sim::Dialect::switches().len(): one byte each, zero for the default.
+DIALECT_SWITCHES = 24
+
+
+def u32(n):
+    return n.to_bytes(4, "little")
+
+
+def sim_chat(max_attempts):
+    """A SimInput up to its dialect (src/testkit/fuzz/sim_session.rs): seed 7, no fault, an echo agent
+    accepting after 1 s, the visitor sending at 2.5 s and 3.5 s and ending at 13.5 s, the default dialect."""
+    b = bytes([7, 0, 0, 0, 0, 0, 0, 0])  # seed
+    b += b"\x00"  # no fault
+    b += u32(0x6000_0000) + bytes([10])  # AgentScript variant 1: echo, accepting after 10 tenths
+    for after, act in ((25, 0), (10, 0), (100, 0xF000_0000)):  # Send, Send, End (VisitorAct variants)
+        b += bytes([1, after]) + u32(act)
+    b += b"\x00"  # no more visitor steps
+    b += bytes([0, 0, max_attempts])  # consecutive sequence, wrapped answers, max_attempts (n % 8 + 2)
+    return b + bytes(DIALECT_SWITCHES)
+
+
+def unreachable(trigger, count, after):
+    """One `Unreachable` fault (a bool to go on first): a Trigger, count (n % 6 + 1), the delay's bytes."""
+    return b"\x01" + trigger + bytes([count]) + after
+
+
+def sim_session_seeds():
+    post_2 = u32(0x7000_0000) + bytes([1])  # Trigger variant 2: Post, int_in_range(1..=12) of 1: 2
+    at_5s = u32(0xA000_0000) + (50).to_bytes(2, "little")  # Trigger variant 3: After, 50 tenths
+    no_latency = b"\x00"
+    # Every attempt of the first ChatMessage lost, the transport failing after 2 s, 3 attempts allowed.
+    write("sim_session", "unreachable-message-budget-spent",
+          sim_chat(1) + no_latency + unreachable(post_2, 2, bytes([1, 20])) + b"\x00")
+    # Two attempts lost, each failing just as the request deadline passes (delay tag 2, offset 0).
+    write("sim_session", "unreachable-at-request-deadline",
+          sim_chat(0) + no_latency + unreachable(post_2, 1, bytes([2, 0])) + b"\x00")
+    # Unreachable from 5 s: the held poll loses its connection at once, the next request fails at once.
+    write("sim_session", "unreachable-breaks-held-poll",
+          sim_chat(0) + no_latency + unreachable(at_5s, 1, bytes([0])) + b"\x00")
+    # Every answer 15 s late: an idle poll's 204 arrives as the poll's deadline passes (45 s = 30 s + 15 s).
+    write("sim_session", "latency-at-poll-deadline", sim_chat(0) + bytes([225, 0, 0]))
+    # Every answer 30 s late: as each request's deadline passes.
+    write("sim_session", "latency-at-request-deadline", sim_chat(0) + bytes([224, 0, 0]))
 
 
 if __name__ == "__main__":

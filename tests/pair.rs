@@ -182,6 +182,79 @@ fn lost_post_answer() {
     insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
 }
 
+/// Every attempt of the POST carrying "v1" is lost on the way (`FaultKind::Unreachable`: never processed,
+/// the transport fails 2 s later) until the retry budget is spent: the server never saw the text, so the
+/// session must not call it delivered, and the delivery check accepts what it says instead.
+#[test]
+fn a_text_only_sent_to_an_unreachable_server_is_never_called_delivered() {
+    let sim = SimConfig::default()
+        .with_agent(AgentScript::echo(secs(1.0)))
+        .with_fault(Fault::for_session(
+            0,
+            Trigger::Post(2),
+            FaultKind::Unreachable {
+                count: 3,
+                after: secs(2.0),
+            },
+        ));
+    let mut config = config(&sim);
+    config.retry.max_attempts = 3;
+    let mut p = Pair::new(config, sim, Timestamp::ZERO);
+    p.run_until_elapsed(secs(2.5)).expect("run");
+    let v1 = p.send_message("v1").expect("send");
+    p.run().expect("run to the end");
+    let rec = p.server().session_by_index(0).expect("session 0");
+    assert!(rec.visitor_messages.is_empty(), "{}", p.transcript());
+    assert!(
+        !p.events()
+            .iter()
+            .any(|e| matches!(e, (_, Event::Delivered(ids)) if ids.contains(&v1))),
+        "{}",
+        p.transcript()
+    );
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.accepted_by_server, 0);
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
+/// Two attempts of the POST carrying "v1" are lost on the way, the third reaches the server: the text is
+/// there once. The session cannot know the lost attempts never arrived (a server may process a re-used
+/// sequence number again), so it says `DeliveryUncertain`, which the delivery check accepts.
+#[test]
+fn a_text_sent_again_after_unreachable_attempts_arrives_once() {
+    let sim = SimConfig::default()
+        .with_agent(AgentScript::echo(secs(1.0)))
+        .with_fault(Fault::for_session(
+            0,
+            Trigger::Post(2),
+            FaultKind::Unreachable {
+                count: 2,
+                after: secs(2.0),
+            },
+        ));
+    let mut p = pair(sim);
+    p.run_until_elapsed(secs(2.5)).expect("run");
+    let v1 = p.send_message("v1").expect("send");
+    p.run_until_event(|e| matches!(e, Event::AgentMessage(_)))
+        .expect("run");
+    p.end().expect("end");
+    p.run().expect("run to the end");
+    let rec = p.server().session_by_index(0).expect("session 0");
+    assert_eq!(rec.visitor_messages, ["v1"], "{}", p.transcript());
+    assert_eq!(rec.retransmissions, 0);
+    assert!(
+        p.events()
+            .iter()
+            .any(|e| matches!(e, (_, Event::DeliveryUncertain(ids)) if ids.contains(&v1))),
+        "{}",
+        p.transcript()
+    );
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
 // ------------------------------------------------------------------------------------------------
 // Stepping and bounds
 // ------------------------------------------------------------------------------------------------

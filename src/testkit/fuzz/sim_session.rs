@@ -1,7 +1,9 @@
 //! The `sim_session` target: a [`Session`](crate::Session) against the simulator under a fault plan, an agent
 //! script, a visitor script and a dialect, all drawn from the input, judged from the simulator's record.
 
-use crate::sim::{AgentScript, Dialect, Fault, FaultPlan, Pair, PairError, SimConfig};
+use crate::sim::{
+    AgentScript, Dialect, Fault, FaultKind, FaultPlan, Pair, PairError, SimConfig, Trigger,
+};
 use crate::{Config, RetryPolicy, Timestamp};
 use arbitrary::{Arbitrary, Unstructured};
 use std::time::Duration;
@@ -10,6 +12,11 @@ use std::time::Duration;
 const SIM_MAX_STEPS: usize = 20_000;
 /// Virtual time per run.
 const SIM_MAX_TIME: Duration = Duration::from_secs(15 * 60);
+/// The session's deadline for every request but the poll (`Config::request_timeout`, set to this):
+/// answer latencies and transport failures are drawn around it, where a late answer races the deadline.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+/// The session's poll deadline is the server's `clientPollTimeout` plus this (`Config::poll_margin`).
+const POLL_MARGIN: Duration = Duration::from_secs(5);
 
 /// The chat of one `sim_session` run, in the order its fields are drawn.
 #[derive(Debug, Clone, Arbitrary)]
@@ -30,8 +37,17 @@ pub struct SimInput {
     pub wrap_visitor_answers: bool,
     /// The session's `RetryPolicy::max_attempts`: 2..=9.
     pub max_attempts: u8,
-    /// The server's dialect. Last, so an input whose bytes run out before it keeps the default dialect.
+    /// The server's dialect (the default when the bytes run out before it).
     pub dialect: Dialect,
+    /// `SimConfig::answer_latency`: none most of the time, sometimes up to 5 s, sometimes near a deadline of
+    /// the session (see [`answer_latency`]). Drawn after the dialect, so the inputs stored before it existed
+    /// (which end before their bytes run out, or have no bytes left) keep their meaning: no latency.
+    #[arbitrary(with = answer_latency)]
+    pub answer_latency: Duration,
+    /// `FaultKind::Unreachable` faults (at most 3, see [`unreachable_fault`]), added to the plan after
+    /// `faults`. Drawn last, for the same reason as the latency: none when the bytes run out.
+    #[arbitrary(with = unreachable_faults)]
+    pub unreachable: Vec<Fault>,
 }
 
 /// One step of the visitor: `after` tenths of a second after the previous one, once the pair is quiescent.
@@ -70,6 +86,75 @@ fn at_most_twelve(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<VisitorStep
     Ok(v)
 }
 
+/// Requests of the session the transport fails on at most this often per run.
+const MAX_UNREACHABLE_FAULTS: usize = 3;
+
+/// A `bool` to go on (as `Vec`'s `Arbitrary` draws one before each element), then [`unreachable_fault`];
+/// at most [`MAX_UNREACHABLE_FAULTS`].
+fn unreachable_faults(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<Fault>> {
+    let mut v = Vec::new();
+    while v.len() < MAX_UNREACHABLE_FAULTS && bool::arbitrary(u)? {
+        v.push(unreachable_fault(u)?);
+    }
+    Ok(v)
+}
+
+/// An `Unreachable` fault for the first session: the trigger (as the plan's faults draw it), the number of
+/// requests lost in a row (a `u8` folded into 1..=6: below and above the retry budget), then how long the
+/// transport takes to fail each: a `u8` modulo 4 picks at once, a `u8` of tenths of a second, near the
+/// request deadline (see [`near`]), or up to four request deadlines in tenths of a second (a `u16`, folded).
+fn unreachable_fault(u: &mut Unstructured<'_>) -> arbitrary::Result<Fault> {
+    let at = Trigger::arbitrary(u)?;
+    let count = u32::from(u8::arbitrary(u)? % 6) + 1;
+    let after = match u8::arbitrary(u)? % 4 {
+        0 => Duration::ZERO,
+        1 => Duration::from_millis(u64::from(u8::arbitrary(u)?) * 100),
+        2 => near(REQUEST_DEADLINE, i8::arbitrary(u)?),
+        _ => {
+            let most = u16::try_from(REQUEST_DEADLINE.as_millis() * 4 / 100).unwrap_or(u16::MAX);
+            Duration::from_millis(u64::from(u16::arbitrary(u)? % (most + 1)) * 100)
+        }
+    };
+    Ok(Fault::for_session(
+        0,
+        at,
+        FaultKind::Unreachable { count, after },
+    ))
+}
+
+/// `SimConfig::answer_latency`: a `u8`; below 160 (and when the bytes ran out) none; below 224 up to 5 s (a
+/// `u16` of milliseconds, folded); above, near a deadline (see [`near`]): the request deadline when the `u8`
+/// is even, else the time the poll's deadline leaves after the server's hold (an idle poll's 204 then arrives
+/// as the poll times out).
+fn answer_latency(u: &mut Unstructured<'_>) -> arbitrary::Result<Duration> {
+    let tag = u8::arbitrary(u)?;
+    Ok(match tag {
+        0..=159 => Duration::ZERO,
+        160..=223 => Duration::from_millis(u64::from(u16::arbitrary(u)? % 5001)),
+        _ if tag % 2 == 0 => near(REQUEST_DEADLINE, i8::arbitrary(u)?),
+        _ => {
+            let sim = SimConfig::default();
+            let poll_deadline =
+                Duration::from_secs(u64::try_from(sim.client_poll_timeout).unwrap_or(0))
+                    .saturating_add(POLL_MARGIN);
+            near(
+                poll_deadline.saturating_sub(sim.poll_hold),
+                i8::arbitrary(u)?,
+            )
+        }
+    })
+}
+
+/// `base` moved by `steps` times 10 ms (an `i8`: within 1.28 s either way, `base` itself at 0).
+fn near(base: Duration, steps: i8) -> Duration {
+    let by = Duration::from_millis(u64::from(steps.unsigned_abs()) * 10);
+    if steps < 0 {
+        base.saturating_sub(by)
+    } else {
+        base.saturating_add(by)
+    }
+}
+
 impl SimInput {
     /// The input these bytes stand for (`None` when they do not make one: such an input is skipped).
     pub fn from_bytes(data: &[u8]) -> Option<SimInput> {
@@ -85,8 +170,14 @@ impl SimInput {
             sim.dialect.sequence_rule = crate::sim::dialect::SequenceRule::Consecutive;
         }
         sim.wrap_visitor_answers = self.wrap_visitor_answers;
+        sim.answer_latency = self.answer_latency;
         sim.faults = FaultPlan {
-            faults: self.faults.clone(),
+            faults: self
+                .faults
+                .iter()
+                .chain(&self.unreachable)
+                .cloned()
+                .collect(),
         };
         sim
     }
@@ -106,15 +197,20 @@ impl SimInput {
             ..RetryPolicy::default()
         });
         config.receive_queue_updates = true;
+        config.request_timeout = REQUEST_DEADLINE;
+        config.poll_margin = POLL_MARGIN;
         Some(config)
     }
 }
 
-/// Input: an `Arbitrary` [`SimInput`]: a fault plan for session 0 (up to 6 faults, every `FaultKind`, triggers
-/// by request/poll/POST/server-request count 1..=12 or by time), the agent script (the default, an echo agent,
-/// or up to 16 steps of any action), a visitor script (up to 12 steps: send a unique text, typing, sneak peek,
-/// custom event, end; each some tenths of a second after the previous one), simulator and retry knobs, and
-/// the server's dialect (every value of every `sim::Dialect` switch; the default when the bytes run out).
+/// Input: an `Arbitrary` [`SimInput`]: a fault plan for session 0 (up to 6 faults of every `FaultKind` but
+/// `Unreachable`, triggers by request/poll/POST/server-request count 1..=12 or by time), the agent script (the
+/// default, an echo agent, or up to 16 steps of any action), a visitor script (up to 12 steps: send a unique
+/// text, typing, sneak peek, custom event, end; each some tenths of a second after the previous one),
+/// simulator and retry knobs, the server's dialect (every value of every `sim::Dialect` switch), then, at
+/// the end of the input, an answer latency and up to 3 `Unreachable` faults (requests that never reach the
+/// server; the transport fails up to four request deadlines later). Bytes that run out leave the default
+/// dialect, no latency and no unreachable fault.
 ///
 /// The chat is driven by [`Pair`] (the crate's one client↔server harness: requests to the server, ready
 /// replies back — `Reply::Drop` as a transport error —, abandoned requests cancelled on the server as a
