@@ -17,7 +17,7 @@
 //! | [`decode_noun`] | noun name + body to `Noun::decode`, and to the simulator as a Chasitor POST or MultiNoun | no panic; a decoded noun re-encodes (`Noun::body`) and decodes to the same value; the simulator answers |
 //! | [`session_ops`](fn@session_ops) | [`Op`](crate::testkit::Op)s drawn with `Arbitrary` | every invariant of the testkit `Monitor` after every step |
 //! | [`sim_session`](fn@sim_session) | a [`SimInput`]: fault plan, agent script, visitor script, dialect, answer latency, unreachable server | a `Session` against the simulator, driven by `sim::Pair`: exactly-once, in-order delivery both ways, judged by `Pair::check_delivery` from the simulator's record |
-//! | [`sim_request`] | a raw request (method, path, headers, body; placeholders for a live chat's key, token, id) under a dialect, admin API on or off, to `sim::Server::handle_request` | no panic; exactly one answer per request; the report and the transcript render |
+//! | [`sim_request`](fn@sim_request) | a raw request (method, path, headers, body; placeholders for a live chat's key, token, id) under a dialect, admin API on or off, to `sim::Server::handle_request` | no panic; exactly one answer per request; the report and the transcript render |
 //! | [`hostile_server`](fn@hostile_server) | a chat, then answers a hostile server would send: any status, any body, SwitchServer to any URL, any `sequence`, oversized batches | the testkit `Monitor`: no request outside the redirect policy, every delivered agent message reaches the application, events per step under the caps |
 
 /// `return Err(Finding)` with a `format!` message.

@@ -40,11 +40,11 @@ pub struct SimInput {
     /// The server's dialect (the default when the bytes run out before it).
     pub dialect: Dialect,
     /// `SimConfig::answer_latency`: none most of the time, sometimes up to 5 s, sometimes near a deadline of
-    /// the session (see [`answer_latency`]). Drawn after the dialect, so the inputs stored before it existed
+    /// the session (see `answer_latency`). Drawn after the dialect, so the inputs stored before it existed
     /// (which end before their bytes run out, or have no bytes left) keep their meaning: no latency.
     #[arbitrary(with = answer_latency)]
     pub answer_latency: Duration,
-    /// `FaultKind::Unreachable` faults (at most 3, see [`unreachable_fault`]), added to the plan after
+    /// `FaultKind::Unreachable` faults (at most 3, see `unreachable_fault`), added to the plan after
     /// `faults`. Drawn last, for the same reason as the latency: none when the bytes run out.
     #[arbitrary(with = unreachable_faults)]
     pub unreachable: Vec<Fault>,
