@@ -780,6 +780,52 @@ fn a_whole_chat_through_the_json_pair_with_a_handover_and_a_409() {
     );
 }
 
+/// `answerLatencyMs` and the `unreachable` fault reach the simulator: every answer comes 50 ms after its
+/// request, and the first two attempts of the first ChatMessage never reach the server (the transport fails
+/// 1 s later each), so the text is there once, after two retries.
+#[test]
+fn the_json_pair_takes_an_answer_latency_and_an_unreachable_server() {
+    let sim = r#"{"agent": "default", "answerLatencyMs": 50, "faults": [
+        {"session": 0, "at": {"type": "post", "n": 2}, "kind": {"type": "unreachable", "count": 2, "ms": 1000}}]}"#;
+    let mut pair = JsonPair::new(CONFIG, sim).expect("pair");
+    assert_eq!(
+        pair.pair().server().config().answer_latency,
+        std::time::Duration::from_millis(50)
+    );
+    let greeting = pair.run_until_event("agentMessage").expect("run");
+    assert!(greeting.contains("Hello"), "{greeting}");
+    pair.send_message("Anyone there?").expect("send");
+    pair.run_until_event("agentMessage").expect("run");
+    pair.end().expect("end");
+    pair.run().expect("run");
+    let report: serde_json::Value =
+        serde_json::from_str(&pair.check_delivery().expect("report")).expect("json");
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(report["acceptedByServer"], 1, "{report}");
+    let rec = pair.pair().server().session_by_index(0).expect("session 0");
+    assert_eq!(rec.visitor_messages, ["Anyone there?"]);
+    let events: serde_json::Value =
+        serde_json::from_str(&pair.events().expect("events")).expect("json");
+    let events = events.as_array().expect("array");
+    // SessionId and ChasitorInit answered 50 ms after each was sent.
+    assert_eq!(events[0]["event"]["type"], "chatRequested");
+    assert_eq!(events[0]["atMs"], 100);
+    // The ChatMessage sent with the greeting (2.6 s) failed 1 s later, then arrived on its retry; the
+    // session cannot know the lost attempt was never processed.
+    let chat_retries: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"]["type"] == "retrying" && e["event"]["request"] == "chat")
+        .map(|e| &e["atMs"])
+        .collect();
+    assert_eq!(chat_retries, [3600], "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"]["type"] == "deliveryUncertain" && e["event"]["commands"][0] == 1),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn bad_simulator_configurations_name_the_field() {
     for (json, expected) in [

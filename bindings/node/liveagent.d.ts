@@ -261,7 +261,8 @@ export type FaultKind =
   | { type: "dropReply" | "expire" | "handover" | "switchServer" | "duplicateBatch" }
   | { type: "delayReply"; ms: number }
   | { type: "serverErrors"; count: number; status: number }
-  | { type: "sequenceDrift"; by: number };
+  | { type: "sequenceDrift"; by: number }
+  | { type: "unreachable"; count: number; ms: number };
 export type AgentStep = { afterMs?: number } & (
   | { type: "accept" | "typing" | "notTyping" | "echoVisitor" | "stopEcho" | "disconnect" | "end" | "requestFile" }
   | { type: "queueUpdate"; position: number }
@@ -280,6 +281,7 @@ export interface SimConfig {
   host?: string;
   alternateHost?: string;
   pollHoldMs?: number;
+  answerLatencyMs?: number;
   clientPollTimeoutSecs?: number;
   sessionIdleTimeoutMs?: number;
   minApiVersion?: number;

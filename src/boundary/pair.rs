@@ -37,6 +37,7 @@ pub(crate) fn sim_config_from_json(json: &str) -> Result<SimConfig, BoundaryErro
     o.set("host", &mut c.host)?;
     o.set("alternateHost", &mut c.alternate_host)?;
     o.set_ms("pollHoldMs", &mut c.poll_hold)?;
+    o.set_ms("answerLatencyMs", &mut c.answer_latency)?;
     o.set("clientPollTimeoutSecs", &mut c.client_poll_timeout)?;
     o.set_ms("sessionIdleTimeoutMs", &mut c.session_idle_timeout)?;
     o.set("minApiVersion", &mut c.min_api_version)?;
@@ -290,6 +291,7 @@ enum FaultKindJson {
     SwitchServer,
     DuplicateBatch,
     SequenceDrift { by: u64 },
+    Unreachable { count: u32, ms: f64 },
 }
 
 impl FaultJson {
@@ -312,6 +314,10 @@ impl FaultJson {
             FaultKindJson::SwitchServer => FaultKind::SwitchServer,
             FaultKindJson::DuplicateBatch => FaultKind::DuplicateBatch,
             FaultKindJson::SequenceDrift { by } => FaultKind::SequenceDrift(by),
+            FaultKindJson::Unreachable { count, ms } => FaultKind::Unreachable {
+                count,
+                after: millis(ms, "kind.ms")?,
+            },
         };
         Ok(Fault {
             session: self.session,
