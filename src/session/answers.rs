@@ -258,14 +258,15 @@ impl Session {
                     Err(e) => self.on_failure(kind, Failure::Decode(e)),
                 }
             }
-            RequestKind::Messages => match wire::parse_messages(status, body, &limits)
-                .and_then(|answer| self.check_backlog(answer))
-            {
-                Ok(answer) => {
-                    self.on_success(kind);
-                    self.handovers = 0;
-                    self.on_poll_answer(answer);
-                }
+            RequestKind::Messages => match wire::parse_messages(status, body, &limits) {
+                Ok(answer) => match self.check_backlog(&answer) {
+                    Ok(()) => {
+                        self.on_success(kind);
+                        self.handovers = 0;
+                        self.on_poll_answer(answer);
+                    }
+                    Err(e) => self.on_failure(kind, Failure::Decode(e)),
+                },
                 Err(e) => self.on_failure(kind, Failure::Decode(e)),
             },
         }
@@ -273,14 +274,13 @@ impl Session {
 
     /// A batch whose events would pin more memory than the application may leave undrained is refused whole
     /// before anything in it counts: not acknowledged (the server keeps it), retried like an undecodable answer.
-    fn check_backlog(
-        &self,
-        answer: wire::MessagesAnswer,
-    ) -> Result<wire::MessagesAnswer, wire::DecodeError> {
-        if let wire::MessagesAnswer::Batch(batch) = &answer {
-            super::guard::check_event_bytes(&batch.messages, &self.events, &self.config.limits)?;
+    fn check_backlog(&self, answer: &wire::MessagesAnswer) -> Result<(), wire::DecodeError> {
+        match answer {
+            wire::MessagesAnswer::Batch(batch) => {
+                super::guard::check_event_bytes(&batch.messages, &self.events, &self.config.limits)
+            }
+            _ => Ok(()),
         }
-        Ok(answer)
     }
 
     fn on_error_status(&mut self, kind: RequestKind, status: u16, body: &[u8]) {
