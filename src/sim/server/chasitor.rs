@@ -87,12 +87,8 @@ impl Server {
         name: &str,
         body: &[u8],
     ) -> Option<Noun> {
-        let id = self
-            .sessions
-            .get(si)
-            .map(|s| s.rec.id.clone())
-            .unwrap_or_default();
-        match decode_noun(name, body, &self.config.dialect, &id) {
+        let id = self.sessions.get(si).map_or("", |s| s.rec.id.as_str());
+        match decode_noun(name, body, &self.config.dialect, id) {
             Ok((noun, tolerated)) => {
                 for tol in tolerated {
                     let (code, section, what) = match tol {

@@ -185,7 +185,7 @@ impl Server {
                 if a.status >= 400 && !ctx.planned && !self.refusal_noted {
                     self.note_refusal(req, &ctx, &a);
                 }
-                let line = ctx.line.clone();
+                let line = std::mem::take(&mut ctx.line);
                 let lost = ctx.fx.drop;
                 self.send(ticket, ctx.session, a, ctx.fx, now, Some(line));
                 if let (Some(si), Some(reason)) = (ctx.session, ctx.end_after) {

@@ -333,8 +333,6 @@ impl Server {
         for k in kinds {
             self.fire(si, k, t, Some(ctx));
         }
-        let alt = self.config.alternate_host.clone();
-        let numbers = self.config.dialect.numbers;
         let Some(s) = self.sessions.get_mut(si) else {
             return Err(Answer::text(403, SESSION_INVALID));
         };
@@ -365,7 +363,13 @@ impl Server {
         }
         // Polls are checked once their `ack` is known (the poll acknowledging the switch must use the new host).
         if kind != Kind::Poll
-            && let Some(a) = wrong_host(s, req, kind, &alt, numbers)
+            && let Some(a) = wrong_host(
+                s,
+                req,
+                kind,
+                &self.config.alternate_host,
+                self.config.dialect.numbers,
+            )
         {
             // Sent before the visitor read the SwitchServer (its one POST in flight while the poll that brought
             // the switch was answered) and overtaken by the poll acknowledging it: served where it was sent, once.
@@ -396,7 +400,7 @@ impl Server {
         };
         if kind != Kind::Poll
             && let Some(w) = s.switch.as_mut()
-            && at_new_host(w, req, &alt)
+            && at_new_host(w, req, &self.config.alternate_host)
         {
             w.old_host_closed = true;
         }
