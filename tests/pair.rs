@@ -5,8 +5,8 @@
 
 use liveagent::Timestamp;
 use liveagent::sim::{
-    AgentAction, AgentScript, AgentStep, Discrepancy, Fault, FaultKind, Pair, PairError, PairStep,
-    Reply, SimConfig, Trigger,
+    AgentAction, AgentScript, AgentStep, DeliveryNote, Dialect, Discrepancy, Fault, FaultKind,
+    Pair, PairError, PairStep, Reply, SimConfig, Trigger,
 };
 use liveagent::{Config, EndReason, Event, Handled, RequestKind};
 use std::time::Duration;
@@ -252,6 +252,55 @@ fn a_text_sent_again_after_unreachable_attempts_arrives_once() {
     );
     let report = p.check_delivery();
     assert!(report.is_clean(), "{report}");
+    insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
+}
+
+/// The server's counter drifts on the POST carrying "v1" (`SequenceDrift`: 409 `Actual 4`, not processed),
+/// but that 409 is delayed and the session abandons the POST at a handover; after ReconnectSession it
+/// re-sends "v1" under the same number (`resetSequence` false: the counter goes on), which the server, past
+/// it, answers 200 as a retransmission. The
+/// session calls it delivered, and no client could know better: the check notes it instead of flagging it,
+/// from the server's record of what it lost that way.
+#[test]
+fn a_text_lost_to_a_drift_the_session_never_saw_is_noted_not_flagged() {
+    let sim = SimConfig::default()
+        .with_agent(AgentScript::echo(secs(1.0)))
+        .with_fault(Fault::for_session(
+            0,
+            Trigger::Post(2),
+            FaultKind::SequenceDrift(3),
+        ))
+        .with_fault(Fault::for_session(
+            0,
+            Trigger::Post(2),
+            FaultKind::DelayReply(secs(60.0)),
+        ))
+        .with_fault(Fault::for_session(
+            0,
+            Trigger::After(secs(10.0)),
+            FaultKind::Handover,
+        ))
+        .with_dialect(
+            Dialect::default()
+                .parse_assignments("reset-sequence=false")
+                .expect("dialect"),
+        );
+    let mut p = pair(sim);
+    p.run_until_elapsed(secs(2.5)).expect("run");
+    p.send_message("v1").expect("send");
+    p.run_until_elapsed(secs(20.0)).expect("run");
+    p.end().expect("end");
+    p.run().expect("run to the end");
+    let rec = p.server().session_by_index(0).expect("session 0");
+    assert!(rec.visitor_messages.is_empty(), "{}", p.transcript());
+    assert_eq!(rec.lost_to_drift, ["v1"]);
+    let report = p.check_delivery();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        report.notes,
+        [DeliveryNote::LostToUnseenDrift { text: "v1".into() }],
+        "{report}"
+    );
     insta::assert_snapshot!(format!("{}\n{report}", p.transcript()));
 }
 

@@ -149,6 +149,11 @@ pub struct SessionRecord {
     pub visitor_events: Vec<VisitorEvent>,
     /// POSTs recognised as retransmissions (sequence already accepted) and answered 200 without processing.
     pub retransmissions: u32,
+    /// Visitor ChatMessage texts of POSTs answered 200 as retransmissions under a sequence number a
+    /// [`FaultKind::SequenceDrift`](super::FaultKind::SequenceDrift) skipped: the server never received that
+    /// number. Only a visitor that never got the drift's 409 re-sends such a number (nothing else says the
+    /// counter moved), so these texts are lost without the visitor being told: a limit of the protocol.
+    pub lost_to_drift: Vec<String>,
     /// 503 handovers started by faults.
     pub handovers: u32,
     /// ReconnectSession requests answered 200 (a repeat of one whose answer was lost is not counted again).
@@ -220,6 +225,8 @@ pub(crate) struct ChatRecord {
     pub(crate) prev_token: Option<Box<str>>,
     /// Last accepted `X-LIVEAGENT-SEQUENCE`.
     pub(crate) last_seq: u64,
+    /// Sequence numbers (first, last) a SequenceDrift skipped since the counter last restarted.
+    pub(crate) drifted: Vec<(u64, u64)>,
     pub(crate) receive_queue_updates: bool,
     pub(crate) queue_position: i64,
     pub(crate) visitor_name: String,

@@ -25,6 +25,7 @@ impl Pair {
             .and_then(|id| self.server.session(id));
         let empty: &[String] = &[];
         let at_server = record.map_or(empty, |r| r.visitor_messages.as_slice());
+        let lost_to_drift = record.map_or(empty, |r| r.lost_to_drift.as_slice());
         let emitted = record.map_or(empty, |r| r.agent_messages.as_slice());
         let mut report = DeliveryReport {
             sent: visitor.texts.len(),
@@ -75,6 +76,13 @@ impl Pair {
             let times = counts.get(text.as_str()).copied().unwrap_or(0);
             let v = verdict.get(id).copied();
             let d = match v {
+                // The server answered 200 to a number its own drift skipped: nothing could tell the session.
+                Some(Verdict::Delivered) if times == 0 && lost_to_drift.contains(text) => {
+                    report
+                        .notes
+                        .push(DeliveryNote::LostToUnseenDrift { text: text.clone() });
+                    None
+                }
                 Some(Verdict::Delivered) if times == 0 => {
                     Some(Discrepancy::DeliveredButMissing { text: text.clone() })
                 }
@@ -391,6 +399,14 @@ pub enum DeliveryNote {
         /// How many times the server has it.
         times: usize,
     },
+    /// The session reported the text [`Event::Delivered`], but the server had answered its POST 200 as a
+    /// retransmission of a sequence number a `SequenceDrift` skipped and never processed it
+    /// ([`SessionRecord::lost_to_drift`](crate::sim::SessionRecord::lost_to_drift)): the drift's 409 never
+    /// reached the session, and the protocol has no other signal.
+    LostToUnseenDrift {
+        /// The text.
+        text: String,
+    },
 }
 
 impl fmt::Display for DeliveryNote {
@@ -399,6 +415,11 @@ impl fmt::Display for DeliveryNote {
             DeliveryNote::NeedlessUncertainty { text, times } => write!(
                 f,
                 "\"{}\" was reported DeliveryUncertain though every POST carrying it was answered (the server has it {times} time(s))",
+                LogSafe(text)
+            ),
+            DeliveryNote::LostToUnseenDrift { text } => write!(
+                f,
+                "\"{}\" was reported Delivered but lost: the server took its sequence number, which a drift skipped, for a retransmission (the drift's 409 never reached the session)",
                 LogSafe(text)
             ),
         }

@@ -240,6 +240,8 @@ impl Server {
                     // A retransmission (the same request again), or a different request under a used number.
                     let reused = n == last && s.dx.last_fingerprint != fingerprint;
                     let dropped = dialect.duplicate_sequence == d::DuplicateSequence::Dropped;
+                    // Never received under this number (see SessionRecord::lost_to_drift).
+                    let skipped = s.drifted.iter().any(|&(a, b)| (a..=b).contains(&n));
                     if dropped {
                         s.rec.retransmissions = s.rec.retransmissions.saturating_add(1);
                     }
@@ -262,10 +264,22 @@ impl Server {
                         self.note(si, req, sev, codes::SEQUENCE_REUSED, "§4.4", w, t);
                     }
                     if dropped {
+                        if skipped && let Some(s) = self.sessions.get_mut(si) {
+                            for noun in &nouns {
+                                if let Noun::ChatMessage { text } = noun {
+                                    s.rec.lost_to_drift.push(text.clone());
+                                }
+                            }
+                        }
                         return self.post_ok(format!("{what} (retransmission, ignored)"));
                     }
                 } else {
                     if s.armed.sequence_drift > 0 {
+                        let skipped = (
+                            s.last_seq.saturating_add(1),
+                            s.last_seq.saturating_add(s.armed.sequence_drift),
+                        );
+                        s.drifted.push(skipped);
                         s.last_seq = s.last_seq.saturating_add(s.armed.sequence_drift);
                         s.armed.sequence_drift = 0;
                         let actual = out_of_sync_actual(s.last_seq, dialect.out_of_sync_actual);

@@ -169,6 +169,7 @@ impl Server {
         // `resetSequence` false: the counter goes on from the last accepted number.
         if dialect.reset_sequence != d::ResetSequence::False {
             s.last_seq = 0;
+            s.drifted.clear();
         }
         s.dx.last_out_of_sync = None;
         s.reconnect_allowed = false;

@@ -223,9 +223,12 @@ impl SimInput {
 /// so "exactly once" is checkable):
 /// * visitor → agent: the server's `visitor_messages` hold each text at most once, only texts the session
 ///   accepted, in the order they were accepted; a text reported `Delivered` is among them, one reported
-///   `Undelivered` is not, and once the session ended every text had a verdict. The one exception is what the
-///   protocol cannot settle and the session says so: a text named by `Event::DeliveryUncertain` may be at the
-///   server twice or not at all.
+///   `Undelivered` is not, and once the session ended every text had a verdict. The exceptions are what the
+///   protocol cannot settle: a text named by `Event::DeliveryUncertain` (the session says so) may be at the
+///   server twice or not at all; a text the server answered 200 as a retransmission of a number its own
+///   `SequenceDrift` skipped (`SessionRecord::lost_to_drift`: the drift's 409 never reached the session) is
+///   lost though reported `Delivered`. A request that never reached the server (`Unreachable`) was not
+///   processed: a text sent only that way is not at the server, and must not be reported `Delivered`.
 /// * agent → visitor: the agent texts the session received are a prefix of the server's `agent_messages`: no
 ///   duplicate, no reordering, no gap; when the session ended through the server's final message
 ///   (`AgentEnded`, `RequestFailed`, or `VisitorEnded` carrying the ChatEnded's `attachedRecords`, which the
