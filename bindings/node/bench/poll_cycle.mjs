@@ -207,7 +207,7 @@ if (process.argv.includes("--callgrind")) {
   const mod = moduleArg ? [moduleArg] : [];
   console.log(`instructions per iteration (callgrind, node --single-threaded, ${MODULE})`);
   for (const name of Object.keys(WORKLOADS)) {
-    const n = name.includes("18") ? 2000 : 10000;
+    const n = name.includes("18") ? 3000 : 5000;
     const ir = (callgrindIr([...mod, `--one=${name}:${n}`]) - callgrindIr([...mod, `--one=${name}:0`])) / n;
     console.log(`${name.padEnd(30)} ${Math.round(ir).toLocaleString("en-US").padStart(10)}`);
   }
