@@ -9,6 +9,7 @@ mod error;
 mod footprint;
 mod lenient;
 mod messages;
+mod raw_payload;
 mod redact;
 mod redirect;
 mod request;
@@ -22,14 +23,15 @@ pub use endpoint::Endpoint;
 pub(crate) use error::SNIPPET_LEN;
 pub use error::{BuildError, DecodeError, LOG_SAFE_MAX, LogSafe, ServerError};
 pub(crate) use footprint::heap_bytes;
-pub(crate) use messages::redacted_payload;
 pub use messages::{
     AgentInfo, AgentMessage, AgentRef, AsyncResult, Availability, Breadcrumb, ChasitorSessionData,
     ChatEnded, ChatRequestFail, ChatRequestSuccess, ChatResumedAfterTransfer, CustomEvent,
     FileTransfer, FooterMenuItem, IdleTimeoutWarningEvent, IdleWarning, KNOWN_MESSAGE_TYPES,
-    Message, MessagesBody, QueueUpdate, RawPayload, ReconnectSession, RichItem, RichMessage,
-    Schedule, SensitiveDataRules, Settings, SwitchServer, VisitorId,
+    Message, MessagesBody, QueueUpdate, ReconnectSession, RichItem, RichMessage, Schedule,
+    SensitiveDataRules, Settings, SwitchServer, VisitorId,
 };
+pub use raw_payload::RawPayload;
+pub(crate) use raw_payload::redacted_payload;
 pub(crate) use redact::redact_secrets;
 pub use redirect::{RedirectPolicy, RedirectRefusal, SALESFORCE_LIVE_AGENT_DOMAIN};
 pub use request::{Api, AvailabilityQuery, ChasitorInit, Noun, RichAction, SettingsQuery};
