@@ -232,3 +232,18 @@ fn hostile_server_raw_status_out_of_range() {
 fn parse_messages_null_payload_reads_as_empty_object() {
     replay("regressions", "parse_messages", "custom-event-null-payload");
 }
+
+/// The drift-with-lost-409 case again, the first drift fired by a server-request count: its 409 (`Actual 9`)
+/// reached the session, which went on at 10; a second drift's 409 (`Actual 17`) was dropped, the retry of 10
+/// met a 503 handover, and after ReconnectSession (`resetSequence` false) the server answered 10 and then 11
+/// 200 as retransmissions without processing them. The session's `Delivered` was right by what it was told
+/// (a 200 to its own number): the server, not the session, dropped the texts. The first target's exemption
+/// (a plan with a drift and a lost reply) did not match; the record-based one (`lost_to_drift`) does.
+#[test]
+fn sim_session_drift_by_server_request_then_lost_409_and_handover() {
+    replay(
+        "regressions",
+        "sim_session",
+        "drift-from-server-request-then-handover",
+    );
+}
