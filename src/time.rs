@@ -14,6 +14,23 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The largest number of milliseconds read from JSON as a time or a duration: 2^53, the largest integer a
+/// JavaScript number holds exactly (about 285,000 years).
+pub(crate) const MAX_JSON_MILLIS: f64 = 9_007_199_254_740_992.0;
+
+/// What a number of milliseconds read from JSON must be (for error messages, after the field's name).
+pub(crate) const JSON_MILLIS_RULE: &str =
+    "must be a finite, non-negative number of milliseconds, at most 2^53";
+
+/// A duration from a number of milliseconds read from JSON; `None` for what [`JSON_MILLIS_RULE`] refuses.
+pub(crate) fn duration_from_json_millis(ms: f64) -> Option<Duration> {
+    if ms.is_finite() && (0.0..=MAX_JSON_MILLIS).contains(&ms) {
+        Duration::try_from_secs_f64(ms / 1000.0).ok()
+    } else {
+        None
+    }
+}
+
 /// A point on the driver's monotonic clock: the time since an origin the driver picks.
 ///
 /// `Copy`, totally ordered and hashable. It serialises as a JSON number of milliseconds since the origin

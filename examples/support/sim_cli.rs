@@ -116,8 +116,10 @@ pub struct Options {
     pub front: FrontEnd,
 }
 
-/// A scenario file: every field is optional and defaults to what the flags would give. Durations of the
-/// agent script and the fault plan are serde's `{"secs": S, "nanos": N}`.
+/// A scenario file: every field is optional and defaults to what the flags would give. The steps of the agent
+/// script wait serde's `{"secs": S, "nanos": N}`; actions, fault triggers and fault kinds are tagged by
+/// `type` with durations in milliseconds (`{"type": "say", "text": "hi"}`, `{"type": "after", "ms": 5000}`;
+/// the externally tagged `{"Say": {...}}`, `{"After": {"secs": 5, "nanos": 0}}` still read).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Scenario {

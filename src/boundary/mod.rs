@@ -49,9 +49,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The largest time the boundary takes, in milliseconds: 2^53, the largest integer a JavaScript number holds
 /// exactly (about 285,000 years). A larger `nowMs` is an error, not a silently saturated clock.
-pub const MAX_TIME_MS: f64 = 9_007_199_254_740_992.0;
+pub const MAX_TIME_MS: f64 = crate::time::MAX_JSON_MILLIS;
 
-const TIME_RULE: &str = "must be a finite, non-negative number of milliseconds, at most 2^53";
+const TIME_RULE: &str = crate::time::JSON_MILLIS_RULE;
 
 /// A time in milliseconds as a [`Timestamp`]; `nowMs` names it in the error.
 pub fn timestamp(now_ms: f64) -> Result<Timestamp, BoundaryError> {
@@ -91,11 +91,7 @@ impl fmt::Display for JsNumber {
 
 /// A duration from milliseconds, `None` for anything [`timestamp`] would refuse.
 fn duration_ms(ms: f64) -> Option<Duration> {
-    if ms.is_finite() && (0.0..=MAX_TIME_MS).contains(&ms) {
-        Duration::try_from_secs_f64(ms / 1000.0).ok()
-    } else {
-        None
-    }
+    crate::time::duration_from_json_millis(ms)
 }
 
 /// Text that arrived as bytes (a binding's strings): `what` names it in the error.

@@ -6,10 +6,9 @@ use super::out::{EndReasonJson, EventJson, event_type};
 use super::{BoundaryError, ErrorCode, config_from_json, duration_ms, run_command, to_json};
 use crate::Timestamp;
 use crate::sim::{
-    AgentAction, AgentProfile, AgentScript, AgentStep, Dialect, Fault, FaultKind, Pair, PairError,
-    SimConfig, Trigger,
+    AgentAction, AgentProfile, AgentScript, AgentStep, Dialect, Fault, Pair, PairError, SimConfig,
 };
-use crate::wire::{IdleTimeoutSettings, Message};
+use crate::wire::IdleTimeoutSettings;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -51,13 +50,8 @@ pub(crate) fn sim_config_from_json(json: &str) -> Result<SimConfig, BoundaryErro
     if let Some(v) = o.value("agent") {
         c.agent = agent(v).map_err(|m| o.invalid("agent", m))?;
     }
-    if let Some(faults) = o.opt::<Vec<FaultJson>>("faults")? {
-        for (i, f) in faults.into_iter().enumerate() {
-            let fault = f
-                .into_fault()
-                .map_err(|m| o.invalid(&format!("faults[{i}]"), m))?;
-            c.faults.faults.push(fault);
-        }
+    if let Some(faults) = o.opt::<Vec<Fault>>("faults")? {
+        c.faults.faults.extend(faults);
     }
     o.finish()?;
     Ok(c)
@@ -119,87 +113,15 @@ struct ProfileJson {
     idle_timeout: Option<IdleTimeoutSettings>,
 }
 
-/// `{"afterMs": 500, "type": "say", "text": "hi"}` (no `deny_unknown_fields`: serde cannot combine it with
-/// `flatten`).
+/// `{"afterMs": 500, "type": "say", "text": "hi"}`: the action in [`AgentAction`]'s own form (no
+/// `deny_unknown_fields`: serde cannot combine it with `flatten`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StepJson {
     #[serde(default)]
     after_ms: f64,
     #[serde(flatten)]
-    action: ActionJson,
-}
-
-#[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-enum ActionJson {
-    QueueUpdate {
-        position: i64,
-    },
-    Accept,
-    Decline {
-        reason: String,
-    },
-    Typing,
-    NotTyping,
-    Say {
-        text: String,
-    },
-    EchoVisitor,
-    StopEcho,
-    Transfer {
-        to_name: String,
-    },
-    Disconnect,
-    End,
-    RequestFile,
-    Menu {
-        header: String,
-        items: Vec<String>,
-    },
-    CustomEvent {
-        event_type: String,
-        data: String,
-    },
-    Emit {
-        message_type: String,
-        payload: serde_json::Value,
-    },
-}
-
-impl ActionJson {
-    fn into_action(self) -> AgentAction {
-        match self {
-            ActionJson::QueueUpdate { position } => AgentAction::QueueUpdate { position },
-            ActionJson::Accept => AgentAction::Accept,
-            ActionJson::Decline { reason } => AgentAction::Decline { reason },
-            ActionJson::Typing => AgentAction::Typing,
-            ActionJson::NotTyping => AgentAction::NotTyping,
-            ActionJson::Say { text } => AgentAction::Say { text },
-            ActionJson::EchoVisitor => AgentAction::EchoVisitor,
-            ActionJson::StopEcho => AgentAction::StopEcho,
-            ActionJson::Transfer { to_name } => AgentAction::Transfer { to_name },
-            ActionJson::Disconnect => AgentAction::Disconnect,
-            ActionJson::End => AgentAction::End,
-            ActionJson::RequestFile => AgentAction::RequestFile,
-            ActionJson::Menu { header, items } => AgentAction::Menu { header, items },
-            ActionJson::CustomEvent { event_type, data } => AgentAction::CustomEvent {
-                kind: event_type,
-                data,
-            },
-            ActionJson::Emit {
-                message_type,
-                payload,
-            } => AgentAction::Emit(Box::new(Message::decode(
-                &message_type,
-                &payload.to_string(),
-            ))),
-        }
-    }
+    action: AgentAction,
 }
 
 /// `"default"` (the default script: queued, accepted after 2 s, a greeting, echoes), `"idle"` (never
@@ -219,7 +141,7 @@ fn agent(v: serde_json::Value) -> Result<AgentScript, String> {
             for (i, s) in a.steps.into_iter().enumerate() {
                 steps.push(AgentStep::new(
                     millis(s.after_ms, &format!("steps[{i}].afterMs"))?,
-                    s.action.into_action(),
+                    s.action,
                 ));
             }
             let mut script = AgentScript::new(steps);
@@ -247,83 +169,6 @@ fn agent(v: serde_json::Value) -> Result<AgentScript, String> {
             "expected \"default\", \"idle\" or an object, not {}",
             kind_of(&other)
         )),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FaultJson {
-    /// The session's creation index; absent: every session.
-    #[serde(default)]
-    session: Option<usize>,
-    at: TriggerJson,
-    kind: FaultKindJson,
-}
-
-#[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
-enum TriggerJson {
-    Request { n: u64 },
-    Poll { n: u64 },
-    Post { n: u64 },
-    After { ms: f64 },
-    ServerRequest { n: u64 },
-}
-
-#[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
-enum FaultKindJson {
-    DropReply,
-    DelayReply { ms: f64 },
-    ServerErrors { count: u32, status: u16 },
-    Expire,
-    Handover,
-    SwitchServer,
-    DuplicateBatch,
-    SequenceDrift { by: u64 },
-    Unreachable { count: u32, ms: f64 },
-}
-
-impl FaultJson {
-    fn into_fault(self) -> Result<Fault, String> {
-        let at = match self.at {
-            TriggerJson::Request { n } => Trigger::Request(n),
-            TriggerJson::Poll { n } => Trigger::Poll(n),
-            TriggerJson::Post { n } => Trigger::Post(n),
-            TriggerJson::After { ms } => Trigger::After(millis(ms, "at.ms")?),
-            TriggerJson::ServerRequest { n } => Trigger::ServerRequest(n),
-        };
-        let kind = match self.kind {
-            FaultKindJson::DropReply => FaultKind::DropReply,
-            FaultKindJson::DelayReply { ms } => FaultKind::DelayReply(millis(ms, "kind.ms")?),
-            FaultKindJson::ServerErrors { count, status } => {
-                FaultKind::ServerErrors { count, status }
-            }
-            FaultKindJson::Expire => FaultKind::Expire,
-            FaultKindJson::Handover => FaultKind::Handover,
-            FaultKindJson::SwitchServer => FaultKind::SwitchServer,
-            FaultKindJson::DuplicateBatch => FaultKind::DuplicateBatch,
-            FaultKindJson::SequenceDrift { by } => FaultKind::SequenceDrift(by),
-            FaultKindJson::Unreachable { count, ms } => FaultKind::Unreachable {
-                count,
-                after: millis(ms, "kind.ms")?,
-            },
-        };
-        Ok(Fault {
-            session: self.session,
-            at,
-            kind,
-        })
     }
 }
 

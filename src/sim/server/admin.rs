@@ -17,7 +17,7 @@
 //! | `GET /__sim/sessions/{id}` | one session: state, messages, events, report, transcript |
 //! | `GET /__sim/scenario`, `PUT /__sim/scenario` | the dialect, agent script and fault plan (`{"dialect", "agent", "faults"}`, each optional) for the next sessions |
 //! | `POST /__sim/sessions/{id}/accept`, `say {"text"}`, `typing`, `not-typing`, `transfer {"name"}`, `request-file`, `end` | the agent acts now |
-//! | `POST /__sim/sessions/{id}/action` | any [`AgentAction`] in its serde form, e.g. `{"Say": {"text": "hi"}}` |
+//! | `POST /__sim/sessions/{id}/action` | any [`AgentAction`] in its serde form, e.g. `{"type": "say", "text": "hi"}` (the form `docs/boundary.md` gives agent steps; the older `{"Say": {"text": "hi"}}` is read too) |
 //! | `POST /__sim/sessions/{id}/handover` | a 503 server handover now (the next request with the old token gets 503) |
 
 use super::Server;
@@ -281,7 +281,7 @@ impl Server {
             },
             "request-file" => AgentAction::RequestFile,
             "end" => AgentAction::End,
-            "action" => match serde_json::from_slice::<AgentAction>(body) {
+            "action" => match serde_json::from_slice(body).and_then(super::forms::action_from) {
                 Ok(a) => a,
                 Err(e) => return error(400, &format!("bad agent action: {e}")),
             },

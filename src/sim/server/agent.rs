@@ -47,6 +47,7 @@ pub struct AgentStep {
     /// Delay since the previous step.
     pub after: Duration,
     /// What the agent does.
+    #[serde(deserialize_with = "super::forms::action")]
     pub action: AgentAction,
 }
 
@@ -61,8 +62,17 @@ impl AgentStep {
 /// no sense in the current state (e.g. `Say` before `Accept`, anything after the chat ended) are skipped and
 /// noted in the transcript.
 ///
-/// Serde: externally tagged like [`FaultKind`](crate::sim::FaultKind): `"Accept"`, `{"Say": {"text": "hi"}}`.
+/// Serde: tagged by `type`, camelCase, as the JSON boundary and the admin API take it (`{"type": "accept"}`,
+/// `{"type": "say", "text": "hi"}`, `{"type": "customEvent", "eventType": "t", "data": "d"}`, `{"type":
+/// "emit", "messageType": "ChatMessage", "payload": {...}}`); in a scenario's [`AgentStep`] and the admin
+/// API's `action`, the externally tagged spelling written before (`"Accept"`, `{"Say": {"text": "hi"}}`) is
+/// still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 #[non_exhaustive]
 pub enum AgentAction {
     /// `QueueUpdate {position}` (only if the visitor asked for queue updates in ChasitorInit).
@@ -118,11 +128,13 @@ pub enum AgentAction {
     /// `CustomEvent {type, data}`.
     CustomEvent {
         /// Event type.
+        #[serde(rename = "eventType")]
         kind: String,
         /// Payload.
         data: String,
     },
     /// Any message, emitted as given.
+    #[serde(with = "super::forms::emit")]
     Emit(Box<Message>),
 }
 

@@ -44,15 +44,20 @@ impl FaultPlan {
     }
 }
 
-/// One planned fault.
+/// One planned fault. Serde: `{"session": n (absent or null: every session), "at": trigger, "kind": kind}`,
+/// unknown fields refused; `at` and `kind` also read the externally tagged spelling scenario files used
+/// before (`{"Poll": 4}`, `"Handover"`, `{"After": {"secs": 5, "nanos": 0}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Fault {
     /// The session it applies to, by creation index (0 = the first SessionId the server answered); `None` =
     /// every session (each one independently). Ignored for [`Trigger::ServerRequest`].
     pub session: Option<usize>,
     /// When it fires.
+    #[serde(deserialize_with = "super::forms::trigger")]
     pub at: Trigger,
     /// What happens.
+    #[serde(deserialize_with = "super::forms::fault_kind")]
     pub kind: FaultKind,
 }
 
@@ -77,25 +82,50 @@ impl Fault {
 }
 
 /// When a fault fires. Counters are 1-based.
+///
+/// Serde: `{"type": "request" | "poll" | "post" | "serverRequest", "n": n}` or `{"type": "after", "ms": n}`,
+/// as `docs/boundary.md` gives fault plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 #[non_exhaustive]
 pub enum Trigger {
     /// The n-th request carrying the session's key (header `X-LIVEAGENT-SESSION-KEY`, or the key in a DELETE
     /// path). The SessionId request that created the session is not counted; ChasitorInit is usually the first.
+    #[serde(with = "super::forms::n_field")]
     Request(u64),
     /// The n-th `System/Messages` poll of the session.
+    #[serde(with = "super::forms::n_field")]
     Poll(u64),
     /// The n-th POST (Chasitor noun, MultiNoun or Breadcrumb) of the session; ChasitorInit is usually the first.
+    #[serde(with = "super::forms::n_field")]
     Post(u64),
     /// This long after the session was created.
+    #[serde(with = "super::forms::at_ms")]
     After(Duration),
     /// The n-th request the server receives, whatever it is (also SessionId and Visitor requests). Session-
     /// level kinds (handover, expiry, switch, duplicate) apply to the request's session, if it has one.
+    #[serde(with = "super::forms::n_field")]
     ServerRequest(u64),
 }
 
 /// What a fault does.
+///
+/// Serde: tagged by `type`, camelCase, durations in milliseconds: `{"type": "handover"}`, `{"type":
+/// "delayReply", "ms": 250}`, `{"type": "serverErrors", "count": 2, "status": 503}`, `{"type":
+/// "sequenceDrift", "by": 3}`, `{"type": "unreachable", "count": 2, "ms": 1000}`, as `docs/boundary.md`
+/// gives fault plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 #[non_exhaustive]
 pub enum FaultKind {
     /// The request is processed normally but its reply is [`Reply::Drop`](crate::sim::Reply::Drop): the transport
@@ -104,6 +134,7 @@ pub enum FaultKind {
     DropReply,
     /// The request is processed normally but its reply becomes ready only this much later (for a held poll:
     /// this much after it is answered).
+    #[serde(with = "super::forms::kind_ms")]
     DelayReply(Duration),
     /// This request and the next `count - 1` requests of the session are answered with `status` (meant for
     /// 500, 502, 504) and not processed. A 503 here also enables ReconnectSession, as any 503 does.
@@ -128,6 +159,7 @@ pub enum FaultKind {
     /// The server's sequence counter jumps ahead by this much (as if it had accepted requests the visitor
     /// never sent): the next sequenced POST is answered 409 `Out of sync Ack. Expected N. Actual M` with the
     /// new counter M and not processed. A client that continues from M + 1 loses nothing.
+    #[serde(with = "super::forms::by_field")]
     SequenceDrift(u64),
     /// The server is out of reach: this request and the next `count - 1` requests of the session never arrive
     /// (they are not processed, though they still count for request triggers), and the transport reports
@@ -138,6 +170,7 @@ pub enum FaultKind {
         /// How many requests in a row.
         count: u32,
         /// How long the transport takes to give up on each.
+        #[serde(rename = "ms", with = "super::forms::kind_ms_number")]
         after: Duration,
     },
 }

@@ -8,6 +8,7 @@ mod bodies;
 mod chasitor;
 mod encoding;
 pub(crate) mod faults;
+mod forms;
 mod messages;
 mod reconnect;
 mod routing;
