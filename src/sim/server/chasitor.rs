@@ -25,8 +25,9 @@ impl Server {
             Ok(si) => si,
             Err(a) => return a,
         };
-        let Some(noun) = self.decode_body(req, ctx, si, name, body) else {
-            return Answer::text(400, &self.body_refusal.take().unwrap_or_default());
+        let noun = match self.decode_body(req, ctx, si, name, body) {
+            Ok(noun) => noun,
+            Err(a) => return a,
         };
         let sequenced = noun.is_sequenced();
         self.post(req, ctx, si, vec![noun], sequenced)
@@ -43,24 +44,26 @@ impl Server {
             Err(a) => return a,
         };
         let t = ctx.now;
+        // The envelope's refusals (§3.3); a noun's own body is refused as a Chasitor POST's is (§3.2).
+        let refused = |text: &str| BodyRefusal(format!("Bad request body: {text}"));
         let value: serde_json::Value = match serde_json::from_slice(body) {
             Ok(v) => v,
-            Err(e) => return self.malformed(req, si, format!("Bad request body: {e}"), t),
+            Err(e) => return self.malformed(req, si, "§3.3", refused(&e.to_string()), t),
         };
         let Some(items) = value.get("nouns").and_then(|n| n.as_array()) else {
-            return self.malformed(req, si, "Bad request body: missing `nouns`".into(), t);
+            return self.malformed(req, si, "§3.3", refused("missing `nouns`"), t);
         };
         if items.is_empty() {
-            return self.malformed(req, si, "Bad request body: no nouns".into(), t);
+            return self.malformed(req, si, "§3.3", refused("no nouns"), t);
         }
         let mut nouns = Vec::with_capacity(items.len());
         for item in items {
             let prefix = item.get("prefix").and_then(|p| p.as_str());
             if prefix != Some("Chasitor") {
-                return self.malformed(req, si, "Bad request body: unsupported prefix".into(), t);
+                return self.malformed(req, si, "§3.3", refused("unsupported prefix"), t);
             }
             let Some(name) = item.get("noun").and_then(|p| p.as_str()) else {
-                return self.malformed(req, si, "Bad request body: missing `noun`".into(), t);
+                return self.malformed(req, si, "§3.3", refused("missing `noun`"), t);
             };
             let object = match (item.get("object"), item.get("data")) {
                 (Some(o), _) => serde_json::to_vec(o).unwrap_or_default(),
@@ -68,17 +71,15 @@ impl Server {
                 _ => b"{}".to_vec(),
             };
             match self.decode_body(req, ctx, si, name, &object) {
-                Some(n) => nouns.push(n),
-                None => {
-                    return Answer::text(400, &self.body_refusal.take().unwrap_or_default());
-                }
+                Ok(noun) => nouns.push(noun),
+                Err(a) => return a,
             }
         }
         self.post(req, ctx, si, nouns, true)
     }
 
     /// Decodes a noun's body as the dialect reads it (see `bodies`), recording what it tolerated as
-    /// warnings; `None` (the 400 text in `body_refusal`) when the server cannot act on it.
+    /// warnings; the 400, with its finding, when the server cannot act on it.
     fn decode_body<B>(
         &mut self,
         req: &Request<B>,
@@ -86,7 +87,7 @@ impl Server {
         si: usize,
         name: &str,
         body: &[u8],
-    ) -> Option<Noun> {
+    ) -> Result<Noun, Answer> {
         let id = self.sessions.get(si).map_or("", |s| s.rec.id.as_str());
         match decode_noun(name, body, &self.config.dialect, id) {
             Ok((noun, tolerated)) => {
@@ -107,34 +108,28 @@ impl Server {
                     };
                     self.note(si, req, Severity::Warning, code, section, what, ctx.now);
                 }
-                Some(noun)
+                Ok(noun)
             }
-            Err(BodyRefusal(text)) => {
-                let what = format!("{text} (refused 400)");
-                self.note(
-                    si,
-                    req,
-                    Severity::Violation,
-                    codes::MALFORMED_BODY,
-                    "§3.2",
-                    what,
-                    ctx.now,
-                );
-                self.body_refusal = Some(text);
-                None
-            }
+            Err(refusal) => Err(self.malformed(req, si, "§3.2", refusal, ctx.now)),
         }
     }
 
-    /// A 400 for a body that is not the noun's JSON, with its finding.
-    fn malformed<B>(&mut self, req: &Request<B>, si: usize, text: String, t: Timestamp) -> Answer {
+    /// The 400 for a body the server cannot act on (its text), with its finding under `section`.
+    fn malformed<B>(
+        &mut self,
+        req: &Request<B>,
+        si: usize,
+        section: &'static str,
+        BodyRefusal(text): BodyRefusal,
+        t: Timestamp,
+    ) -> Answer {
         let what = format!("{text} (refused 400)");
         self.note(
             si,
             req,
             Severity::Violation,
             codes::MALFORMED_BODY,
-            "§3.3",
+            section,
             what,
             t,
         );

@@ -82,8 +82,6 @@ pub struct Server {
     current_request: u64,
     /// A finding was recorded for the request being handled (else a refusal gets a generic one).
     refusal_noted: bool,
-    /// The 400 text of a body the server could not act on.
-    body_refusal: Option<String>,
 }
 
 impl fmt::Debug for Server {
@@ -127,7 +125,6 @@ impl Server {
             outside: FindingLog::default(),
             current_request: 0,
             refusal_noted: false,
-            body_refusal: None,
         }
     }
 
